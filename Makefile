@@ -1,0 +1,86 @@
+# postern: one GNU Makefile. `make` builds build/postern; `make test` runs every test.
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+PKGS     := libuv inih libcrypto
+CFLAGS   ?= $(OPT) -g
+# snprintf truncation is how we bound untrusted text, not a bug to warn about.
+CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -Isrc -MMD -MP \
+            $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS))
+TESTLIBS := $(shell pkg-config --libs cmocka json-c 2>/dev/null)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRCS     := $(sort $(filter-out src/main.c,$(wildcard src/*.c) $(wildcard src/*/*.c)))
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+
+.PHONY: all test unit e2e asan valgrind fuzz fuzz-build format format-check clean demo bench
+all: $(BUILD)/postern
+
+$(BUILD)/postern: $(BUILD)/src/main.o $(BUILD)/libpostern.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libpostern.a: $(OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+# Unit tests run from the repository root so they find ../shared/vectors.
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/postern
+	POSTERN_BIN=$(abspath $(BUILD)/postern) python3 -m pytest -q -c tests/e2e/pytest.ini tests/e2e
+
+test: unit e2e
+
+# The whole suite again under ASan+UBSan, in its own build directory.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" test
+
+valgrind: $(UNITS)
+	@set -e; for t in $(UNITS); do \
+		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+			--error-exitcode=1 $$t; done
+
+# libFuzzer harnesses link the modules' sources directly, built with clang.
+$(BUILD)/fuzz/%: fuzz/%.c $(SRCS)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
+		$(shell pkg-config --cflags $(PKGS)) -o $@ $< \
+		$(SRCS) $(LDLIBS)
+
+fuzz-build: $(FUZZERS)
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); n=$${n#fuzz_}; \
+		mkdir -p $(BUILD)/fuzz/work-$$n; \
+		echo "== fuzz $$n for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			$(BUILD)/fuzz/work-$$n fuzz/corpus/$$n 2>&1 | tail -n 2; done
+
+format:
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+
+format-check:
+	clang-format --dry-run -Werror src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+
+demo: $(BUILD)/postern
+	scripts/demo.sh
+
+bench: $(BUILD)/postern
+	bench/run
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d

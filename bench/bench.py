@@ -1,0 +1,600 @@
+#!/usr/bin/env python3
+"""Measurement and report helper for bench/run (stdlib only).
+
+Subcommands (bench/run calls them; each writes or reads one JSON file per setup):
+  echo-phase   conn/s, time to first byte, ping-pong RTT and idle-connection memory
+               through an entrance port that forwards to the echo server
+  iperf-phase  iperf3 throughput (1 and 4 streams) and the tunnel's CPU seconds per GB
+  fail         record that a setup could not be measured
+  report       results.md, results.json, chart.png (gnuplot) and the table on stdout
+
+Tunnel processes are given as "--end NAME=PID,PID"; every live descendant of those
+pids counts too (sshd session children, socat's forked children, ...).
+"""
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# name -> (label, kind); kind is baseline, encrypted or postern.  Order = table order.
+SETUPS = {
+    "direct": ("direct (no tunnel)", "baseline"),
+    "socat": ("socat relay (1 hop)", "baseline"),
+    "socat2": ("socat x2 (2 hops)", "baseline"),
+    "ssh-chacha": ("ssh -L chacha20-poly1305", "encrypted"),
+    "ssh-aes": ("ssh -L aes128-gcm", "encrypted"),
+    "spiped": ("spiped", "encrypted"),
+    "stunnel": ("stunnel TLS 1.3", "encrypted"),
+    "postern-chacha": ("postern chacha20-poly1305", "postern"),
+    "postern-aes": ("postern aes-256-gcm", "postern"),
+}
+
+
+class PhaseError(Exception):
+    pass
+
+
+def on_term(signum, frame):
+    # Raising here makes subprocess.run kill its child before we exit.
+    raise SystemExit(128 + signum)
+
+
+# ---------------------------------------------------------------- /proc helpers
+
+
+def proc_table():
+    """pid -> (ppid, utime+stime+cutime+cstime ticks) for every live process."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                s = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        rest = s[s.rindex(")") + 2:].split()
+        # rest[0] = state (field 3); ppid = field 4; utime..cstime = fields 14..17
+        if rest[0] == "Z":
+            continue
+        ticks = int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
+        table[int(d)] = (int(rest[1]), ticks)
+    return table
+
+
+def tree(roots, table):
+    """roots plus all their live descendants."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = set(), [r for r in roots if r in table]
+    while todo:
+        p = todo.pop()
+        if p in out:
+            continue
+        out.add(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def cpu_seconds(ends):
+    """CPU seconds (user+sys, including reaped children) of all tunnel processes.
+
+    For every live process we add its own time plus the time of children it has
+    reaped, so a forked child that exits between two samples is still counted
+    once (in its parent's cutime/cstime)."""
+    table = proc_table()
+    pids = tree([p for ps in ends.values() for p in ps], table)
+    return sum(table[p][1] for p in pids) / CLK_TCK
+
+
+def memory_kib(pids_by_end):
+    """{end: {"rss": KiB, "pss": KiB, "procs": n}} summed over each end's tree."""
+    table = proc_table()
+    out = {}
+    for end, roots in pids_by_end.items():
+        rss = pss = 0
+        pids = tree(roots, table)
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Rss:"):
+                            rss += int(line.split()[1])
+                        elif line.startswith("Pss:"):
+                            pss += int(line.split()[1])
+            except OSError:
+                pass
+        out[end] = {"rss": rss, "pss": pss, "procs": len(pids)}
+    return out
+
+
+def parse_ends(items):
+    ends = {}
+    for item in items or []:
+        name, _, pids = item.partition("=")
+        ends[name] = [int(p) for p in pids.split(",") if p]
+    return ends
+
+
+def check_alive(ends):
+    dead = [p for ps in ends.values() for p in ps if not os.path.exists(f"/proc/{p}")]
+    if dead:
+        raise PhaseError(f"tunnel process(es) {dead} exited")
+
+
+# ---------------------------------------------------------------- running tools
+
+
+def run_json(cmd, timeout):
+    """Run cmd, return the JSON object on its last stdout line."""
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        raise PhaseError(f"{' '.join(cmd)}: timed out after {timeout} s")
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("{")]
+    if not lines:
+        raise PhaseError(f"{' '.join(cmd)}: exit {r.returncode}, no result; "
+                         f"stderr: {r.stderr.strip()[-300:]}")
+    return json.loads(lines[-1]), r.returncode
+
+
+def log(msg):
+    print(f"   {msg}", flush=True)
+
+
+def echo_phase(a):
+    ends = parse_ends(a.end)
+    res = {}
+    cr = a.connrate
+    port = str(a.port)
+
+    # End-to-end check first: the tunnel must forward at all.
+    ping, rc = run_json([cr, "ping", "127.0.0.1", port, "10", "64"], 30)
+    if rc != 0 or ping.get("ok") != 10:
+        raise PhaseError(f"no echo through port {port}: {ping.get('error', ping)}")
+
+    for conc in (1, 32):
+        check_alive(ends)
+        r, rc = run_json([cr, "rate", "127.0.0.1", port, str(a.conns), str(conc),
+                          str(a.rate_secs)], a.rate_secs + 60)
+        res[f"rate_c{conc}"] = r
+        log(f"conn/s c={conc}: {r['conn_per_s']:.0f} (ok {r['ok']}, fail {r['fail']}"
+            f"{', ' + r['last_error'] if r['fail'] else ''}), TTFB p50 {r['ttfb_p50_us']:.0f} us")
+        if rc != 0 or r["ok"] == 0:
+            raise PhaseError(f"conn/s at c={conc}: no connection succeeded ({r['last_error']})")
+        time.sleep(0.3)
+
+    check_alive(ends)
+    r, rc = run_json([cr, "ping", "127.0.0.1", port, str(a.pings), "64"], 120)
+    if rc != 0:
+        raise PhaseError(f"ping-pong failed after {r.get('ok')} round trips: {r.get('error')}")
+    res["ping"] = r
+    log(f"RTT 64 B: p50 {r['p50_us']:.1f} us, p99 {r['p99_us']:.1f} us ({r['ok']} round trips)")
+
+    if ends:
+        res["idle"] = hold_test(a, ends, a.idle)
+        i = res["idle"]
+        log(f"idle conns: {i['opened']} held, {i['check_ok']} echo ok; "
+            f"{i['rss_kib_per_conn']:.1f} KiB RSS, {i['pss_kib_per_conn']:.1f} KiB PSS per conn")
+        if a.big:
+            time.sleep(1.0)
+            res["big"] = hold_test(a, ends, a.big)
+            b = res["big"]
+            log(f"{a.big} concurrent: {b['opened']} opened, {b['echo_ok']} + {b['check_ok']} "
+                f"echo ok; {b['rss_kib_per_conn']:.1f} KiB RSS per conn")
+    return res
+
+
+def hold_test(a, ends, n):
+    time.sleep(0.3)
+    before = memory_kib(ends)
+    p = subprocess.Popen([a.connrate, "hold", "127.0.0.1", str(a.port), str(n)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        if not line:
+            raise PhaseError("hold: load generator died")
+        held = json.loads(line)
+        time.sleep(a.settle)
+        check_alive(ends)
+        after = memory_kib(ends)
+        p.stdin.write("check\n")
+        p.stdin.flush()
+        check = json.loads(p.stdout.readline() or "{}")
+        p.stdin.close()
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    opened = max(held["opened"], 1)
+    d_rss = sum(after[e]["rss"] - before[e]["rss"] for e in ends)
+    d_pss = sum(after[e]["pss"] - before[e]["pss"] for e in ends)
+    return {
+        "wanted": n,
+        "opened": held["opened"],
+        "echo_ok": held["echo_ok"],
+        "check_ok": check.get("echo_ok", 0),
+        "open_secs": held["secs"],
+        "last_error": held["last_error"] or check.get("last_error", ""),
+        "before": before,
+        "after": after,
+        "rss_kib_per_conn": d_rss / opened,
+        "pss_kib_per_conn": d_pss / opened,
+        "per_end_rss_kib_per_conn": {e: (after[e]["rss"] - before[e]["rss"]) / opened
+                                     for e in ends},
+    }
+
+
+def iperf_once(a, streams):
+    cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(a.port), "-t", str(a.secs), "-J"]
+    if streams > 1:
+        cmd += ["-P", str(streams)]
+    last = None
+    for attempt in range(3):
+        ends = parse_ends(a.end)
+        check_alive(ends)
+        c0 = cpu_seconds(ends)
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, timeout=a.secs + 40)
+            c1 = cpu_seconds(ends)
+            j = json.loads(r.stdout) if r.stdout.strip() else {}
+            if r.returncode == 0 and "error" not in j and "end" in j:
+                s = j["end"]["sum_received"]
+                return {"bps": s["bits_per_second"], "bytes": s["bytes"], "cpu_s": c1 - c0}
+            last = j.get("error") or f"exit {r.returncode}: {r.stderr.strip()[-300:]}"
+        except (subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+            last = str(e)
+        log(f"iperf3 attempt {attempt + 1} failed: {last}")
+        time.sleep(1.5)
+    raise PhaseError(f"iperf3 -P {streams}: {last}")
+
+
+def iperf_phase(a):
+    ends = parse_ends(a.end)
+    res = {}
+    for streams in (1, 4):
+        runs = []
+        for _ in range(a.runs):
+            runs.append(iperf_once(a, streams))
+            time.sleep(0.3)
+        gb = sum(r["bytes"] for r in runs) / 1e9
+        cpu = sum(r["cpu_s"] for r in runs)
+        res[f"p{streams}"] = {
+            "runs": runs,
+            "gbps": statistics.median(r["bps"] for r in runs) / 1e9,
+            "cpu_s_per_gb": cpu / gb if ends and gb > 0 else None,
+        }
+        x = res[f"p{streams}"]
+        cpu_txt = f", {x['cpu_s_per_gb']:.2f} CPU s/GB" if x["cpu_s_per_gb"] is not None else ""
+        log(f"iperf3 -P {streams}: {x['gbps']:.2f} Gbit/s median of "
+            f"{[round(r['bps'] / 1e9, 2) for r in runs]}{cpu_txt}")
+    return res
+
+
+def phase_main(a, fn, key):
+    signal.signal(signal.SIGTERM, on_term)
+    data = {}
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            data = json.load(f)
+    data["name"] = a.name
+    rc = 0
+    try:
+        data[key] = fn(a)
+    except PhaseError as e:
+        data.setdefault("errors", []).append(f"{key}: {e}")
+        print(f"   FAILED: {e}", file=sys.stderr, flush=True)
+        rc = 1
+    with open(a.out, "w") as f:
+        json.dump(data, f, indent=1)
+    return rc
+
+
+def fail_main(a):
+    data = {}
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            data = json.load(f)
+    data["name"] = a.name
+    data.setdefault("errors", []).append(a.reason)
+    if a.skipped:
+        data["skipped"] = True
+    with open(a.out, "w") as f:
+        json.dump(data, f, indent=1)
+    return 0
+
+
+# ---------------------------------------------------------------- report
+
+
+def get(d, *path):
+    for k in path:
+        if not isinstance(d, dict) or k not in d or d[k] is None:
+            return None
+        d = d[k]
+    return d
+
+
+# (key, header, path, higher_is_better, format)
+FIGURES = [
+    ("tput1", "1-stream Gbit/s", ("iperf", "p1", "gbps"), True, "{:.2f}"),
+    ("tput4", "4-stream Gbit/s", ("iperf", "p4", "gbps"), True, "{:.2f}"),
+    ("cpu", "CPU s/GB (1-stream)", ("iperf", "p1", "cpu_s_per_gb"), False, "{:.2f}"),
+    ("cps1", "conn/s c=1", ("echo", "rate_c1", "conn_per_s"), True, "{:.0f}"),
+    ("cps32", "conn/s c=32", ("echo", "rate_c32", "conn_per_s"), True, "{:.0f}"),
+    ("ttfb1", "TTFB p50 c=1 µs", ("echo", "rate_c1", "ttfb_p50_us"), False, "{:.0f}"),
+    ("ttfb32", "TTFB p50 c=32 µs", ("echo", "rate_c32", "ttfb_p50_us"), False, "{:.0f}"),
+    ("rtt50", "RTT p50 µs", ("echo", "ping", "p50_us"), False, "{:.1f}"),
+    ("rtt99", "RTT p99 µs", ("echo", "ping", "p99_us"), False, "{:.1f}"),
+    ("rss", "idle KiB/conn RSS", ("echo", "idle", "rss_kib_per_conn"), False, "{:.1f}"),
+    ("pss", "idle KiB/conn PSS", ("echo", "idle", "pss_kib_per_conn"), False, "{:.1f}"),
+]
+
+
+def fig(r, key):
+    for k, _, path, _, _ in FIGURES:
+        if k == key:
+            return get(r, *path)
+    raise KeyError(key)
+
+
+def fmt(v, f="{:.2f}"):
+    return "—" if v is None else f.format(v)
+
+
+def big_text(r):
+    b = get(r, "echo", "big")
+    if b is None:
+        return "—"
+    ok = b["opened"] == b["wanted"] and b["echo_ok"] == b["wanted"] and b["check_ok"] == b["wanted"]
+    return f"{'yes' if ok else 'NO'} ({min(b['echo_ok'], b['check_ok'])}/{b['wanted']})"
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out
+
+
+def best(results, kind, key, higher):
+    vals = [(fig(r, key), r["name"]) for r in results
+            if SETUPS[r["name"]][1] == kind and fig(r, key) is not None]
+    if not vals:
+        return None, None
+    return max(vals) if higher else min(vals)
+
+
+def report(a):
+    results = []
+    for name in a.setups.split(","):
+        path = os.path.join(a.dir, f"{name}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                results.append(json.load(f))
+        else:
+            results.append({"name": name, "errors": ["not measured"]})
+    by = {r["name"]: r for r in results}
+    lines = [f"# postern benchmark ({a.mode} run)", ""]
+    with open(a.meta) as f:
+        lines += [ln.rstrip("\n") for ln in f]
+    lines.append("")
+
+    # Main table.
+    header = ["setup"] + [h for _, h, _, _, _ in FIGURES] + ["10k held"]
+    rows = []
+    for r in results:
+        label = SETUPS[r["name"]][0]
+        if r.get("skipped"):
+            rows.append([label + " (skipped)"] + ["—"] * (len(header) - 1))
+            continue
+        if r.get("errors"):
+            label += " (FAILED)"
+        rows.append([label] + [fmt(get(r, *p), f) for _, _, p, _, f in FIGURES] + [big_text(r)])
+    table = md_table(header, rows)
+    lines += ["## Results", ""] + table + [""]
+    lines += ["Higher is better for Gbit/s and conn/s; lower is better for CPU, TTFB, RTT and "
+              "memory. \"—\": not applicable (no tunnel process) or not measured.", ""]
+
+    errs = [(r["name"], e) for r in results for e in r.get("errors", [])]
+    if errs:
+        lines += ["## Failures and skips", ""] + [f"- {n}: {e}" for n, e in errs] + [""]
+
+    # Ratios.
+    posterns = [r for r in results if SETUPS[r["name"]][1] == "postern" and get(r, "echo")]
+    peers = [r for r in results if SETUPS[r["name"]][1] != "postern" and not r.get("skipped")]
+    rkeys = ["tput1", "tput4", "cpu", "cps1", "cps32", "ttfb1", "rtt50", "rtt99", "rss"]
+    for p in posterns:
+        lines += [f"## Ratios: {SETUPS[p['name']][0]} / peer", "",
+                  "Each cell is postern's figure divided by the peer's (>1 is better for "
+                  "Gbit/s and conn/s, <1 is better for CPU, TTFB, RTT and memory).", ""]
+        hdr = ["peer"] + [h for k, h, _, _, _ in FIGURES if k in rkeys]
+        rrows = []
+        for peer in peers:
+            row = [SETUPS[peer["name"]][0]]
+            for k in rkeys:
+                pv, qv = fig(p, k), fig(peer, k)
+                row.append("—" if pv is None or not qv else f"{pv / qv:.2f}x")
+            rrows.append(row)
+        lines += md_table(hdr, rrows) + [""]
+
+    # Targets.
+    targets_lines = []
+    if posterns:
+        targets_lines = targets(results, by, posterns)
+        lines += ["## Targets", ""] + targets_lines + [""]
+
+    if a.ceiling and os.path.exists(a.ceiling):
+        with open(a.ceiling) as f:
+            txt = f.read().strip()
+        if txt:
+            lines += ["## Crypto ceiling (one core, one buffer size)", "", "```", txt, "```", ""]
+
+    lines += ["## Method", ""]
+    with open(a.method) as f:
+        lines += [ln.rstrip("\n") for ln in f]
+    lines.append("")
+
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+    print("\n".join(table))
+    if errs:
+        print()
+        for n, e in errs:
+            print(f"{n}: {e}")
+    if targets_lines:
+        print()
+        print("\n".join(targets_lines))
+
+    chart(a, results)
+    return 0
+
+
+def targets(results, by, posterns):
+    """Target checks from the brief; one row per target, one column per postern setup."""
+    enc = "encrypted"
+    out = []
+    hdr = ["target"] + [SETUPS[p["name"]][0] for p in posterns]
+    rows = []
+
+    def ratio_row(title, key, ref_val, ref_name, limit, higher):
+        row = [f"{title} (ref: {ref_name or 'n/a'} {fmt(ref_val)})"]
+        for p in posterns:
+            v = fig(p, key)
+            if v is None or not ref_val:
+                row.append("n/a")
+                continue
+            q = v / ref_val
+            ok = q >= limit if higher else q <= limit
+            row.append(f"{'PASS' if ok else 'FAIL'} {q:.2f}x")
+        rows.append(row)
+
+    v, n = best(results, enc, "tput1", True)
+    ratio_row("1-stream Gbit/s >= 1.2x fastest encrypted peer", "tput1", v, n, 1.2, True)
+    s2 = fig(by.get("socat2", {}), "tput1")
+    ratio_row("1-stream Gbit/s >= 0.85x socat x2", "tput1", s2, "socat2" if s2 else None, 0.85, True)
+    v, n = best(results, enc, "cpu", False)
+    ratio_row("CPU s/GB <= 0.8x most efficient encrypted peer", "cpu", v, n, 0.8, False)
+    for key, lim in (("cps1", 1.5), ("cps32", 1.3)):
+        vals = [(fig(by[s], key), s) for s in ("ssh-chacha", "ssh-aes")
+                if s in by and fig(by[s], key) is not None]
+        v, n = max(vals) if vals else (None, None)
+        ratio_row(f"conn/s c={key[3:]} >= {lim}x best ssh", key, v, n, lim, True)
+    for key, title in (("rtt50", "RTT p50"), ("rtt99", "RTT p99")):
+        v, n = best(results, enc, key, False)
+        ratio_row(f"{title} <= 0.8x best encrypted peer", key, v, n, 0.8, False)
+        s2 = fig(by.get("socat2", {}), key)
+        ratio_row(f"{title} <= 1.1x socat x2", key, s2, "socat2" if s2 else None, 1.1, False)
+    row = ["idle memory <= 8 KiB/conn RSS, both ends"]
+    for p in posterns:
+        v = fig(p, "rss")
+        row.append("n/a" if v is None else f"{'PASS' if v <= 8 else 'FAIL'} {v:.1f} KiB")
+    rows.append(row)
+    row = ["10000 concurrent tunneled connections held"]
+    for p in posterns:
+        t = big_text(p)
+        row.append("n/a" if t == "—" else ("PASS " if t.startswith("yes") else "FAIL ") + t)
+    rows.append(row)
+    out += md_table(hdr, rows)
+    return out
+
+
+def chart(a, results):
+    rows = [r for r in results if get(r, "iperf") or get(r, "echo")]
+    if not rows or not a.gnuplot:
+        print("chart: skipped (no gnuplot)" if not a.gnuplot else "chart: no data")
+        return
+    dat = os.path.join(a.dir, "chart.dat")
+    with open(dat, "w") as f:
+        f.write("# label tput1 tput4 cps1 cps32\n")
+        for r in rows:
+            vals = [fig(r, k) for k in ("tput1", "tput4", "cps1", "cps32")]
+            label = SETUPS[r["name"]][0].replace('"', "")
+            f.write(f'"{label}" ' + " ".join("0" if v is None else f"{v:.3f}" for v in vals) + "\n")
+    png = os.path.join(a.out, "chart.png")
+    gp = f"""
+set terminal pngcairo size 1600,700 font "sans,10"
+set output "{png}"
+set multiplot layout 1,2 title "postern benchmark ({a.mode}): loopback, same run"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top right
+set grid ytics
+set xtics rotate by -35 scale 0 nomirror
+set yrange [0:*]
+set bmargin 9
+set title "Throughput (iperf3, median)"
+set ylabel "Gbit/s"
+plot "{dat}" using 2:xtic(1) title "1 stream", "" using 3 title "4 streams"
+set title "New connections per second (connect, 16 B echo, close)"
+set ylabel "conn/s"
+plot "{dat}" using 4:xtic(1) title "concurrency 1", "" using 5 title "concurrency 32"
+unset multiplot
+"""
+    gpf = os.path.join(a.dir, "chart.gp")
+    with open(gpf, "w") as f:
+        f.write(gp)
+    r = subprocess.run([a.gnuplot, gpf], stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        print(f"chart: gnuplot failed: {r.stderr.strip()[-300:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("echo-phase", "iperf-phase"):
+        p = sub.add_parser(name)
+        p.add_argument("--name", required=True)
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--end", action="append", help="NAME=PID,PID (tunnel processes)")
+        p.add_argument("--out", required=True)
+        p.add_argument("--connrate")
+        p.add_argument("--conns", type=int, default=10000)
+        p.add_argument("--rate-secs", type=float, default=3)
+        p.add_argument("--pings", type=int, default=20000)
+        p.add_argument("--idle", type=int, default=1000)
+        p.add_argument("--big", type=int, default=0)
+        p.add_argument("--settle", type=float, default=1.0)
+        p.add_argument("--runs", type=int, default=3)
+        p.add_argument("--secs", type=int, default=3)
+    p = sub.add_parser("fail")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--skipped", action="store_true")
+    p = sub.add_parser("report")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--setups", required=True)
+    p.add_argument("--mode", required=True)
+    p.add_argument("--meta", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--ceiling")
+    p.add_argument("--gnuplot")
+    a = ap.parse_args()
+    if a.cmd == "echo-phase":
+        return phase_main(a, echo_phase, "echo")
+    if a.cmd == "iperf-phase":
+        return phase_main(a, iperf_phase, "iperf")
+    if a.cmd == "fail":
+        return fail_main(a)
+    return report(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client: `postern client` (alias `connect`). Keeps one session to the
+ * server: connect, handshake, open the -L entrances once the first session
+ * is up (so a forward that cannot be bound is reported at once and the
+ * client exits, like ssh's ExitOnForwardFailure), and reconnect with
+ * exponential backoff whenever the session drops.
+ */
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cmd/cmd.h"
+#include "tunnel/fwd_local.h"
+#include "tunnel/handshake.h"
+#include "tunnel/session.h"
+#include "util/config.h"
+#include "util/keys.h"
+#include "util/log.h"
+
+struct client {
+	uv_loop_t *loop;
+	struct config_client cfg;
+	uint8_t psk[CRYPTO_KEY_LEN];
+	enum crypto_aead_alg alg;
+	struct session *s;    /* current session, or NULL */
+	struct noise_hs *hs;  /* handshake in progress */
+	struct fwd_local **fwds;
+	int forwards_open;
+	uv_getaddrinfo_t gai;
+	struct addrinfo *ai, *ai_next;
+	uv_connect_t conn;
+	uv_timer_t retry;
+	uv_signal_t sigint, sigterm;
+	unsigned backoff_s;
+	int stopping;
+	int exit_code;
+	char server_name[NET_HOST_MAX + 16];
+};
+
+static void try_connect(struct client *cl);
+static void schedule_reconnect(struct client *cl);
+
+static enum crypto_aead_alg pick_cipher(int configured)
+{
+	if (configured >= 0)
+		return (enum crypto_aead_alg)configured;
+	return CRYPTO_CHACHAPOLY;
+}
+
+static const char *cipher_name(enum crypto_aead_alg alg)
+{
+	return alg == CRYPTO_AESGCM ? "aes-256-gcm" : "chacha20-poly1305";
+}
+
+static struct session *current_session(void *arg)
+{
+	struct client *cl = arg;
+	return cl->s;
+}
+
+/* --- shutdown --- */
+
+static void stop(struct client *cl, int code)
+{
+	if (cl->stopping)
+		return;
+	cl->stopping = 1;
+	cl->exit_code = code;
+	uv_timer_stop(&cl->retry);
+	uv_close((uv_handle_t *)&cl->sigint, NULL);
+	uv_close((uv_handle_t *)&cl->sigterm, NULL);
+	uv_close((uv_handle_t *)&cl->retry, NULL);
+	for (size_t i = 0; i < cl->cfg.nlocal; i++) {
+		fwd_local_close(cl->fwds[i]);
+		cl->fwds[i] = NULL;
+	}
+	if (cl->s != NULL)
+		session_close(cl->s, "client shutting down", 1);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	log_info("signal %d: shutting down", signum);
+	stop(sig->data, 0);
+}
+
+/* --- session hooks --- */
+
+static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
+			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
+{
+	struct client *cl = arg;
+	(void)s;
+	(void)out;
+	struct noise_hs *hs = cl->hs;
+	cl->hs = NULL;
+	if (hs == NULL || handshake_client_finish(hs, in, tx, rx) != 0) {
+		*reason = "bad handshake reply (server does not hold this key?)";
+		return -1;
+	}
+	return 0;
+}
+
+static int open_forwards(struct client *cl)
+{
+	char err[NET_ERR_MAX];
+	for (size_t i = 0; i < cl->cfg.nlocal; i++) {
+		cl->fwds[i] = fwd_local_open(cl->loop, &cl->cfg.local[i], current_session, cl, err);
+		if (cl->fwds[i] == NULL) {
+			log_error("forward %zu: %s", i + 1, err);
+			return -1;
+		}
+	}
+	cl->forwards_open = 1;
+	return 0;
+}
+
+static void on_established(void *arg, struct session *s)
+{
+	struct client *cl = arg;
+	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
+	cl->backoff_s = 0;
+	(void)s;
+	if (!cl->forwards_open && open_forwards(cl) != 0) {
+		log_error("exiting: a requested forward could not be set up");
+		stop(cl, EXIT_RUNTIME);
+	}
+}
+
+static void on_open(void *arg, struct session *s, const struct frame *f)
+{
+	(void)arg;
+	/* Nothing is listening on the server for us yet (no -R): refuse. */
+	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
+	session_send_frame(s, out,
+			   frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, "client accepts no channels"));
+}
+
+static void on_closed(void *arg, struct session *s, const char *reason)
+{
+	struct client *cl = arg;
+	log_info("session %lu closed: %s", session_id(s), reason);
+	if (cl->s == s)
+		cl->s = NULL;
+	if (cl->hs != NULL) {
+		noise_hs_free(cl->hs);
+		cl->hs = NULL;
+	}
+	if (!cl->stopping)
+		schedule_reconnect(cl);
+}
+
+
+/* --- connecting --- */
+
+static void on_retry(uv_timer_t *t)
+{
+	try_connect(t->data);
+}
+
+static void schedule_reconnect(struct client *cl)
+{
+	if (cl->ai != NULL) {
+		uv_freeaddrinfo(cl->ai);
+		cl->ai = cl->ai_next = NULL;
+	}
+	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
+	if (cl->backoff_s > cl->cfg.reconnect_max_s)
+		cl->backoff_s = cl->cfg.reconnect_max_s;
+	log_info("reconnecting in %u s", cl->backoff_s);
+	uv_timer_start(&cl->retry, on_retry, (uint64_t)cl->backoff_s * 1000, 0);
+}
+
+static void connect_next(struct client *cl);
+
+static void on_tcp_connected(uv_connect_t *req, int status)
+{
+	struct client *cl = req->data;
+	struct session *s = cl->s;
+	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	if (status == UV_ECANCELED || s == NULL)
+		return;
+	if (status < 0) {
+		log_info("connect to %s failed: %s", cl->server_name, strerror(-status));
+		/* Try the next address; the session object goes with this socket. */
+		cl->s = NULL;
+		session_close(s, "connect failed", 0);
+		return;
+	}
+	cl->hs = handshake_client_begin(cl->psk, cl->alg, cmd_now_ms(), msg1);
+	if (cl->hs == NULL) {
+		session_close(s, "cannot start handshake", 0);
+		return;
+	}
+	session_start_client(s, msg1);
+	crypto_wipe(msg1, sizeof(msg1));
+}
+
+static void on_connect_attempt_closed(void *arg, struct session *s, const char *reason);
+
+static const struct session_hooks attempt_hooks = {
+	.handshake = on_handshake,
+	.established = on_established,
+	.open = on_open,
+	.closed = on_connect_attempt_closed,
+};
+
+/* A socket whose connect() failed: go on with the next address, if any. */
+static void on_connect_attempt_closed(void *arg, struct session *s, const char *reason)
+{
+	struct client *cl = arg;
+	if (cl->s == s || cl->stopping || cl->ai_next == NULL) {
+		on_closed(arg, s, reason);
+		return;
+	}
+	connect_next(cl);
+}
+
+static void connect_next(struct client *cl)
+{
+	struct addrinfo *a = cl->ai_next;
+	if (a == NULL) {
+		schedule_reconnect(cl);
+		return;
+	}
+	cl->ai_next = a->ai_next;
+	struct session_params p = {
+		.role = SESSION_CLIENT,
+		.hooks = &attempt_hooks,
+		.arg = cl,
+		.handshake_timeout_ms = cl->cfg.connect_timeout_ms,
+		.keepalive_s = cl->cfg.keepalive_s,
+	};
+	cl->s = session_new(cl->loop, &p);
+	if (cl->s == NULL) {
+		schedule_reconnect(cl);
+		return;
+	}
+	cl->conn.data = cl;
+	int rc = uv_tcp_connect(&cl->conn, session_tcp(cl->s), a->ai_addr, on_tcp_connected);
+	if (rc != 0) {
+		struct session *s = cl->s;
+		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));
+		cl->s = NULL;
+		session_close(s, "connect failed", 0);
+	}
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct client *cl = req->data;
+	if (cl->stopping) {
+		if (res != NULL)
+			uv_freeaddrinfo(res);
+		return;
+	}
+	if (status < 0) {
+		log_warn("cannot resolve %s: %s", cl->cfg.server.host, uv_strerror(status));
+		schedule_reconnect(cl);
+		return;
+	}
+	cl->ai = cl->ai_next = res;
+	connect_next(cl);
+}
+
+static void try_connect(struct client *cl)
+{
+	char port[8];
+	if (cl->stopping)
+		return;
+	if (cl->ai != NULL) {
+		uv_freeaddrinfo(cl->ai);
+		cl->ai = cl->ai_next = NULL;
+	}
+	log_info("connecting to %s", cl->server_name);
+	snprintf(port, sizeof(port), "%u", (unsigned)cl->cfg.server.port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
+	cl->gai.data = cl;
+	if (uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg.server.host, port, &hints) !=
+	    0)
+		schedule_reconnect(cl);
+}
+
+/* --- command line --- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
+		   "                      [SERVER:PORT]\n"
+		   "\n"
+		   "Keep an encrypted session to a postern server and forward local ports through it.\n"
+		   "\n"
+		   "  -c, --config FILE     client profiles (INI; see postern(1)); PROFILE picks one\n"
+		   "                        (default: the first)\n"
+		   "  -k, --key FILE        key file (postern keygen)\n"
+		   "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"
+		   "                        (bind defaults to 127.0.0.1; IPv6 in brackets)\n"
+		   "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
+		   "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
+		   "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
+		   "  -v, --verbose         debug logging\n"
+		   "  -q, --quiet           warnings and errors only\n"
+		   "  -h, --help            this help\n");
+}
+
+enum { OPT_CIPHER = 256, OPT_KEEPALIVE, OPT_RECONNECT_MAX };
+
+static const struct option client_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"key", required_argument, NULL, 'k'},
+	{"local", required_argument, NULL, 'L'},
+	{"cipher", required_argument, NULL, OPT_CIPHER},
+	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+	{"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int client_flag(int o, const char *arg, struct config_client *c, enum log_level *lvl)
+{
+	char err[NET_ERR_MAX];
+	struct net_forward fw;
+	switch (o) {
+	case 'k':
+		snprintf(c->key_file, sizeof(c->key_file), "%s", arg);
+		return 0;
+	case 'L':
+		if (net_parse_forward(arg, &fw, err) != 0) {
+			fprintf(stderr, "postern client: bad -L '%s': %s\n", arg, err);
+			return -1;
+		}
+		return config_add_forward(c, &fw);
+	case OPT_CIPHER:
+		c->cipher = config_cipher_parse(arg);
+		if (c->cipher == -2) {
+			fprintf(stderr,
+				"postern client: unknown cipher '%s' (chacha20-poly1305, "
+				"aes-256-gcm, auto)\n",
+				arg);
+			return -1;
+		}
+		return 0;
+	case OPT_KEEPALIVE:
+		if (cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0)
+			return 0;
+		fprintf(stderr, "postern client: bad --keepalive '%s'\n", arg);
+		return -1;
+	case OPT_RECONNECT_MAX:
+		if (cmd_parse_uint(arg, 1, 3600, &c->reconnect_max_s) == 0)
+			return 0;
+		fprintf(stderr, "postern client: bad --reconnect-max '%s'\n", arg);
+		return -1;
+	case 'v':
+		*lvl = LOG_LVL_DEBUG;
+		return 0;
+	case 'q':
+		*lvl = LOG_LVL_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl)
+{
+	const char *file = NULL, *profile = NULL, *server = NULL;
+	char err[CONFIG_ERR_MAX];
+	int o;
+	while ((o = getopt_long(argc, argv, "c:k:L:vqh", client_opts, NULL)) != -1) {
+		if (o == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if (o == '?')
+			return -1;
+		if (o == 'c')
+			file = optarg;
+	}
+	/* With -c the positional names a profile; without, the server. */
+	if (optind < argc && file != NULL)
+		profile = argv[optind++];
+	if (optind < argc)
+		server = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "postern client: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (file != NULL && config_client_load(file, profile, c, err) != 0) {
+		fprintf(stderr, "postern client: %s\n", err);
+		return -1;
+	}
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "c:k:L:vqh", client_opts, NULL)) != -1)
+		if (o != 'c' && client_flag(o, optarg, c, lvl) != 0)
+			return -1;
+	if (server != NULL && net_parse_hostport(server, &c->server, NULL, 0, err) != 0) {
+		fprintf(stderr, "postern client: bad server address '%s': %s\n", server, err);
+		return -1;
+	}
+	if (config_client_check(c, err) != 0) {
+		fprintf(stderr, "postern client: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_client(int argc, char **argv)
+{
+	struct client cl = {0};
+	enum log_level lvl = LOG_LVL_INFO;
+	char err[KEYS_ERR_MAX];
+	int rc = EXIT_USAGE;
+	config_client_defaults(&cl.cfg);
+	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
+		goto out;
+	log_set_level(lvl);
+	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
+		fprintf(stderr, "postern client: %s\n", err);
+		goto out;
+	}
+	cl.fwds = calloc(cl.cfg.nlocal + 1, sizeof(*cl.fwds));
+	if (cl.fwds == NULL)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	cl.alg = pick_cipher(cl.cfg.cipher);
+	net_format_endpoint(&cl.cfg.server, cl.server_name, sizeof(cl.server_name));
+	cl.loop = uv_default_loop();
+	uv_timer_init(cl.loop, &cl.retry);
+	cl.retry.data = &cl;
+	uv_signal_init(cl.loop, &cl.sigint);
+	uv_signal_init(cl.loop, &cl.sigterm);
+	cl.sigint.data = cl.sigterm.data = &cl;
+	uv_signal_start(&cl.sigint, on_signal, SIGINT);
+	uv_signal_start(&cl.sigterm, on_signal, SIGTERM);
+	try_connect(&cl);
+	uv_run(cl.loop, UV_RUN_DEFAULT);
+	rc = cl.exit_code;
+	uv_loop_close(cl.loop);
+out:
+	if (cl.ai != NULL)
+		uv_freeaddrinfo(cl.ai);
+	crypto_wipe(cl.psk, sizeof(cl.psk));
+	free(cl.fwds);
+	config_client_free(&cl.cfg);
+	return rc;
+}

@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server: `postern server`. Reads the configuration (file and/or flags),
+ * binds its listeners, then runs the loop: every accepted connection is a
+ * session that stays silent until its first message authenticates under one
+ * of the keys; abuse accounting decides who may even try.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "cmd/cmd.h"
+#include "crypto/replay.h"
+#include "guard/abuse.h"
+#include "guard/policy.h"
+#include "tunnel/channel.h"
+#include "tunnel/handshake.h"
+#include "tunnel/session.h"
+#include "util/config.h"
+#include "util/keys.h"
+#include "util/log.h"
+
+enum { REPLAY_CAPACITY = 1 << 16, MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
+
+struct server;
+
+/* One accepted connection, from accept to close. */
+struct conn {
+	struct server *srv;
+	struct session *s;
+	struct abuse_source src;
+	int pending; /* counted by abuse as unauthenticated */
+	const struct config_key *key;
+	struct conn *prev, *next; /* all connections, oldest first */
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct config_server cfg;
+	const uint8_t **psks;
+	struct abuse *abuse;
+	struct replay *replay;
+	uv_tcp_t listeners[MAX_LISTENERS];
+	size_t nlisteners;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t stop_timer; /* bounds a graceful shutdown */
+	struct conn *head, *tail;
+	unsigned nconns;
+	int stopping;
+	uint64_t log_second;
+	unsigned log_count, log_suppressed;
+};
+
+static const struct session_hooks server_hooks;
+
+static uint64_t now_ms(void)
+{
+	return cmd_now_ms();
+}
+
+/* Refusals are attacker-driven: cap how many log lines they can cause. */
+static void log_refusal(struct server *srv, const char *peer, const char *reason)
+{
+	uint64_t sec = uv_now(srv->loop) / 1000;
+	if (sec != srv->log_second) {
+		if (srv->log_suppressed > 0)
+			log_info("%u refusals not logged (rate limit)", srv->log_suppressed);
+		srv->log_second = sec;
+		srv->log_count = srv->log_suppressed = 0;
+	}
+	if (srv->log_count++ < REFUSAL_LOGS_PER_S)
+		log_info("refused %s: %s", peer, reason);
+	else
+		srv->log_suppressed++;
+}
+
+static void conn_link(struct server *srv, struct conn *c)
+{
+	c->prev = srv->tail;
+	if (srv->tail != NULL)
+		srv->tail->next = c;
+	else
+		srv->head = c;
+	srv->tail = c;
+	srv->nconns++;
+}
+
+static void conn_unlink(struct server *srv, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		srv->tail = c->prev;
+	srv->nconns--;
+}
+
+static void release_pending(struct conn *c)
+{
+	if (!c->pending)
+		return;
+	c->pending = 0;
+	abuse_release(c->srv->abuse, &c->src);
+}
+
+/* --- session hooks --- */
+
+static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
+			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
+{
+	struct conn *c = arg;
+	struct server *srv = c->srv;
+	size_t which = 0;
+	enum handshake_verdict v = handshake_server(srv->psks, srv->cfg.nkeys, srv->replay,
+						    now_ms(), in, out, tx, rx, &which);
+	if (v != HANDSHAKE_OK) {
+		*reason = handshake_verdict_text(v);
+		return -1;
+	}
+	c->key = &srv->cfg.keys[which];
+	session_set_ident(s, c->key);
+	release_pending(c);
+	log_info("session %lu from %s authenticated as key '%s'", session_id(s), session_peer(s),
+		 c->key->name);
+	return 0;
+}
+
+static void on_refused(void *arg, struct session *s, const char *reason)
+{
+	struct conn *c = arg;
+	struct server *srv = c->srv;
+	log_refusal(srv, session_peer(s), reason);
+	if (abuse_fail(srv->abuse, &c->src, now_ms())) {
+		char src[64];
+		log_warn("banned %s for %u s after %u failures",
+			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
+			 srv->cfg.ban_threshold);
+	}
+}
+
+static void on_open(void *arg, struct session *s, const struct frame *f)
+{
+	struct conn *c = arg;
+	char host[FRAME_MAX_HOST + 1], why[300];
+	memcpy(host, f->data, f->len);
+	host[f->len] = 0;
+	if (f->kind == FRAME_TARGET_TCP &&
+	    policy_may_open(c->key, host, f->port, why, sizeof(why))) {
+		channel_connect(s, f);
+		return;
+	}
+	if (f->kind != FRAME_TARGET_TCP)
+		snprintf(why, sizeof(why), "Unix socket targets not permitted");
+	log_warn(strchr(host, ':') ? "channel %u: denied [%s]:%u for key '%s': %s"
+				   : "channel %u: denied %s:%u for key '%s': %s",
+		 f->chan, host, (unsigned)f->port, c->key->name, why);
+	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
+	session_send_frame(s, out, frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, why));
+}
+
+static void on_closed(void *arg, struct session *s, const char *reason)
+{
+	struct conn *c = arg;
+	struct server *srv = c->srv;
+	if (c->key != NULL) {
+		struct session_stats st;
+		session_get_stats(s, &st);
+		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
+			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+	}
+	release_pending(c);
+	conn_unlink(srv, c);
+	free(c);
+}
+
+static const struct session_hooks server_hooks = {
+	.handshake = on_handshake,
+	.open = on_open,
+	.refused = on_refused,
+	.closed = on_closed,
+};
+
+/* --- accepting --- */
+
+/* evict_oldest: drop the oldest unauthenticated connection of ${src}. */
+static void evict_oldest(struct server *srv, const struct abuse_source *src)
+{
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (!c->pending || c->src.len != src->len ||
+		    memcmp(c->src.bytes, src->bytes, src->len) != 0)
+			continue;
+		release_pending(c);
+		session_close(c->s, "evicted by connection cap", 0);
+		return;
+	}
+}
+
+static int admit(struct server *srv, struct conn *c)
+{
+	struct abuse_source evict;
+	if (srv->nconns > srv->cfg.max_sessions) {
+		log_refusal(srv, session_peer(c->s), "too many sessions");
+		return -1;
+	}
+	switch (abuse_admit(srv->abuse, &c->src, now_ms(), &evict)) {
+	case ABUSE_ADMIT:
+		c->pending = 1;
+		return 0;
+	case ABUSE_EVICT_OLDEST:
+		c->pending = 1;
+		evict_oldest(srv, &evict);
+		return 0;
+	case ABUSE_BANNED:
+		log_refusal(srv, session_peer(c->s), "banned");
+		return -1;
+	case ABUSE_SOURCE_FULL:
+	case ABUSE_FULL:
+		log_refusal(srv, session_peer(c->s), "too many unauthenticated connections");
+		return -1;
+	}
+	return -1;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	if (status < 0) {
+		log_warn("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	struct session_params p = {
+		.role = SESSION_SERVER,
+		.hooks = &server_hooks,
+		.arg = c,
+		.handshake_timeout_ms = srv->cfg.preauth_timeout_ms,
+		.reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
+		.reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
+		.keepalive_s = srv->cfg.keepalive_s,
+	};
+	c->srv = srv;
+	c->s = session_new(srv->loop, &p);
+	if (c->s == NULL) {
+		free(c);
+		return;
+	}
+	conn_link(srv, c);
+	if (uv_accept(listener, (uv_stream_t *)session_tcp(c->s)) != 0) {
+		session_close(c->s, "accept failed", 0);
+		return;
+	}
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	if (uv_tcp_getpeername(session_tcp(c->s), (struct sockaddr *)&ss, &len) != 0 ||
+	    abuse_source_from((struct sockaddr *)&ss, &c->src) != 0) {
+		session_close(c->s, "no peer address", 0);
+		return;
+	}
+	session_start_server(c->s);
+	if (srv->stopping || admit(srv, c) != 0) {
+		/* Not even a delay: these peers already cost us too much. */
+		session_close(c->s, "not admitted", 0);
+	}
+}
+
+/* --- set-up --- */
+
+static int bind_listeners(struct server *srv)
+{
+	for (size_t i = 0; i < srv->cfg.nlisten; i++) {
+		const struct net_endpoint *ep = &srv->cfg.listen[i];
+		char name[NET_HOST_MAX + 16];
+		struct sockaddr_storage ss;
+		net_format_endpoint(ep, name, sizeof(name));
+		if (srv->nlisteners == MAX_LISTENERS) {
+			log_error("too many listen addresses (max %d)", MAX_LISTENERS);
+			return -1;
+		}
+		const char *host = strcmp(ep->host, "*") == 0 ? "::" : ep->host;
+		if (uv_ip4_addr(host, ep->port, (struct sockaddr_in *)&ss) != 0 &&
+		    uv_ip6_addr(host, ep->port, (struct sockaddr_in6 *)&ss) != 0) {
+			log_error("listen address %s: not an IP address", name);
+			return -1;
+		}
+		uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
+		uv_tcp_init(srv->loop, l);
+		l->data = srv;
+		int rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
+		if (rc == 0)
+			rc = uv_listen((uv_stream_t *)l, 1024, on_connection);
+		if (rc != 0) {
+			log_error("cannot listen on %s: %s", name, strerror(-rc));
+			return -1;
+		}
+		int slen = sizeof(ss);
+		uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
+		log_info("listening on %s", net_format_sockaddr((struct sockaddr *)&ss, name,
+								 sizeof(name)));
+	}
+	return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	struct server *srv = sig->data;
+	log_info("signal %d: shutting down", signum);
+	srv->stopping = 1;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+	srv->nlisteners = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next)
+		session_close(c->s, "server shutting down", 1);
+	uv_close((uv_handle_t *)&srv->sigint, NULL);
+	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	/* Peers that do not read must not keep us alive. */
+	uv_timer_init(srv->loop, &srv->stop_timer);
+	uv_timer_start(&srv->stop_timer, on_stop_timer, 2000, 0);
+	uv_unref((uv_handle_t *)&srv->stop_timer);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
+		"                      [--permit-open HOST:PORT|any]... [options]\n"
+		"\n"
+		"Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
+		"\n"
+		"  -c, --config FILE         server configuration (INI; see postern(1))\n"
+		"  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
+		"  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
+		"      --permit-open SPEC    what the quick-mode key may reach: HOST:PORT,\n"
+		"                            *:PORT, HOST:*, or any (repeatable; default: nothing)\n"
+		"      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
+		"      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 s)\n"
+		"      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
+		"      --ban-threshold N     failures that ban a source (default 5)\n"
+		"      --ban-window SEC      ... within this many seconds (default 60)\n"
+		"      --ban-time SEC        ban length (default 600)\n"
+		"      --max-unauth N        concurrent unauthenticated connections (default 64)\n"
+		"      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
+		"  -v, --verbose             debug logging\n"
+		"  -q, --quiet               warnings and errors only\n"
+		"  -h, --help                this help\n");
+}
+
+enum {
+	OPT_PERMIT = 256,
+	OPT_PREAUTH,
+	OPT_REJECT,
+	OPT_REPLAY,
+	OPT_BAN_THRESHOLD,
+	OPT_BAN_WINDOW,
+	OPT_BAN_TIME,
+	OPT_MAX_UNAUTH,
+	OPT_KEEPALIVE,
+};
+
+static const struct option server_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"listen", required_argument, NULL, 'l'},
+	{"key", required_argument, NULL, 'k'},
+	{"permit-open", required_argument, NULL, OPT_PERMIT},
+	{"preauth-timeout", required_argument, NULL, OPT_PREAUTH},
+	{"reject-delay", required_argument, NULL, OPT_REJECT},
+	{"replay-window", required_argument, NULL, OPT_REPLAY},
+	{"ban-threshold", required_argument, NULL, OPT_BAN_THRESHOLD},
+	{"ban-window", required_argument, NULL, OPT_BAN_WINDOW},
+	{"ban-time", required_argument, NULL, OPT_BAN_TIME},
+	{"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
+	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int parse_delay(const char *s, struct config_server *c)
+{
+	unsigned lo, hi;
+	char a[16], b[16];
+	const char *dash = strchr(s, '-');
+	if (dash == NULL || dash - s >= (long)sizeof(a) || strlen(dash + 1) >= sizeof(b))
+		return -1;
+	memcpy(a, s, (size_t)(dash - s));
+	a[dash - s] = 0;
+	strcpy(b, dash + 1);
+	if (cmd_parse_uint(a, 0, 60, &lo) != 0 || cmd_parse_uint(b, 0, 60, &hi) != 0 || lo > hi)
+		return -1;
+	c->reject_delay_min_ms = lo * 1000;
+	c->reject_delay_max_ms = hi * 1000;
+	return 0;
+}
+
+/* Flags are applied after the file, so they override it. */
+struct server_flags {
+	const char *config, *key;
+	char **permits;
+	size_t npermit;
+	struct net_endpoint listen[MAX_LISTENERS];
+	size_t nlisten;
+};
+
+static int bad_value(const char *opt, const char *val)
+{
+	fprintf(stderr, "postern server: bad value '%s' for %s\n", val, opt);
+	return -1;
+}
+
+static int parse_flag(int o, const char *arg, struct server_flags *fl, struct config_server *c,
+		      enum log_level *lvl)
+{
+	char err[NET_ERR_MAX];
+	switch (o) {
+	case 'c':
+		fl->config = arg;
+		return 0;
+	case 'k':
+		fl->key = arg;
+		return 0;
+	case 'l':
+		if (fl->nlisten == MAX_LISTENERS)
+			return bad_value("--listen (too many)", arg);
+		if (net_parse_hostport(arg, &fl->listen[fl->nlisten], NULL, 0, err) != 0) {
+			fprintf(stderr, "postern server: --listen %s: %s\n", arg, err);
+			return -1;
+		}
+		fl->nlisten++;
+		return 0;
+	case OPT_PERMIT:
+		fl->permits[fl->npermit++] = (char *)arg;
+		return 0;
+	case OPT_PREAUTH:
+		if (cmd_parse_uint(arg, 1, 3600, &c->preauth_timeout_ms) != 0)
+			return bad_value("--preauth-timeout", arg);
+		c->preauth_timeout_ms *= 1000;
+		return 0;
+	case OPT_REJECT:
+		return parse_delay(arg, c) == 0 ? 0 : bad_value("--reject-delay (MIN-MAX)", arg);
+	case OPT_REPLAY:
+		return cmd_parse_uint(arg, 1, 86400, &c->replay_window_s) == 0
+			       ? 0
+			       : bad_value("--replay-window", arg);
+	case OPT_BAN_THRESHOLD:
+		return cmd_parse_uint(arg, 1, 1000000, &c->ban_threshold) == 0
+			       ? 0
+			       : bad_value("--ban-threshold", arg);
+	case OPT_BAN_WINDOW:
+		return cmd_parse_uint(arg, 1, 86400, &c->ban_window_s) == 0
+			       ? 0
+			       : bad_value("--ban-window", arg);
+	case OPT_BAN_TIME:
+		return cmd_parse_uint(arg, 1, 31536000, &c->ban_time_s) == 0
+			       ? 0
+			       : bad_value("--ban-time", arg);
+	case OPT_MAX_UNAUTH:
+		return cmd_parse_uint(arg, 1, 1000000, &c->max_unauth) == 0
+			       ? 0
+			       : bad_value("--max-unauth", arg);
+	case OPT_KEEPALIVE:
+		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0 ? 0
+									  : bad_value("--keepalive", arg);
+	case 'v':
+		*lvl = LOG_LVL_DEBUG;
+		return 0;
+	case 'q':
+		*lvl = LOG_LVL_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+static int apply_quick_key(struct server_flags *fl, struct config_server *c)
+{
+	char err[CONFIG_ERR_MAX];
+	if (fl->key == NULL) {
+		if (fl->npermit > 0) {
+			fprintf(stderr, "postern server: --permit-open needs --key\n");
+			return -1;
+		}
+		return 0;
+	}
+	struct config_key *k = config_add_key(c, "default");
+	if (k == NULL) {
+		fprintf(stderr, "postern server: a key named 'default' is already configured\n");
+		return -1;
+	}
+	snprintf(k->key_file, sizeof(k->key_file), "%s", fl->key);
+	for (size_t i = 0; i < fl->npermit; i++) {
+		if (config_add_permit(k, fl->permits[i], err) != 0) {
+			fprintf(stderr, "postern server: --permit-open %s: %s\n", fl->permits[i], err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int configure(int argc, char **argv, struct config_server *c, enum log_level *lvl)
+{
+	struct server_flags fl = {0};
+	char err[CONFIG_ERR_MAX];
+	int o, rc = -1;
+	fl.permits = calloc((size_t)argc + 1, sizeof(char *));
+	if (fl.permits == NULL)
+		return -1;
+	/* Parse twice: the file's values first, then flags override them. */
+	while ((o = getopt_long(argc, argv, "c:l:k:vqh", server_opts, NULL)) != -1) {
+		if (o == 'h') {
+			usage(stdout);
+			free(fl.permits);
+			exit(0);
+		}
+		if (o == 'c')
+			fl.config = optarg;
+		if (o == '?')
+			goto out;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "postern server: unexpected argument '%s'\n", argv[optind]);
+		goto out;
+	}
+	if (fl.config != NULL && config_server_load(fl.config, c, err) != 0) {
+		fprintf(stderr, "postern server: %s\n", err);
+		goto out;
+	}
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "c:l:k:vqh", server_opts, NULL)) != -1)
+		if (parse_flag(o, optarg, &fl, c, lvl) != 0)
+			goto out;
+	for (size_t i = 0; i < fl.nlisten; i++)
+		if (config_add_listen(c, &fl.listen[i]) != 0)
+			goto out;
+	if (apply_quick_key(&fl, c) != 0)
+		goto out;
+	if (config_server_check(c, err) != 0 || config_load_keys(c, err) != 0) {
+		fprintf(stderr, "postern server: %s\n", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(fl.permits);
+	return rc;
+}
+
+static int setup(struct server *srv)
+{
+	struct abuse_config ac = {
+		.ban_threshold = srv->cfg.ban_threshold,
+		.ban_window_s = srv->cfg.ban_window_s,
+		.ban_time_s = srv->cfg.ban_time_s,
+		.max_unauth = srv->cfg.max_unauth,
+		.max_unauth_per_source = srv->cfg.max_unauth_per_source,
+	};
+	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
+	srv->abuse = abuse_new(&ac);
+	srv->replay = replay_new(srv->cfg.replay_window_s, REPLAY_CAPACITY);
+	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < srv->cfg.nkeys; i++)
+		srv->psks[i] = srv->cfg.keys[i].psk;
+	uv_signal_init(srv->loop, &srv->sigint);
+	uv_signal_init(srv->loop, &srv->sigterm);
+	srv->sigint.data = srv->sigterm.data = srv;
+	uv_signal_start(&srv->sigint, on_signal, SIGINT);
+	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	return bind_listeners(srv);
+}
+
+int cmd_server(int argc, char **argv)
+{
+	struct server srv = {0};
+	enum log_level lvl = LOG_LVL_INFO;
+	int rc = EXIT_USAGE;
+	config_server_defaults(&srv.cfg);
+	if (configure(argc, argv, &srv.cfg, &lvl) != 0)
+		goto out;
+	log_set_level(lvl);
+	signal(SIGPIPE, SIG_IGN);
+	srv.loop = uv_default_loop();
+	rc = EXIT_RUNTIME;
+	if (setup(&srv) != 0)
+		goto out;
+	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	rc = 0;
+out:
+	if (srv.loop != NULL) {
+		uv_walk(srv.loop, close_walk, NULL);
+		uv_run(srv.loop, UV_RUN_DEFAULT);
+		uv_loop_close(srv.loop);
+	}
+	free(srv.psks);
+	abuse_free(srv.abuse);
+	replay_free(srv.replay);
+	config_server_free(&srv.cfg);
+	return rc;
+}

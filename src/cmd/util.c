@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cmd/cmd.h"
+
+int cmd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != 0 || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+unsigned long long cmd_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crypto: every call into OpenSSL's libcrypto lives here, so that the rest of
+ * postern never sees an EVP type and a change of library touches one file.
+ */
+#include "crypto/crypto.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+/* A passphrase file asking for more scrypt memory than this is refused, not obeyed. */
+#define SCRYPT_MAX_MEM ((uint64_t)1 << 30)
+
+struct crypto_aead {
+	/* Kept for the life of the key: a new context costs an allocation and a key schedule. */
+	EVP_CIPHER_CTX *ctx;
+	enum crypto_aead_alg alg;
+};
+
+/*
+ * Explicit fetches done once per process: an implicit fetch (EVP_sha256() and
+ * friends) searches the provider store, under a lock, on every init.
+ */
+static struct {
+	EVP_CIPHER *cipher[2];
+	EVP_MD *md[2];
+	EVP_MAC *hmac;
+	int ok;
+} algs;
+
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+static const char *const cipher_names[2] = {"ChaCha20-Poly1305", "AES-256-GCM"};
+
+/* Not const: OSSL_PARAM_construct_utf8_string takes a char *. */
+static char md_sha256[] = "SHA256";
+static char md_blake2b[] = "BLAKE2B-512";
+static char *const md_names[2] = {md_sha256, md_blake2b};
+
+static void algs_fetch(void)
+{
+	int ok = 1;
+
+	for (int i = 0; i < 2; i++) {
+		algs.cipher[i] = EVP_CIPHER_fetch(NULL, cipher_names[i], NULL);
+		algs.md[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
+		ok = ok && algs.cipher[i] != NULL && algs.md[i] != NULL;
+	}
+	algs.hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	algs.ok = ok && algs.hmac != NULL;
+}
+
+static int algs_ready(void)
+{
+	return pthread_once(&algs_once, algs_fetch) == 0 && algs.ok;
+}
+
+static int aead_alg_ok(enum crypto_aead_alg alg)
+{
+	return alg == CRYPTO_CHACHAPOLY || alg == CRYPTO_AESGCM;
+}
+
+static int hash_alg_ok(enum crypto_hash_alg alg)
+{
+	return alg == CRYPTO_SHA256 || alg == CRYPTO_BLAKE2B;
+}
+
+struct crypto_aead *crypto_aead_new(enum crypto_aead_alg alg, const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct crypto_aead *a = NULL, *ret = NULL;
+
+	if (!aead_alg_ok(alg) || key == NULL || !algs_ready())
+		goto out;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		goto out;
+	a->alg = alg;
+	a->ctx = EVP_CIPHER_CTX_new();
+	if (a->ctx == NULL || !EVP_CipherInit_ex2(a->ctx, algs.cipher[alg], key, NULL, 1, NULL))
+		goto out;
+	ret = a;
+	a = NULL;
+out:
+	crypto_aead_free(a);
+	return ret;
+}
+
+int crypto_aead_rekey(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN])
+{
+	if (a == NULL || key == NULL)
+		return -1;
+	/* -1 keeps the direction; the next seal or open sets it along with the IV. */
+	return EVP_CipherInit_ex2(a->ctx, NULL, key, NULL, -1, NULL) ? 0 : -1;
+}
+
+void crypto_aead_free(struct crypto_aead *a)
+{
+	if (a == NULL)
+		return;
+	/* The provider context holds the expanded key; freeing it cleanses it. */
+	EVP_CIPHER_CTX_free(a->ctx);
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
+}
+
+/* Noise section 12: 32 zero bits, then n little-endian (ChaChaPoly) or big-endian (AESGCM). */
+static void iv_from_nonce(enum crypto_aead_alg alg, uint64_t n, uint8_t iv[CRYPTO_IV_LEN])
+{
+	memset(iv, 0, 4);
+	for (int i = 0; i < 8; i++) {
+		int shift = alg == CRYPTO_CHACHAPOLY ? 8 * i : 8 * (7 - i);
+
+		iv[4 + i] = (uint8_t)(n >> shift);
+	}
+}
+
+/*
+ * One AEAD pass over the context's key. Only the IV is set per call, so the
+ * hot path allocates nothing and never repeats the key schedule. ${tag} is
+ * written when sealing and checked when opening.
+ */
+static int aead_run(struct crypto_aead *a, int enc, const uint8_t iv[CRYPTO_IV_LEN],
+		    const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len, uint8_t *out,
+		    uint8_t tag[CRYPTO_TAG_LEN])
+{
+	/* Both ciphers are streams: Final emits nothing, but it needs somewhere to point. */
+	uint8_t tail[CRYPTO_TAG_LEN];
+	int outl;
+
+	if (a == NULL || len > INT_MAX || adlen > INT_MAX)
+		return -1;
+	if (!EVP_CipherInit_ex2(a->ctx, NULL, NULL, iv, enc, NULL))
+		return -1;
+	if (adlen > 0 && !EVP_CipherUpdate(a->ctx, NULL, &outl, ad, (int)adlen))
+		return -1;
+	if (len > 0 && !EVP_CipherUpdate(a->ctx, out, &outl, in, (int)len))
+		return -1;
+	if (!enc && !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN, tag))
+		return -1;
+	if (!EVP_CipherFinal_ex(a->ctx, tail, &outl))
+		return -1;
+	if (enc && !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, tag))
+		return -1;
+	return 0;
+}
+
+static int aead_seal_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
+			size_t adlen, uint8_t *buf, size_t len)
+{
+	if (buf == NULL)
+		return -1;
+	return aead_run(a, 1, iv, ad, adlen, buf, len, buf, buf + len);
+}
+
+static int aead_open_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
+			size_t adlen, const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t tag[CRYPTO_TAG_LEN];
+	size_t clen;
+
+	if (in == NULL || len < CRYPTO_TAG_LEN)
+		return -1;
+	clen = len - CRYPTO_TAG_LEN;
+	if (clen > 0 && out == NULL)
+		return -1;
+	/* A copy: the ctrl call wants a writable pointer and ${in} is read-only. */
+	memcpy(tag, in + clen, CRYPTO_TAG_LEN);
+	if (aead_run(a, 0, iv, ad, adlen, in, clen, out, tag) == 0)
+		return 0;
+	/* Unauthenticated plaintext must not reach a caller who ignores the -1. */
+	if (clen > 0)
+		OPENSSL_cleanse(out, clen);
+	return -1;
+}
+
+int crypto_aead_seal(struct crypto_aead *a, uint64_t nonce, const uint8_t *ad, size_t adlen,
+		     uint8_t *buf, size_t len)
+{
+	uint8_t iv[CRYPTO_IV_LEN];
+
+	if (a == NULL)
+		return -1;
+	iv_from_nonce(a->alg, nonce, iv);
+	return aead_seal_iv(a, iv, ad, adlen, buf, len);
+}
+
+int crypto_aead_open(struct crypto_aead *a, uint64_t nonce, const uint8_t *ad, size_t adlen,
+		     uint8_t *buf, size_t len)
+{
+	return crypto_aead_open_to(a, nonce, ad, adlen, buf, len, buf);
+}
+
+int crypto_aead_open_to(struct crypto_aead *a, uint64_t nonce, const uint8_t *ad, size_t adlen,
+			const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t iv[CRYPTO_IV_LEN];
+
+	if (a == NULL)
+		return -1;
+	iv_from_nonce(a->alg, nonce, iv);
+	return aead_open_iv(a, iv, ad, adlen, in, len, out);
+}
+
+int crypto_aead_seal_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
+			size_t adlen, uint8_t *buf, size_t len)
+{
+	if (iv == NULL)
+		return -1;
+	return aead_seal_iv(a, iv, ad, adlen, buf, len);
+}
+
+int crypto_aead_open_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
+			size_t adlen, uint8_t *buf, size_t len)
+{
+	if (iv == NULL)
+		return -1;
+	return aead_open_iv(a, iv, ad, adlen, buf, len, buf);
+}
+
+size_t crypto_hash_len(enum crypto_hash_alg alg)
+{
+	switch (alg) {
+	case CRYPTO_SHA256:
+		return 32;
+	case CRYPTO_BLAKE2B:
+		return 64;
+	}
+	return 0;
+}
+
+int crypto_hash(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *a, size_t alen,
+		const uint8_t *b, size_t blen)
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned int outl = 0;
+	int rc = -1;
+
+	if (!hash_alg_ok(alg) || out == NULL || !algs_ready())
+		goto out;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || !EVP_DigestInit_ex2(ctx, algs.md[alg], NULL))
+		goto out;
+	if (!EVP_DigestUpdate(ctx, a, alen))
+		goto out;
+	if (b != NULL && !EVP_DigestUpdate(ctx, b, blen))
+		goto out;
+	/* Written only once every input is absorbed: ${out} may alias ${a}, as MixHash needs. */
+	if (!EVP_DigestFinal_ex(ctx, out, &outl) || outl != crypto_hash_len(alg))
+		goto out;
+	rc = 0;
+out:
+	/* The digest state may have absorbed secrets; the provider cleanses it on free. */
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size_t keylen,
+		const uint8_t *data, size_t datalen)
+{
+	/* EVP_MAC_init takes a NULL key as "keep the old key"; an empty key is still a key. */
+	static const uint8_t empty[1];
+	EVP_MAC_CTX *ctx = NULL;
+	OSSL_PARAM params[2];
+	size_t outl = 0;
+	int rc = -1;
+
+	if (!hash_alg_ok(alg) || out == NULL || !algs_ready())
+		goto out;
+	ctx = EVP_MAC_CTX_new(algs.hmac);
+	if (ctx == NULL)
+		goto out;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, md_names[alg], 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_init(ctx, key != NULL ? key : empty, keylen, params))
+		goto out;
+	if (!EVP_MAC_update(ctx, data, datalen))
+		goto out;
+	if (!EVP_MAC_final(ctx, out, &outl, crypto_hash_len(alg)) || outl != crypto_hash_len(alg))
+		goto out;
+	rc = 0;
+out:
+	EVP_MAC_CTX_free(ctx);
+	return rc;
+}
+
+/*
+ * Noise section 4.3: temp = HMAC(ck, ikm); out_i = HMAC(temp, out_{i-1} || i).
+ * ${out1} may alias ${ck}: ck is consumed before any output is written.
+ */
+int crypto_noise_hkdf(enum crypto_hash_alg alg, const uint8_t *ck, const uint8_t *ikm,
+		      size_t ikmlen, int n, uint8_t *out1, uint8_t *out2, uint8_t *out3)
+{
+	uint8_t temp[CRYPTO_HASH_MAX];
+	uint8_t chain[CRYPTO_HASH_MAX + 1];
+	uint8_t *outs[3] = {out1, out2, out3};
+	size_t hlen = crypto_hash_len(alg);
+	size_t chainlen = 0;
+	int rc = -1;
+
+	if (hlen == 0 || ck == NULL || (n != 2 && n != 3))
+		goto out;
+	for (int i = 0; i < n; i++) {
+		if (outs[i] == NULL)
+			goto out;
+	}
+	if (crypto_hmac(alg, temp, ck, hlen, ikm, ikmlen) != 0)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		chain[chainlen] = (uint8_t)(i + 1);
+		if (crypto_hmac(alg, outs[i], temp, hlen, chain, chainlen + 1) != 0)
+			goto out;
+		memcpy(chain, outs[i], hlen);
+		chainlen = hlen;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(temp, sizeof(temp));
+	OPENSSL_cleanse(chain, sizeof(chain));
+	return rc;
+}
+
+static EVP_PKEY *x25519_private(const uint8_t priv[CRYPTO_DH_LEN])
+{
+	return EVP_PKEY_new_raw_private_key_ex(NULL, "X25519", NULL, priv, CRYPTO_DH_LEN);
+}
+
+int crypto_dh_pub(const uint8_t priv[CRYPTO_DH_LEN], uint8_t pub[CRYPTO_DH_LEN])
+{
+	EVP_PKEY *key = NULL;
+	size_t len = CRYPTO_DH_LEN;
+	int rc = -1;
+
+	if (priv == NULL || pub == NULL)
+		goto out;
+	key = x25519_private(priv);
+	if (key == NULL || !EVP_PKEY_get_raw_public_key(key, pub, &len) || len != CRYPTO_DH_LEN)
+		goto out;
+	rc = 0;
+out:
+	/* EVP_PKEY_free cleanses the private key copy held inside. */
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+int crypto_dh_keygen(uint8_t priv[CRYPTO_DH_LEN], uint8_t pub[CRYPTO_DH_LEN])
+{
+	int rc = -1;
+
+	if (priv == NULL || pub == NULL)
+		return -1;
+	/* X25519 clamps any 32 bytes, so a uniform string is already a valid private key. */
+	if (RAND_priv_bytes(priv, CRYPTO_DH_LEN) != 1 || crypto_dh_pub(priv, pub) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		OPENSSL_cleanse(priv, CRYPTO_DH_LEN);
+	return rc;
+}
+
+int crypto_dh(uint8_t out[CRYPTO_DH_LEN], const uint8_t priv[CRYPTO_DH_LEN],
+	      const uint8_t pub[CRYPTO_DH_LEN])
+{
+	static const uint8_t zero[CRYPTO_DH_LEN];
+	EVP_PKEY *self = NULL, *peer = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	size_t len = CRYPTO_DH_LEN;
+	int rc = -1;
+
+	if (out == NULL || priv == NULL || pub == NULL)
+		return -1;
+	self = x25519_private(priv);
+	peer = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, pub, CRYPTO_DH_LEN);
+	if (self == NULL || peer == NULL)
+		goto out;
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, self, NULL);
+	if (ctx == NULL || EVP_PKEY_derive_init(ctx) <= 0)
+		goto out;
+	/* Any 32 bytes are a u-coordinate; the one bad peer shows as a zero result below. */
+	if (EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) <= 0)
+		goto out;
+	if (EVP_PKEY_derive(ctx, out, &len) <= 0 || len != CRYPTO_DH_LEN)
+		goto out;
+	/*
+	 * OpenSSL refuses an all-zero result today; checking here too keeps the
+	 * Noise section 12.1 guarantee from resting on a library detail.
+	 */
+	if (CRYPTO_memcmp(out, zero, CRYPTO_DH_LEN) == 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		OPENSSL_cleanse(out, CRYPTO_DH_LEN);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(peer);
+	EVP_PKEY_free(self);
+	return rc;
+}
+
+int crypto_random(void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (buf == NULL || len > INT_MAX)
+		return -1;
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+}
+
+int crypto_memeq(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void crypto_wipe(void *p, size_t len)
+{
+	if (p != NULL)
+		OPENSSL_cleanse(p, len);
+}
+
+int crypto_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
+		  const uint8_t *salt, size_t saltlen, uint64_t N, uint32_t r, uint32_t p)
+{
+	if (out == NULL || outlen == 0)
+		return -1;
+	if (EVP_PBE_scrypt(pass, passlen, salt, saltlen, N, r, p, SCRYPT_MAX_MEM, out, outlen) == 1)
+		return 0;
+	OPENSSL_cleanse(out, outlen);
+	return -1;
+}

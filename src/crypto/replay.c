@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * replay: a fixed pool of fingerprints, found through a keyed hash and hung
+ * on a timing wheel by expiry.
+ *
+ * Why a wheel and not a FIFO: an entry must be kept until ts + window, and ts
+ * may be anywhere in now +- window, so expiry times are not monotonic in
+ * arrival order; a FIFO would either forget too early or hold every entry for
+ * 2 * window and halve the useful capacity. The wheel files each entry under
+ * the tick its expiry falls in, and each call sweeps only the ticks that
+ * passed since the previous call, so every entry is visited about once:
+ * O(1) amortized, and no call does more than one turn of the wheel.
+ * The wheel spans more than 2 * window, the widest spread of live expiries,
+ * so while the clock moves forward a slot never holds two turns' entries.
+ * Lookups compare the exact expiry, so a sweep that runs up to one tick late
+ * only delays reclaiming memory, never changes a verdict.
+ */
+#include "crypto/replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+
+#define NIL UINT32_MAX
+
+enum {
+	/* Entries are indexed by uint32; this keeps the pool under ~1 GiB. */
+	REPLAY_MAX_CAPACITY = 1 << 24,
+	/* Wheel size scales with capacity between these, so a tick is a few ms. */
+	WHEEL_MIN_SLOTS = 1 << 10,
+	WHEEL_MAX_SLOTS = 1 << 16,
+};
+
+struct entry {
+	uint8_t id[REPLAY_ID_LEN];
+	uint64_t expiry_ms;    /* last instant at which a copy of this message is not stale */
+	uint32_t hnext;	       /* next in the hash bucket, or in the free list */
+	uint32_t wprev, wnext; /* neighbours in the wheel slot */
+};
+
+struct replay {
+	uint64_t window_ms;
+	uint64_t tick_ms;   /* time covered by one wheel slot */
+	uint64_t next_tick; /* first tick not yet swept */
+	int started;	    /* next_tick is set on the first call, when time is known */
+	size_t count;
+	uint32_t free_head;
+	uint32_t bucket_mask;
+	uint32_t slot_mask;
+	uint32_t *buckets;
+	uint32_t *slots;
+	struct entry *pool;
+	uint64_t key[2];
+};
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t load64_le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* The splitmix64 finalizer: a bijection with full avalanche. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9u;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebu;
+	x ^= x >> 31;
+	return x;
+}
+
+/*
+ * In NNpsk0 the client's e is sent before any DH, so a holder of a valid PSK
+ * can choose the fingerprint freely. A secret per-process key keeps bucket
+ * indices unpredictable, so such a client cannot grind fingerprints offline
+ * into one chain. Not a PRF, but nothing here leaks hash outputs except
+ * timing, and the attacker would already need a key.
+ */
+static uint32_t bucket_of(const struct replay *r, const uint8_t id[REPLAY_ID_LEN])
+{
+	uint64_t h = r->key[0];
+	for (size_t off = 0; off < REPLAY_ID_LEN; off += 8)
+		h = mix64(h ^ load64_le(id + off));
+	return (uint32_t)mix64(h ^ r->key[1]) & r->bucket_mask;
+}
+
+static uint32_t slot_of(const struct replay *r, uint64_t expiry_ms)
+{
+	return (uint32_t)(expiry_ms / r->tick_ms) & r->slot_mask;
+}
+
+/*
+ * A wheel of at least slots - 2 ticks covers 2 * window plus a partial tick
+ * at each end, the widest spread of expiries that can be live at once.
+ */
+static void size_wheel(struct replay *r, size_t capacity)
+{
+	size_t slots = pow2_at_least(capacity);
+	if (slots < WHEEL_MIN_SLOTS)
+		slots = WHEEL_MIN_SLOTS;
+	if (slots > WHEEL_MAX_SLOTS)
+		slots = WHEEL_MAX_SLOTS;
+	r->slot_mask = (uint32_t)(slots - 1);
+	uint64_t span = 2 * r->window_ms;
+	r->tick_ms = (span + slots - 3) / (slots - 2);
+	if (r->tick_ms == 0)
+		r->tick_ms = 1;
+}
+
+static int alloc_tables(struct replay *r, size_t capacity)
+{
+	size_t nbuckets = pow2_at_least(2 * capacity);
+	size_t nslots = (size_t)r->slot_mask + 1;
+	r->bucket_mask = (uint32_t)(nbuckets - 1);
+	r->pool = calloc(capacity, sizeof(*r->pool));
+	r->buckets = malloc(nbuckets * sizeof(*r->buckets));
+	r->slots = malloc(nslots * sizeof(*r->slots));
+	if (r->pool == NULL || r->buckets == NULL || r->slots == NULL)
+		return -1;
+	/* All-ones bytes make every uint32 NIL. */
+	memset(r->buckets, 0xff, nbuckets * sizeof(*r->buckets));
+	memset(r->slots, 0xff, nslots * sizeof(*r->slots));
+	for (size_t i = 0; i < capacity; i++)
+		r->pool[i].hnext = (i + 1 < capacity) ? (uint32_t)(i + 1) : NIL;
+	r->free_head = 0;
+	return 0;
+}
+
+struct replay *replay_new(unsigned window_s, size_t capacity)
+{
+	if (capacity == 0 || capacity > REPLAY_MAX_CAPACITY)
+		return NULL;
+	struct replay *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->window_ms = (uint64_t)window_s * 1000;
+	size_wheel(r, capacity);
+	if (alloc_tables(r, capacity) != 0 || crypto_random(r->key, sizeof(r->key)) != 0) {
+		replay_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void replay_free(struct replay *r)
+{
+	if (r == NULL)
+		return;
+	free(r->pool);
+	free(r->buckets);
+	free(r->slots);
+	crypto_wipe(r->key, sizeof(r->key));
+	free(r);
+}
+
+size_t replay_count(const struct replay *r)
+{
+	return r == NULL ? 0 : r->count;
+}
+
+static void wheel_link(struct replay *r, uint32_t i)
+{
+	struct entry *e = &r->pool[i];
+	uint32_t *head = &r->slots[slot_of(r, e->expiry_ms)];
+	e->wprev = NIL;
+	e->wnext = *head;
+	if (*head != NIL)
+		r->pool[*head].wprev = i;
+	*head = i;
+}
+
+static void wheel_unlink(struct replay *r, uint32_t i)
+{
+	struct entry *e = &r->pool[i];
+	if (e->wprev != NIL)
+		r->pool[e->wprev].wnext = e->wnext;
+	else
+		r->slots[slot_of(r, e->expiry_ms)] = e->wnext;
+	if (e->wnext != NIL)
+		r->pool[e->wnext].wprev = e->wprev;
+}
+
+static void hash_unlink(struct replay *r, uint32_t i)
+{
+	uint32_t *link = &r->buckets[bucket_of(r, r->pool[i].id)];
+	while (*link != NIL && *link != i)
+		link = &r->pool[*link].hnext;
+	if (*link == i)
+		*link = r->pool[i].hnext;
+}
+
+static void drop(struct replay *r, uint32_t i)
+{
+	hash_unlink(r, i);
+	wheel_unlink(r, i);
+	r->pool[i].hnext = r->free_head;
+	r->free_head = i;
+	r->count--;
+}
+
+static void sweep_slot(struct replay *r, uint32_t slot, uint64_t now_ms)
+{
+	uint32_t i = r->slots[slot];
+	while (i != NIL) {
+		uint32_t next = r->pool[i].wnext;
+		/* Entries of another turn (only after the clock stepped back) stay. */
+		if (r->pool[i].expiry_ms < now_ms)
+			drop(r, i);
+		i = next;
+	}
+}
+
+/* Drop entries in every tick that ended before now_ms and was not yet swept. */
+static void sweep(struct replay *r, uint64_t now_ms)
+{
+	uint64_t tick = now_ms / r->tick_ms;
+	if (!r->started) {
+		r->started = 1;
+		r->next_tick = tick;
+		return;
+	}
+	/* A clock that stepped back sweeps nothing until it catches up. */
+	if (tick <= r->next_tick)
+		return;
+	uint64_t steps = tick - r->next_tick;
+	if (steps > (uint64_t)r->slot_mask + 1)
+		steps = (uint64_t)r->slot_mask + 1;
+	for (uint64_t k = 0; k < steps; k++)
+		sweep_slot(r, (uint32_t)(r->next_tick + k) & r->slot_mask, now_ms);
+	r->next_tick = tick;
+}
+
+static uint32_t lookup(const struct replay *r, const uint8_t id[REPLAY_ID_LEN])
+{
+	uint32_t i = r->buckets[bucket_of(r, id)];
+	while (i != NIL && !crypto_memeq(r->pool[i].id, id, REPLAY_ID_LEN))
+		i = r->pool[i].hnext;
+	return i;
+}
+
+static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms)
+{
+	uint32_t i = r->free_head;
+	struct entry *e = &r->pool[i];
+	r->free_head = e->hnext;
+	memcpy(e->id, id, REPLAY_ID_LEN);
+	e->expiry_ms = expiry_ms;
+	uint32_t *head = &r->buckets[bucket_of(r, id)];
+	e->hnext = *head;
+	*head = i;
+	wheel_link(r, i);
+	r->count++;
+}
+
+static int is_stale(uint64_t ts_ms, uint64_t now_ms, uint64_t window_ms)
+{
+	if (ts_ms > now_ms)
+		return ts_ms - now_ms > window_ms;
+	return now_ms - ts_ms > window_ms;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+enum replay_verdict replay_check(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t ts_ms,
+				 uint64_t now_ms)
+{
+	/* Without a cache there is no way to tell a replay: refuse. */
+	if (r == NULL || id == NULL)
+		return REPLAY_FULL;
+	sweep(r, now_ms);
+	if (is_stale(ts_ms, now_ms, r->window_ms))
+		return REPLAY_STALE;
+	uint32_t i = lookup(r, id);
+	if (i != NIL) {
+		if (r->pool[i].expiry_ms >= now_ms)
+			return REPLAY_SEEN;
+		/* Expired within the current tick, not yet swept: make way. */
+		drop(r, i);
+	}
+	if (r->free_head == NIL)
+		return REPLAY_FULL;
+	insert(r, id, add_sat(ts_ms, r->window_ms));
+	return REPLAY_OK;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * abuse: who may still try to authenticate. Counts handshake failures per
+ * source (an IPv4 address, or the /64 of an IPv6 address, since one host
+ * usually owns a whole /64), bans a source that fails too often, and caps
+ * how many unauthenticated connections are open at once, globally and per
+ * source, so a flood from one place cannot lock out a real client from
+ * another. Pure: time is passed in; the server does the I/O.
+ */
+#ifndef POSTERN_ABUSE_H
+#define POSTERN_ABUSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct abuse_config {
+	unsigned ban_threshold;	 /* failures within ban_window_s that trigger a ban */
+	unsigned ban_window_s;
+	unsigned ban_time_s;
+	unsigned max_unauth;	 /* concurrent unauthenticated connections, all sources */
+	unsigned max_unauth_per_source;
+	size_t table_size;	 /* sources tracked; the least recently seen is forgotten */
+};
+
+/* A source key: the address family and the significant bytes. */
+struct abuse_source {
+	uint8_t bytes[16]; /* IPv4: 4 bytes (v4-mapped IPv6 counts as IPv4); IPv6: first 8 */
+	uint8_t len;	   /* 4 or 8 */
+};
+
+enum abuse_admit {
+	ABUSE_ADMIT = 0,	 /* go ahead */
+	ABUSE_BANNED = 1,	 /* source is banned */
+	ABUSE_SOURCE_FULL = 2,	 /* this source already has max_unauth_per_source pending */
+	ABUSE_EVICT_OLDEST = 3,	 /* global cap reached: admit, but caller must drop the
+				    oldest pending connection of abuse_evict_source() */
+	ABUSE_FULL = 4,		 /* global cap reached and this source is the busiest */
+};
+
+struct abuse;
+
+struct abuse *abuse_new(const struct abuse_config *cfg);
+void abuse_free(struct abuse *a);
+
+/* abuse_source_from(sa, out): the source key of a peer address. Returns 0 or -1. */
+int abuse_source_from(const struct sockaddr *sa, struct abuse_source *out);
+
+/* abuse_format_source(src, buf, len): "192.0.2.1" or "2001:db8:1:2::/64". Returns buf. */
+char *abuse_format_source(const struct abuse_source *src, char *buf, size_t len);
+
+/*
+ * abuse_admit(a, src, now_ms, evict): may a new connection from ${src} start
+ * a handshake? On ABUSE_ADMIT and ABUSE_EVICT_OLDEST the connection is counted
+ * as pending (release it with abuse_release()). On ABUSE_EVICT_OLDEST,
+ * *${evict} is set to the source whose oldest pending connection the caller
+ * must close (and then abuse_release() for it).
+ */
+enum abuse_admit abuse_admit(struct abuse *a, const struct abuse_source *src, uint64_t now_ms,
+			     struct abuse_source *evict);
+
+/* abuse_release(a, src): a pending connection of ${src} finished its handshake or closed. */
+void abuse_release(struct abuse *a, const struct abuse_source *src);
+
+/*
+ * abuse_fail(a, src, now_ms): record a failed handshake. Returns 1 if this
+ * failure banned the source (so the caller logs it once), else 0.
+ */
+int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
+
+/* abuse_is_banned(a, src, now_ms): 1 while a ban is in force. */
+int abuse_is_banned(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
+
+/* abuse_pending(a): unauthenticated connections now counted (for status and tests). */
+unsigned abuse_pending(const struct abuse *a);
+
+#endif

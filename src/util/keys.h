@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keys: pre-shared key files. A key file is one line,
+ *   "postern-psk-v1 " followed by the base64 of 32 random bytes and "\n",
+ * mode 0600 (refused if group or others have any permission). Errors name
+ * the file and the fix, never the key.
+ */
+#ifndef POSTERN_KEYS_H
+#define POSTERN_KEYS_H
+
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+enum { KEYS_ERR_MAX = 512 };
+
+/*
+ * keys_generate(path, err): create ${path} (O_EXCL, mode 0600) holding a new
+ * PSK; refuses to overwrite. Returns 0, or -1 with a message in ${err}.
+ */
+int keys_generate(const char *path, char *err);
+
+/*
+ * keys_load(path, psk, err): read the PSK from ${path}, checking ownership
+ * mode and format. Returns 0, or -1 with a message in ${err} that names the
+ * file (e.g. "key file k.key: permissions 0644 are too open (run: chmod 600
+ * k.key)"). ${psk} is wiped on failure.
+ */
+int keys_load(const char *path, uint8_t psk[CRYPTO_KEY_LEN], char *err);
+
+/* keys_id(psk, out): a short public identifier (first 8 hex of SHA-256("postern key id" || psk)). */
+void keys_id(const uint8_t psk[CRYPTO_KEY_LEN], char out[17]);
+
+#endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	LOG_IDENT_MAX = 63,
+	/*
+	 * Lines stay below PIPE_BUF so one write() to a pipe is atomic and
+	 * lines from several processes sharing stderr never interleave.
+	 */
+	LOG_LINE_MAX = 2048,
+	LOG_STAMP_MAX = 32,
+};
+
+static struct {
+	char ident[LOG_IDENT_MAX + 1]; /* openlog() keeps the pointer, so it must outlive the call */
+	enum log_level level;
+	int use_syslog;
+} log_state = {"postern", LOG_LVL_INFO, 0};
+
+static const char *level_name(enum log_level level)
+{
+	switch (level) {
+	case LOG_LVL_ERROR:
+		return "ERROR";
+	case LOG_LVL_WARN:
+		return "WARN";
+	case LOG_LVL_INFO:
+		return "INFO";
+	case LOG_LVL_DEBUG:
+		return "DEBUG";
+	}
+	return "INFO";
+}
+
+static int syslog_priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_LVL_ERROR:
+		return LOG_ERR;
+	case LOG_LVL_WARN:
+		return LOG_WARNING;
+	case LOG_LVL_INFO:
+		return LOG_INFO;
+	case LOG_LVL_DEBUG:
+		return LOG_DEBUG;
+	}
+	return LOG_INFO;
+}
+
+void log_init(const char *ident, enum log_level level, int use_syslog)
+{
+	int saved = errno;
+
+	if (log_state.use_syslog)
+		closelog();
+	snprintf(log_state.ident, sizeof(log_state.ident), "%s", ident ? ident : "postern");
+	log_state.level = level;
+	log_state.use_syslog = use_syslog ? 1 : 0;
+	if (log_state.use_syslog)
+		openlog(log_state.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	errno = saved;
+}
+
+void log_set_level(enum log_level level)
+{
+	log_state.level = level;
+}
+
+int log_enabled(enum log_level level)
+{
+	return level <= log_state.level;
+}
+
+/* Messages may quote peer-supplied text; control bytes would let it forge lines. */
+static void sanitize(char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			*s = '?';
+	}
+}
+
+static void format_stamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[LOG_STAMP_MAX];
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm) ||
+	    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, len, "0000-00-00T00:00:00.000Z");
+		return;
+	}
+	snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000L);
+}
+
+static void write_stderr(enum log_level level, const char *msg)
+{
+	char stamp[LOG_STAMP_MAX];
+	char line[LOG_LINE_MAX];
+	int n;
+
+	format_stamp(stamp, sizeof(stamp));
+	n = snprintf(line, sizeof(line), "%s %s %s\n", stamp, level_name(level), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		/* Truncated: keep the line terminated so the next one starts cleanly. */
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	while (write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
+		;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	int saved = errno;
+	char msg[LOG_LINE_MAX];
+	va_list ap;
+
+	if (!log_enabled(level) || !fmt) {
+		errno = saved;
+		return;
+	}
+	va_start(ap, fmt);
+	/* errno is restored first so %m in ${fmt} reports the caller's error. */
+	errno = saved;
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	sanitize(msg);
+	if (log_state.use_syslog)
+		syslog(syslog_priority(level), "%s", msg);
+	else
+		write_stderr(level, msg);
+	errno = saved;
+}

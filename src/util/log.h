@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log: one line per event, to stderr (default) or syslog. Stable format on
+ * stderr: "YYYY-mm-ddTHH:MM:SS.mmmZ LEVEL message". Log once, where the error
+ * is detected. Never pass key material.
+ */
+#ifndef POSTERN_LOG_H
+#define POSTERN_LOG_H
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* log_init(ident, level, use_syslog): set the program name, threshold and sink. */
+void log_init(const char *ident, enum log_level level, int use_syslog);
+
+/* log_set_level(level): change the threshold (e.g. -v/-q). */
+void log_set_level(enum log_level level);
+
+/* log_enabled(level): 1 if a message at ${level} would be written. */
+int log_enabled(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_enabled(LOG_LVL_DEBUG))                                                    \
+			log_msg(LOG_LVL_DEBUG, __VA_ARGS__);                                       \
+	} while (0)
+
+#endif

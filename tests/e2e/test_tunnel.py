@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: MIT
+"""Data through -L: integrity, half-close, concurrency, destination failures,
+config files with several keys and profiles, and reconnection."""
+
+import os
+import re
+import selectors
+import socket
+import textwrap
+
+import pytest
+
+from conftest import (
+    IO_TIMEOUT,
+    connect,
+    echo_roundtrip,
+    send_in_chunks,
+    forward_spec,
+    free_port,
+    hostport,
+    make_source_handler,
+    recv_until_end,
+    sha256,
+    sink_sha_handler,
+    wait_port,
+    wait_until,
+)
+
+MiB = 1 << 20
+
+
+# --------------------------------------------------------------------------
+# 1. 64 MiB each way, half-close in both directions
+
+
+def test_upload_64mib_then_half_close(pg, tcp_servers):
+    """Client sends 64 MiB and SHUT_WR; the destination sees EOF, replies with
+    the SHA-256 it computed, and the reply still reaches the client."""
+    sink = tcp_servers(sink_sha_handler, conn_timeout=120)
+    _, _, laddr = pg.tunnel(sink.addr, permit=[hostport(*sink.addr)])
+    data = os.urandom(64 * MiB)
+    s = connect(*laddr, timeout=120)
+    try:
+        send_in_chunks(s, data)
+        s.shutdown(socket.SHUT_WR)
+        reply, outcome = recv_until_end(s)
+    finally:
+        s.close()
+    assert outcome == "eof", f"after half-close: {outcome}, reply so far {reply!r}"
+    assert reply.decode(errors="replace") == f"{sha256(data)} {len(data)}\n"
+    assert sink.errors == []
+
+
+def test_download_64mib_then_half_close(pg, tcp_servers):
+    """The destination sends 64 MiB and SHUT_WR; the client sees EOF, then
+    sends the SHA-256 it computed back, which the destination must receive."""
+    src = tcp_servers(make_source_handler(64 * MiB), conn_timeout=120)
+    _, _, laddr = pg.tunnel(src.addr, permit=[hostport(*src.addr)])
+    s = connect(*laddr, timeout=120)
+    try:
+        got, outcome = recv_until_end(s)
+        assert outcome == "eof", f"download ended with {outcome} after {len(got)} bytes"
+        digest = sha256(got).encode()
+        s.sendall(digest)
+        s.shutdown(socket.SHUT_WR)
+        rest, outcome2 = recv_until_end(s)
+    finally:
+        s.close()
+    assert rest == b"" and outcome2 == "eof", (rest, outcome2)
+    wait_until(lambda: src.results or src.errors, what="the source server to finish")
+    assert src.errors == []
+    _, sent_sha, n, reply = src.results[0]
+    assert len(got) == n == 64 * MiB
+    assert digest.decode() == sent_sha, "downloaded bytes differ from the bytes sent"
+    assert reply == digest, f"destination got {reply!r} after its half-close, expected {digest!r}"
+
+
+@pytest.mark.parametrize("cipher", ["chacha20-poly1305", "aes-256-gcm"])
+def test_round_trip_each_cipher(pg, echo_server, cipher):
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)])
+    lport = free_port()
+    cli = pg.start_client(server=srv, key=key, cipher=cipher,
+                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
+    srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
+    assert cli.alive() and srv.alive()
+
+
+# --------------------------------------------------------------------------
+# 2. 200 channels open at once
+
+
+def test_200_concurrent_channels(pg, echo_server):
+    N, SIZE = 200, 48 * 1024
+    _, _, laddr = pg.tunnel(echo_server.addr)
+    payloads = [i.to_bytes(4, "big") + os.urandom(SIZE - 4) for i in range(N)]
+    socks = []
+    try:
+        for _ in range(N):
+            socks.append(connect(*laddr, timeout=IO_TIMEOUT))
+        sel = selectors.DefaultSelector()
+        state = {}
+        for i, s in enumerate(socks):
+            s.setblocking(False)
+            state[s] = {"i": i, "sent": 0, "recv": bytearray(), "end": None}
+            sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        pending = N
+        deadline_ok = wait_deadline(120)
+        while pending:
+            if not deadline_ok():
+                raise AssertionError(f"{pending} of {N} channels unfinished after 120 s")
+            for k, ev in sel.select(timeout=1.0):
+                s = k.fileobj
+                st = state[s]
+                data = payloads[st["i"]]
+                if ev & selectors.EVENT_WRITE and st["sent"] < SIZE:
+                    try:
+                        st["sent"] += s.send(data[st["sent"]:st["sent"] + 65536])
+                    except BlockingIOError:
+                        pass
+                    if st["sent"] == SIZE:
+                        sel.modify(s, selectors.EVENT_READ)
+                if ev & selectors.EVENT_READ:
+                    try:
+                        chunk = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except ConnectionResetError:
+                        chunk, st["end"] = b"", "reset"
+                    if chunk:
+                        st["recv"] += chunk
+                    if not chunk or len(st["recv"]) >= SIZE:
+                        st["end"] = st["end"] or ("eof" if not chunk else "done")
+                        sel.unregister(s)
+                        pending -= 1
+        bad = [(st["i"], st["end"], len(st["recv"])) for st in state.values()
+               if bytes(st["recv"]) != payloads[st["i"]]]
+        assert not bad, f"{len(bad)} channels got wrong data (index, end, bytes): {bad[:10]}"
+        # All 200 destination connections existed at the same time.
+        assert echo_server.accepted == N, echo_server.accepted
+        assert echo_server.max_active == N, echo_server.max_active
+    finally:
+        for s in socks:
+            s.close()
+    # Every close propagates: the echo server sees EOF on all 200.
+    wait_until(lambda: len(echo_server.results) + len(echo_server.errors) >= N, timeout=30,
+               what="all echo connections to end")
+    assert echo_server.errors == []
+    assert sorted(r[1] for r in echo_server.results) == [SIZE] * N
+
+
+def wait_deadline(seconds):
+    import time
+
+    end = time.monotonic() + seconds
+    return lambda: time.monotonic() < end
+
+
+# --------------------------------------------------------------------------
+# 8. destination failures
+
+
+def test_destination_connect_refused(pg):
+    closed = free_port()
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[f"127.0.0.1:{closed}"])
+    lport = free_port()
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, "127.0.0.1", closed)])
+    s = connect("127.0.0.1", lport)
+    try:
+        s.sendall(b"hello?")
+        got, outcome = recv_until_end(s)
+    except ConnectionResetError:
+        got, outcome = b"", "reset"
+    finally:
+        s.close()
+    assert got == b""
+    assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
+    cli.wait_for_log(r"channel \d+: open failed: connect failed: Connection refused")
+    assert cli.alive() and srv.alive()
+
+
+def test_destination_not_permitted(pg, tcp_servers):
+    from conftest import echo_handler
+
+    allowed = tcp_servers(echo_handler)
+    other = tcp_servers(echo_handler)
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*allowed.addr)])
+    l_ok, l_no = free_port(), free_port()
+    cli = pg.start_client(server=srv, key=key, forwards=[
+        forward_spec("127.0.0.1", l_ok, *allowed.addr),
+        forward_spec("127.0.0.1", l_no, *other.addr),
+    ])
+    s = connect("127.0.0.1", l_no)
+    try:
+        try:
+            s.sendall(b"let me in")
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        got, outcome = recv_until_end(s)
+    finally:
+        s.close()
+    assert got == b"", f"denied channel delivered {got!r}"
+    assert outcome in ("reset", "eof"), outcome
+    srv.wait_for_log(r"channel \d+: denied " + re.escape(hostport(*other.addr))
+                     + r" for key 'default': not in permit_open")
+    cli.wait_for_log(r"channel \d+: open failed: administratively prohibited: not in permit_open")
+    assert other.accepted == 0, "the server connected to a destination outside permit_open"
+    # The session survives a denied channel.
+    assert echo_roundtrip(("127.0.0.1", l_ok))
+
+
+# --------------------------------------------------------------------------
+# 10. config files: two keys with different permit_open, two client profiles
+
+
+def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
+    from conftest import echo_handler
+
+    dest_a = tcp_servers(echo_handler)
+    dest_b = tcp_servers(echo_handler)
+    alice = pg.keygen("alice.key")
+    bob = pg.keygen("bob.key")
+    sport = free_port()
+    server_conf = tmp / "server.conf"
+    server_conf.write_text(textwrap.dedent(f"""\
+        # two keys, each allowed one destination
+        [server]
+        listen = 127.0.0.1:{sport}
+        preauth_timeout = 5
+        reject_delay = 0-0
+
+        [key alice]
+        key_file = {alice}
+        permit_open = {hostport(*dest_a.addr)}
+
+        [key bob]
+        key_file = {bob}
+        permit_open = {hostport(*dest_b.addr)}
+        """))
+    la_a, la_b, lb_a, lb_b = (free_port() for _ in range(4))
+    client_conf = tmp / "client.conf"
+    client_conf.write_text(textwrap.dedent(f"""\
+        [profile alice]
+        server = 127.0.0.1:{sport}
+        key_file = {alice}
+        local_forward = {la_a}:{hostport(*dest_a.addr)}
+        local_forward = {la_b}:{hostport(*dest_b.addr)}
+
+        [profile bob]
+        server = 127.0.0.1:{sport}
+        key_file = {bob}
+        local_forward = {lb_a}:{hostport(*dest_a.addr)}
+        local_forward = {lb_b}:{hostport(*dest_b.addr)}
+        """))
+    srv = pg.start_server(config=server_conf, wait=False)
+    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % sport)
+    srv.addr = ("127.0.0.1", sport)
+    ca = pg.start_client(config=client_conf, profile="alice", name="client-alice",
+                         expect_listen=[f"{la_a}:{hostport(*dest_a.addr)}", f"{la_b}:{hostport(*dest_b.addr)}"])
+    srv.wait_for_log(r"authenticated as key 'alice'")
+    cb = pg.start_client(config=client_conf, profile="bob", name="client-bob",
+                         expect_listen=[f"{lb_a}:{hostport(*dest_a.addr)}", f"{lb_b}:{hostport(*dest_b.addr)}"])
+    srv.wait_for_log(r"authenticated as key 'bob'")
+
+    def denied(lport):
+        s = connect("127.0.0.1", lport)
+        try:
+            try:
+                s.sendall(b"x" * 100)
+            except (ConnectionResetError, BrokenPipeError):
+                return b""
+            got, _ = recv_until_end(s)
+            return got
+        finally:
+            s.close()
+
+    assert echo_roundtrip(("127.0.0.1", la_a))
+    assert denied(la_b) == b""
+    srv.wait_for_log(r"denied " + re.escape(hostport(*dest_b.addr)) + r" for key 'alice': not in permit_open")
+    ca.wait_for_log(r"administratively prohibited")
+
+    assert echo_roundtrip(("127.0.0.1", lb_b))
+    assert denied(lb_a) == b""
+    srv.wait_for_log(r"denied " + re.escape(hostport(*dest_a.addr)) + r" for key 'bob': not in permit_open")
+    cb.wait_for_log(r"administratively prohibited")
+
+    # Each destination was reached exactly once: by its own key's round trip.
+    assert dest_a.accepted == 1, dest_a.accepted
+    assert dest_b.accepted == 1, dest_b.accepted
+    assert srv.count(r"denied .* for key 'alice'") == 1 and srv.count(r"denied .* for key 'bob'") == 1
+
+
+# --------------------------------------------------------------------------
+# 11. reconnect after the server restarts
+
+
+def test_client_reconnects_after_server_restart(pg, echo_server):
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)])
+    port = srv.port
+    lport = free_port()
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    assert echo_roundtrip(("127.0.0.1", lport))
+
+    srv.stop()
+    cli.wait_for_log(r"reconnecting in \d+ s", timeout=30)
+    assert cli.alive(), "client exited when the server went away"
+
+    srv2 = pg.start_server(key=key, port=port, permit=[hostport(*echo_server.addr)], name="server-2")
+    cli.wait_for_log(r"session established with ", count=2, timeout=90)
+    srv2.wait_for_log(r"authenticated as key 'default'")
+    wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
+    assert echo_roundtrip(("127.0.0.1", lport))
+    assert echo_server.accepted >= 2
