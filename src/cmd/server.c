@@ -6,6 +6,7 @@
  * of the keys; abuse accounting decides who may even try.
  */
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,37 +275,55 @@ static void on_connection(uv_stream_t *listener, int status)
 
 /* --- set-up --- */
 
+static int listen_addr(struct server *srv, const struct sockaddr *sa, const char *spec)
+{
+	char name[NET_HOST_MAX + 16];
+	if (srv->nlisteners == MAX_LISTENERS) {
+		log_error("too many listen addresses (max %d)", MAX_LISTENERS);
+		return -1;
+	}
+	uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
+	uv_tcp_init(srv->loop, l);
+	l->data = srv;
+	/* v6-only, so "*" can hold 0.0.0.0 and :: on the same port. */
+	int rc = uv_tcp_bind(l, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)l, 1024, on_connection);
+	if (rc != 0) {
+		log_error("cannot listen on %s (%s): %s", spec,
+			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	int slen = sizeof(ss);
+	uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
+	log_info("listening on %s", net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
+	return 0;
+}
+
+/* Binding happens before the loop runs, so blocking name resolution is fine here. */
 static int bind_listeners(struct server *srv)
 {
 	for (size_t i = 0; i < srv->cfg.nlisten; i++) {
 		const struct net_endpoint *ep = &srv->cfg.listen[i];
-		char name[NET_HOST_MAX + 16];
-		struct sockaddr_storage ss;
-		net_format_endpoint(ep, name, sizeof(name));
-		if (srv->nlisteners == MAX_LISTENERS) {
-			log_error("too many listen addresses (max %d)", MAX_LISTENERS);
+		char spec[NET_HOST_MAX + 16], port[8];
+		net_format_endpoint(ep, spec, sizeof(spec));
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		const char *host = strcmp(ep->host, "*") == 0 ? NULL : ep->host;
+		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+				*res = NULL;
+		int g = getaddrinfo(host, port, &hints, &res);
+		if (g != 0) {
+			log_error("listen address %s: %s", spec, gai_strerror(g));
 			return -1;
 		}
-		const char *host = strcmp(ep->host, "*") == 0 ? "::" : ep->host;
-		if (uv_ip4_addr(host, ep->port, (struct sockaddr_in *)&ss) != 0 &&
-		    uv_ip6_addr(host, ep->port, (struct sockaddr_in6 *)&ss) != 0) {
-			log_error("listen address %s: not an IP address", name);
+		int rc = 0;
+		for (struct addrinfo *a = res; a != NULL && rc == 0; a = a->ai_next)
+			rc = listen_addr(srv, a->ai_addr, spec);
+		freeaddrinfo(res);
+		if (rc != 0)
 			return -1;
-		}
-		uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
-		uv_tcp_init(srv->loop, l);
-		l->data = srv;
-		int rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
-		if (rc == 0)
-			rc = uv_listen((uv_stream_t *)l, 1024, on_connection);
-		if (rc != 0) {
-			log_error("cannot listen on %s: %s", name, strerror(-rc));
-			return -1;
-		}
-		int slen = sizeof(ss);
-		uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
-		log_info("listening on %s", net_format_sockaddr((struct sockaddr *)&ss, name,
-								 sizeof(name)));
 	}
 	return 0;
 }

@@ -11,12 +11,12 @@
 #include <stdint.h>
 
 enum {
-	CRYPTO_KEY_LEN = 32,	 /* AEAD keys, X25519 keys, PSKs */
-	CRYPTO_TAG_LEN = 16,	 /* AEAD tag */
-	CRYPTO_IV_LEN = 12,	 /* AEAD IV (96 bits for both algorithms) */
-	CRYPTO_DH_LEN = 32,	 /* X25519 public key / shared secret */
-	CRYPTO_HASH_MAX = 64,	 /* largest digest (BLAKE2b-512) */
-	CRYPTO_BLOCK_MAX = 128,	 /* largest HMAC block (BLAKE2b) */
+	CRYPTO_KEY_LEN = 32,	/* AEAD keys, X25519 keys, PSKs */
+	CRYPTO_TAG_LEN = 16,	/* AEAD tag */
+	CRYPTO_IV_LEN = 12,	/* AEAD IV (96 bits for both algorithms) */
+	CRYPTO_DH_LEN = 32,	/* X25519 public key / shared secret */
+	CRYPTO_HASH_MAX = 64,	/* largest digest (BLAKE2b-512) */
+	CRYPTO_BLOCK_MAX = 128, /* largest HMAC block (BLAKE2b) */
 };
 
 /* AEAD algorithms, as Noise names them. Values are internal, never on the wire. */

@@ -153,12 +153,13 @@ static int parse_pattern(struct noise_hs *hs, const char *field)
 
 static int parse_name(struct noise_hs *hs, const char *name)
 {
+	size_t len = strlen(name);
 	char buf[128];
 	char *f[5];
 
-	if (strlen(name) >= sizeof(buf))
+	if (len >= sizeof(buf))
 		return -1;
-	strcpy(buf, name);
+	memcpy(buf, name, len + 1);
 	if (split_fields(buf, '_', f, 5) != 5)
 		return -1;
 	if (strcmp(f[0], "Noise") != 0 || strcmp(f[2], "25519") != 0)

@@ -15,8 +15,8 @@
 
 enum {
 	NOISE_MAX_MSG = 65535,
-	NOISE_MAX_PATTERN = 8,	/* messages in a pattern */
-	NOISE_MAX_TOKENS = 8,	/* tokens in one message */
+	NOISE_MAX_PATTERN = 8, /* messages in a pattern */
+	NOISE_MAX_TOKENS = 8,  /* tokens in one message */
 };
 
 /* One CipherState: a key (maybe absent) and the 64-bit counter n. */
@@ -33,8 +33,8 @@ struct noise_params {
 	int initiator;		   /* 1 for the initiator, 0 for the responder */
 	const uint8_t *prologue;
 	size_t prologue_len;
-	const uint8_t *s;  /* our static private key, or NULL */
-	const uint8_t *rs; /* the peer's static public key (pre-message), or NULL */
+	const uint8_t *s;   /* our static private key, or NULL */
+	const uint8_t *rs;  /* the peer's static public key (pre-message), or NULL */
 	const uint8_t *psk; /* 32 bytes, or NULL when the pattern has no psk */
 	/* Fixed ephemeral private key, for test vectors only; NULL = generate. */
 	const uint8_t *e_fixed;

@@ -15,7 +15,9 @@
  * The banned list is not sorted by ban end (a source that was busy when
  * banned joins late), so an ended ban can hide behind a live one. That only
  * delays reuse of its slot, by at most one ban time, and errs towards
- * remembering.
+ * remembering. When every slot is pinned, a new source is refused and its
+ * failures go uncounted; pinning them all takes table_size banned sources
+ * (pending ones are capped by max_unauth), and refusing fails closed.
  *
  * Zero in a limit means no limit: max_unauth, max_unauth_per_source; a zero
  * ban_threshold or ban_time_s disables banning.
@@ -48,7 +50,7 @@ enum {
 };
 
 struct src {
-	struct abuse_source key; /* bytes past len are zero, so keys compare whole */
+	struct abuse_source key; /* bytes past len are zero, so they never sway the hash */
 	unsigned pending;
 	unsigned fails;
 	uint64_t fail_start_ms;	  /* when the current failure window opened */
@@ -460,7 +462,8 @@ int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 	struct src *s = &a->srcs[i];
 	if (s->banned_until_ms > now_ms)
 		return 0;
-	if (s->fails == 0 || now_ms < s->fail_start_ms || now_ms - s->fail_start_ms >= a->window_ms) {
+	if (s->fails == 0 || now_ms < s->fail_start_ms ||
+	    now_ms - s->fail_start_ms >= a->window_ms) {
 		s->fails = 0;
 		s->fail_start_ms = now_ms;
 	}

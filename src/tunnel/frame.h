@@ -26,7 +26,7 @@ enum frame_type {
 
 enum {
 	FRAME_CHAN_HDR = 5,	  /* type + channel id: the prefix of channel frames */
-	FRAME_MAX_DATA = 65536,	  /* bytes of stream data in one DATA frame */
+	FRAME_MAX_DATA = 262144,  /* bytes of stream data in one DATA frame */
 	FRAME_MAX_HOST = 255,
 	FRAME_MAX_MSG = 255,
 	FRAME_TARGET_TCP = 1,	  /* OPEN target kinds */

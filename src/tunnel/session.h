@@ -21,7 +21,7 @@ enum session_role { SESSION_CLIENT = 0, SESSION_SERVER = 1 };
 
 enum {
 	SESSION_HS_LEN = 64,		   /* both handshake messages are this long */
-	SESSION_RX_BUF = 512 * 1024,	   /* record reassembly buffer */
+	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
 	SESSION_REKEY_RECORDS = 1u << 20, /* rekey a direction after this many records */

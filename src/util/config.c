@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Parsing strategy. inih splits "name = value" lines, but Debian's build
- * does not pass line numbers to the handler, joins indented lines onto the
- * previous value, skips sections that hold no settings, accepts text after
- * a section's ']', and splits lines longer than its buffer into two. So we
- * feed inih through our own line reader (ini_parse_stream), which:
+ * Parsing strategy. inih splits "name = value" lines, but as built by
+ * default (and by Debian) it does not pass line numbers to the handler,
+ * joins indented lines onto the previous value, never reports sections that
+ * hold no settings, ignores text after a section's ']', and reads lines
+ * longer than its buffer as several lines. So we feed inih through our
+ * own line reader (ini_parse_stream), which:
  *   - counts lines, so the handler knows where it is (inih counts the same
  *     way, one reader call per line, so its error line numbers agree);
  *   - strips leading blanks (no continuation lines) and comments (';' or '#'
@@ -50,24 +51,24 @@ struct uint_setting {
 };
 
 static const struct uint_setting server_uints[] = {
-	{"preauth_timeout", offsetof(struct config_server, preauth_timeout_ms), 1, 3600, 1000,
-	 " seconds"},
-	{"replay_window", offsetof(struct config_server, replay_window_s), 1, 3600, 1, " seconds"},
-	{"ban_threshold", offsetof(struct config_server, ban_threshold), 1, 1000000, 1, " failures"},
-	{"ban_window", offsetof(struct config_server, ban_window_s), 1, 86400, 1, " seconds"},
-	{"ban_time", offsetof(struct config_server, ban_time_s), 1, 86400, 1, " seconds"},
-	{"max_unauth", offsetof(struct config_server, max_unauth), 1, 1000000, 1, ""},
-	{"max_unauth_per_source", offsetof(struct config_server, max_unauth_per_source), 1,
-	 1000000, 1, ""},
-	{"max_sessions", offsetof(struct config_server, max_sessions), 1, 1000000, 1, ""},
-	{"keepalive", offsetof(struct config_server, keepalive_s), 0, 3600, 1, " seconds"},
+    {"preauth_timeout", offsetof(struct config_server, preauth_timeout_ms), 1, 3600, 1000,
+     " seconds"},
+    {"replay_window", offsetof(struct config_server, replay_window_s), 1, 3600, 1, " seconds"},
+    {"ban_threshold", offsetof(struct config_server, ban_threshold), 1, 1000000, 1, " failures"},
+    {"ban_window", offsetof(struct config_server, ban_window_s), 1, 86400, 1, " seconds"},
+    {"ban_time", offsetof(struct config_server, ban_time_s), 1, 86400, 1, " seconds"},
+    {"max_unauth", offsetof(struct config_server, max_unauth), 1, 1000000, 1, ""},
+    {"max_unauth_per_source", offsetof(struct config_server, max_unauth_per_source), 1, 1000000, 1,
+     ""},
+    {"max_sessions", offsetof(struct config_server, max_sessions), 1, 1000000, 1, ""},
+    {"keepalive", offsetof(struct config_server, keepalive_s), 0, 3600, 1, " seconds"},
 };
 
 static const struct uint_setting client_uints[] = {
-	{"keepalive", offsetof(struct config_client, keepalive_s), 0, 3600, 1, " seconds"},
-	{"reconnect_max", offsetof(struct config_client, reconnect_max_s), 1, 3600, 1, " seconds"},
-	{"connect_timeout", offsetof(struct config_client, connect_timeout_ms), 1, 3600, 1000,
-	 " seconds"},
+    {"keepalive", offsetof(struct config_client, keepalive_s), 0, 3600, 1, " seconds"},
+    {"reconnect_max", offsetof(struct config_client, reconnect_max_s), 1, 3600, 1, " seconds"},
+    {"connect_timeout", offsetof(struct config_client, connect_timeout_ms), 1, 3600, 1000,
+     " seconds"},
 };
 
 #define NUM(a) (sizeof(a) / sizeof((a)[0]))
@@ -527,7 +528,8 @@ static void unknown_setting(struct parser *p, const char *name, const char *wher
 
 	if (len == 0)
 		fail_line(p, "missing setting name before '=' in %s", where);
-	else if (len <= ECHO_NAME_MAX && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
+	else if (len <= ECHO_NAME_MAX &&
+		 strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
 		fail_line(p, "unknown setting '%s' in %s", name, where);
 	else
 		fail_line(p, "unknown setting in %s", where);
@@ -644,8 +646,9 @@ static int set_cipher(struct parser *p, const char *value)
 	int alg = config_cipher_parse(value);
 
 	if (alg == -2) {
-		fail_line(p, "cipher: bad value '%s' (expected chacha20-poly1305, aes-256-gcm or auto)",
-			  quote(q, value));
+		fail_line(
+		    p, "cipher: bad value '%s' (expected chacha20-poly1305, aes-256-gcm or auto)",
+		    quote(q, value));
 		return -1;
 	}
 	p->cur->cipher = alg;
@@ -796,6 +799,12 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* Value safety: a pasted key line must never come back out in a message. */
+static int looks_like_key(const char *value)
+{
+	return strstr(value, "postern-psk") != NULL;
+}
+
 /* "[type]" or "[type name]", blanks allowed around both words. */
 static int section_line(struct parser *p, const char *line, size_t len)
 {
@@ -804,8 +813,13 @@ static int section_line(struct parser *p, const char *line, size_t len)
 	char *type, *name, *end;
 	size_t n;
 
-	if (!close || (size_t)(close - line) + 1 != len) {
-		fail_line(p, close ? "unexpected text after ']'" : "syntax error (missing ']')");
+	if (!close) {
+		fail_line(p, "syntax error (missing ']')");
+		return -1;
+	}
+	/* Blank-led comments are gone already; "[server]# note" is one too. */
+	if ((size_t)(close - line) + 1 != len && close[1] != ';' && close[1] != '#') {
+		fail_line(p, "unexpected text after ']'");
 		return -1;
 	}
 	n = (size_t)(close - line) - 1;
@@ -815,6 +829,10 @@ static int section_line(struct parser *p, const char *line, size_t len)
 	}
 	memcpy(inner, line + 1, n);
 	inner[n] = '\0';
+	if (looks_like_key(inner)) {
+		fail_line(p, "this line holds what looks like a key; keys belong in a key file");
+		return -1;
+	}
 	for (type = inner; is_blank(*type); type++)
 		;
 	name = type + strcspn(type, " \t\r\f\v");
@@ -846,8 +864,12 @@ static char *read_line(char *str, int num, void *stream)
 	const char *line, *nl;
 	size_t len;
 
-	if (p->failed || p->pos >= p->len || num < 3)
+	if (p->failed || p->pos >= p->len)
 		return NULL;
+	if (num < 3) {
+		fail_line(p, "line buffer too small");
+		return NULL;
+	}
 	line = p->text + p->pos;
 	nl = memchr(line, '\n', p->len - p->pos);
 	len = nl ? (size_t)(nl - line) : p->len - p->pos;
@@ -881,12 +903,6 @@ static char *read_line(char *str, int num, void *stream)
 	str[len] = '\n';
 	str[len + 1] = '\0';
 	return str;
-}
-
-/* Value safety: a pasted key line must never come back out in a message. */
-static int looks_like_key(const char *value)
-{
-	return strstr(value, "postern-psk") != NULL;
 }
 
 static int on_setting(void *user, const char *section, const char *name, const char *value)
@@ -981,11 +997,8 @@ static int server_finish(struct parser *p)
 {
 	size_t i;
 
-	if (p->srv->nkeys == 0) {
-		snprintf(p->err, sizeof(p->err), "%s: no [key NAME] stanza (each client needs one)",
-			 p->name);
-		return -1;
-	}
+	/* A file with no [key] is fine here: --key may add one; config_server_check()
+	 * insists on at least one after flags are applied. */
 	for (i = 0; i < p->srv->nkeys; i++) {
 		if (p->srv->keys[i].key_file[0] == '\0') {
 			snprintf(p->err, sizeof(p->err), "%s:%d: [key %s] has no key_file", p->name,
@@ -1026,8 +1039,8 @@ static void list_profiles(const struct parser *p, char *out, size_t size)
 
 	out[0] = '\0';
 	for (i = 0; i < p->nprofiles && used + 1 < size; i++) {
-		int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "",
-				 p->profiles[i].name);
+		int n =
+		    snprintf(out + used, size - used, "%s%s", i ? ", " : "", p->profiles[i].name);
 		if (n < 0)
 			break;
 		used += (size_t)n;
@@ -1175,7 +1188,8 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	for (j = 0; j < i; j++) {
 		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
-			return set_err(err, "%s: same key as [key %s]; each stanza needs its own key",
+			return set_err(err,
+				       "%s: same key as [key %s]; each stanza needs its own key",
 				       where, c->keys[j].name);
 		}
 	}

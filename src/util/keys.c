@@ -9,16 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KEY_PREFIX    "postern-psk-v1 "
-#define KEY_ID_LABEL  "postern key id"
-#define NOT_A_KEY_FMT "key file %s: not a postern key (expected 'postern-psk-v1 <base64>', 32 bytes)"
+#define KEY_PREFIX   "postern-psk-v1 "
+#define KEY_ID_LABEL "postern key id"
+#define NOT_A_KEY_FMT                                                                              \
+	"key file %s: not a postern key (expected 'postern-psk-v1 <base64>', 32 bytes)"
 
 enum {
 	PREFIX_LEN = sizeof(KEY_PREFIX) - 1,
-	B64_LEN = 44,				/* base64 of 32 bytes, one '=' of padding */
-	LINE_LEN = PREFIX_LEN + B64_LEN + 1,	/* with the trailing newline */
-	READ_MAX = LINE_LEN + 1,		/* one more, to notice trailing junk */
-	SHOW_MAX = 200,				/* longest path shown in a message */
+	B64_LEN = 44,			     /* base64 of 32 bytes, one '=' of padding */
+	LINE_LEN = PREFIX_LEN + B64_LEN + 1, /* with the trailing newline */
+	READ_MAX = LINE_LEN + 1,	     /* one more, to notice trailing junk */
+	SHOW_MAX = 200,			     /* longest path shown in a message */
 };
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -53,7 +54,8 @@ static const char *shell_quote(char *out, size_t size, const char *path)
 {
 	size_t o = 0, i;
 
-	if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+,=@%") ==
+	if (strspn(path,
+		   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+,=@%") ==
 	    strlen(path))
 		return path;
 	out[o++] = '\'';
@@ -123,7 +125,6 @@ static void encode_key(const uint8_t key[CRYPTO_KEY_LEN], char out[B64_LEN])
 	out[o++] = b64_char((w >> 12) & 63);
 	out[o++] = b64_char((w >> 6) & 63);
 	out[o] = '=';
-	w = 0;
 }
 
 /* Strict inverse of encode_key(): the only spelling of a key is the canonical one. */
@@ -150,7 +151,6 @@ static int decode_key(const char in[B64_LEN], uint8_t key[CRYPTO_KEY_LEN])
 	key[o++] = (uint8_t)(w >> 8);
 	/* The two bits past the last byte must be zero, or the text is not canonical. */
 	bad |= (w & 0xff) != 0;
-	w = 0;
 	return bad ? -1 : 0;
 }
 
@@ -288,6 +288,7 @@ static int create_key_file(const char *path, const char *line, size_t len, char 
 
 int keys_generate(const char *path, char *err)
 {
+	char shown[SHOW_MAX + 1];
 	uint8_t key[CRYPTO_KEY_LEN];
 	char line[LINE_LEN];
 	int rc = -1;
@@ -295,7 +296,7 @@ int keys_generate(const char *path, char *err)
 	if (!path || !*path)
 		return fail(err, "key file: no path given");
 	if (crypto_random(key, sizeof(key)) < 0) {
-		fail(err, "key file %s: cannot get random bytes", path);
+		fail(err, "key file %s: cannot get random bytes", show(shown, path));
 		goto out;
 	}
 	memcpy(line, KEY_PREFIX, PREFIX_LEN);

@@ -23,12 +23,12 @@ int keys_generate(const char *path, char *err);
 /*
  * keys_load(path, psk, err): read the PSK from ${path}, checking ownership
  * mode and format. Returns 0, or -1 with a message in ${err} that names the
- * file (e.g. "key file k.key: permissions 0644 are too open (run: chmod 600
- * k.key)"). ${psk} is wiped on failure.
+ * file (e.g. "key file k.key: permissions 0644 are too open; run: chmod 600
+ * k.key"). ${psk} is wiped on failure.
  */
 int keys_load(const char *path, uint8_t psk[CRYPTO_KEY_LEN], char *err);
 
-/* keys_id(psk, out): a short public identifier (first 8 hex of SHA-256("postern key id" || psk)). */
+/* keys_id(psk, out): a public identifier: 16 hex digits of SHA-256("postern key id" || psk). */
 void keys_id(const uint8_t psk[CRYPTO_KEY_LEN], char out[17]);
 
 #endif

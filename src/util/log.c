@@ -20,7 +20,8 @@ enum {
 };
 
 static struct {
-	char ident[LOG_IDENT_MAX + 1]; /* openlog() keeps the pointer, so it must outlive the call */
+	/* openlog() keeps the pointer, so the name must outlive the call. */
+	char ident[LOG_IDENT_MAX + 1];
 	enum log_level level;
 	int use_syslog;
 } log_state = {"postern", LOG_LVL_INFO, 0};

@@ -360,7 +360,8 @@ static int parse_listen(const struct field *f, int n, struct net_endpoint *ep, c
 		return parse_unix(&f[0], ep, whole, err) < 0 ? -1 : 1;
 	/* "2222:host:22:extra" is one part too many, not a bad bind address. */
 	if (n == 4 && !f[0].bracketed && f[0].len > 0 && strspn(f[0].p, "0123456789") >= f[0].len)
-		return fail(err, FORWARD_USAGE " in '%s'", quote(qw, sizeof(qw), whole, strlen(whole)));
+		return fail(err, FORWARD_USAGE " in '%s'",
+			    quote(qw, sizeof(qw), whole, strlen(whole)));
 	if (n == 4 || (n == 3 && f[2].is_path))
 		return parse_tcp(&f[0], &f[1], ep, 1, whole, err) < 0 ? -1 : 2;
 	return parse_tcp(&bind, &f[0], ep, 0, whole, err) < 0 ? -1 : 1;

@@ -677,15 +677,18 @@ class Postern:
         return noise_probe.load_psk(key_path)
 
     # server -------------------------------------------------------------
-    def start_server(self, key=None, host="127.0.0.1", port=None, permit=("any",), config=None,
+    def start_server(self, key=None, host="127.0.0.1", port=None, permit=None, config=None,
                      preauth_timeout=None, reject_delay=None, ban_threshold=None, ban_window=None,
                      ban_time=None, max_unauth=None, replay_window=None, extra=(), wait=True,
                      name="server"):
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
 
         With ${config}, pass -c (and listen comes from the file unless
-        ${port} is given). ${permit} is a list of --permit-open values.
+        ${port} is given). ${permit} is a list of --permit-open values
+        (default: "any" with a -k key, none with a config file).
         """
+        if permit is None:
+            permit = ["any"] if config is None else []
         argv = [self.bin, "server"]
         if config is not None:
             argv += ["-c", config]

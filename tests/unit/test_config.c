@@ -1,0 +1,720 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/config.h"
+#include "util/keys.h"
+
+#define PASTED_KEY "postern-psk-v1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+struct dir {
+	char path[64];
+};
+
+static int setup(void **state)
+{
+	struct dir *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -1;
+	snprintf(d->path, sizeof(d->path), "/tmp/postern-config-XXXXXX");
+	if (!mkdtemp(d->path)) {
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct dir *d = *state;
+	int rc = nftw(d->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+
+	free(d);
+	return rc == 0 ? 0 : -1;
+}
+
+static const char *in_dir(void **state, const char *name, char *buf, size_t size)
+{
+	const struct dir *d = *state;
+
+	snprintf(buf, size, "%s/%s", d->path, name);
+	return buf;
+}
+
+static void write_text(const char *path, const char *text, size_t len, mode_t mode)
+{
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* err must begin "FILE:LINE: " (or "FILE: " for line 0) and contain ${why}. */
+static void check_err(const char *err, const char *file, int line, const char *why,
+		      const char *text)
+{
+	char prefix[256];
+
+	if (line)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", file);
+	if (strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, why))
+		fail_msg("for:\n%s\nexpected '%s...%s', got '%s'", text, prefix, why, err);
+}
+
+static const char good_server[] = "# postern server\n"
+				  "; both comment styles\n"
+				  "[server]\n"
+				  "listen = 0.0.0.0:2222\n"
+				  "listen = [::]:2222          ; and IPv6\n"
+				  "preauth_timeout = 5\n"
+				  "reject_delay = 2-4         # seconds\n"
+				  "replay_window = 300\n"
+				  "ban_threshold = 3\n"
+				  "ban_window = 120\n"
+				  "ban_time = 3600\n"
+				  "max_unauth = 100\n"
+				  "max_unauth_per_source = 4\n"
+				  "max_sessions = 2000\n"
+				  "keepalive = 0\n"
+				  "\n"
+				  "[key alice]\n"
+				  "key_file = alice.key\n"
+				  "permit_open = localhost:22\n"
+				  "permit_open = *:443\n"
+				  "permit_open = db.internal:*\n"
+				  "permit_open = [::1]:5432\n"
+				  "\n"
+				  "[ key  bob.2-x_y ]\n"
+				  "  key_file = /etc/postern/bob.key\n"
+				  "  permit_open = any\n";
+
+static void test_server_good(void **state)
+{
+	struct config_server c;
+	char path[128], err[CONFIG_ERR_MAX], expect[192];
+
+	in_dir(state, "server.conf", path, sizeof(path));
+	write_text(path, good_server, strlen(good_server), 0644);
+	config_server_defaults(&c);
+	if (config_server_load(path, &c, err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.file, path);
+	assert_int_equal(c.nlisten, 2);
+	assert_string_equal(c.listen[0].host, "0.0.0.0");
+	assert_int_equal(c.listen[0].port, 2222);
+	assert_string_equal(c.listen[1].host, "::");
+	assert_int_equal(c.preauth_timeout_ms, 5000);
+	assert_int_equal(c.reject_delay_min_ms, 2000);
+	assert_int_equal(c.reject_delay_max_ms, 4000);
+	assert_int_equal(c.replay_window_s, 300);
+	assert_int_equal(c.ban_threshold, 3);
+	assert_int_equal(c.ban_window_s, 120);
+	assert_int_equal(c.ban_time_s, 3600);
+	assert_int_equal(c.max_unauth, 100);
+	assert_int_equal(c.max_unauth_per_source, 4);
+	assert_int_equal(c.max_sessions, 2000);
+	assert_int_equal(c.keepalive_s, 0);
+
+	assert_int_equal(c.nkeys, 2);
+	assert_string_equal(c.keys[0].name, "alice");
+	in_dir(state, "alice.key", expect, sizeof(expect));
+	assert_string_equal(c.keys[0].key_file, expect);
+	assert_int_equal(c.keys[0].line, 17);
+	assert_int_equal(c.keys[0].permit_any, 0);
+	assert_int_equal(c.keys[0].npermit, 4);
+	assert_string_equal(c.keys[0].permit[0].host, "localhost");
+	assert_int_equal(c.keys[0].permit[0].port, 22);
+	assert_string_equal(c.keys[0].permit[1].host, "*");
+	assert_int_equal(c.keys[0].permit[1].port, 443);
+	assert_string_equal(c.keys[0].permit[2].host, "db.internal");
+	assert_int_equal(c.keys[0].permit[2].port, 0);
+	assert_string_equal(c.keys[0].permit[3].host, "::1");
+	assert_string_equal(c.keys[1].name, "bob.2-x_y");
+	assert_string_equal(c.keys[1].key_file, "/etc/postern/bob.key");
+	assert_int_equal(c.keys[1].permit_any, 1);
+	assert_int_equal(c.keys[1].npermit, 0);
+	assert_int_equal(config_server_check(&c, err), 0);
+	config_server_free(&c);
+	config_server_free(&c);
+}
+
+static void test_server_defaults_and_check(void **state)
+{
+	static const char text[] = "[key a]\r\nkey_file = a.key\r\n";
+	struct config_server c;
+	struct net_endpoint ep;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "server.conf", &c, err), 0);
+	assert_string_equal(c.keys[0].key_file, "a.key");
+	assert_int_equal(c.preauth_timeout_ms, 10000);
+	assert_int_equal(c.reject_delay_min_ms, 1000);
+	assert_int_equal(c.reject_delay_max_ms, 3000);
+	assert_int_equal(c.replay_window_s, 120);
+	assert_int_equal(c.ban_threshold, 5);
+	assert_int_equal(c.ban_window_s, 60);
+	assert_int_equal(c.ban_time_s, 600);
+	assert_int_equal(c.max_unauth, 64);
+	assert_int_equal(c.max_unauth_per_source, 8);
+	assert_int_equal(c.max_sessions, 1024);
+	assert_int_equal(c.keepalive_s, 25);
+
+	assert_int_equal(config_server_check(&c, err), -1);
+	assert_string_equal(
+	    err, "server.conf: no listen address (add 'listen = host:port' to [server])");
+	assert_int_equal(net_parse_hostport("0.0.0.0:2222", &ep, NULL, 0, err), 0);
+	assert_int_equal(config_add_listen(&c, &ep), 0);
+	assert_int_equal(config_server_check(&c, err), 0);
+	config_server_free(&c);
+
+	/* Flags only: no file, no keys. */
+	config_server_defaults(&c);
+	assert_int_equal(config_add_listen(&c, &ep), 0);
+	assert_int_equal(config_server_check(&c, err), -1);
+	assert_non_null(strstr(err, "no [key NAME] stanza"));
+	assert_non_null(config_add_key(&c, "default"));
+	assert_int_equal(config_server_check(&c, err), -1);
+	assert_string_equal(err, "[key default] has no key_file");
+	snprintf(c.keys[0].key_file, sizeof(c.keys[0].key_file), "k.key");
+	assert_int_equal(config_server_check(&c, err), 0);
+	assert_null(config_add_key(&c, "default"));
+	assert_null(config_add_key(&c, "bad name"));
+	assert_null(config_add_key(&c, ""));
+	config_server_free(&c);
+}
+
+static void test_server_bom_comments_indent(void **state)
+{
+	static const char text[] = "\xef\xbb\xbf"
+				   "[server]   # trailing comment\n"
+				   "\tlisten = 127.0.0.1:1 ;x\n"
+				   "\tpreauth_timeout = 7\n"
+				   "\t\tmax_sessions = 9\n"
+				   "[key k];c\n"
+				   "key_file = /k;not a comment\n"
+				   "#[key commented]\n";
+	struct config_server c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&c);
+	if (config_server_load_string(text, strlen(text), "s.conf", &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.nlisten, 1);
+	assert_int_equal(c.preauth_timeout_ms, 7000);
+	assert_int_equal(c.max_sessions, 9);
+	assert_int_equal(c.nkeys, 1);
+	assert_string_equal(c.keys[0].key_file, "/k;not a comment");
+	config_server_free(&c);
+}
+
+struct bad_config {
+	const char *text;
+	int line; /* 0: no line in the message */
+	const char *why;
+};
+
+static const struct bad_config bad_servers[] = {
+    {"[server]\nlisten = 0.0.0.0:2222\nbogus line\n", 3, "syntax error"},
+    {"[server]\nlisten 0.0.0.0\n[key a]\nfoo = 1\n", 2, "syntax error"},
+    {"[server\n", 1, "syntax error (missing ']')"},
+    {"[server] x\n", 1, "unexpected text after ']'"},
+    {"[nope]\n", 1, "unknown section [nope] (expected [server] or [key NAME])"},
+    {"[profile a]\n", 1, "unknown section [profile]"},
+    {"[]\n", 1, "unknown section"},
+    {"listen = 1.2.3.4:1\n", 1, "setting outside a section"},
+    {"[server]\npermt_open = x\n", 2, "unknown setting 'permt_open' in [server]"},
+    {"[key alice]\nkey_file = a\npermt_open = x:1\n", 3,
+     "unknown setting 'permt_open' in [key alice]"},
+    {"[server]\nListen = 1.2.3.4:5\n", 2, "unknown setting in [server]"},
+    {"[server]\n= 5\n", 2, "missing setting name"},
+    {"[server]\npreauth_timeout = 0\n", 2,
+     "preauth_timeout: bad value '0' (expected 1..3600 seconds)"},
+    {"[server]\npreauth_timeout = 3601\n", 2, "preauth_timeout: bad value '3601'"},
+    {"[server]\npreauth_timeout = abc\n", 2, "preauth_timeout: bad value 'abc'"},
+    {"[server]\npreauth_timeout = -1\n", 2, "preauth_timeout: bad value '-1'"},
+    {"[server]\npreauth_timeout = 10s\n", 2, "preauth_timeout: bad value '10s'"},
+    {"[server]\npreauth_timeout = 99999999999\n", 2, "bad value '99999999999'"},
+    {"[server]\npreauth_timeout = 4294967306\n", 2, "bad value"},
+    {"[server]\npreauth_timeout =\n", 2, "preauth_timeout: bad value ''"},
+    {"[server]\nmax_sessions = 1000001\n", 2,
+     "max_sessions: bad value '1000001' (expected 1..1000000)"},
+    {"[server]\nmax_unauth = 0\n", 2, "max_unauth: bad value '0'"},
+    {"[server]\nban_threshold = 0\n", 2, "ban_threshold: bad value '0'"},
+    {"[server]\nban_time = 86401\n", 2, "ban_time: bad value"},
+    {"[server]\nkeepalive = 3601\n", 2, "keepalive: bad value '3601' (expected 0..3600 seconds)"},
+    {"[server]\nreplay_window = 0\n", 2, "replay_window: bad value"},
+    {"[server]\nreject_delay = 3-1\n", 2, "reject_delay: bad value '3-1'"},
+    {"[server]\nreject_delay = 1-\n", 2, "reject_delay: bad value '1-'"},
+    {"[server]\nreject_delay = -3\n", 2, "reject_delay: bad value '-3'"},
+    {"[server]\nreject_delay = 1-61\n", 2, "reject_delay: bad value '1-61'"},
+    {"[server]\nreject_delay = a-b\n", 2, "reject_delay: bad value"},
+    {"[server]\nreject_delay = 1-2-3\n", 2, "reject_delay: bad value"},
+    {"[server]\nreject_delay = 1 - 2\n", 2, "reject_delay: bad value"},
+    {"[server]\nlisten = 2222\n", 2, "listen: missing host in '2222'"},
+    {"[server]\nlisten = host:0\n", 2, "listen: bad port '0'"},
+    {"[server]\nlisten = ::1:22\n", 2, "listen: too many ':'"},
+    {"[server]\nlisten = 1.2.3.4:22\nlisten = 1.2.3.4:22\n", 3, "listen: 1.2.3.4:22 given twice"},
+    {"[server]\nlisten = [::1]:22\nlisten = [0::1]:22\n", 3, "given twice"},
+    {"[server]\npreauth_timeout = 5\n\npreauth_timeout = 6\n", 4,
+     "preauth_timeout set twice (first on line 2)"},
+    {"[server]\nreject_delay = 1\nreject_delay = 2\n", 3, "reject_delay set twice"},
+    {"[server]\n[server]\n", 2, "second [server] section (first on line 1)"},
+    {"[server x]\n", 1, "[server] takes no name"},
+    {"[key]\n", 1, "[key] needs a name: [key NAME]"},
+    {"[key bad/name]\n", 1, "bad key name: '/' not allowed"},
+    {"[key a b]\n", 1, "bad key name: ' ' not allowed"},
+    {"[key "
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]"
+     "\n",
+     1, "key name longer than 63 characters"},
+    {"[key a]\nkey_file = a\n[key a]\n", 3, "duplicate [key a] (first on line 1)"},
+    {"[key a]\nkey_file = a\nkey_file = b\n", 3, "key_file set twice"},
+    {"[key a]\npermit_open = any\n", 1, "[key a] has no key_file"},
+    {"[key a]\nkey_file = a\n[key b]\n", 3, "[key b] has no key_file"},
+    {"[key a]\nkey_file = a\npermit_open = localhost:abc\n", 3,
+     "permit_open 'localhost:abc': bad port"},
+    {"[key a]\nkey_file = a\npermit_open = localhost\n", 3,
+     "permit_open 'localhost': missing port"},
+    {"[key a]\nkey_file = a\npermit_open = [::1:22\n", 3, "unbalanced '['"},
+    {"[key a]\nkey_file = a\npermit_open = ::1:22\n", 3, "too many ':'"},
+    {"[key a]\nkey_file = a\npermit_open = *\n", 3, "missing port"},
+    {"[key a]\nkey_file = a\npermit_open = bad!:22\n", 3, "bad character '!'"},
+    {"[key a]\nkey_file = a\npermit_open = host:0\n", 3, "bad port"},
+    {"[key a]\nkey_file = a\npermit_open = host:65536\n", 3, "bad port"},
+    {"[key a]\nkey_file = a\npermit_open =\n", 3, "missing port"},
+    {"[server]\nbogus\nmax_sessions = 0\n", 2, "syntax error"},
+    {"[server]\nmax_sessions = 0\nbogus\n", 2, "max_sessions: bad value"},
+    {"[server]\n" PASTED_KEY "\n", 2, "looks like a key"},
+    {"[server]\nlisten = " PASTED_KEY "\n", 2, "looks like a key"},
+    {"[key a]\nkey_file = a\n" PASTED_KEY "\n", 3, "looks like a key"},
+    {"[server]\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 2, "unknown setting in [server]"},
+};
+
+static void test_server_bad(void **state)
+{
+	char path[128], err[CONFIG_ERR_MAX];
+	struct config_server c;
+	size_t i;
+
+	in_dir(state, "server.conf", path, sizeof(path));
+	for (i = 0; i < sizeof(bad_servers) / sizeof(bad_servers[0]); i++) {
+		const struct bad_config *t = &bad_servers[i];
+		write_text(path, t->text, strlen(t->text), 0644);
+		config_server_defaults(&c);
+		err[0] = '\0';
+		if (config_server_load(path, &c, err) != -1)
+			fail_msg("accepted:\n%s", t->text);
+		check_err(err, path, t->line, t->why, t->text);
+		assert_null(strstr(err, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"));
+		config_server_free(&c);
+	}
+}
+
+static void test_bytes_and_long_lines(void **state)
+{
+	static const char nul[] = "[server]\nlisten = 1.2.3.4:5\x00\n";
+	char text[1024], err[CONFIG_ERR_MAX];
+	struct config_server c;
+	size_t n;
+
+	(void)state;
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(nul, sizeof(nul) - 1, "s.conf", &c, err), -1);
+	check_err(err, "s.conf", 2, "NUL byte", "nul");
+	config_server_free(&c);
+
+	n = (size_t)snprintf(text, sizeof(text), "[key a]\nkey_file = ");
+	memset(text + n, 'x', 300);
+	memcpy(text + n + 300, "\n", 2);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), -1);
+	check_err(err, "s.conf", 2, "line too long", text);
+	config_server_free(&c);
+
+	/* A long comment is not a long line. */
+	n = (size_t)snprintf(text, sizeof(text), "[key a]\nkey_file = k ; ");
+	memset(text + n, 'x', 300);
+	memcpy(text + n + 300, "\n", 2);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
+	assert_string_equal(c.keys[0].key_file, "k");
+	config_server_free(&c);
+
+	/* Nothing but a final line without a newline. */
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string("[key a]\nkey_file = k", 20, "s.conf", &c, err),
+			 0);
+	config_server_free(&c);
+	/* Empty input is a valid (empty) file; keys may come from --key. */
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(NULL, 0, "s.conf", &c, err), 0);
+	assert_int_equal(c.nkeys, 0);
+	config_server_free(&c);
+}
+
+static void test_missing_file(void **state)
+{
+	char path[128], err[CONFIG_ERR_MAX], want[256];
+	struct config_server s;
+	struct config_client c;
+
+	in_dir(state, "nope.conf", path, sizeof(path));
+	config_server_defaults(&s);
+	assert_int_equal(config_server_load(path, &s, err), -1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	assert_string_equal(err, want);
+	config_client_defaults(&c);
+	assert_int_equal(config_client_load(path, NULL, &c, err), -1);
+	assert_string_equal(err, want);
+}
+
+static void test_load_keys(void **state)
+{
+	char conf[128], key[128], text[512], err[CONFIG_ERR_MAX];
+	struct config_server c;
+
+	in_dir(state, "a.key", key, sizeof(key));
+	assert_int_equal(keys_generate(key, err), 0);
+	in_dir(state, "b.key", key, sizeof(key));
+	assert_int_equal(keys_generate(key, err), 0);
+	in_dir(state, "server.conf", conf, sizeof(conf));
+
+	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = b.key\n");
+	write_text(conf, text, strlen(text), 0644);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load(conf, &c, err), 0);
+	if (config_load_keys(&c, err) != 0)
+		fail_msg("%s", err);
+	assert_memory_not_equal(c.keys[0].psk, c.keys[1].psk, CRYPTO_KEY_LEN);
+	config_server_free(&c);
+
+	/* One key in two stanzas would make identities ambiguous. */
+	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = ./a.key\n");
+	write_text(conf, text, strlen(text), 0644);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load(conf, &c, err), 0);
+	assert_int_equal(config_load_keys(&c, err), -1);
+	check_err(err, conf, 3, "[key b]: same key as [key a]", text);
+	config_server_free(&c);
+
+	/* A key file readable by others is refused, naming the stanza and the fix. */
+	assert_int_equal(chmod(key, 0644), 0);
+	snprintf(text, sizeof(text), "\n[key b]\nkey_file = b.key\n");
+	write_text(conf, text, strlen(text), 0644);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load(conf, &c, err), 0);
+	assert_int_equal(config_load_keys(&c, err), -1);
+	check_err(err, conf, 2, "[key b]: key file ", text);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_non_null(strstr(err, key));
+	config_server_free(&c);
+
+	snprintf(text, sizeof(text), "[key c]\nkey_file = c.key\n");
+	write_text(conf, text, strlen(text), 0644);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load(conf, &c, err), 0);
+	assert_int_equal(config_load_keys(&c, err), -1);
+	assert_non_null(strstr(err, "No such file or directory"));
+	config_server_free(&c);
+}
+
+static void test_key_paths(void **state)
+{
+	static const char text[] = "[key a]\nkey_file = k/a.key\n[key b]\nkey_file = /abs/b.key\n";
+	struct config_server c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "/etc/p/s.conf", &c, err),
+			 0);
+	assert_string_equal(c.keys[0].key_file, "/etc/p/k/a.key");
+	assert_string_equal(c.keys[1].key_file, "/abs/b.key");
+	config_server_free(&c);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "/s.conf", &c, err), 0);
+	assert_string_equal(c.keys[0].key_file, "/k/a.key");
+	config_server_free(&c);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "conf/s.conf", &c, err), 0);
+	assert_string_equal(c.keys[0].key_file, "conf/k/a.key");
+	config_server_free(&c);
+	config_server_defaults(&c);
+	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
+	assert_string_equal(c.keys[0].key_file, "k/a.key");
+	config_server_free(&c);
+}
+
+static const char good_client[] = "[profile a]\n"
+				  "server = vpn.example.com:2222\n"
+				  "key_file = a.key\n"
+				  "local_forward = 2222:localhost:22\n"
+				  "local_forward = /tmp/pg.sock:db:5432\n"
+				  "\n"
+				  "[profile b]\n"
+				  "server = [2001:db8::1]:443\n"
+				  "key_file = /keys/b.key\n"
+				  "cipher = aes-256-gcm\n"
+				  "keepalive = 10\n"
+				  "reconnect_max = 60\n"
+				  "connect_timeout = 3\n";
+
+static void test_client_good(void **state)
+{
+	char path[128], err[CONFIG_ERR_MAX], expect[192];
+	struct config_client c;
+
+	in_dir(state, "client.conf", path, sizeof(path));
+	write_text(path, good_client, strlen(good_client), 0644);
+
+	config_client_defaults(&c);
+	if (config_client_load(path, NULL, &c, err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.profile, "a");
+	assert_string_equal(c.server.host, "vpn.example.com");
+	assert_int_equal(c.server.port, 2222);
+	in_dir(state, "a.key", expect, sizeof(expect));
+	assert_string_equal(c.key_file, expect);
+	assert_int_equal(c.nlocal, 2);
+	assert_string_equal(c.local[0].listen.host, "127.0.0.1");
+	assert_int_equal(c.local[0].listen.port, 2222);
+	assert_int_equal(c.local[1].listen.is_unix, 1);
+	assert_int_equal(c.cipher, -1);
+	assert_int_equal(c.keepalive_s, 25);
+	assert_int_equal(c.reconnect_max_s, 30);
+	assert_int_equal(c.connect_timeout_ms, 10000);
+	assert_int_equal(config_client_check(&c, err), 0);
+	config_client_free(&c);
+
+	config_client_defaults(&c);
+	if (config_client_load(path, "b", &c, err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.profile, "b");
+	assert_string_equal(c.server.host, "2001:db8::1");
+	assert_int_equal(c.server.port, 443);
+	assert_string_equal(c.key_file, "/keys/b.key");
+	assert_int_equal(c.nlocal, 0);
+	assert_int_equal(c.cipher, CRYPTO_AESGCM);
+	assert_int_equal(c.keepalive_s, 10);
+	assert_int_equal(c.reconnect_max_s, 60);
+	assert_int_equal(c.connect_timeout_ms, 3000);
+	config_client_free(&c);
+
+	config_client_defaults(&c);
+	assert_int_equal(config_client_load(path, "x", &c, err), -1);
+	snprintf(expect, sizeof(expect), "%s: no profile 'x' (profiles: a, b)", path);
+	assert_string_equal(err, expect);
+	config_client_free(&c);
+}
+
+static const struct bad_config bad_clients[] = {
+    {"", 0, "no [profile NAME] stanza"},
+    {"[server]\n", 1, "unknown section [server] (expected [profile NAME])"},
+    {"[key a]\n", 1, "unknown section [key]"},
+    {"server = a:1\n", 1, "setting outside a section (start with [profile NAME])"},
+    {"[profile]\n", 1, "[profile] needs a name"},
+    {"[profile a]\n[profile a]\n", 2, "duplicate [profile a] (first on line 1)"},
+    {"[profile a]\nservr = a:1\n", 2, "unknown setting 'servr' in [profile a]"},
+    {"[profile a]\nserver = a\n", 2, "server: missing port in 'a'"},
+    {"[profile a]\nserver = a:1\nserver = b:1\n", 3, "server set twice"},
+    {"[profile a]\ncipher = rot13\n", 2,
+     "cipher: bad value 'rot13' (expected chacha20-poly1305, aes-256-gcm or auto)"},
+    {"[profile a]\nconnect_timeout = 0\n", 2, "connect_timeout: bad value '0'"},
+    {"[profile a]\nreconnect_max = 3601\n", 2, "reconnect_max: bad value"},
+    {"[profile a]\nlocal_forward = 2222:host:abc\n", 2,
+     "local_forward: bad port 'abc' in '2222:host:abc'"},
+    {"[profile a]\nlocal_forward = 2222:host\n", 2,
+     "local_forward: expected [bind_address:]port:host:hostport"},
+    {"[profile a]\nlocal_forward = 2222:h:1\nlocal_forward = 127.0.0.1:2222:g:2\n", 3,
+     "local_forward: 127.0.0.1:2222 is already forwarded"},
+    {"[profile a]\nlocal_forward = /t/s:h:1\nlocal_forward = /t/s:g:2\n", 3, "already forwarded"},
+    /* A broken profile is an error even when another one is asked for. */
+    {"[profile a]\n[profile b]\nkeepalive = x\n", 3, "keepalive: bad value 'x'"},
+    {"[profile a]\nkey_file = " PASTED_KEY "\n", 2, "looks like a key"},
+};
+
+static void test_client_bad(void **state)
+{
+	char path[128], err[CONFIG_ERR_MAX];
+	struct config_client c;
+	size_t i;
+
+	in_dir(state, "client.conf", path, sizeof(path));
+	for (i = 0; i < sizeof(bad_clients) / sizeof(bad_clients[0]); i++) {
+		const struct bad_config *t = &bad_clients[i];
+		write_text(path, t->text, strlen(t->text), 0644);
+		config_client_defaults(&c);
+		err[0] = '\0';
+		if (config_client_load(path, "a", &c, err) != -1)
+			fail_msg("accepted:\n%s", t->text);
+		check_err(err, path, t->line, t->why, t->text);
+		assert_null(strstr(err, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"));
+		config_client_free(&c);
+	}
+}
+
+static void test_client_check(void **state)
+{
+	static const char text[] = "[profile p]\nkeepalive = 5\n";
+	struct config_client c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_client_defaults(&c);
+	assert_int_equal(config_client_load_string(text, strlen(text), "c.conf", "p", &c, err), 0);
+	assert_int_equal(config_client_check(&c, err), -1);
+	assert_string_equal(err, "profile 'p': no server address (set 'server = host:port')");
+	assert_int_equal(net_parse_hostport("h:1", &c.server, NULL, 0, err), 0);
+	assert_int_equal(config_client_check(&c, err), -1);
+	assert_string_equal(err, "profile 'p': no key_file");
+	snprintf(c.key_file, sizeof(c.key_file), "k");
+	assert_int_equal(config_client_check(&c, err), 0);
+	config_client_free(&c);
+
+	config_client_defaults(&c);
+	assert_int_equal(config_client_load_string("", 0, "c.conf", "p", &c, err), -1);
+	assert_string_equal(err, "c.conf: no [profile NAME] stanza");
+	assert_int_equal(config_client_check(&c, err), -1);
+	assert_string_equal(err, "client: no server address (set 'server = host:port')");
+}
+
+struct permit_case {
+	const char *s;
+	int ok, any;
+	const char *host;
+	unsigned port;
+};
+
+static const struct permit_case permits[] = {
+    {"any", 1, 1, "*", 0},
+    {"*:*", 1, 1, "*", 0},
+    {"localhost:22", 1, 0, "localhost", 22},
+    {"*:22", 1, 0, "*", 22},
+    {"host:*", 1, 0, "host", 0},
+    {"[::1]:22", 1, 0, "::1", 22},
+    {"[::1]:*", 1, 0, "::1", 0},
+    {"10.0.0.1:443", 1, 0, "10.0.0.1", 443},
+    {"ANY", 0, 0, NULL, 0},
+    {"", 0, 0, NULL, 0},
+    {"*", 0, 0, NULL, 0},
+    {":22", 0, 0, NULL, 0},
+    {"host:", 0, 0, NULL, 0},
+    {"[]:22", 0, 0, NULL, 0},
+    {"[10.0.0.1]:22", 0, 0, NULL, 0},
+    {"[::1]22", 0, 0, NULL, 0},
+    {"[::1]", 0, 0, NULL, 0},
+    {"h:**", 0, 0, NULL, 0},
+    {"h*:1", 0, 0, NULL, 0},
+    {"1.2.3:1", 0, 0, NULL, 0},
+    {"host:22 ", 0, 0, NULL, 0},
+};
+
+static void test_permit(void **state)
+{
+	struct config_permit p;
+	char err[CONFIG_ERR_MAX];
+	size_t i;
+	int any;
+
+	(void)state;
+	for (i = 0; i < sizeof(permits) / sizeof(permits[0]); i++) {
+		const struct permit_case *t = &permits[i];
+		int rc = config_parse_permit(t->s, &p, &any, err);
+		if (rc != (t->ok ? 0 : -1))
+			fail_msg("'%s': rc %d (%s)", t->s, rc, rc ? err : "");
+		if (!t->ok) {
+			assert_non_null(strstr(err, "permit_open"));
+			continue;
+		}
+		assert_int_equal(any, t->any);
+		assert_string_equal(p.host, t->host);
+		assert_int_equal(p.port, t->port);
+	}
+	assert_int_equal(config_parse_permit(NULL, &p, &any, err), -1);
+}
+
+static void test_cipher_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(config_cipher_parse("chacha20-poly1305"), CRYPTO_CHACHAPOLY);
+	assert_int_equal(config_cipher_parse("AES-256-GCM"), CRYPTO_AESGCM);
+	assert_int_equal(config_cipher_parse("auto"), -1);
+	assert_int_equal(config_cipher_parse("aes"), -2);
+	assert_int_equal(config_cipher_parse(""), -2);
+	assert_int_equal(config_cipher_parse(NULL), -2);
+}
+
+static void test_many_entries(void **state)
+{
+	struct config_key k;
+	struct config_client c;
+	struct net_forward fw;
+	char err[CONFIG_ERR_MAX];
+	int i;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	for (i = 0; i < 100; i++)
+		assert_int_equal(config_add_permit(&k, "h:1", err), 0);
+	assert_int_equal(k.npermit, 100);
+	free(k.permit);
+	config_client_defaults(&c);
+	assert_int_equal(net_parse_forward("1:h:1", &fw, err), 0);
+	for (i = 0; i < 4096; i++)
+		assert_int_equal(config_add_forward(&c, &fw), 0);
+	assert_int_equal(config_add_forward(&c, &fw), -1);
+	config_client_free(&c);
+	assert_int_equal(c.nlocal, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_server_good, setup, teardown),
+	    cmocka_unit_test(test_server_defaults_and_check),
+	    cmocka_unit_test(test_server_bom_comments_indent),
+	    cmocka_unit_test_setup_teardown(test_server_bad, setup, teardown),
+	    cmocka_unit_test(test_bytes_and_long_lines),
+	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_keys, setup, teardown),
+	    cmocka_unit_test(test_key_paths),
+	    cmocka_unit_test_setup_teardown(test_client_good, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_bad, setup, teardown),
+	    cmocka_unit_test(test_client_check),
+	    cmocka_unit_test(test_permit),
+	    cmocka_unit_test(test_cipher_parse),
+	    cmocka_unit_test(test_many_entries),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
