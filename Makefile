@@ -17,7 +17,7 @@ UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e asan valgrind fuzz fuzz-build format format-check clean demo bench
+.PHONY: all setup test check unit e2e asan valgrind fuzz fuzz-build format format-check clean demo bench
 all: $(BUILD)/postern
 
 $(BUILD)/postern: $(BUILD)/src/main.o $(BUILD)/libpostern.a
@@ -41,11 +41,19 @@ unit: $(UNITS)
 e2e: $(BUILD)/postern
 	POSTERN_BIN=$(abspath $(BUILD)/postern) python3 -m pytest -q -c tests/e2e/pytest.ini tests/e2e
 
-test: unit e2e
+# `make test` works on a fresh machine: install first, then re-read this
+# Makefile so pkg-config sees the new packages.
+setup:
+	scripts/setup-debian.sh
+
+test: setup
+	$(MAKE) check
+
+check: unit e2e
 
 # The whole suite again under ASan+UBSan, in its own build directory.
-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" test
+asan: setup
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
 
 valgrind: $(UNITS)
 	@set -e; for t in $(UNITS); do \

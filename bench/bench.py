@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Measurement and report helper for bench/run (stdlib only).
 
-Subcommands (bench/run calls them; each writes or reads one JSON file per setup):
-  echo-phase   conn/s, time to first byte, ping-pong RTT and idle-connection memory
-               through an entrance port that forwards to the echo server
-  iperf-phase  iperf3 throughput (1 and 4 streams) and the tunnel's CPU seconds per GB
-  fail         record that a setup could not be measured
-  report       results.md, results.json, chart.png (gnuplot) and the table on stdout
+Subcommands:
+  measure  every figure for every setup in a plan file (bench/run starts the setups):
+           conn/s and time to first byte, 64-byte ping-pong RTT, idle-connection memory
+           (and the 10k test), iperf3 throughput and the tunnel's CPU seconds per GB.
+           Rounds interleave the setups; the medians over the rounds are reported.
+           Writes one JSON file per setup.
+  fail     record that a setup could not be measured (or was skipped)
+  report   results.md, results.json, chart.png (gnuplot) and the table on stdout
 
-Tunnel processes are given as "--end NAME=PID,PID"; every live descendant of those
+Tunnel processes are given per end as "NAME=PID,PID"; every live descendant of those
 pids counts too (sshd session children, socat's forked children, ...).
 """
 import argparse
@@ -149,60 +151,46 @@ def log(msg):
     print(f"   {msg}", flush=True)
 
 
-def echo_phase(a):
-    ends = parse_ends(a.end)
-    res = {}
-    cr = a.connrate
-    port = str(a.port)
 
-    # End-to-end check first: the tunnel must forward at all.
-    ping, rc = run_json([cr, "ping", "127.0.0.1", port, "10", "64"], 30)
+def tag(setup):
+    return f"{setup['name']:<15}"
+
+
+CONNRATE = None  # path of the load generator (bench/connrate.c), set by measure()
+
+
+def check_e2e(s):
+    ping, rc = run_json([CONNRATE, "ping", "127.0.0.1", str(s["echo"]["port"]), "10", "64"], 30)
     if rc != 0 or ping.get("ok") != 10:
-        raise PhaseError(f"no echo through port {port}: {ping.get('error', ping)}")
-
-    for conc in (1, 32):
-        check_alive(ends)
-        r, rc = run_json([cr, "rate", "127.0.0.1", port, str(a.conns), str(conc),
-                          str(a.rate_secs)], a.rate_secs + 60)
-        res[f"rate_c{conc}"] = r
-        log(f"conn/s c={conc}: {r['conn_per_s']:.0f} (ok {r['ok']}, fail {r['fail']}"
-            f"{', ' + r['last_error'] if r['fail'] else ''}), TTFB p50 {r['ttfb_p50_us']:.0f} us")
-        if rc != 0 or r["ok"] == 0:
-            raise PhaseError(f"conn/s at c={conc}: no connection succeeded ({r['last_error']})")
-        time.sleep(0.3)
-
-    runs = []
-    for _ in range(a.ping_runs):
-        check_alive(ends)
-        r, rc = run_json([cr, "ping", "127.0.0.1", port, str(a.pings), "64"], 120)
-        if rc != 0:
-            raise PhaseError(f"ping-pong failed after {r.get('ok')} round trips: {r.get('error')}")
-        runs.append(r)
-    res["ping"] = {k: statistics.median(r[k] for r in runs)
-                   for k in ("p50_us", "p90_us", "p99_us", "p999_us", "mean_us")}
-    res["ping"]["runs"] = runs
-    r = res["ping"]
-    log(f"RTT 64 B: p50 {r['p50_us']:.1f} us, p99 {r['p99_us']:.1f} us (median of {len(runs)} "
-        f"x {a.pings} round trips; p99s {[x['p99_us'] for x in runs]})")
-
-    if ends:
-        res["idle"] = hold_test(a, ends, a.idle)
-        i = res["idle"]
-        log(f"idle conns: {i['opened']} held, {i['check_ok']} echo ok; "
-            f"{i['rss_kib_per_conn']:.1f} KiB RSS, {i['pss_kib_per_conn']:.1f} KiB PSS per conn")
-        if a.big:
-            time.sleep(1.0)
-            res["big"] = hold_test(a, ends, a.big)
-            b = res["big"]
-            log(f"{a.big} concurrent: {b['opened']} opened, {b['echo_ok']} + {b['check_ok']} "
-                f"echo ok; {b['rss_kib_per_conn']:.1f} KiB RSS per conn")
-    return res
+        raise PhaseError(f"no echo through port {s['echo']['port']}: {ping.get('error', ping)}")
 
 
-def hold_test(a, ends, n):
+def rate_once(a, s, conc):
+    check_alive(s["echo"]["ends"])
+    r, rc = run_json([CONNRATE, "rate", "127.0.0.1", str(s["echo"]["port"]), str(a.conns),
+                      str(conc), str(a.rate_secs)], a.rate_secs + 60)
+    if rc != 0 or r["ok"] == 0:
+        raise PhaseError(f"conn/s at c={conc}: no connection succeeded ({r['last_error']})")
+    if r["fail"]:
+        log(f"{tag(s)} c={conc}: {r['fail']} connections failed ({r['last_error']})")
+    return r
+
+
+def ping_once(a, s):
+    check_alive(s["echo"]["ends"])
+    r, rc = run_json([CONNRATE, "ping", "127.0.0.1", str(s["echo"]["port"]), str(a.pings), "64"],
+                     120)
+    if rc != 0:
+        raise PhaseError(f"ping-pong failed after {r.get('ok')} round trips: {r.get('error')}")
+    return r
+
+
+def hold_test(a, s, n):
+    """Opens n connections through the setup, holds them idle, measures memory."""
+    ends = s["echo"]["ends"]
     time.sleep(0.3)
     before = memory_kib(ends)
-    p = subprocess.Popen([a.connrate, "hold", "127.0.0.1", str(a.port), str(n)],
+    p = subprocess.Popen([CONNRATE, "hold", "127.0.0.1", str(s["echo"]["port"]), str(n)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
@@ -240,13 +228,13 @@ def hold_test(a, ends, n):
     }
 
 
-def iperf_once(a, streams):
-    cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(a.port), "-t", str(a.secs), "-J"]
+def iperf_once(a, s, streams):
+    cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(s["iperf"]["port"]), "-t", str(a.secs), "-J"]
     if streams > 1:
         cmd += ["-P", str(streams)]
+    ends = s["iperf"]["ends"]
     last = None
     for attempt in range(3):
-        ends = parse_ends(a.end)
         check_alive(ends)
         c0 = cpu_seconds(ends)
         try:
@@ -256,64 +244,167 @@ def iperf_once(a, streams):
             c1 = cpu_seconds(ends)
             j = json.loads(r.stdout) if r.stdout.strip() else {}
             if r.returncode == 0 and "error" not in j and "end" in j:
-                s = j["end"]["sum_received"]
-                return {"bps": s["bits_per_second"], "bytes": s["bytes"], "cpu_s": c1 - c0}
+                x = j["end"]["sum_received"]
+                return {"bps": x["bits_per_second"], "bytes": x["bytes"], "cpu_s": c1 - c0}
             last = j.get("error") or f"exit {r.returncode}: {r.stderr.strip()[-300:]}"
         except (subprocess.TimeoutExpired, json.JSONDecodeError) as e:
             last = str(e)
-        log(f"iperf3 attempt {attempt + 1} failed: {last}")
+        log(f"{tag(s)} iperf3 -P {streams} attempt {attempt + 1} failed: {last}")
         time.sleep(1.5)
     raise PhaseError(f"iperf3 -P {streams}: {last}")
 
 
-def iperf_phase(a):
-    ends = parse_ends(a.end)
-    res = {}
-    for streams in (1, 4):
-        runs = []
-        for _ in range(a.runs):
-            runs.append(iperf_once(a, streams))
-            time.sleep(0.3)
-        gb = sum(r["bytes"] for r in runs) / 1e9
-        cpu = sum(r["cpu_s"] for r in runs)
-        res[f"p{streams}"] = {
-            "runs": runs,
-            "gbps": statistics.median(r["bps"] for r in runs) / 1e9,
-            "cpu_s_per_gb": cpu / gb if ends and gb > 0 else None,
-        }
-        x = res[f"p{streams}"]
-        cpu_txt = f", {x['cpu_s_per_gb']:.2f} CPU s/GB" if x["cpu_s_per_gb"] is not None else ""
-        log(f"iperf3 -P {streams}: {x['gbps']:.2f} Gbit/s median of "
-            f"{[round(r['bps'] / 1e9, 2) for r in runs]}{cpu_txt}")
-    return res
+def cpu_busy(seconds=1.0):
+    """Fraction of all CPUs busy (any process) over a short window."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
 
 
-def phase_main(a, fn, key):
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None and r[key] >= 0]
+    return statistics.median(vals) if vals else None
+
+
+def read_plan(path):
+    setups = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            name, e_port, e_ends, i_port, i_ends, big = line.rstrip("\n").split("|")
+            setups.append({
+                "name": name, "big": int(big),
+                "echo": {"port": int(e_port), "ends": parse_ends(e_ends.split())},
+                "iperf": {"port": int(i_port), "ends": parse_ends(i_ends.split())},
+                "data": {"name": name, "echo": {}, "iperf": {}},
+                "raw": {"c1": [], "c32": [], "ping": [], "p1": [], "p4": []},
+            })
+    return setups
+
+
+def measure(a):
+    """Every figure for every setup in the plan; rounds interleave the setups so that a
+    change in background load over the run hits all of them alike."""
+    global CONNRATE
+    CONNRATE = a.connrate
     signal.signal(signal.SIGTERM, on_term)
-    data = {}
-    if os.path.exists(a.out):
-        with open(a.out) as f:
-            data = json.load(f)
-    data["name"] = a.name
+    setups = read_plan(a.plan)
+    env = {"busy_before": cpu_busy()}
+    log(f"CPUs busy before measuring (other processes): {env['busy_before'] * 100:.0f}%")
+
+    def live():
+        return [s for s in setups if not s["data"].get("errors")]
+
+    def guarded(s, what, fn):
+        try:
+            return fn()
+        except PhaseError as e:
+            s["data"].setdefault("errors", []).append(f"{what}: {e}")
+            print(f"   {s['name']}: FAILED {what}: {e}", file=sys.stderr, flush=True)
+            return None
+
+    def order(r):
+        xs = live()
+        k = (r * 3) % max(len(xs), 1)
+        return xs[k:] + xs[:k]  # rotate so that no setup is always first or last
+
+    for s in live():
+        guarded(s, "end-to-end check", lambda s=s: check_e2e(s))
+
+    for r in range(a.runs):
+        log(f"-- round {r + 1}/{a.runs}: new connections (c=1, c=32), then 64-byte ping-pong")
+        for s in order(r):
+            x1 = guarded(s, "conn/s c=1", lambda s=s: rate_once(a, s, 1))
+            time.sleep(0.2)
+            x32 = guarded(s, "conn/s c=32", lambda s=s: rate_once(a, s, 32)) if x1 else None
+            if x1 and x32:
+                s["raw"]["c1"].append(x1)
+                s["raw"]["c32"].append(x32)
+                log(f"{tag(s)} conn/s c=1 {x1['conn_per_s']:6.0f} (TTFB p50 "
+                    f"{x1['ttfb_p50_us']:5.0f} us)  c=32 {x32['conn_per_s']:6.0f} "
+                    f"(TTFB p50 {x32['ttfb_p50_us']:6.0f} us)")
+            time.sleep(0.2)
+        for s in order(r):
+            p = guarded(s, "ping-pong", lambda s=s: ping_once(a, s))
+            if p:
+                s["raw"]["ping"].append(p)
+                log(f"{tag(s)} RTT p50 {p['p50_us']:6.1f} us  p99 {p['p99_us']:7.1f} us")
+
+    log("-- idle connections held open: memory of the tunnel processes")
+    for s in live():
+        if not s["echo"]["ends"]:
+            continue
+        i = guarded(s, "idle connections", lambda s=s: hold_test(a, s, a.idle))
+        if i:
+            s["data"]["echo"]["idle"] = i
+            log(f"{tag(s)} {i['opened']} held, {i['check_ok']} echo ok: "
+                f"{i['rss_kib_per_conn']:7.1f} KiB RSS, {i['pss_kib_per_conn']:6.1f} KiB PSS "
+                f"per connection")
+        if s["big"] and i:
+            time.sleep(1.0)
+            b = guarded(s, f"{s['big']} connections", lambda s=s: hold_test(a, s, s["big"]))
+            if b:
+                s["data"]["echo"]["big"] = b
+                log(f"{tag(s)} {s['big']} at once: {b['opened']} opened, {b['echo_ok']} + "
+                    f"{b['check_ok']} echo ok, {b['rss_kib_per_conn']:.1f} KiB RSS per connection"
+                    f"{', ' + b['last_error'] if b['last_error'] else ''}")
+
+    for r in range(a.runs):
+        log(f"-- round {r + 1}/{a.runs}: iperf3 -t {a.secs}, 1 stream then 4 streams")
+        for streams in (1, 4):
+            for s in order(r):
+                x = guarded(s, f"iperf3 -P {streams}", lambda s=s: iperf_once(a, s, streams))
+                if x:
+                    s["raw"][f"p{streams}"].append(x)
+                    gb = x["bytes"] / 1e9
+                    cpu = (f"  {x['cpu_s'] / gb:5.2f} CPU s/GB" if s["iperf"]["ends"] and gb
+                           else "")
+                    log(f"{tag(s)} -P {streams} {x['bps'] / 1e9:6.2f} Gbit/s{cpu}")
+                time.sleep(0.3)
+    env["busy_after"] = cpu_busy()
+    log(f"CPUs busy after measuring (other processes): {env['busy_after'] * 100:.0f}%")
+
+    # Per setup: medians over the rounds.
     rc = 0
-    try:
-        data[key] = fn(a)
-    except PhaseError as e:
-        data.setdefault("errors", []).append(f"{key}: {e}")
-        print(f"   FAILED: {e}", file=sys.stderr, flush=True)
-        rc = 1
-    with open(a.out, "w") as f:
-        json.dump(data, f, indent=1)
+    for s in setups:
+        d, raw = s["data"], s["raw"]
+        for key in ("c1", "c32"):
+            if raw[key]:
+                d["echo"][f"rate_{key}"] = {
+                    "conn_per_s": med(raw[key], "conn_per_s"),
+                    "ttfb_p50_us": med(raw[key], "ttfb_p50_us"),
+                    "ttfb_p99_us": med(raw[key], "ttfb_p99_us"),
+                    "runs": raw[key]}
+        if raw["ping"]:
+            d["echo"]["ping"] = {k: med(raw["ping"], k)
+                                 for k in ("p50_us", "p90_us", "p99_us", "p999_us", "mean_us")}
+            d["echo"]["ping"]["runs"] = raw["ping"]
+        for key in ("p1", "p4"):
+            runs = raw[key]
+            if runs:
+                gb = sum(x["bytes"] for x in runs) / 1e9
+                cpu = sum(x["cpu_s"] for x in runs)
+                d["iperf"][key] = {
+                    "gbps": statistics.median(x["bps"] for x in runs) / 1e9,
+                    "cpu_s_per_gb": cpu / gb if s["iperf"]["ends"] and gb > 0 else None,
+                    "runs": runs}
+        if d.get("errors"):
+            rc = 1
+        with open(os.path.join(a.outdir, f"{s['name']}.json"), "w") as f:
+            json.dump(d, f, indent=1)
+    with open(os.path.join(a.outdir, "env.json"), "w") as f:
+        json.dump(env, f)
     return rc
 
 
 def fail_main(a):
-    data = {}
-    if os.path.exists(a.out):
-        with open(a.out) as f:
-            data = json.load(f)
-    data["name"] = a.name
-    data.setdefault("errors", []).append(a.reason)
+    data = {"name": a.name, "errors": [a.reason]}
     if a.skipped:
         data["skipped"] = True
     with open(a.out, "w") as f:
@@ -367,6 +458,10 @@ def big_text(r):
     return f"{'yes' if ok else 'NO'} ({min(b['echo_ok'], b['check_ok'])}/{b['wanted']})"
 
 
+def ratio_text(q):
+    return f"{q:.2f}x" if q >= 0.1 else f"{q:.2g}x"
+
+
 def md_table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
@@ -394,6 +489,15 @@ def report(a):
     lines = [f"# postern benchmark ({a.mode} run)", ""]
     with open(a.meta) as f:
         lines += [ln.rstrip("\n") for ln in f]
+    env_path = os.path.join(a.dir, "env.json")
+    if os.path.exists(env_path):
+        with open(env_path) as f:
+            env = json.load(f)
+        busy = max(env.get("busy_before", 0), env.get("busy_after", 0))
+        lines.append(f"- CPUs busy with other processes: {env.get('busy_before', 0) * 100:.0f}% "
+                     f"before, {env.get('busy_after', 0) * 100:.0f}% after measuring"
+                     + (" (not idle: expect noise; the ratios are the useful part)"
+                        if busy > 0.1 else ""))
     lines.append("")
 
     # Main table.
@@ -430,7 +534,7 @@ def report(a):
             row = [SETUPS[peer["name"]][0]]
             for k in rkeys:
                 pv, qv = fig(p, k), fig(peer, k)
-                row.append("—" if pv is None or not qv else f"{pv / qv:.2f}x")
+                row.append("—" if pv is None or not qv else ratio_text(pv / qv))
             rrows.append(row)
         lines += md_table(hdr, rrows) + [""]
 
@@ -478,7 +582,8 @@ def targets(results, by, posterns):
     rows = []
 
     def ratio_row(title, key, ref_val, ref_name, limit, higher):
-        row = [f"{title} (ref: {ref_name or 'n/a'} {fmt(ref_val)})"]
+        f = next(x[4] for x in FIGURES if x[0] == key)
+        row = [f"{title} (ref: {ref_name or 'n/a'} {fmt(ref_val, f)})"]
         for p in posterns:
             v = fig(p, key)
             if v is None or not ref_val:
@@ -515,6 +620,7 @@ def targets(results, by, posterns):
         t = big_text(p)
         row.append("n/a" if t == "—" else ("PASS " if t.startswith("yes") else "FAIL ") + t)
     rows.append(row)
+    rows = [r for r in rows if any(c != "n/a" for c in r[1:])]
     out += md_table(hdr, rows)
     return out
 
@@ -542,7 +648,7 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set key top right
 set grid ytics
-set xtics rotate by -35 scale 0 nomirror
+set xtics rotate by 30 right scale 0 nomirror
 set yrange [0:*]
 set bmargin 9
 set title "Throughput (iperf3, median)"
@@ -564,22 +670,18 @@ unset multiplot
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("echo-phase", "iperf-phase"):
-        p = sub.add_parser(name)
-        p.add_argument("--name", required=True)
-        p.add_argument("--port", type=int, required=True)
-        p.add_argument("--end", action="append", help="NAME=PID,PID (tunnel processes)")
-        p.add_argument("--out", required=True)
-        p.add_argument("--connrate")
-        p.add_argument("--conns", type=int, default=10000)
-        p.add_argument("--rate-secs", type=float, default=3)
-        p.add_argument("--pings", type=int, default=20000)
-        p.add_argument("--ping-runs", type=int, default=3)
-        p.add_argument("--idle", type=int, default=1000)
-        p.add_argument("--big", type=int, default=0)
-        p.add_argument("--settle", type=float, default=1.0)
-        p.add_argument("--runs", type=int, default=3)
-        p.add_argument("--secs", type=int, default=3)
+    p = sub.add_parser("measure")
+    p.add_argument("--plan", required=True,
+                   help="lines NAME|ECHO_PORT|ENDS|IPERF_PORT|ENDS|BIG; ENDS = 'end=PID,PID ...'")
+    p.add_argument("--outdir", required=True)
+    p.add_argument("--connrate", required=True)
+    p.add_argument("--conns", type=int, default=10000)
+    p.add_argument("--rate-secs", type=float, default=2)
+    p.add_argument("--pings", type=int, default=20000)
+    p.add_argument("--idle", type=int, default=1000)
+    p.add_argument("--settle", type=float, default=1.0)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--secs", type=int, default=3)
     p = sub.add_parser("fail")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)
@@ -595,10 +697,8 @@ def main():
     p.add_argument("--ceiling")
     p.add_argument("--gnuplot")
     a = ap.parse_args()
-    if a.cmd == "echo-phase":
-        return phase_main(a, echo_phase, "echo")
-    if a.cmd == "iperf-phase":
-        return phase_main(a, iperf_phase, "iperf")
+    if a.cmd == "measure":
+        return measure(a)
     if a.cmd == "fail":
         return fail_main(a)
     return report(a)

@@ -22,6 +22,7 @@ static const struct {
 	{"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
 	{"connect", cmd_client, "alias of client"},
 	{"keygen", cmd_keygen, "write a new pre-shared key file"},
+	{"access", cmd_access, "print what each key may reach (the access matrix)"},
 };
 
 static void usage(FILE *f)

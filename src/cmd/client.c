@@ -15,12 +15,20 @@
 #include <uv.h>
 
 #include "cmd/cmd.h"
+#include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
+
+/* A -R forward as the client sees it. */
+struct client_remote {
+	struct net_forward fw;
+	int bind_given; /* the spec named a bind address */
+	uint16_t bound_port;
+};
 
 struct client {
 	uv_loop_t *loop;
@@ -29,8 +37,12 @@ struct client {
 	enum crypto_aead_alg alg;
 	struct session *s;    /* current session, or NULL */
 	struct noise_hs *hs;  /* handshake in progress */
-	struct fwd_local **fwds;
+	struct fwd_local **fwds; /* -L then -D entrances */
+	size_t nfwds;
 	int forwards_open;
+	struct client_remote *remote; /* -R */
+	size_t nremote;
+	int remote_pending;	/* first round of LISTEN answers still to come */
 	uv_getaddrinfo_t gai;
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
@@ -75,7 +87,7 @@ static void stop(struct client *cl, int code)
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
 	uv_close((uv_handle_t *)&cl->retry, NULL);
-	for (size_t i = 0; i < cl->cfg.nlocal; i++) {
+	for (size_t i = 0; i < cl->nfwds; i++) {
 		fwd_local_close(cl->fwds[i]);
 		cl->fwds[i] = NULL;
 	}
@@ -109,15 +121,35 @@ static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t
 static int open_forwards(struct client *cl)
 {
 	char err[NET_ERR_MAX];
-	for (size_t i = 0; i < cl->cfg.nlocal; i++) {
-		cl->fwds[i] = fwd_local_open(cl->loop, &cl->cfg.local[i], current_session, cl, err);
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++) {
+		int socks = i >= cl->cfg.nlocal;
+		const struct net_endpoint *listen =
+			socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
+		cl->fwds[i] = fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
+					     current_session, cl, err);
 		if (cl->fwds[i] == NULL) {
-			log_error("forward %zu: %s", i + 1, err);
+			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
+				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
 			return -1;
 		}
+		cl->nfwds = i + 1;
 	}
 	cl->forwards_open = 1;
 	return 0;
+}
+
+/* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
+static void request_remote(struct client *cl, struct session *s)
+{
+	for (size_t i = 0; i < cl->nremote; i++) {
+		const struct net_endpoint *l = &cl->remote[i].fw.listen;
+		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
+		size_t n = frame_listen(f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+					l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""),
+					l->port);
+		if (n == 0 || session_send_frame(s, f, n) != 0)
+			return;
+	}
 }
 
 static void on_established(void *arg, struct session *s)
@@ -125,20 +157,68 @@ static void on_established(void *arg, struct session *s)
 	struct client *cl = arg;
 	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
 	cl->backoff_s = 0;
-	(void)s;
-	if (!cl->forwards_open && open_forwards(cl) != 0) {
-		log_error("exiting: a requested forward could not be set up");
-		stop(cl, EXIT_RUNTIME);
+	if (!cl->forwards_open) {
+		if (open_forwards(cl) != 0) {
+			log_error("exiting: a requested forward could not be set up");
+			stop(cl, EXIT_RUNTIME);
+			return;
+		}
+		cl->remote_pending = (int)cl->nremote;
 	}
+	request_remote(cl, s);
+}
+
+static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
+{
+	struct client *cl = arg;
+	char target[NET_PATH_MAX + 16], listen[NET_PATH_MAX + 16];
+	(void)s;
+	if (f->listen_id == 0 || f->listen_id > cl->nremote)
+		return;
+	struct client_remote *r = &cl->remote[f->listen_id - 1];
+	net_format_endpoint(&r->fw.target, target, sizeof(target));
+	if (r->bind_given || r->fw.listen.is_unix)
+		net_format_endpoint(&r->fw.listen, listen, sizeof(listen));
+	else
+		snprintf(listen, sizeof(listen), "port %u", (unsigned)r->fw.listen.port);
+	if (f->type == FRAME_LISTEN_OK) {
+		r->bound_port = f->port;
+		if (!r->fw.listen.is_unix && r->fw.listen.port == 0)
+			log_info("Allocated port %u for remote forward to %s", (unsigned)f->port,
+				 target);
+		else
+			log_info("remote forward: server listening on %s for %s", listen, target);
+	} else {
+		char msg[FRAME_MAX_MSG + 1];
+		size_t i;
+		for (i = 0; i < f->len; i++)
+			msg[i] = (f->data[i] >= 0x20 && f->data[i] < 0x7f) ? (char)f->data[i] : '?';
+		msg[i] = 0;
+		log_error("remote forward %s -> %s failed: %s%s%s", listen, target,
+			  frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+		if (cl->remote_pending > 0 && cl->cfg.exit_on_forward_failure) {
+			log_error("exiting: a requested forward could not be set up");
+			stop(cl, EXIT_RUNTIME);
+			return;
+		}
+	}
+	if (cl->remote_pending > 0)
+		cl->remote_pending--;
 }
 
 static void on_open(void *arg, struct session *s, const struct frame *f)
 {
-	(void)arg;
-	/* Nothing is listening on the server for us yet (no -R): refuse. */
+	struct client *cl = arg;
 	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
-	session_send_frame(s, out,
-			   frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, "client accepts no channels"));
+	/* The server may only open channels for listeners we asked for, and
+	 * only to the targets we configured for them. */
+	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote) {
+		session_send_frame(s, out,
+				   frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED,
+						   "no such remote forward"));
+		return;
+	}
+	channel_connect(s, f->chan, f->window, &cl->remote[f->listen_id - 1].fw.target);
 }
 
 static void on_closed(void *arg, struct session *s, const char *reason)
@@ -207,6 +287,7 @@ static const struct session_hooks attempt_hooks = {
 	.handshake = on_handshake,
 	.established = on_established,
 	.open = on_open,
+	.listen = on_listen_reply,
 	.closed = on_connect_attempt_closed,
 };
 
@@ -300,7 +381,12 @@ static void usage(FILE *f)
 		   "                        (default: the first)\n"
 		   "  -k, --key FILE        key file (postern keygen)\n"
 		   "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"
-		   "                        (bind defaults to 127.0.0.1; IPv6 in brackets)\n"
+		   "                        (bind defaults to 127.0.0.1; IPv6 in brackets);\n"
+		   "                        either side may be a Unix socket path\n"
+		   "  -R SPEC               remote forward: [bind_address:]port:host:hostport, the\n"
+		   "                        server listens (port 0: allocated and reported)\n"
+		   "  -D [bind_address:]port  SOCKS 4/4a/5 entrance (or a Unix socket path)\n"
+		   "      --no-exit-on-forward-failure  keep running when a forward cannot be set up\n"
 		   "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
 		   "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
 		   "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
@@ -309,12 +395,15 @@ static void usage(FILE *f)
 		   "  -h, --help            this help\n");
 }
 
-enum { OPT_CIPHER = 256, OPT_KEEPALIVE, OPT_RECONNECT_MAX };
+enum { OPT_CIPHER = 256, OPT_KEEPALIVE, OPT_RECONNECT_MAX, OPT_NO_EXIT_ON_FAILURE };
 
 static const struct option client_opts[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"key", required_argument, NULL, 'k'},
 	{"local", required_argument, NULL, 'L'},
+	{"remote", required_argument, NULL, 'R'},
+	{"dynamic", required_argument, NULL, 'D'},
+	{"no-exit-on-forward-failure", no_argument, NULL, OPT_NO_EXIT_ON_FAILURE},
 	{"cipher", required_argument, NULL, OPT_CIPHER},
 	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
 	{"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
@@ -338,6 +427,23 @@ static int client_flag(int o, const char *arg, struct config_client *c, enum log
 			return -1;
 		}
 		return config_add_forward(c, &fw);
+	case 'R':
+		if (config_parse_remote(arg, &fw, err) != 0) {
+			fprintf(stderr, "postern client: bad -R '%s': %s\n", arg, err);
+			return -1;
+		}
+		return config_add_remote(c, &fw);
+	case 'D': {
+		struct net_endpoint ep;
+		if (config_parse_dynamic(arg, &ep, err) != 0) {
+			fprintf(stderr, "postern client: bad -D '%s': %s\n", arg, err);
+			return -1;
+		}
+		return config_add_dynamic(c, &ep);
+	}
+	case OPT_NO_EXIT_ON_FAILURE:
+		c->exit_on_forward_failure = 0;
+		return 0;
 	case OPT_CIPHER:
 		c->cipher = config_cipher_parse(arg);
 		if (c->cipher == -2) {
@@ -373,7 +479,7 @@ static int configure(int argc, char **argv, struct config_client *c, enum log_le
 	const char *file = NULL, *profile = NULL, *server = NULL;
 	char err[CONFIG_ERR_MAX];
 	int o;
-	while ((o = getopt_long(argc, argv, "c:k:L:vqh", client_opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:k:L:R:D:vqh", client_opts, NULL)) != -1) {
 		if (o == 'h') {
 			usage(stdout);
 			exit(0);
@@ -397,7 +503,7 @@ static int configure(int argc, char **argv, struct config_client *c, enum log_le
 		return -1;
 	}
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "c:k:L:vqh", client_opts, NULL)) != -1)
+	while ((o = getopt_long(argc, argv, "c:k:L:R:D:vqh", client_opts, NULL)) != -1)
 		if (o != 'c' && client_flag(o, optarg, c, lvl) != 0)
 			return -1;
 	if (server != NULL && net_parse_hostport(server, &c->server, NULL, 0, err) != 0) {
@@ -425,9 +531,15 @@ int cmd_client(int argc, char **argv)
 		fprintf(stderr, "postern client: %s\n", err);
 		goto out;
 	}
-	cl.fwds = calloc(cl.cfg.nlocal + 1, sizeof(*cl.fwds));
-	if (cl.fwds == NULL)
+	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));
+	cl.remote = calloc(cl.cfg.nremote + 1, sizeof(*cl.remote));
+	if (cl.fwds == NULL || cl.remote == NULL)
 		goto out;
+	for (size_t i = 0; i < cl.cfg.nremote; i++) {
+		cl.remote[i].fw = cl.cfg.remote[i];
+		cl.remote[i].bind_given = cl.cfg.remote[i].listen.host[0] != 0;
+	}
+	cl.nremote = cl.cfg.nremote;
 	signal(SIGPIPE, SIG_IGN);
 	cl.alg = pick_cipher(cl.cfg.cipher);
 	net_format_endpoint(&cl.cfg.server, cl.server_name, sizeof(cl.server_name));
@@ -448,6 +560,7 @@ out:
 		uv_freeaddrinfo(cl.ai);
 	crypto_wipe(cl.psk, sizeof(cl.psk));
 	free(cl.fwds);
+	free(cl.remote);
 	config_client_free(&cl.cfg);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include "guard/abuse.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
+#include "tunnel/fwd_remote.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
 #include "util/config.h"
@@ -146,24 +147,86 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 	}
 }
 
+/* endpoint_of(f, ep): the target or bind address a frame names. */
+static void endpoint_of(const struct frame *f, struct net_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->is_unix = f->kind == FRAME_TARGET_UNIX;
+	if (ep->is_unix && f->len <= NET_PATH_MAX)
+		memcpy(ep->path, f->data, f->len);
+	else if (!ep->is_unix)
+		memcpy(ep->host, f->data, f->len);
+	ep->port = f->port;
+}
+
 static void on_open(void *arg, struct session *s, const struct frame *f)
 {
 	struct conn *c = arg;
-	char host[FRAME_MAX_HOST + 1], why[300];
-	memcpy(host, f->data, f->len);
-	host[f->len] = 0;
-	if (f->kind == FRAME_TARGET_TCP &&
-	    policy_may_open(c->key, host, f->port, why, sizeof(why))) {
-		channel_connect(s, f);
+	struct net_endpoint ep;
+	char why[POLICY_WHY_MAX], target[NET_PATH_MAX + 16];
+	int ok = 0;
+	endpoint_of(f, &ep);
+	/* The same question, whatever entrance or forwarding kind the client
+	 * used: only the key and the destination decide (seed 004). */
+	if (f->kind == FRAME_TARGET_TCP)
+		ok = policy_may_open(c->key, ep.host, ep.port, why);
+	else if (f->kind == FRAME_TARGET_UNIX && f->len <= NET_PATH_MAX)
+		ok = policy_may_open_unix(c->key, ep.path, why);
+	else
+		snprintf(why, sizeof(why), "not a target the client may open");
+	if (ok) {
+		channel_connect(s, f->chan, f->window, &ep);
 		return;
 	}
-	if (f->kind != FRAME_TARGET_TCP)
-		snprintf(why, sizeof(why), "Unix socket targets not permitted");
-	log_warn(strchr(host, ':') ? "channel %u: denied [%s]:%u for key '%s': %s"
-				   : "channel %u: denied %s:%u for key '%s': %s",
-		 f->chan, host, (unsigned)f->port, c->key->name, why);
+	net_format_endpoint(&ep, target, sizeof(target));
+	log_warn("channel %u: denied %s for key '%s': %s", f->chan, target, c->key->name, why);
 	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 	session_send_frame(s, out, frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, why));
+}
+
+static void listen_reply(struct session *s, uint32_t id, int ok, uint16_t port, uint8_t code,
+			 const char *msg)
+{
+	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
+	if (ok)
+		session_send_frame(s, out, frame_listen_ok(out, id, port));
+	else
+		session_send_frame(s, out, frame_listen_fail(out, id, code, msg));
+}
+
+/* A -R request: policy picks the bind address (gateway_ports), then bind. */
+static void on_listen(void *arg, struct session *s, const struct frame *f)
+{
+	struct conn *c = arg;
+	struct net_endpoint ep, bind;
+	char why[POLICY_WHY_MAX], name[NET_PATH_MAX + 16], err[NET_ERR_MAX];
+	int ok, uv_err = 0;
+	uint16_t port = 0;
+	endpoint_of(f, &ep);
+	bind = ep;
+	if (ep.is_unix)
+		ok = f->len <= NET_PATH_MAX && policy_may_listen_unix(c->key, ep.path, why);
+	else
+		ok = policy_may_listen(c->key, c->srv->cfg.gateway_ports, ep.host, ep.port,
+				       bind.host, why);
+	net_format_endpoint(&ep, name, sizeof(name));
+	if (!ok) {
+		log_warn("session %lu: remote forward on %s denied for key '%s': %s",
+			 session_id(s), name, c->key->name, why);
+		listen_reply(s, f->listen_id, 0, 0, FRAME_FAIL_PROHIBITED, why);
+		return;
+	}
+	if (fwd_remote_open(s, f->listen_id, &bind, &port, &uv_err, err) != 0) {
+		log_warn("session %lu: remote forward for key '%s': %s", session_id(s),
+			 c->key->name, err);
+		listen_reply(s, f->listen_id, 0, 0, channel_fail_code(uv_err), strerror(-uv_err));
+		return;
+	}
+	bind.port = port;
+	net_format_endpoint(&bind, name, sizeof(name));
+	log_info("session %lu: remote forward listening on %s for key '%s' (%s)", session_id(s),
+		 name, c->key->name, why);
+	listen_reply(s, f->listen_id, 1, port, 0, NULL);
 }
 
 static void on_closed(void *arg, struct session *s, const char *reason)
@@ -184,6 +247,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 static const struct session_hooks server_hooks = {
 	.handshake = on_handshake,
 	.open = on_open,
+	.listen = on_listen,
 	.refused = on_refused,
 	.closed = on_closed,
 };
@@ -362,15 +426,25 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
-		"                      [--permit-open HOST:PORT|any]... [options]\n"
+		"                      [--permit-open SPEC]... [--permit-listen SPEC]... [options]\n"
 		"\n"
 		"Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
 		"\n"
 		"  -c, --config FILE         server configuration (INI; see postern(1))\n"
 		"  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
 		"  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
-		"      --permit-open SPEC    what the quick-mode key may reach: HOST:PORT,\n"
-		"                            *:PORT, HOST:*, or any (repeatable; default: nothing)\n"
+		"      --permit-open SPEC    what the quick-mode key may reach (-L/-D): HOST:PORT,\n"
+		"                            *:PORT, HOST:*, ADDR/BITS:PORT, [V6/BITS]:PORT, any,\n"
+		"                            or a Unix socket path or glob (repeatable;\n"
+		"                            default: nothing)\n"
+		"      --permit-listen SPEC  what it may listen on (-R): [HOST:]PORT, [HOST:]*, any,\n"
+		"                            or a Unix socket path (repeatable; default: nothing)\n"
+		"      --allow-forwarding yes|no|local|remote  directions it may use (default yes;\n"
+		"                            local covers -L and -D)\n"
+		"      --allow-unix-forwarding yes|no  Unix socket targets and listeners (default no)\n"
+		"      --gateway-ports no|yes|clientspecified  what -R listeners bind: 127.0.0.1,\n"
+		"                            all addresses, or the client's choice (default no;\n"
+		"                            overrides [server], not a [key]'s own setting)\n"
 		"      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
 		"      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 s)\n"
 		"      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
@@ -394,6 +468,10 @@ enum {
 	OPT_BAN_TIME,
 	OPT_MAX_UNAUTH,
 	OPT_KEEPALIVE,
+	OPT_PERMIT_LISTEN,
+	OPT_ALLOW_FORWARDING,
+	OPT_ALLOW_UNIX,
+	OPT_GATEWAY_PORTS,
 };
 
 static const struct option server_opts[] = {
@@ -409,6 +487,10 @@ static const struct option server_opts[] = {
 	{"ban-time", required_argument, NULL, OPT_BAN_TIME},
 	{"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
 	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+	{"permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN},
+	{"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
+	{"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
+	{"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -432,11 +514,16 @@ static int parse_delay(const char *s, struct config_server *c)
 	return 0;
 }
 
+enum { MAX_PERMIT_LISTEN = 64 };
+
 /* Flags are applied after the file, so they override it. */
 struct server_flags {
 	const char *config, *key;
 	char **permits;
 	size_t npermit;
+	const char *permit_listen[MAX_PERMIT_LISTEN];
+	size_t npermit_listen;
+	const char *allow_forwarding, *allow_unix; /* checked when parsed; NULL: not given */
 	struct net_endpoint listen[MAX_LISTENERS];
 	size_t nlisten;
 };
@@ -469,6 +556,26 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return 0;
 	case OPT_PERMIT:
 		fl->permits[fl->npermit++] = (char *)arg;
+		return 0;
+	case OPT_PERMIT_LISTEN:
+		if (fl->npermit_listen == MAX_PERMIT_LISTEN)
+			return bad_value("--permit-listen (too many)", arg);
+		fl->permit_listen[fl->npermit_listen++] = arg;
+		return 0;
+	case OPT_ALLOW_FORWARDING:
+		fl->allow_forwarding = arg;
+		return config_forwarding_parse(arg) >= 0
+			       ? 0
+			       : bad_value("--allow-forwarding (yes, no, local or remote)", arg);
+	case OPT_ALLOW_UNIX:
+		fl->allow_unix = arg;
+		return config_yesno_parse(arg) >= 0
+			       ? 0
+			       : bad_value("--allow-unix-forwarding (yes or no)", arg);
+	case OPT_GATEWAY_PORTS:
+		if (config_gateway_parse(arg) < 0)
+			return bad_value("--gateway-ports (no, yes or clientspecified)", arg);
+		c->gateway_ports = config_gateway_parse(arg);
 		return 0;
 	case OPT_PREAUTH:
 		if (cmd_parse_uint(arg, 1, 3600, &c->preauth_timeout_ms) != 0)
@@ -510,12 +617,45 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 	return -1;
 }
 
-static int apply_quick_key(struct server_flags *fl, struct config_server *c)
+/* The name of the first quick-mode key setting given, or NULL if none. */
+static const char *quick_key_flag(const struct server_flags *fl)
+{
+	if (fl->npermit > 0)
+		return "--permit-open";
+	if (fl->npermit_listen > 0)
+		return "--permit-listen";
+	if (fl->allow_forwarding != NULL)
+		return "--allow-forwarding";
+	if (fl->allow_unix != NULL)
+		return "--allow-unix-forwarding";
+	return NULL;
+}
+
+static int add_quick_permits(const struct server_flags *fl, struct config_key *k)
 {
 	char err[CONFIG_ERR_MAX];
+	for (size_t i = 0; i < fl->npermit; i++) {
+		if (config_add_permit(k, fl->permits[i], err) != 0) {
+			fprintf(stderr, "postern server: --permit-open %s: %s\n", fl->permits[i],
+				err);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < fl->npermit_listen; i++) {
+		if (config_add_permit_listen(k, fl->permit_listen[i], err) != 0) {
+			fprintf(stderr, "postern server: --permit-listen %s: %s\n",
+				fl->permit_listen[i], err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int apply_quick_key(struct server_flags *fl, struct config_server *c)
+{
 	if (fl->key == NULL) {
-		if (fl->npermit > 0) {
-			fprintf(stderr, "postern server: --permit-open needs --key\n");
+		if (quick_key_flag(fl) != NULL) {
+			fprintf(stderr, "postern server: %s needs --key\n", quick_key_flag(fl));
 			return -1;
 		}
 		return 0;
@@ -526,13 +666,11 @@ static int apply_quick_key(struct server_flags *fl, struct config_server *c)
 		return -1;
 	}
 	snprintf(k->key_file, sizeof(k->key_file), "%s", fl->key);
-	for (size_t i = 0; i < fl->npermit; i++) {
-		if (config_add_permit(k, fl->permits[i], err) != 0) {
-			fprintf(stderr, "postern server: --permit-open %s: %s\n", fl->permits[i], err);
-			return -1;
-		}
-	}
-	return 0;
+	if (fl->allow_forwarding != NULL)
+		k->allow_forwarding = config_forwarding_parse(fl->allow_forwarding);
+	if (fl->allow_unix != NULL)
+		k->allow_unix_forwarding = config_yesno_parse(fl->allow_unix);
+	return add_quick_permits(fl, k);
 }
 
 static int configure(int argc, char **argv, struct config_server *c, enum log_level *lvl)

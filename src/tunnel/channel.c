@@ -20,9 +20,18 @@
 #include <string.h>
 
 #include "tunnel/session.h"
+#include "tunnel/socks.h"
 #include "util/log.h"
 
-enum chan_state { CH_OPENING, CH_CONNECTING, CH_OPEN };
+enum chan_state { CH_SOCKS, CH_OPENING, CH_CONNECTING, CH_OPEN };
+
+/* The SOCKS negotiation of a -D connection; freed once it is over. */
+struct socks_ctx {
+	struct socks_state st;
+	struct socks_request req;
+	size_t len;
+	uint8_t buf[SOCKS_MAX_REQUEST];
+};
 
 struct channel {
 	union {
@@ -48,6 +57,10 @@ struct channel {
 	uint32_t rx_consumed; /* written locally, not yet returned as credit */
 	size_t wq_pending;   /* bytes queued on the local socket */
 	struct session_txbuf *rdbuf;
+	struct socks_ctx *socks; /* -D, until the SOCKS reply is sent */
+	uint8_t *early;		 /* -D: application bytes that came with the request */
+	size_t early_len;
+	struct net_endpoint dest; /* server: where to connect */
 
 	uv_getaddrinfo_t gai;
 	uv_connect_t conn;
@@ -98,6 +111,8 @@ static void maybe_free(struct channel *c)
 		return;
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
+	free(c->socks);
+	free(c->early);
 	live_channels--;
 	free(c);
 }
@@ -151,6 +166,9 @@ static void send_close(struct channel *c, uint8_t flags)
 /* abort: something broke on our side; reset both ends of the stream. */
 static void channel_abort(struct channel *c)
 {
+	/* Before its OPEN the peer does not know this channel: tell it nothing. */
+	if (c->state == CH_SOCKS)
+		detach(c);
 	send_close(c, FRAME_CLOSE_RESET);
 	close_local(c, 1);
 	if (c->close_rcvd)
@@ -371,6 +389,49 @@ void channel_resume(struct channel *c)
 
 /* --- frames from the peer --- */
 
+/* socks_result_of(code): how a SOCKS client hears about an OPEN_FAIL. */
+static enum socks_result socks_result_of(uint8_t code)
+{
+	switch (code) {
+	case FRAME_FAIL_PROHIBITED:
+		return SOCKS_NOT_ALLOWED;
+	case FRAME_FAIL_REFUSED:
+		return SOCKS_CONN_REFUSED;
+	case FRAME_FAIL_NET_UNREACH:
+		return SOCKS_NET_UNREACHABLE;
+	case FRAME_FAIL_HOST_UNREACH:
+	case FRAME_FAIL_RESOLVE:
+	case FRAME_FAIL_TIMEDOUT:
+		return SOCKS_HOST_UNREACHABLE;
+	}
+	return SOCKS_GENERAL_FAILURE;
+}
+
+/* A short reply to the local application; the socket buffer always takes it. */
+static int write_small(struct channel *c, const uint8_t *p, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+	return uv_try_write(&c->local.st, &b, 1) == (int)len ? 0 : -1;
+}
+
+static int send_early(struct channel *c)
+{
+	if (c->early_len == 0)
+		return 0;
+	struct session_txbuf *b = session_txbuf_new(FRAME_CHAN_HDR + c->early_len);
+	if (b == NULL)
+		return -1;
+	uint8_t *p = session_txbuf_plain(b);
+	frame_data_hdr(p, c->id);
+	memcpy(p + FRAME_CHAN_HDR, c->early, c->early_len);
+	c->tx_window -= (uint32_t)c->early_len;
+	free(c->early);
+	c->early = NULL;
+	size_t n = c->early_len;
+	c->early_len = 0;
+	return session_send(c->s, b, FRAME_CHAN_HDR + n);
+}
+
 static int on_open_ok(struct channel *c, const struct frame *f)
 {
 	if (c->state != CH_OPENING)
@@ -378,6 +439,18 @@ static int on_open_ok(struct channel *c, const struct frame *f)
 	c->state = CH_OPEN;
 	c->tx_window = f->window;
 	log_debug("channel %u: open to %s", c->id, c->target);
+	if (c->socks != NULL) {
+		uint8_t r[SOCKS_MAX_REPLY];
+		size_t n = socks_reply(c->socks->req.version, SOCKS_OK, r);
+		free(c->socks);
+		c->socks = NULL;
+		if (write_small(c, r, n) != 0 || c->early_len > c->tx_window) {
+			channel_abort(c);
+			return 0;
+		}
+		if (send_early(c) != 0 || c->s == NULL)
+			return 0;
+	}
 	start_reading(c);
 	return 0;
 }
@@ -392,12 +465,20 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 	for (i = 0; i < f->len; i++)
 		msg[i] = (f->data[i] >= 0x20 && f->data[i] < 0x7f) ? (char)f->data[i] : '?';
 	msg[i] = 0;
-	log_warn("channel %u: open failed: %s%s%s", c->id, frame_fail_text(f->code),
-		 msg[0] ? ": " : "", msg);
-	/* OPEN_FAIL ends the channel on both sides at once (PROTOCOL.md 5.3). */
+	log_warn("channel %u: open failed: %s%s%s (%s)", c->id, frame_fail_text(f->code),
+		 msg[0] ? ": " : "", msg, c->target);
+	/* OPEN_FAIL ends the channel on both sides at once (PROTOCOL.md 5.2). */
 	c->close_sent = c->close_rcvd = 1;
 	detach(c);
-	close_local(c, 1);
+	if (c->socks != NULL) {
+		/* Tell the SOCKS client why, then end the stream normally so it
+		 * reads the reply rather than a reset. */
+		uint8_t r[SOCKS_MAX_REPLY];
+		size_t n = socks_reply(c->socks->req.version, socks_result_of(f->code), r);
+		close_local(c, write_small(c, r, n) != 0);
+	} else {
+		close_local(c, 1);
+	}
 	maybe_free(c);
 	return 0;
 }
@@ -446,7 +527,7 @@ int channel_on_frame(struct channel *c, const struct frame *f)
 	return -1;
 }
 
-/* --- client: a connection at a local entrance --- */
+/* --- an accepted connection: -L and -D on the client, -R on the server --- */
 
 static int init_local_like(struct channel *c, uv_stream_t *listener)
 {
@@ -465,8 +546,103 @@ static int init_local_like(struct channel *c, uv_stream_t *listener)
 	return 0;
 }
 
-int channel_accept_local(struct session *s, uv_stream_t *listener,
-			 const struct net_endpoint *target, const char *entrance)
+static int send_open(struct channel *c, uint8_t kind, const char *target, uint16_t port,
+		     uint32_t listen_id)
+{
+	uint8_t f[FRAME_CHAN_HDR + 8 + FRAME_MAX_HOST];
+	size_t flen = kind == FRAME_TARGET_FORWARD
+			      ? frame_open_forward(f, c->id, CHANNEL_WINDOW, listen_id)
+			      : frame_open(f, c->id, CHANNEL_WINDOW, kind, target, port);
+	c->state = CH_OPENING;
+	if (flen == 0 || session_send_frame(c->s, f, flen) != 0) {
+		detach(c);
+		close_local(c, 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- -D: the SOCKS negotiation before the channel opens --- */
+
+static void socks_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct channel *c = h->data;
+	(void)suggested;
+	struct socks_ctx *x = c->socks;
+	*buf = uv_buf_init((char *)x->buf + x->len, (unsigned)(sizeof(x->buf) - x->len));
+}
+
+static void socks_failed(struct channel *c, const char *why)
+{
+	log_info("channel %u: SOCKS request on %s refused: %s", c->id, c->target, why);
+	detach(c);
+	close_local(c, 0);
+	maybe_free(c);
+}
+
+static void socks_requested(struct channel *c)
+{
+	struct socks_ctx *x = c->socks;
+	struct net_endpoint ep = {0};
+	snprintf(ep.host, sizeof(ep.host), "%s", x->req.host);
+	ep.port = x->req.port;
+	net_format_endpoint(&ep, c->target, sizeof(c->target));
+	/* Whatever followed the request is the application's first data. */
+	if (x->len > 0) {
+		c->early = malloc(x->len);
+		if (c->early == NULL) {
+			channel_abort(c);
+			return;
+		}
+		memcpy(c->early, x->buf, x->len);
+		c->early_len = x->len;
+		x->len = 0;
+	}
+	send_open(c, FRAME_TARGET_TCP, x->req.host, x->req.port, 0);
+}
+
+static void on_socks_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct channel *c = st->data;
+	struct socks_ctx *x = c->socks;
+	(void)buf;
+	if (n == 0)
+		return;
+	if (n < 0 || c->s == NULL) {
+		stop_reading(c);
+		socks_failed(c, n == UV_EOF ? "closed before the request" : "read error");
+		return;
+	}
+	x->len += (size_t)n;
+	for (;;) {
+		uint8_t reply[SOCKS_MAX_REPLY];
+		size_t rlen = 0;
+		ssize_t used = socks_parse(&x->st, x->buf, x->len, reply, &rlen, &x->req);
+		if (rlen > 0 && write_small(c, reply, rlen) != 0)
+			used = -1;
+		if (used < 0) {
+			stop_reading(c);
+			socks_failed(c, "malformed or unsupported request");
+			return;
+		}
+		if (used == 0) {
+			if (x->len == sizeof(x->buf)) {
+				stop_reading(c);
+				socks_failed(c, "request too long");
+			}
+			return;
+		}
+		memmove(x->buf, x->buf + used, x->len - (size_t)used);
+		x->len -= (size_t)used;
+		if (socks_done(&x->st)) {
+			stop_reading(c);
+			socks_requested(c);
+			return;
+		}
+	}
+}
+
+int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e)
 {
 	struct channel *c = channel_new(NULL);
 	if (c == NULL)
@@ -481,34 +657,60 @@ int channel_accept_local(struct session *s, uv_stream_t *listener,
 	}
 	if (c->is_tcp)
 		uv_tcp_nodelay(&c->local.tcp, 1);
-	net_format_endpoint(target, c->target, sizeof(c->target));
+	if (e->target != NULL)
+		net_format_endpoint(e->target, c->target, sizeof(c->target));
+	else
+		snprintf(c->target, sizeof(c->target), "%s", e->name);
 	if (s == NULL || !session_established(s)) {
-		log_warn("connection on %s refused: no session to the server", entrance);
+		log_warn("connection on %s refused: no session to the server", e->name);
 		close_local(c, 1);
 		return 0;
 	}
-	uint8_t f[FRAME_CHAN_HDR + 8 + FRAME_MAX_HOST];
-	size_t flen;
 	if (session_chan_add(s, c, &c->id) != 0) {
 		close_local(c, 1);
 		return 0;
 	}
 	c->s = s;
-	c->state = CH_OPENING;
-	uint8_t kind = target->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP;
-	flen = frame_open(f, c->id, CHANNEL_WINDOW, kind, target->is_unix ? target->path : target->host,
-			  target->port);
-	if (flen == 0 || session_send_frame(s, f, flen) != 0) {
-		if (c->s != NULL)
-			detach(c);
-		close_local(c, 1);
+	log_debug("channel %u: connection on %s", c->id, e->name);
+	switch (e->kind) {
+	case ENTRANCE_FIXED:
+		send_open(c, e->target->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+			  e->target->is_unix ? e->target->path : e->target->host, e->target->port, 0);
+		return 0;
+	case ENTRANCE_REMOTE:
+		send_open(c, FRAME_TARGET_FORWARD, NULL, 0, e->listen_id);
+		return 0;
+	case ENTRANCE_SOCKS:
+		break;
+	}
+	c->state = CH_SOCKS;
+	c->socks = calloc(1, sizeof(*c->socks));
+	if (c->socks == NULL || uv_read_start(&c->local.st, socks_alloc, on_socks_read) != 0) {
+		channel_abort(c);
 		return 0;
 	}
-	log_debug("channel %u: %s -> %s requested", c->id, entrance, c->target);
+	c->reading = 1;
 	return 0;
 }
 
-/* --- server: connect to the destination --- */
+/* --- the connecting side: resolve, connect, answer the OPEN --- */
+
+uint8_t channel_fail_code(int uv_err)
+{
+	switch (uv_err) {
+	case UV_ECONNREFUSED:
+		return FRAME_FAIL_REFUSED;
+	case UV_ENETUNREACH:
+		return FRAME_FAIL_NET_UNREACH;
+	case UV_EHOSTUNREACH:
+		return FRAME_FAIL_HOST_UNREACH;
+	case UV_ETIMEDOUT:
+		return FRAME_FAIL_TIMEDOUT;
+	case UV_EADDRINUSE:
+		return FRAME_FAIL_IN_USE;
+	}
+	return FRAME_FAIL_CONNECT;
+}
 
 static void open_fail(struct channel *c, uint8_t code, const char *msg)
 {
@@ -533,18 +735,24 @@ static void on_connect(uv_connect_t *req, int status)
 	}
 	if (status < 0) {
 		c->last_err = status;
-		c->retrying = 1;
-		close_local(c, 0);
+		c->retrying = c->ai_next != NULL;
+		if (c->retrying) {
+			close_local(c, 0);
+			return;
+		}
+		/* libuv errors are negated errno values: say it as the C library does. */
+		open_fail(c, channel_fail_code(status), strerror(-status));
 		return;
 	}
 	if (c->close_rcvd) {
-		/* The client gave up while we were connecting. */
+		/* The opener gave up while we were connecting. */
 		send_close(c, FRAME_CLOSE_RESET);
 		detach(c);
 		close_local(c, 1);
 		return;
 	}
-	uv_tcp_nodelay(&c->local.tcp, 1);
+	if (c->is_tcp)
+		uv_tcp_nodelay(&c->local.tcp, 1);
 	c->state = CH_OPEN;
 	uint8_t f[FRAME_CHAN_HDR + 4];
 	if (session_send_frame(c->s, f, frame_open_ok(f, c->id, CHANNEL_WINDOW)) != 0)
@@ -555,27 +763,27 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void connect_next(struct channel *c)
 {
-	while (c->ai_next != NULL) {
-		struct addrinfo *a = c->ai_next;
-		c->ai_next = a->ai_next;
-		if (uv_tcp_init(session_loop(c->s), &c->local.tcp) != 0)
-			break;
-		c->local.h.data = c;
-		c->local_init = 1;
-		c->is_tcp = 1;
-		c->conn.data = c;
-		int rc = uv_tcp_connect(&c->conn, &c->local.tcp, a->ai_addr, on_connect);
-		if (rc == 0)
-			return;
-		c->last_err = rc;
-		c->retrying = 1;
-		close_local(c, 0);
+	struct addrinfo *a = c->ai_next;
+	if (a == NULL || uv_tcp_init(session_loop(c->s), &c->local.tcp) != 0) {
+		open_fail(c, FRAME_FAIL_CONNECT, "no usable address");
 		return;
 	}
-	char msg[128];
-	/* libuv errors are negated errno values on Unix: say it as the C library does. */
-	snprintf(msg, sizeof(msg), "%s", c->last_err ? strerror(-c->last_err) : "no address");
-	open_fail(c, FRAME_FAIL_CONNECT, msg);
+	c->ai_next = a->ai_next;
+	c->local.h.data = c;
+	c->local_init = 1;
+	c->is_tcp = 1;
+	c->conn.data = c;
+	int rc = uv_tcp_connect(&c->conn, &c->local.tcp, a->ai_addr, on_connect);
+	if (rc != 0) {
+		c->last_err = rc;
+		c->retrying = c->ai_next != NULL;
+		if (!c->retrying) {
+			close_local(c, 0);
+			open_fail(c, channel_fail_code(rc), strerror(-rc));
+			return;
+		}
+		close_local(c, 0);
+	}
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -601,37 +809,49 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	connect_next(c);
 }
 
-void channel_connect(struct session *s, const struct frame *open)
+static void connect_unix(struct channel *c)
+{
+	if (uv_pipe_init(session_loop(c->s), &c->local.pipe, 0) != 0) {
+		open_fail(c, FRAME_FAIL_RESOURCE, "cannot create socket");
+		return;
+	}
+	c->local.h.data = c;
+	c->local_init = 1;
+	c->conn.data = c;
+	uv_pipe_connect(&c->conn, &c->local.pipe, c->dest.path, on_connect);
+}
+
+void channel_connect(struct session *s, uint32_t chan, uint32_t window,
+		     const struct net_endpoint *target)
 {
 	struct channel *c = channel_new(s);
-	char host[FRAME_MAX_HOST + 1], port[8];
+	char port[8];
 	if (c == NULL) {
 		uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 		session_send_frame(s, f,
-				   frame_open_fail(f, open->chan, FRAME_FAIL_RESOURCE, "out of memory"));
+				   frame_open_fail(f, chan, FRAME_FAIL_RESOURCE, "out of memory"));
 		return;
 	}
-	c->id = open->chan;
+	c->id = chan;
 	c->state = CH_CONNECTING;
-	c->tx_window = open->window;
-	memcpy(host, open->data, open->len);
-	host[open->len] = 0;
-	snprintf(c->target, sizeof(c->target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-		 (unsigned)open->port);
+	c->tx_window = window;
+	c->dest = *target;
+	net_format_endpoint(target, c->target, sizeof(c->target));
 	if (session_chan_add_peer(s, c, c->id) != 0) {
 		c->s = NULL;
 		maybe_free(c);
 		return;
 	}
-	if (open->kind != FRAME_TARGET_TCP) {
-		open_fail(c, FRAME_FAIL_UNSUPPORTED, "Unix socket targets are not enabled");
+	if (target->is_unix) {
+		connect_unix(c);
 		return;
 	}
-	snprintf(port, sizeof(port), "%u", (unsigned)open->port);
+	snprintf(port, sizeof(port), "%u", (unsigned)target->port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICSERV};
 	c->gai.data = c;
-	if (uv_getaddrinfo(session_loop(s), &c->gai, on_resolved, host, port, &hints) != 0) {
+	if (uv_getaddrinfo(session_loop(s), &c->gai, on_resolved, c->dest.host, port, &hints) !=
+	    0) {
 		open_fail(c, FRAME_FAIL_RESOLVE, "resolver unavailable");
 		return;
 	}

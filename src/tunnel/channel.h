@@ -23,20 +23,38 @@ enum {
 struct session;
 struct channel;
 
-/*
- * channel_accept_local(s, listener, target): accept the pending connection
- * on ${listener} (TCP or Unix) and ask the server, through ${s}, to connect
- * it to ${target}. If ${s} is NULL or not established the connection is
- * accepted and reset at once. Returns 0, or -1 if even the accept failed.
- */
-int channel_accept_local(struct session *s, uv_stream_t *listener,
-			 const struct net_endpoint *target, const char *entrance);
+/* How an accepted connection finds its target. */
+enum channel_entrance_kind {
+	ENTRANCE_FIXED,	 /* -L: the forward's target */
+	ENTRANCE_SOCKS,	 /* -D: the target comes from a SOCKS request */
+	ENTRANCE_REMOTE, /* server side of -R: the client knows the target by listen id */
+};
+
+struct channel_entrance {
+	enum channel_entrance_kind kind;
+	const struct net_endpoint *target; /* ENTRANCE_FIXED */
+	uint32_t listen_id;		   /* ENTRANCE_REMOTE */
+	const char *name;		   /* for logs: "127.0.0.1:2222" */
+};
 
 /*
- * channel_connect(s, open): server side of an OPEN the policy allowed:
- * resolve without blocking, connect, then answer OPEN_OK or OPEN_FAIL.
+ * channel_accept(s, listener, e): accept the pending connection on
+ * ${listener} (TCP or Unix) and open a channel for it through ${s}. If ${s}
+ * is NULL or not established the connection is accepted and reset at once.
+ * Returns 0, or -1 if even the accept failed.
  */
-void channel_connect(struct session *s, const struct frame *open);
+int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e);
+
+/*
+ * channel_connect(s, chan, window, target): the peer's OPEN was allowed:
+ * resolve without blocking, connect to ${target} (TCP or Unix), then answer
+ * OPEN_OK or OPEN_FAIL on channel ${chan}.
+ */
+void channel_connect(struct session *s, uint32_t chan, uint32_t window,
+		     const struct net_endpoint *target);
+
+/* channel_fail_code(uv_err): the OPEN_FAIL/LISTEN_FAIL code for a libuv error. */
+uint8_t channel_fail_code(int uv_err);
 
 /*
  * channel_on_frame(c, f): a frame for this channel arrived. Returns 0, or -1

@@ -22,6 +22,9 @@ enum frame_type {
 	FRAME_PONG = 9,
 	FRAME_REKEY = 10,
 	FRAME_GOODBYE = 11,
+	FRAME_LISTEN = 12,
+	FRAME_LISTEN_OK = 13,
+	FRAME_LISTEN_FAIL = 14,
 };
 
 enum {
@@ -31,6 +34,7 @@ enum {
 	FRAME_MAX_MSG = 255,
 	FRAME_TARGET_TCP = 1,	  /* OPEN target kinds */
 	FRAME_TARGET_UNIX = 2,
+	FRAME_TARGET_FORWARD = 3, /* server -> client: a -R connection; target = listen id */
 	FRAME_CLOSE_RESET = 1,	  /* CLOSE flags */
 };
 
@@ -41,19 +45,25 @@ enum frame_fail {
 	FRAME_FAIL_RESOLVE = 3,	   /* name did not resolve */
 	FRAME_FAIL_RESOURCE = 4,   /* a limit was reached */
 	FRAME_FAIL_UNSUPPORTED = 5,
+	FRAME_FAIL_REFUSED = 6,	   /* connect(): connection refused */
+	FRAME_FAIL_NET_UNREACH = 7,
+	FRAME_FAIL_HOST_UNREACH = 8,
+	FRAME_FAIL_TIMEDOUT = 9,
+	FRAME_FAIL_IN_USE = 10,	   /* LISTEN: address in use */
 };
 
 struct frame {
 	uint8_t type;
 	uint32_t chan;
 	uint32_t window;      /* OPEN, OPEN_OK */
+	uint32_t listen_id;   /* LISTEN*, OPEN of kind FRAME_TARGET_FORWARD */
 	uint32_t increment;   /* WINDOW */
 	uint8_t kind;	      /* OPEN: FRAME_TARGET_* */
-	uint16_t port;	      /* OPEN */
-	uint8_t code;	      /* OPEN_FAIL */
+	uint16_t port;	      /* OPEN, LISTEN, LISTEN_OK */
+	uint8_t code;	      /* OPEN_FAIL, LISTEN_FAIL */
 	uint8_t flags;	      /* CLOSE */
 	uint64_t cookie;      /* PING, PONG */
-	const uint8_t *data;  /* DATA payload; OPEN host or path; OPEN_FAIL message */
+	const uint8_t *data;  /* DATA payload; OPEN/LISTEN host or path; *_FAIL message */
 	size_t len;
 };
 
@@ -61,12 +71,18 @@ struct frame {
 int frame_parse(const uint8_t *p, size_t len, struct frame *f);
 
 /*
- * Encoders write into ${out} (at least frame_max_len() bytes for the
- * frame) and return the encoded length, or 0 if an argument is out of range.
+ * Encoders write into ${out} (room for the frame's largest form: a 5-byte
+ * channel header plus its fields and text) and return the encoded length,
+ * or 0 if a text argument is too long. Callers pass only values the parser
+ * accepts (window increments >= 1, known kinds and flags).
  */
 size_t frame_open(uint8_t *out, uint32_t chan, uint32_t window, uint8_t kind, const char *host,
 		  uint16_t port);
+size_t frame_open_forward(uint8_t *out, uint32_t chan, uint32_t window, uint32_t listen_id);
 size_t frame_open_ok(uint8_t *out, uint32_t chan, uint32_t window);
+size_t frame_listen(uint8_t *out, uint32_t id, uint8_t kind, const char *host, uint16_t port);
+size_t frame_listen_ok(uint8_t *out, uint32_t id, uint16_t port);
+size_t frame_listen_fail(uint8_t *out, uint32_t id, uint8_t code, const char *msg);
 size_t frame_open_fail(uint8_t *out, uint32_t chan, uint8_t code, const char *msg);
 size_t frame_window(uint8_t *out, uint32_t chan, uint32_t increment);
 size_t frame_chan_only(uint8_t *out, uint8_t type, uint32_t chan); /* EOF */

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fwd_local: -L listeners. Binding happens before the loop serves traffic,
- * so name resolution here may block; accepted connections never do.
+ * fwd_local: -L and -D entrances. Binding happens before the loop serves
+ * traffic, so name resolution here may block; accepted connections never do.
  */
 #include "tunnel/fwd_local.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "tunnel/channel.h"
 #include "util/log.h"
@@ -16,18 +21,26 @@
 enum { FWD_MAX_ADDRS = 8 };
 
 struct fwd_listener {
-	uv_tcp_t tcp;
+	union {
+		uv_handle_t h;
+		uv_stream_t st;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} u;
 	struct fwd_local *owner;
-	char name[80];
+	char name[NET_PATH_MAX + 16];
 };
 
 struct fwd_local {
-	struct net_forward fw;
+	struct net_endpoint listen;
+	struct net_endpoint target;
+	int socks;
 	fwd_session_cb get;
 	void *arg;
 	struct fwd_listener *ls[FWD_MAX_ADDRS];
 	int n;
 	int closing;
+	char path[NET_PATH_MAX + 1]; /* a Unix socket we created, to unlink */
 };
 
 static void on_listener_closed(uv_handle_t *h)
@@ -44,13 +57,15 @@ void fwd_local_close(struct fwd_local *f)
 	if (f == NULL)
 		return;
 	f->closing = 1;
+	if (f->path[0] != 0)
+		unlink(f->path);
 	if (f->n == 0) {
 		free(f);
 		return;
 	}
 	for (int i = 0; i < FWD_MAX_ADDRS; i++)
 		if (f->ls[i] != NULL)
-			uv_close((uv_handle_t *)&f->ls[i]->tcp, on_listener_closed);
+			uv_close(&f->ls[i]->u.h, on_listener_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -61,26 +76,49 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
 		return;
 	}
-	if (channel_accept_local(f->get(f->arg), server, &f->fw.target, l->name) != 0)
+	struct channel_entrance e = {
+		.kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED,
+		.target = f->socks ? NULL : &f->target,
+		.name = l->name,
+	};
+	if (channel_accept(f->get(f->arg), server, &e) != 0)
 		log_warn("accept on %s failed", l->name);
 }
 
-static int listen_one(uv_loop_t *loop, struct fwd_local *f, const struct sockaddr *sa, char *err)
+static void log_listening(struct fwd_local *f, const char *name)
+{
+	char t[NET_PATH_MAX + 16];
+	if (f->socks)
+		log_info("listening on %s for SOCKS (4, 4a, 5)", name);
+	else
+		log_info("listening on %s for %s", name,
+			 net_format_endpoint(&f->target, t, sizeof(t)));
+}
+
+static struct fwd_listener *new_listener(struct fwd_local *f)
 {
 	struct fwd_listener *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	l->owner = f;
+	f->ls[f->n++] = l;
+	return l;
+}
+
+static int listen_tcp(uv_loop_t *loop, struct fwd_local *f, const struct sockaddr *sa, char *err)
+{
+	struct fwd_listener *l = new_listener(f);
 	if (l == NULL) {
 		snprintf(err, NET_ERR_MAX, "out of memory");
 		return -1;
 	}
-	uv_tcp_init(loop, &l->tcp);
-	l->tcp.data = l;
-	l->owner = f;
-	f->ls[f->n++] = l;
+	uv_tcp_init(loop, &l->u.tcp);
+	l->u.h.data = l;
 	net_format_sockaddr(sa, l->name, sizeof(l->name));
 	/* v6-only, so "*" can hold 0.0.0.0 and :: on the same port. */
-	int rc = uv_tcp_bind(&l->tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	int rc = uv_tcp_bind(&l->u.tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+		rc = uv_listen(&l->u.st, 511, on_connection);
 	if (rc != 0) {
 		snprintf(err, NET_ERR_MAX, "cannot listen on %s: %s", l->name, strerror(-rc));
 		return -1;
@@ -88,45 +126,95 @@ static int listen_one(uv_loop_t *loop, struct fwd_local *f, const struct sockadd
 	/* Report the real port (the spec may have asked for port 0). */
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
-	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
+	if (uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len) == 0)
 		net_format_sockaddr((struct sockaddr *)&ss, l->name, sizeof(l->name));
-	char t[NET_HOST_MAX + 16];
-	log_info("listening on %s for %s", l->name,
-		 net_format_endpoint(&f->fw.target, t, sizeof(t)));
+	log_listening(f, l->name);
 	return 0;
 }
 
-struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_forward *fw, fwd_session_cb get,
-				 void *arg, char *err)
+/* stale_socket(path): 1 if ${path} is a socket nobody listens on any more. */
+static int stale_socket(const char *path)
 {
-	if (fw->listen.is_unix || fw->target.is_unix) {
-		snprintf(err, NET_ERR_MAX, "Unix socket forwards are not supported in this version");
-		return NULL;
+	struct stat st;
+	if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int stale = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 && errno == ECONNREFUSED;
+	close(fd);
+	return stale;
+}
+
+static int listen_unix(uv_loop_t *loop, struct fwd_local *f, char *err)
+{
+	const char *path = f->listen.path;
+	struct fwd_listener *l = new_listener(f);
+	if (l == NULL) {
+		snprintf(err, NET_ERR_MAX, "out of memory");
+		return -1;
 	}
+	uv_pipe_init(loop, &l->u.pipe, 0);
+	l->u.h.data = l;
+	snprintf(l->name, sizeof(l->name), "%s", path);
+	if (stale_socket(path))
+		unlink(path);
+	int rc = uv_pipe_bind(&l->u.pipe, path);
+	if (rc != 0) {
+		snprintf(err, NET_ERR_MAX, "cannot listen on %s: %s", path,
+			 rc == UV_EADDRINUSE ? "the path exists" : strerror(-rc));
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	/* Only our own user may connect, like ssh's StreamLocalBindMask 0177. */
+	if (chmod(path, 0600) != 0 || (rc = uv_listen(&l->u.st, 511, on_connection)) != 0) {
+		snprintf(err, NET_ERR_MAX, "cannot listen on %s: %s", path,
+			 rc ? strerror(-rc) : strerror(errno));
+		return -1;
+	}
+	log_listening(f, path);
+	return 0;
+}
+
+static int listen_all_tcp(uv_loop_t *loop, struct fwd_local *f, char *err)
+{
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)f->listen.port);
+	const char *host = strcmp(f->listen.host, "*") == 0 ? NULL : f->listen.host;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+			*res = NULL;
+	int g = getaddrinfo(host, port, &hints, &res);
+	if (g != 0) {
+		snprintf(err, NET_ERR_MAX, "cannot resolve bind address '%s': %s", f->listen.host,
+			 gai_strerror(g));
+		return -1;
+	}
+	int rc = 0;
+	for (struct addrinfo *a = res; a != NULL && f->n < FWD_MAX_ADDRS && rc == 0; a = a->ai_next)
+		rc = listen_tcp(loop, f, a->ai_addr, err);
+	freeaddrinfo(res);
+	return rc;
+}
+
+struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *listen,
+				 const struct net_endpoint *target, fwd_session_cb get, void *arg,
+				 char *err)
+{
 	struct fwd_local *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
 		snprintf(err, NET_ERR_MAX, "out of memory");
 		return NULL;
 	}
-	f->fw = *fw;
+	f->listen = *listen;
+	f->socks = target == NULL;
+	if (target != NULL)
+		f->target = *target;
 	f->get = get;
 	f->arg = arg;
-	char port[8];
-	snprintf(port, sizeof(port), "%u", (unsigned)fw->listen.port);
-	const char *host = strcmp(fw->listen.host, "*") == 0 ? NULL : fw->listen.host;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
-	int g = getaddrinfo(host, port, &hints, &res);
-	if (g != 0) {
-		snprintf(err, NET_ERR_MAX, "cannot resolve bind address '%s': %s", fw->listen.host,
-			 gai_strerror(g));
-		free(f);
-		return NULL;
-	}
-	int rc = 0;
-	for (struct addrinfo *a = res; a != NULL && f->n < FWD_MAX_ADDRS && rc == 0; a = a->ai_next)
-		rc = listen_one(loop, f, a->ai_addr, err);
-	freeaddrinfo(res);
+	int rc = listen->is_unix ? listen_unix(loop, f, err) : listen_all_tcp(loop, f, err);
 	if (rc != 0) {
 		fwd_local_close(f);
 		return NULL;

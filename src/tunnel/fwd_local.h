@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fwd_local: the client's -L entrances. Each listens on its bind address
- * (all addresses a name resolves to) and hands every accepted connection
- * to the current session as a new channel.
+ * fwd_local: the client's entrances: -L (a fixed target) and -D (SOCKS, the
+ * target comes with each connection). Each listens on its bind address (all
+ * addresses a name resolves to) or on a Unix socket path, and hands every
+ * accepted connection to the current session as a new channel.
  */
 #ifndef POSTERN_FWD_LOCAL_H
 #define POSTERN_FWD_LOCAL_H
@@ -18,14 +19,18 @@ struct fwd_local;
 typedef struct session *(*fwd_session_cb)(void *arg);
 
 /*
- * fwd_local_open(loop, fw, get, arg, err): bind and listen for ${fw}.
- * Logs "listening on A for T" per address. Returns NULL with ${err}
- * (NET_ERR_MAX bytes) if any address cannot be bound.
+ * fwd_local_open(loop, listen, target, get, arg, err): bind and listen on
+ * ${listen}; connections go to ${target}, or, when ${target} is NULL, to
+ * where their SOCKS request says. Logs "listening on A for T" per address.
+ * A Unix socket path is created with mode 0600; a stale socket file left by
+ * a dead process is replaced, anything else at the path is an error.
+ * Returns NULL with ${err} (NET_ERR_MAX bytes) if any address cannot be bound.
  */
-struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_forward *fw, fwd_session_cb get,
-				 void *arg, char *err);
+struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *listen,
+				 const struct net_endpoint *target, fwd_session_cb get, void *arg,
+				 char *err);
 
-/* fwd_local_close(f): stop listening and free (asynchronously); NULL is a no-op. */
+/* fwd_local_close(f): stop listening (unlinking a Unix path) and free; NULL is a no-op. */
 void fwd_local_close(struct fwd_local *f);
 
 #endif

@@ -22,6 +22,7 @@
 #include "crypto/crypto.h"
 #include "crypto/record.h"
 #include "tunnel/channel.h"
+#include "tunnel/fwd_remote.h"
 #include "util/idmap.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -56,6 +57,8 @@ struct session {
 	uint32_t *waiting; /* ids of channels paused by congestion */
 	size_t nwaiting, waiting_cap;
 	int congested;
+
+	struct fwd_remote *remotes;
 
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_cookie;
@@ -144,6 +147,11 @@ int session_congested(const struct session *s)
 	return s->congested;
 }
 
+struct fwd_remote **session_remotes(struct session *s)
+{
+	return &s->remotes;
+}
+
 void session_get_stats(const struct session *s, struct session_stats *st)
 {
 	*st = s->st;
@@ -183,6 +191,8 @@ void session_close(struct session *s, const char *reason, int graceful)
 	memset(&s->chans, 0, sizeof(s->chans));
 	idmap_each(&chans, reset_channel, NULL);
 	idmap_free(&chans);
+	/* A reconnecting client must be able to bind the same ports again. */
+	fwd_remote_close_all(&s->remotes);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
 	if (was_open && graceful &&
@@ -594,7 +604,9 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 	}
 	struct channel *c = idmap_get(&s->chans, f->chan);
 	if (c == NULL) {
-		protocol_error(s, "frame for unknown channel");
+		/* A CLOSE can cross an OPEN_FAIL that already freed the id. */
+		if (f->type != FRAME_CLOSE)
+			protocol_error(s, "frame for unknown channel");
 		return;
 	}
 	if (f->type == FRAME_DATA)
@@ -624,6 +636,17 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 		return;
 	case FRAME_GOODBYE:
 		session_close(s, "peer closed the session", 0);
+		return;
+	case FRAME_LISTEN:
+	case FRAME_LISTEN_OK:
+	case FRAME_LISTEN_FAIL:
+		/* Only the client asks for listeners; only the server answers. */
+		if ((f.type == FRAME_LISTEN) != (s->p.role == SESSION_SERVER) ||
+		    s->p.hooks->listen == NULL) {
+			protocol_error(s, "unexpected LISTEN frame");
+			return;
+		}
+		s->p.hooks->listen(s->p.arg, s, &f);
 		return;
 	default:
 		handle_chan_frame(s, &f);

@@ -45,6 +45,11 @@ struct session_hooks {
 	/* open(arg, s, f): the peer asks for a channel (FRAME_OPEN). */
 	void (*open)(void *arg, struct session *s, const struct frame *f);
 	/*
+	 * listen(arg, s, f): server: the client asks for a -R listener
+	 * (FRAME_LISTEN); client: the answer (FRAME_LISTEN_OK/FAIL).
+	 */
+	void (*listen)(void *arg, struct session *s, const struct frame *f);
+	/*
 	 * refused(arg, s, reason): server only, a pre-authentication failure
 	 * (the reset follows after the reject delay).
 	 */
@@ -139,6 +144,12 @@ int session_chan_exists(const struct session *s, uint32_t id);
  * at most once; session_chan_del() forgets it.
  */
 void session_wait_uncongested(struct session *s, struct channel *c);
+
+/*
+ * session_remotes(s): the head of the session's -R listeners (server side);
+ * fwd_remote links them here and session_close() closes them all at once.
+ */
+struct fwd_remote **session_remotes(struct session *s);
 
 /* Counters for logs and status. */
 struct session_stats {

@@ -16,6 +16,7 @@
  */
 #include "util/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -220,6 +221,7 @@ void config_server_defaults(struct config_server *c)
 	c->max_unauth_per_source = 8;
 	c->max_sessions = 1024;
 	c->keepalive_s = 25;
+	c->gateway_ports = CONFIG_GW_NO;
 }
 
 void config_client_defaults(struct config_client *c)
@@ -231,6 +233,7 @@ void config_client_defaults(struct config_client *c)
 	c->keepalive_s = 25;
 	c->reconnect_max_s = 30;
 	c->connect_timeout_ms = 10000;
+	c->exit_on_forward_failure = 1;
 }
 
 void config_server_free(struct config_server *c)
@@ -242,6 +245,7 @@ void config_server_free(struct config_server *c)
 	for (i = 0; i < c->nkeys; i++) {
 		crypto_wipe(c->keys[i].psk, sizeof(c->keys[i].psk));
 		free(c->keys[i].permit);
+		free(c->keys[i].permit_listen);
 	}
 	free(c->keys);
 	free(c->listen);
@@ -258,6 +262,12 @@ void config_client_free(struct config_client *c)
 	free(c->local);
 	c->local = NULL;
 	c->nlocal = 0;
+	free(c->remote);
+	c->remote = NULL;
+	c->nremote = 0;
+	free(c->dynamic);
+	c->dynamic = NULL;
+	c->ndynamic = 0;
 }
 
 int config_cipher_parse(const char *s)
@@ -288,6 +298,8 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 	k = &c->keys[c->nkeys++];
 	memset(k, 0, sizeof(*k));
 	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->allow_forwarding = CONFIG_FWD_YES;
+	k->gateway_ports = CONFIG_GW_SERVER;
 	return k;
 }
 
@@ -299,6 +311,43 @@ int config_add_listen(struct config_server *c, const struct net_endpoint *ep)
 	return 0;
 }
 
+int config_add_remote(struct config_client *c, const struct net_forward *fw)
+{
+	if (!c || !fw || grow((void **)&c->remote, c->nremote, sizeof(*c->remote)) < 0)
+		return -1;
+	c->remote[c->nremote++] = *fw;
+	return 0;
+}
+
+int config_add_dynamic(struct config_client *c, const struct net_endpoint *ep)
+{
+	if (!c || !ep || grow((void **)&c->dynamic, c->ndynamic, sizeof(*c->dynamic)) < 0)
+		return -1;
+	c->dynamic[c->ndynamic++] = *ep;
+	return 0;
+}
+
+int config_parse_remote(const char *s, struct net_forward *fw, char *err)
+{
+	return net_parse_forward_ex(s, fw, 1, err);
+}
+
+int config_parse_dynamic(const char *s, struct net_endpoint *ep, char *err)
+{
+	if (s != NULL && (s[0] == '/' || strncmp(s, "./", 2) == 0)) {
+		memset(ep, 0, sizeof(*ep));
+		ep->is_unix = 1;
+		if (strlen(s) > NET_PATH_MAX) {
+			snprintf(err, NET_ERR_MAX, "Unix socket path longer than %d bytes",
+				 NET_PATH_MAX);
+			return -1;
+		}
+		snprintf(ep->path, sizeof(ep->path), "%s", s);
+		return 0;
+	}
+	return net_parse_hostport(s, ep, "127.0.0.1", 0, err);
+}
+
 int config_add_forward(struct config_client *c, const struct net_forward *fw)
 {
 	if (!c || !fw || grow((void **)&c->local, c->nlocal, sizeof(*c->local)) < 0)
@@ -307,10 +356,22 @@ int config_add_forward(struct config_client *c, const struct net_forward *fw)
 	return 0;
 }
 
-#define PERMIT_USAGE "expected host:port, *:port, host:* or any"
+#define PERMIT_USAGE "expected host:port, *:port, host:*, ADDR/BITS:port, /unix/path or any"
+#define LISTEN_USAGE "expected [host:]port, [host:]*, /unix/path or any"
+
+/* Which list a value is for: its name in messages and its grammar. */
+struct permit_kind {
+	const char *setting;
+	const char *usage;
+	int host_optional; /* permit_listen: "port" alone */
+};
+
+static const struct permit_kind open_kind = {"permit_open", PERMIT_USAGE, 0};
+static const struct permit_kind listen_kind = {"permit_listen", LISTEN_USAGE, 1};
 
 /* Split "host:port" or "[v6]:port" without copying; IPv6 only in brackets. */
-static int split_permit(const char *s, char *host, const char **port, char *err)
+static int split_permit(const struct permit_kind *kd, const char *s, char *host, const char **port,
+			char *err)
 {
 	char q[QUOTE_MAX + 4];
 	const char *colon;
@@ -319,51 +380,150 @@ static int split_permit(const char *s, char *host, const char **port, char *err)
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close)
-			return set_err(err, "permit_open '%s': unbalanced '['", quote(q, s));
+			return set_err(err, "%s '%s': unbalanced '['", kd->setting, quote(q, s));
 		if (close[1] != ':')
-			return set_err(err, "permit_open '%s': " PERMIT_USAGE, quote(q, s));
+			return set_err(err, "%s '%s': %s", kd->setting, quote(q, s), kd->usage);
 		hlen = (size_t)(close - s - 1);
 		colon = close + 1;
 	} else {
 		colon = strchr(s, ':');
+		if (!colon && kd->host_optional) {
+			host[0] = '\0';
+			*port = s;
+			return 0;
+		}
 		if (!colon)
-			return set_err(err, "permit_open '%s': missing port (" PERMIT_USAGE ")",
-				       quote(q, s));
+			return set_err(err, "%s '%s': missing port (%s)", kd->setting, quote(q, s),
+				       kd->usage);
 		if (strchr(colon + 1, ':'))
 			return set_err(err,
-				       "permit_open '%s': too many ':' (IPv6 addresses go in "
-				       "brackets: [::1]:22)",
-				       quote(q, s));
+				       "%s '%s': too many ':' (IPv6 addresses go in brackets: "
+				       "[::1]:22)",
+				       kd->setting, quote(q, s));
 		hlen = (size_t)(colon - s);
 	}
 	if (hlen == 0 || hlen > NET_HOST_MAX)
-		return set_err(err, "permit_open '%s': %s host (" PERMIT_USAGE ")", quote(q, s),
-			       hlen ? "too long a" : "missing");
+		return set_err(err, "%s '%s': %s host (%s)", kd->setting, quote(q, s),
+			       hlen ? "too long a" : "missing", kd->usage);
 	memcpy(host, s[0] == '[' ? s + 1 : s, hlen);
 	host[hlen] = '\0';
 	*port = colon + 1;
 	return 0;
 }
 
-static int check_permit_host(const char *s, const char *host, int bracketed, char *err)
+/* A prefix length: plain decimal, no sign or leading zeros, at most ${max}. */
+static int parse_prefix(const char *s, unsigned max, unsigned *out)
+{
+	unsigned v = 0;
+	size_t i;
+
+	if (!*s || strlen(s) > 3 || (s[0] == '0' && s[1]))
+		return -1;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* 1 if any bit from ${bits} on is set in the ${len}-byte address ${a}. */
+static int host_bits_set(const uint8_t *a, size_t len, unsigned bits)
+{
+	size_t i;
+
+	for (i = bits / 8; i < len; i++) {
+		uint8_t mask = i == bits / 8 ? (uint8_t)(0xff >> (bits % 8)) : 0xff;
+		if (a[i] & mask)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * "ADDR/BITS" in ${p->host}: IPv4 bare, IPv6 only in brackets (as for single
+ * addresses). Leaves ${p->host} holding the address alone.
+ */
+static int parse_cidr(const char *s, struct config_permit *p, int bracketed, char *err)
+{
+	char q[QUOTE_MAX + 4];
+	char *slash = strchr(p->host, '/');
+	uint8_t a[16];
+	unsigned bits, max;
+	int v6 = bracketed;
+
+	*slash = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, p->host, a) != 1)
+		return set_err(err, "permit_open '%s': bad %s network address (%s)", quote(q, s),
+			       v6 ? "IPv6" : "IPv4",
+			       v6 ? "expected [V6ADDR/BITS]:port" : "expected a.b.c.d/BITS:port");
+	max = v6 ? 128 : 32;
+	if (parse_prefix(slash + 1, max, &bits) < 0)
+		return set_err(err, "permit_open '%s': bad prefix length (expected 0..%u)",
+			       quote(q, s), max);
+	if (host_bits_set(a, v6 ? 16 : 4, bits))
+		return set_err(err, "permit_open '%s': address has bits set beyond /%u",
+			       quote(q, s), bits);
+	p->cidr = 1;
+	p->prefix = (uint8_t)bits;
+	return 0;
+}
+
+static int check_permit_host(const char *s, struct config_permit *p, int bracketed, char *err)
 {
 	char q[QUOTE_MAX + 4], why[NET_ERR_MAX];
 
+	if (strchr(p->host, '/'))
+		return parse_cidr(s, p, bracketed, err);
 	if (bracketed) {
-		if (strchr(host, ':') && net_is_ip_literal(host))
+		if (strchr(p->host, ':') && net_is_ip_literal(p->host))
 			return 0;
 		return set_err(err, "permit_open '%s': bad IPv6 address in brackets", quote(q, s));
 	}
-	if (strcmp(host, "*") == 0)
+	if (strcmp(p->host, "*") == 0)
 		return 0;
-	if (net_check_host(host, why) < 0)
+	if (net_check_host(p->host, why) < 0)
 		return set_err(err, "permit_open '%s': %s", quote(q, s), why);
 	return 0;
 }
 
-int config_parse_permit(const char *s, struct config_permit *p, int *any, char *err)
+/* A bind address: '*', localhost or an IP literal; names would need the resolver. */
+static int check_listen_host(const char *s, struct config_permit *p, int bracketed, char *err)
 {
 	char q[QUOTE_MAX + 4];
+
+	if (bracketed) {
+		if (strchr(p->host, ':') && net_is_ip_literal(p->host))
+			return 0;
+		return set_err(err, "permit_listen '%s': bad IPv6 address in brackets",
+			       quote(q, s));
+	}
+	if (p->host[0] == '\0' || strcmp(p->host, "*") == 0 || strcmp(p->host, "localhost") == 0)
+		return 0;
+	if (net_is_ip_literal(p->host))
+		return 0;
+	return set_err(err,
+		       "permit_listen '%s': bind address must be *, localhost or an IP address",
+		       quote(q, s));
+}
+
+static int parse_permit_port(const struct permit_kind *kd, const char *s, const char *port,
+			     struct config_permit *p, char *err)
+{
+	char q[QUOTE_MAX + 4];
+
+	if (strcmp(port, "*") == 0)
+		return 0;
+	if (net_parse_port(port, 0, &p->port, NULL) == 0)
+		return 0;
+	return set_err(err, "%s '%s': bad port (expected 1..65535 or *)", kd->setting, quote(q, s));
+}
+
+int config_parse_permit(const char *s, struct config_permit *p, int *any, char *err)
+{
 	const char *port = NULL;
 
 	if (!s || !p || !any)
@@ -375,38 +535,175 @@ int config_parse_permit(const char *s, struct config_permit *p, int *any, char *
 		p->host[0] = '*';
 		return 0;
 	}
-	if (split_permit(s, p->host, &port, err) < 0 ||
-	    check_permit_host(s, p->host, s[0] == '[', err) < 0)
-		goto fail;
-	if (strcmp(port, "*") == 0)
-		return 0;
-	if (net_parse_port(port, 0, &p->port, NULL) < 0) {
-		set_err(err, "permit_open '%s': bad port (expected 1..65535 or *)", quote(q, s));
-		goto fail;
+	if (split_permit(&open_kind, s, p->host, &port, err) < 0 ||
+	    check_permit_host(s, p, s[0] == '[', err) < 0 ||
+	    parse_permit_port(&open_kind, s, port, p, err) < 0) {
+		memset(p, 0, sizeof(*p));
+		return -1;
 	}
 	return 0;
-fail:
+}
+
+int config_parse_permit_listen(const char *s, struct config_permit *p, int *any, char *err)
+{
+	const char *port = NULL;
+
+	if (!s || !p || !any)
+		return set_err(err, "permit_listen: nothing to parse");
 	memset(p, 0, sizeof(*p));
-	return -1;
+	*any = 0;
+	if (strcmp(s, "any") == 0 || strcmp(s, "*") == 0 || strcmp(s, "*:*") == 0) {
+		*any = 1;
+		p->host[0] = '*';
+		return 0;
+	}
+	if (split_permit(&listen_kind, s, p->host, &port, err) < 0 ||
+	    check_listen_host(s, p, s[0] == '[', err) < 0 ||
+	    parse_permit_port(&listen_kind, s, port, p, err) < 0) {
+		memset(p, 0, sizeof(*p));
+		return -1;
+	}
+	return 0;
+}
+
+/* "." and ".." components would let a glob's '*' climb out of its directory. */
+const char *config_check_unix_path(const char *s)
+{
+	size_t len, i;
+
+	if (!s || s[0] != '/')
+		return "not an absolute path";
+	len = strlen(s);
+	if (len > NET_PATH_MAX)
+		return "path too long (max 107 bytes)";
+	if (s[len - 1] == '/')
+		return "path ends in '/'";
+	/* Paths reach logs and the peer in refusals: printable ASCII only. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return "control or non-ASCII byte in path";
+	for (i = 0; i < len; i++) {
+		const char *c = s + i + 1;
+		size_t n;
+		if (s[i] != '/')
+			continue;
+		n = strcspn(c, "/");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return "'//', '.' and '..' are not allowed in paths";
+	}
+	return NULL;
+}
+
+int config_parse_permit_path(const char *setting, const char *s, struct config_permit *p, char *err)
+{
+	char q[QUOTE_MAX + 4];
+	const char *why;
+
+	if (!setting)
+		setting = "permit_open";
+	if (!s || !p)
+		return set_err(err, "%s: nothing to parse", setting);
+	memset(p, 0, sizeof(*p));
+	why = config_check_unix_path(s);
+	if (why)
+		return set_err(err, "%s '%s': %s", setting, quote(q, s), why);
+	p->is_unix = 1;
+	snprintf(p->path, sizeof(p->path), "%s", s);
+	return 0;
+}
+
+static int append_permit(struct config_permit **arr, size_t *n, const struct config_permit *p,
+			 const char *setting, char *err)
+{
+	if (grow((void **)arr, *n, sizeof(**arr)) < 0)
+		return set_err(err, "%s: too many entries (max %d)", setting, CONFIG_LIST_MAX);
+	(*arr)[(*n)++] = *p;
+	return 0;
 }
 
 int config_add_permit(struct config_key *k, const char *s, char *err)
 {
 	struct config_permit p;
-	int any;
+	int any = 0;
 
 	if (!k)
 		return set_err(err, "permit_open: no key stanza");
-	if (config_parse_permit(s, &p, &any, err) < 0)
+	if (s && s[0] == '/') {
+		if (config_parse_permit_path("permit_open", s, &p, err) < 0)
+			return -1;
+	} else if (config_parse_permit(s, &p, &any, err) < 0) {
 		return -1;
+	}
 	if (any) {
 		k->permit_any = 1;
 		return 0;
 	}
-	if (grow((void **)&k->permit, k->npermit, sizeof(*k->permit)) < 0)
-		return set_err(err, "permit_open: too many entries (max %d)", CONFIG_LIST_MAX);
-	k->permit[k->npermit++] = p;
-	return 0;
+	return append_permit(&k->permit, &k->npermit, &p, "permit_open", err);
+}
+
+int config_add_permit_listen(struct config_key *k, const char *s, char *err)
+{
+	struct config_permit p;
+	int any = 0;
+
+	if (!k)
+		return set_err(err, "permit_listen: no key stanza");
+	if (s && s[0] == '/') {
+		if (config_parse_permit_path("permit_listen", s, &p, err) < 0)
+			return -1;
+	} else if (config_parse_permit_listen(s, &p, &any, err) < 0) {
+		return -1;
+	}
+	if (any) {
+		k->permit_listen_any = 1;
+		return 0;
+	}
+	return append_permit(&k->permit_listen, &k->npermit_listen, &p, "permit_listen", err);
+}
+
+/* ---- words ---- */
+
+static const char *const forwarding_names[] = {"yes", "no", "local", "remote"};
+static const char *const gateway_names[] = {"server", "no", "yes", "clientspecified"};
+
+static int word_index(const char *const *names, size_t n, size_t first, const char *s)
+{
+	size_t i;
+
+	for (i = first; s && i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+int config_forwarding_parse(const char *s)
+{
+	return word_index(forwarding_names, NUM(forwarding_names), 0, s);
+}
+
+/* "server" is how a key defers to [server]; it is not something to write. */
+int config_gateway_parse(const char *s)
+{
+	return word_index(gateway_names, NUM(gateway_names), CONFIG_GW_NO, s);
+}
+
+int config_yesno_parse(const char *s)
+{
+	if (s && strcmp(s, "yes") == 0)
+		return 1;
+	if (s && strcmp(s, "no") == 0)
+		return 0;
+	return -1;
+}
+
+const char *config_forwarding_name(int v)
+{
+	return v >= 0 && (size_t)v < NUM(forwarding_names) ? forwarding_names[v] : "?";
+}
+
+const char *config_gateway_name(int v)
+{
+	return v >= 0 && (size_t)v < NUM(gateway_names) ? gateway_names[v] : "?";
 }
 
 /* ---- values ---- */
@@ -562,12 +859,33 @@ static int set_listen(struct parser *p, const char *value)
 	return 0;
 }
 
+/* A setting spelled as one of a few words; ${v} is what its parser made of ${value}. */
+static int set_word(struct parser *p, const char *name, int v, const char *value,
+		    const char *expected, int *out)
+{
+	char q[QUOTE_MAX + 4];
+
+	if (once(p, name) < 0)
+		return -1;
+	if (v < 0) {
+		fail_line(p, "%s: bad value '%s' (expected %s)", name, quote(q, value), expected);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+#define GATEWAY_WORDS "no, yes or clientspecified"
+
 static int server_setting(struct parser *p, const char *name, const char *value)
 {
 	const struct uint_setting *u;
 
 	if (strcmp(name, "listen") == 0)
 		return set_listen(p, value);
+	if (strcmp(name, "gateway_ports") == 0)
+		return set_word(p, "gateway_ports", config_gateway_parse(value), value,
+				GATEWAY_WORDS, &p->srv->gateway_ports);
 	if (strcmp(name, "reject_delay") == 0)
 		return once(p, "reject_delay") < 0 ? -1 : set_reject_delay(p, value);
 	u = find_uint(server_uints, NUM(server_uints), name);
@@ -579,6 +897,15 @@ static int server_setting(struct parser *p, const char *name, const char *value)
 
 /* ---- [key NAME] ---- */
 
+/* Pass on a helper's verdict, tying its message to the current line. */
+static int line_result(struct parser *p, int rc, const char *why)
+{
+	if (rc == 0)
+		return 0;
+	fail_line(p, "%s", why);
+	return -1;
+}
+
 static int key_setting(struct parser *p, const char *name, const char *value)
 {
 	struct config_key *k = &p->srv->keys[p->key];
@@ -586,12 +913,19 @@ static int key_setting(struct parser *p, const char *name, const char *value)
 
 	if (strcmp(name, "key_file") == 0)
 		return once(p, "key_file") < 0 ? -1 : set_path(p, "key_file", value, k->key_file);
-	if (strcmp(name, "permit_open") == 0) {
-		if (config_add_permit(k, value, why) == 0)
-			return 0;
-		fail_line(p, "%s", why);
-		return -1;
-	}
+	if (strcmp(name, "permit_open") == 0)
+		return line_result(p, config_add_permit(k, value, why), why);
+	if (strcmp(name, "permit_listen") == 0)
+		return line_result(p, config_add_permit_listen(k, value, why), why);
+	if (strcmp(name, "allow_forwarding") == 0)
+		return set_word(p, "allow_forwarding", config_forwarding_parse(value), value,
+				"yes, no, local or remote", &k->allow_forwarding);
+	if (strcmp(name, "gateway_ports") == 0)
+		return set_word(p, "gateway_ports", config_gateway_parse(value), value,
+				GATEWAY_WORDS, &k->gateway_ports);
+	if (strcmp(name, "allow_unix_forwarding") == 0)
+		return set_word(p, "allow_unix_forwarding", config_yesno_parse(value), value,
+				"yes or no", &k->allow_unix_forwarding);
 	snprintf(where, sizeof(where), "[key %s]", k->name);
 	unknown_setting(p, name, where);
 	return -1;
@@ -655,6 +989,51 @@ static int set_cipher(struct parser *p, const char *value)
 	return 0;
 }
 
+static int add_remote_forward(struct parser *p, const char *value)
+{
+	struct net_forward fw;
+	char why[NET_ERR_MAX];
+
+	if (config_parse_remote(value, &fw, why) < 0) {
+		fail_line(p, "remote_forward: %s", why);
+		return -1;
+	}
+	if (config_add_remote(p->cur, &fw) < 0) {
+		fail_line(p, "remote_forward: too many forwards or out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int add_dynamic_forward(struct parser *p, const char *value)
+{
+	struct net_endpoint ep;
+	char why[NET_ERR_MAX];
+
+	if (config_parse_dynamic(value, &ep, why) < 0) {
+		fail_line(p, "dynamic_forward: %s", why);
+		return -1;
+	}
+	if (config_add_dynamic(p->cur, &ep) < 0) {
+		fail_line(p, "dynamic_forward: too many forwards or out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int set_exit_on_failure(struct parser *p, const char *value)
+{
+	if (strcmp(value, "yes") == 0) {
+		p->cur->exit_on_forward_failure = 1;
+	} else if (strcmp(value, "no") == 0) {
+		p->cur->exit_on_forward_failure = 0;
+	} else {
+		fail_line(p, "exit_on_forward_failure: expected yes or no");
+		return -1;
+	}
+	return 0;
+}
+
 static int profile_setting(struct parser *p, const char *name, const char *value)
 {
 	const struct uint_setting *u;
@@ -662,6 +1041,12 @@ static int profile_setting(struct parser *p, const char *name, const char *value
 
 	if (strcmp(name, "local_forward") == 0)
 		return add_local_forward(p, value);
+	if (strcmp(name, "remote_forward") == 0)
+		return add_remote_forward(p, value);
+	if (strcmp(name, "dynamic_forward") == 0)
+		return add_dynamic_forward(p, value);
+	if (strcmp(name, "exit_on_forward_failure") == 0)
+		return once(p, name) < 0 ? -1 : set_exit_on_failure(p, value);
 	if (strcmp(name, "server") == 0)
 		return once(p, "server") < 0 ? -1 : set_server_addr(p, value);
 	if (strcmp(name, "key_file") == 0)

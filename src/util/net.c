@@ -283,12 +283,23 @@ static int parse_path_field(const struct field *f, char *out, const char *whole,
 	return 0;
 }
 
+static int parse_tcp_port(const struct field *host, const struct field *port,
+			  struct net_endpoint *ep, int allow_star, int allow_zero, const char *whole,
+			  char *err)
+{
+	if (host->len == 0 && allow_zero) {
+		/* A -R spec without a bind address: the server's policy picks one. */
+		ep->host[0] = 0;
+	} else if (parse_host_field(host, ep->host, allow_star, whole, err) < 0) {
+		return -1;
+	}
+	return parse_port_field(port, allow_zero, &ep->port, whole, err);
+}
+
 static int parse_tcp(const struct field *host, const struct field *port, struct net_endpoint *ep,
 		     int allow_star, const char *whole, char *err)
 {
-	if (parse_host_field(host, ep->host, allow_star, whole, err) < 0)
-		return -1;
-	return parse_port_field(port, 0, &ep->port, whole, err);
+	return parse_tcp_port(host, port, ep, allow_star, 0, whole, err);
 }
 
 static int parse_unix(const struct field *f, struct net_endpoint *ep, const char *whole, char *err)
@@ -350,9 +361,11 @@ int net_parse_hostport(const char *s, struct net_endpoint *ep, const char *defau
 
 /* The listen side: a path, "port", or "bind:port"; returns how many fields it used. */
 static int parse_listen(const struct field *f, int n, struct net_endpoint *ep, const char *whole,
-			char *err)
+			int remote, char *err)
 {
 	struct field bind = {"127.0.0.1", 9, 0, 0};
+	if (remote)
+		bind.len = 0;
 
 	char qw[QUOTE_WHOLE];
 
@@ -363,11 +376,16 @@ static int parse_listen(const struct field *f, int n, struct net_endpoint *ep, c
 		return fail(err, FORWARD_USAGE " in '%s'",
 			    quote(qw, sizeof(qw), whole, strlen(whole)));
 	if (n == 4 || (n == 3 && f[2].is_path))
-		return parse_tcp(&f[0], &f[1], ep, 1, whole, err) < 0 ? -1 : 2;
-	return parse_tcp(&bind, &f[0], ep, 0, whole, err) < 0 ? -1 : 1;
+		return parse_tcp_port(&f[0], &f[1], ep, 1, remote, whole, err) < 0 ? -1 : 2;
+	return parse_tcp_port(&bind, &f[0], ep, 0, remote, whole, err) < 0 ? -1 : 1;
 }
 
 int net_parse_forward(const char *s, struct net_forward *fw, char *err)
+{
+	return net_parse_forward_ex(s, fw, 0, err);
+}
+
+int net_parse_forward_ex(const char *s, struct net_forward *fw, int remote, char *err)
 {
 	struct field f[NET_FIELDS_MAX + 1];
 	char qw[QUOTE_WHOLE];
@@ -383,7 +401,7 @@ int net_parse_forward(const char *s, struct net_forward *fw, char *err)
 		return -1;
 	if (n < 2 || n > NET_FIELDS_MAX)
 		return fail(err, FORWARD_USAGE " in '%s'", quote(qw, sizeof(qw), s, strlen(s)));
-	used = parse_listen(f, n, &fw->listen, s, err);
+	used = parse_listen(f, n, &fw->listen, s, remote, err);
 	if (used < 0)
 		goto fail;
 	if (n - used == 1 && f[used].is_path) {

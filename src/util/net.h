@@ -50,6 +50,13 @@ int net_parse_hostport(const char *s, struct net_endpoint *ep, const char *defau
 int net_parse_forward(const char *s, struct net_forward *fw, char *err);
 
 /*
+ * net_parse_forward_ex(s, fw, remote, err): as net_parse_forward(); with
+ * ${remote} (a -R spec) the listen port may be 0 (allocate) and a missing
+ * bind address leaves listen.host empty, for the server's policy to decide.
+ */
+int net_parse_forward_ex(const char *s, struct net_forward *fw, int remote, char *err);
+
+/*
  * net_format_endpoint(ep, buf, len): "host:port", "[v6]:port", or the path.
  * Returns buf.
  */

@@ -139,15 +139,25 @@ def recv_until_end(sock, limit=None):
         buf += chunk
 
 
-def probe(addr, data=b"", source=None, timeout=IO_TIMEOUT, linger_send=True):
+def probe(addr, data=b"", source=None, timeout=IO_TIMEOUT):
     """Raw TCP probe: connect, send ${data}, read until the peer ends.
 
     Returns (received_bytes, outcome, local_port). A reset seen while
-    sending also counts as "reset" (with nothing received).
+    connecting (a peer that resets right after accept can beat connect()'s
+    return) or sending also counts as "reset", with nothing received.
     """
-    s = connect(addr[0], addr[1], timeout=timeout, source=source)
-    lport = s.getsockname()[1]
+    host = addr[0]
+    if source is None:
+        source = "::1" if ":" in host else "127.0.0.1"
+    s = socket.socket(family_of(host), socket.SOCK_STREAM)
     try:
+        s.settimeout(timeout)
+        s.bind((source, 0))
+        lport = s.getsockname()[1]
+        try:
+            s.connect(addr)
+        except ConnectionResetError:
+            return b"", "reset", lport
         if data:
             try:
                 s.sendall(data)
@@ -204,16 +214,31 @@ class Sender(threading.Thread):
             self.error = e
 
 
+def exchange(sock, data, shut_wr=True):
+    """Send ${data} (in a thread, with an optional half-close) while reading
+    until the end; returns (received, outcome, sender).
+
+    A reset is reported once per socket, to whichever call sees it first: if
+    the sending thread took the ECONNRESET, the reader then sees a plain EOF.
+    The outcome is corrected for that: a sender ECONNRESET means a reset that
+    came before any FIN (after a FIN, Linux reports a later RST as EPIPE).
+    """
+    tx = Sender(sock, data, shut_wr=shut_wr)
+    tx.start()
+    got, outcome = recv_until_end(sock)
+    tx.join(timeout=IO_TIMEOUT)
+    if outcome == "eof" and isinstance(tx.error, ConnectionResetError):
+        outcome = "reset"
+    return got, outcome, tx
+
+
 def echo_roundtrip(addr, nbytes=256 * 1024):
     """Send random bytes through ${addr} to an echo server, reading concurrently;
     assert they come back intact and the echo's half-close arrives as EOF."""
     data = os.urandom(nbytes)
     s = connect(*addr)
     try:
-        tx = Sender(s, data)
-        tx.start()
-        got, outcome = recv_until_end(s)
-        tx.join(timeout=IO_TIMEOUT)
+        got, outcome, tx = exchange(s, data)
     finally:
         s.close()
     assert tx.error is None, f"sending through the tunnel failed after {tx.sent} bytes: {tx.error!r}"
@@ -235,6 +260,11 @@ class Proc:
         self.name = name or Path(self.argv[0]).name
         self.log_path = Path(log_path)
         self.out_path = self.log_path.with_suffix(".out") if capture_stdout else None
+        if env is None:
+            env = dict(os.environ)
+        # glibc's fatal messages (heap corruption, failed checks) go to
+        # /dev/tty by default; we have none, so send them to the log.
+        env.setdefault("LIBC_FATAL_STDERR_", "1")
         self._logf = open(self.log_path, "wb")
         self._outf = open(self.out_path, "wb") if capture_stdout else None
         self.p = subprocess.Popen(
@@ -360,6 +390,7 @@ class ProcRegistry:
 
 def run(argv, timeout=20.0, **kw):
     """Run a short command to completion (bounded); returns CompletedProcess with text."""
+    kw.setdefault("env", dict(os.environ, LIBC_FATAL_STDERR_="1"))
     return subprocess.run(
         [str(a) for a in argv],
         stdin=subprocess.DEVNULL,
@@ -442,6 +473,10 @@ class TCPServerThread:
         with self.lock:
             conns = list(self._conns)
         for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 c.close()
             except OSError:
@@ -641,7 +676,11 @@ class Relay:
             pass
         with self.lock:
             socks = list(self._socks)
-        for s in socks:
+        for s in socks:  # shutdown wakes a pump blocked in recv; close alone does not
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 s.close()
             except OSError:

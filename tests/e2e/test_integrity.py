@@ -5,7 +5,7 @@ A relay passes the two 64-byte handshake messages through, then parses
 records (4-byte big-endian length + sealed body) and, on the first
 connection only, flips a byte in / drops / duplicates the Nth record in one
 direction. The application behind -L must see a correct prefix of its data
-and then a reset or close, never wrong bytes; the receiving side logs
+and then a reset (the session died without GOODBYE), never wrong bytes; the receiving side logs
 "record authentication failed"; the client then reconnects (through the
 relay, untouched this time) and the tunnel works again.
 """
@@ -15,12 +15,11 @@ import os
 import pytest
 
 from conftest import (
-    Sender,
     connect,
     echo_roundtrip,
+    exchange,
     forward_spec,
     free_port,
-    recv_until_end,
 )
 
 MiB = 1 << 20
@@ -28,10 +27,20 @@ N = 5  # the record to tamper with (0-based, counted after the handshake)
 
 
 def make_hook(direction, action, index=N, where="middle"):
-    state = {"done": False, "len": None}
+    state = {"done": False, "len": None, "held": None}
 
     def hook(conn, d, i, hdr, body):
-        if conn != 0 or d != direction or i != index:
+        if conn != 0 or d != direction:
+            return [hdr + body]
+        if action == "swap":  # reorder records N and N+1
+            if i == index:
+                state["held"] = hdr + body
+                return []
+            if i == index + 1:
+                state["done"] = True
+                return [hdr + body, state["held"]]
+            return [hdr + body]
+        if i != index:
             return [hdr + body]
         state["done"] = True
         state["len"] = len(body)
@@ -44,6 +53,13 @@ def make_hook(direction, action, index=N, where="middle"):
             return []
         if action == "dup":
             return [hdr + body, hdr + body]
+        if action == "len-shrink":
+            # A smaller, in-bounds length: the header is associated data, so the
+            # tag over the (shorter) body must fail.
+            return [(len(body) - 1).to_bytes(4, "big") + body]
+        if action == "len-huge":
+            # A length beyond the protocol's bound: rejected before the body is read.
+            return [b"\xff\xff\xff\xf0" + body]
         raise ValueError(action)
 
     hook.state = state
@@ -63,6 +79,8 @@ CASES = [
     ("c2s", "flip", "last"),  # inside the tag
     ("c2s", "drop", None),
     ("c2s", "dup", None),
+    ("c2s", "swap", None),
+    ("c2s", "len-shrink", None),
     ("s2c", "flip", "middle"),
     ("s2c", "drop", None),
     ("s2c", "dup", None),
@@ -83,10 +101,7 @@ def test_tampered_record_is_never_delivered(pg, relays, echo_server, direction, 
     pattern = os.urandom(4 * MiB)
     s = connect("127.0.0.1", lport, timeout=30)
     try:
-        tx = Sender(s, pattern, shut_wr=True)
-        tx.start()
-        got, outcome = recv_until_end(s)
-        tx.join(timeout=30)
+        got, outcome, _ = exchange(s, pattern)
     finally:
         s.close()
 
@@ -99,17 +114,47 @@ def test_tampered_record_is_never_delivered(pg, relays, echo_server, direction, 
     assert len(got) < len(pattern), (
         f"all {len(pattern)} bytes came back although record {N} {direction} was {action}ped; "
         "tampering went unnoticed")
-    assert outcome in ("reset", "eof"), f"the application connection was left hanging ({outcome})"
+    # The session died without GOODBYE: channels are reset, never closed as if complete.
+    assert outcome == "reset", f"the application connection ended with {outcome}, not a reset"
 
     receiver = srv if direction == "c2s" else cli
     receiver.wait_for_log(r"session \d+: record authentication failed")
-    other = cli if direction == "c2s" else srv
-    assert other.alive() and receiver.alive()
+    check_after_tamper(srv, cli, relay, lport)
+
+
+def check_after_tamper(srv, cli, relay, lport):
+    assert srv.alive() and cli.alive()
 
     # The client notices, reconnects (relay connection 1 is left alone) and works again.
     cli.wait_for_log(r"session established with ", count=2, timeout=60)
     assert relay.nconn >= 2
     assert echo_roundtrip(("127.0.0.1", lport))
+
+
+@pytest.mark.parametrize("direction", ["c2s", "s2c"])
+def test_record_length_out_of_bounds(pg, relays, echo_server, direction):
+    """A record header announcing more than the protocol allows ends the
+    session at once (the receiver must not wait for or buffer the body)."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=["any"])
+    hook = make_hook(direction, "len-huge")
+    relay = relays(srv.addr, record_hook=hook)
+    lport = free_port()
+    cli = pg.start_client(server=relay.addr, key=key,
+                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    pattern = os.urandom(4 * MiB)
+    s = connect("127.0.0.1", lport, timeout=30)
+    try:
+        got, outcome, _ = exchange(s, pattern)
+    finally:
+        s.close()
+    assert hook.state["done"], f"the relay never saw record {N} {direction}: {relay.records}"
+    assert got == pattern[:len(got)], f"corrupted data delivered at offset {first_diff(got, pattern)}"
+    assert len(got) < len(pattern)
+    assert outcome == "reset", f"the application connection ended with {outcome}, not a reset"
+    receiver = srv if direction == "c2s" else cli
+    receiver.wait_for_log(r"session \d+:? closed")
+    check_after_tamper(srv, cli, relay, lport)
 
 
 def test_tampered_handshake_message_2(pg, relays, echo_server):

@@ -5,6 +5,7 @@ handshake against an independent Python implementation (noise_probe)."""
 
 import os
 import re
+import socket
 import struct
 import time
 
@@ -154,3 +155,49 @@ def test_ban_after_threshold(pg, tcp_servers):
     pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo.addr)])
     assert echo_roundtrip(("127.0.0.1", lport))
     srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
+
+
+# replay cache is keyed on the client's ephemeral key (PROTOCOL.md S5) ---------
+
+def test_silent_reused_ephemeral_with_new_timestamp(silent):
+    """Same e, fresh timestamp (so different bytes): still a replay."""
+    e_priv = os.urandom(32)
+    now_ms = int(time.time() * 1000)
+    init, msg1, _, s = noise_probe.handshake(silent.addr, silent.psk, timeout=20, e_priv=e_priv, ts_ms=now_ms)
+    s.close()
+    again = noise_probe.first_message(silent.psk, e_priv=e_priv, ts_ms=now_ms + 1500)
+    assert again != msg1 and again[:32] == msg1[:32]
+    assert_silent_reset(silent, again, "replayed first message")
+
+
+# a flood of idle pre-auth connections cannot lock out another source ----------
+
+def test_preauth_flood_does_not_lock_out_other_source(pg, tcp_servers):
+    echo = tcp_servers(echo_handler)
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*echo.addr)], preauth_timeout=60, reject_delay="0-0",
+                          ban_threshold=1000, max_unauth=16)
+    flood = []
+    try:
+        for i in range(5):  # 5 sources x 8 = 40 idle connections > max_unauth 16
+            for _ in range(8):
+                s = socket.socket()
+                s.settimeout(10)
+                s.bind((f"127.0.1.{i + 1}", 0))
+                s.connect(srv.addr)
+                s.sendall(b"\x00" * 10)  # a partial first message, then silence
+                flood.append(s)
+        lport = free_port()
+        pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo.addr)])
+        assert echo_roundtrip(("127.0.0.1", lport))
+        # No flood connection ever received a byte.
+        for s in flood:
+            s.setblocking(False)
+            try:
+                data = s.recv(100)
+            except (BlockingIOError, ConnectionResetError):
+                data = b""
+            assert data == b"", f"server sent {data!r} to an unauthenticated connection"
+    finally:
+        for s in flood:
+            s.close()

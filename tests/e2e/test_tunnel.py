@@ -6,12 +6,15 @@ import os
 import re
 import selectors
 import socket
+import struct
 import textwrap
+import threading
 
 import pytest
 
 from conftest import (
     IO_TIMEOUT,
+    Sender,
     connect,
     echo_roundtrip,
     send_in_chunks,
@@ -19,6 +22,7 @@ from conftest import (
     free_port,
     hostport,
     make_source_handler,
+    recv_exactly,
     recv_until_end,
     sha256,
     sink_sha_handler,
@@ -177,7 +181,7 @@ def test_destination_connect_refused(pg):
         s.close()
     assert got == b""
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
-    cli.wait_for_log(r"channel \d+: open failed: connect failed: Connection refused")
+    cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: connect failed: Connection refused")
     assert cli.alive() and srv.alive()
 
 
@@ -206,7 +210,7 @@ def test_destination_not_permitted(pg, tcp_servers):
     assert outcome in ("reset", "eof"), outcome
     srv.wait_for_log(r"channel \d+: denied " + re.escape(hostport(*other.addr))
                      + r" for key 'default': not in permit_open")
-    cli.wait_for_log(r"channel \d+: open failed: administratively prohibited: not in permit_open")
+    cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: administratively prohibited: not in permit_open")
     assert other.accepted == 0, "the server connected to a destination outside permit_open"
     # The session survives a denied channel.
     assert echo_roundtrip(("127.0.0.1", l_ok))
@@ -315,3 +319,148 @@ def test_client_reconnects_after_server_restart(pg, echo_server):
     wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
     assert echo_roundtrip(("127.0.0.1", lport))
     assert echo_server.accepted >= 2
+
+
+# --------------------------------------------------------------------------
+# resets and truncation are propagated, never turned into a clean close
+
+
+def rst_close(sock):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_reset_propagates_from_application_to_destination(pg, tcp_servers):
+    """The application resets its connection: the destination sees a reset, not EOF."""
+    seen = {}
+    got_data = threading.Event()
+
+    def handler(conn, srv):
+        buf = b""
+        while len(buf) < 5:
+            chunk = conn.recv(5 - len(buf))
+            if not chunk:
+                break
+            buf += chunk
+        seen["data"] = buf
+        got_data.set()
+        seen["end"] = recv_until_end(conn)[1]
+
+    dest = tcp_servers(handler)
+    _, _, laddr = pg.tunnel(dest.addr)
+    s = connect(*laddr)
+    s.sendall(b"hello")
+    assert got_data.wait(IO_TIMEOUT), "the destination never got the first bytes"
+    rst_close(s)
+    wait_until(lambda: "end" in seen, timeout=IO_TIMEOUT, what="the destination connection to end")
+    assert seen["data"] == b"hello"
+    assert seen["end"] == "reset", f"destination saw {seen['end']} after the application reset"
+
+
+def test_reset_propagates_from_destination_to_application(pg, tcp_servers):
+    """The destination resets its connection: the application sees a reset, not EOF."""
+    delivered = threading.Event()
+
+    def handler(conn, srv):
+        conn.sendall(b"partial answer")
+        delivered.wait(IO_TIMEOUT)
+        rst_close(conn)
+
+    dest = tcp_servers(handler)
+    _, _, laddr = pg.tunnel(dest.addr)
+    s = connect(*laddr)
+    try:
+        first = recv_exactly(s, len(b"partial answer"))
+        delivered.set()
+        rest, outcome = recv_until_end(s)
+    finally:
+        s.close()
+    assert first == b"partial answer"
+    assert rest == b""
+    assert outcome == "reset", f"application saw {outcome} after the destination reset"
+
+
+def test_server_killed_midstream_resets_channel(pg, tcp_servers):
+    """A session that dies without GOODBYE (server SIGKILLed) must reset the
+    application's channel: a truncated download never looks complete."""
+    src = tcp_servers(make_source_handler(512 * MiB))
+    srv, cli, laddr = pg.tunnel(src.addr)
+    s = connect(*laddr)
+    try:
+        head = recv_exactly(s, 2 * MiB)
+        assert len(head) == 2 * MiB
+        srv.kill()
+        rest, outcome = recv_until_end(s)
+    finally:
+        s.close()
+    assert len(head) + len(rest) < 512 * MiB
+    assert outcome == "reset", f"after the server died the application saw {outcome}, not a reset"
+    cli.wait_for_log(r"reconnecting in \d+ s")
+    assert cli.alive()
+
+
+def test_client_killed_midstream_resets_destination(pg, tcp_servers):
+    """The client process dies: the server must reset the destination
+    connection (truncation), not half-close it as if the upload were complete."""
+    seen = {}
+    started = threading.Event()
+
+    def handler(conn, srv):
+        n = 0
+        try:
+            while True:
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    seen["end"] = "eof"
+                    break
+                n += len(chunk)
+                if n >= MiB:
+                    started.set()
+        except ConnectionResetError:
+            seen["end"] = "reset"
+        seen["n"] = n
+
+    dest = tcp_servers(handler)
+    srv, cli, laddr = pg.tunnel(dest.addr)
+    s = connect(*laddr)
+    tx = Sender(s, os.urandom(256 * MiB), shut_wr=False)
+    tx.start()
+    try:
+        assert started.wait(IO_TIMEOUT), "upload did not start"
+        cli.kill()
+        wait_until(lambda: "end" in seen, timeout=IO_TIMEOUT, what="the destination connection to end")
+    finally:
+        s.close()
+        tx.join(timeout=IO_TIMEOUT)
+    assert seen["end"] == "reset", f"destination saw {seen['end']} after the client died mid-upload"
+    srv.wait_for_log(r"session \d+:? closed")
+    assert srv.alive()
+
+
+def test_server_killed_after_half_close_resets_channel(pg, tcp_servers):
+    """The application has sent its whole request and half-closed; the session
+    then dies before the answer. The application must see a reset, not an EOF
+    that would make an empty/truncated answer look complete."""
+    got_eof = threading.Event()
+    release = threading.Event()
+
+    def handler(conn, srv):
+        recv_until_end(conn)  # the request, up to the half-close
+        got_eof.set()
+        release.wait(IO_TIMEOUT)
+
+    dest = tcp_servers(handler)
+    srv, cli, laddr = pg.tunnel(dest.addr)
+    s = connect(*laddr)
+    try:
+        s.sendall(b"GET /answer\r\n")
+        s.shutdown(socket.SHUT_WR)
+        assert got_eof.wait(IO_TIMEOUT), "the destination never saw the half-close"
+        srv.kill()
+        rest, outcome = recv_until_end(s)
+    finally:
+        release.set()
+        s.close()
+    assert rest == b""
+    assert outcome == "reset", f"after the session died the half-closed application saw {outcome}, not a reset"
+    cli.wait_for_log(r"reconnecting in \d+ s")

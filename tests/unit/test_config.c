@@ -318,6 +318,78 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nlisten = " PASTED_KEY "\n", 2, "looks like a key"},
     {"[key a]\nkey_file = a\n" PASTED_KEY "\n", 3, "looks like a key"},
     {"[server]\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 2, "unknown setting in [server]"},
+    /* forwarding settings */
+    {"[server]\ngateway_ports = maybe\n", 2,
+     "gateway_ports: bad value 'maybe' (expected no, yes or clientspecified)"},
+    {"[server]\ngateway_ports = server\n", 2, "gateway_ports: bad value 'server'"},
+    {"[server]\ngateway_ports = Yes\n", 2, "gateway_ports: bad value 'Yes'"},
+    {"[server]\ngateway_ports = no\ngateway_ports = yes\n", 3,
+     "gateway_ports set twice (first on line 2)"},
+    {"[key a]\nkey_file = a\nallow_forwarding = both\n", 3,
+     "allow_forwarding: bad value 'both' (expected yes, no, local or remote)"},
+    {"[key a]\nkey_file = a\nallow_forwarding =\n", 3, "allow_forwarding: bad value ''"},
+    {"[key a]\nkey_file = a\nallow_forwarding = local\nallow_forwarding = local\n", 4,
+     "allow_forwarding set twice (first on line 3)"},
+    {"[key a]\nkey_file = a\ngateway_ports = server\n", 3,
+     "gateway_ports: bad value 'server' (expected no, yes or clientspecified)"},
+    {"[key a]\nkey_file = a\ngateway_ports = yes\ngateway_ports = no\n", 4,
+     "gateway_ports set twice"},
+    {"[key a]\nkey_file = a\nallow_unix_forwarding = true\n", 3,
+     "allow_unix_forwarding: bad value 'true' (expected yes or no)"},
+    {"[key a]\nkey_file = a\nallow_unix_forwarding = yes\nallow_unix_forwarding = no\n", 4,
+     "allow_unix_forwarding set twice"},
+    {"[server]\nallow_forwarding = no\n", 2, "unknown setting 'allow_forwarding' in [server]"},
+    {"[server]\npermit_listen = 1\n", 2, "unknown setting 'permit_listen' in [server]"},
+    /* permit_open networks */
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.1/8:443\n", 3,
+     "permit_open '10.0.0.1/8:443': address has bits set beyond /8"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/33:1\n", 3,
+     "permit_open '10.0.0.0/33:1': bad prefix length (expected 0..32)"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/08:1\n", 3, "bad prefix length"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/:1\n", 3, "bad prefix length"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/8/8:1\n", 3, "bad prefix length"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/-1:1\n", 3, "bad prefix length"},
+    {"[key a]\nkey_file = a\npermit_open = db/8:1\n", 3, "bad IPv4 network address"},
+    {"[key a]\nkey_file = a\npermit_open = [2001:db8::/129]:*\n", 3,
+     "bad prefix length (expected 0..128)"},
+    {"[key a]\nkey_file = a\npermit_open = [2001:db8::1/32]:*\n", 3,
+     "address has bits set beyond /32"},
+    {"[key a]\nkey_file = a\npermit_open = [10.0.0.0/8]:1\n", 3, "bad IPv6 network address"},
+    {"[key a]\nkey_file = a\npermit_open = 2001:db8::/32:1\n", 3, "too many ':'"},
+    {"[key a]\nkey_file = a\npermit_open = 10.0.0.0/8\n", 3, "missing port"},
+    /* Unix paths */
+    {"[key a]\nkey_file = a\npermit_open = /run/../x.sock\n", 3,
+     "permit_open '/run/../x.sock': '//', '.' and '..' are not allowed in paths"},
+    {"[key a]\nkey_file = a\npermit_open = /run//x.sock\n", 3, "'//', '.' and '..'"},
+    {"[key a]\nkey_file = a\npermit_open = /run/./x.sock\n", 3, "'//', '.' and '..'"},
+    {"[key a]\nkey_file = a\npermit_open = /run/dir/\n", 3,
+     "permit_open '/run/dir/': path ends in '/'"},
+    {"[key a]\nkey_file = a\npermit_open = /\n", 3, "path ends in '/'"},
+    {"[key a]\nkey_file = a\npermit_open = "
+     "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaa\n",
+     3, "path too long (max 107 bytes)"},
+    {"[key a]\nkey_file = a\npermit_listen = /run/../x.sock\n", 3,
+     "permit_listen '/run/../x.sock': '//', '.' and '..'"},
+    /* permit_listen */
+    {"[key a]\nkey_file = a\npermit_listen = host.example:80\n", 3,
+     "permit_listen 'host.example:80': bind address must be *, localhost or an IP address"},
+    {"[key a]\nkey_file = a\npermit_listen = 10.0.0.0/8:1\n", 3,
+     "bind address must be *, localhost or an IP address"},
+    {"[key a]\nkey_file = a\npermit_listen = 127.1:1\n", 3, "bind address must be"},
+    {"[key a]\nkey_file = a\npermit_listen = 0\n", 3,
+     "permit_listen '0': bad port (expected 1..65535 or *)"},
+    {"[key a]\nkey_file = a\npermit_listen = 70000\n", 3, "permit_listen '70000': bad port"},
+    {"[key a]\nkey_file = a\npermit_listen = localhost:\n", 3, "bad port"},
+    {"[key a]\nkey_file = a\npermit_listen =\n", 3, "permit_listen '': bad port"},
+    {"[key a]\nkey_file = a\npermit_listen = :80\n", 3, "missing host"},
+    {"[key a]\nkey_file = a\npermit_listen = [::1]80\n", 3,
+     "permit_listen '[::1]80': expected [host:]port, [host:]*, /unix/path or any"},
+    {"[key a]\nkey_file = a\npermit_listen = [::1\n", 3, "unbalanced '['"},
+    {"[key a]\nkey_file = a\npermit_listen = [127.0.0.1]:1\n", 3, "bad IPv6 address in brackets"},
+    {"[key a]\nkey_file = a\npermit_listen = ::1:80\n", 3, "too many ':'"},
+    {"[key a]\nkey_file = a\npermit_listen = ANY\n", 3, "permit_listen 'ANY': bad port"},
+    {"[key a]\nkey_file = a\npermit_listen = run/x.sock\n", 3, "bad port"},
 };
 
 static void test_server_bad(void **state)
@@ -624,6 +696,17 @@ static const struct permit_case permits[] = {
     {"[::1]:22", 1, 0, "::1", 22},
     {"[::1]:*", 1, 0, "::1", 0},
     {"10.0.0.1:443", 1, 0, "10.0.0.1", 443},
+    {"10.0.0.0/8:443", 1, 0, "10.0.0.0", 443},
+    {"10.1.0.0/16:*", 1, 0, "10.1.0.0", 0},
+    {"10.0.0.1/32:1", 1, 0, "10.0.0.1", 1},
+    {"0.0.0.0/0:1", 1, 0, "0.0.0.0", 1},
+    {"[2001:db8::/32]:*", 1, 0, "2001:db8::", 0},
+    {"[::/0]:443", 1, 0, "::", 443},
+    {"[::1/128]:1", 1, 0, "::1", 1},
+    {"10.0.0.1/31:1", 0, 0, NULL, 0},
+    {"10.0.0.0/8", 0, 0, NULL, 0},
+    {"[::1/127]:1", 0, 0, NULL, 0},
+    {"/run/x.sock", 0, 0, NULL, 0},
     {"ANY", 0, 0, NULL, 0},
     {"", 0, 0, NULL, 0},
     {"*", 0, 0, NULL, 0},
@@ -663,6 +746,280 @@ static void test_permit(void **state)
 	assert_int_equal(config_parse_permit(NULL, &p, &any, err), -1);
 }
 
+static const char forwarding_server[] = "[server]\n"
+					"gateway_ports = clientspecified\n"
+					"[key a]\n"
+					"key_file = a\n"
+					"[key b]\n"
+					"key_file = b\n"
+					"allow_forwarding = local\n"
+					"gateway_ports = no\n"
+					"allow_unix_forwarding = yes\n"
+					"permit_open = 10.0.0.0/8:443\n"
+					"permit_open = [2001:db8::/32]:*\n"
+					"permit_open = 0.0.0.0/0:22\n"
+					"permit_open = /run/app/*.sock\n"
+					"permit_open = any\n"
+					"permit_listen = 8080\n"
+					"permit_listen = *:9000\n"
+					"permit_listen = localhost:*\n"
+					"permit_listen = [::1]:22\n"
+					"permit_listen = 127.0.0.1:1\n"
+					"permit_listen = /run/l.sock\n"
+					"[key c]\n"
+					"key_file = c\n"
+					"allow_forwarding = remote\n"
+					"gateway_ports = yes\n"
+					"allow_unix_forwarding = no\n"
+					"permit_listen = any\n"
+					"[key d]\n"
+					"key_file = d\n"
+					"allow_forwarding = no\n";
+
+static void test_forwarding_settings(void **state)
+{
+	struct config_server c;
+	const struct config_key *k;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&c);
+	assert_int_equal(c.gateway_ports, CONFIG_GW_NO);
+	if (config_server_load_string(forwarding_server, strlen(forwarding_server), "s.conf", &c,
+				      err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.gateway_ports, CONFIG_GW_CLIENT);
+	assert_int_equal(c.nkeys, 4);
+
+	k = &c.keys[0]; /* defaults */
+	assert_int_equal(k->allow_forwarding, CONFIG_FWD_YES);
+	assert_int_equal(k->gateway_ports, CONFIG_GW_SERVER);
+	assert_int_equal(k->allow_unix_forwarding, 0);
+	assert_int_equal(k->permit_any, 0);
+	assert_int_equal(k->npermit, 0);
+	assert_int_equal(k->permit_listen_any, 0);
+	assert_int_equal(k->npermit_listen, 0);
+
+	k = &c.keys[1];
+	assert_int_equal(k->allow_forwarding, CONFIG_FWD_LOCAL);
+	assert_int_equal(k->gateway_ports, CONFIG_GW_NO);
+	assert_int_equal(k->allow_unix_forwarding, 1);
+	assert_int_equal(k->permit_any, 1);
+	assert_int_equal(k->npermit, 4);
+	assert_string_equal(k->permit[0].host, "10.0.0.0");
+	assert_int_equal(k->permit[0].cidr, 1);
+	assert_int_equal(k->permit[0].prefix, 8);
+	assert_int_equal(k->permit[0].port, 443);
+	assert_string_equal(k->permit[1].host, "2001:db8::");
+	assert_int_equal(k->permit[1].cidr, 1);
+	assert_int_equal(k->permit[1].prefix, 32);
+	assert_int_equal(k->permit[1].port, 0);
+	assert_string_equal(k->permit[2].host, "0.0.0.0");
+	assert_int_equal(k->permit[2].prefix, 0);
+	assert_int_equal(k->permit[3].is_unix, 1);
+	assert_string_equal(k->permit[3].path, "/run/app/*.sock");
+	assert_string_equal(k->permit[3].host, "");
+	assert_int_equal(k->permit_listen_any, 0);
+	assert_int_equal(k->npermit_listen, 6);
+	assert_string_equal(k->permit_listen[0].host, "");
+	assert_int_equal(k->permit_listen[0].port, 8080);
+	assert_string_equal(k->permit_listen[1].host, "*");
+	assert_int_equal(k->permit_listen[1].port, 9000);
+	assert_string_equal(k->permit_listen[2].host, "localhost");
+	assert_int_equal(k->permit_listen[2].port, 0);
+	assert_string_equal(k->permit_listen[3].host, "::1");
+	assert_int_equal(k->permit_listen[3].port, 22);
+	assert_string_equal(k->permit_listen[4].host, "127.0.0.1");
+	assert_int_equal(k->permit_listen[5].is_unix, 1);
+	assert_string_equal(k->permit_listen[5].path, "/run/l.sock");
+
+	k = &c.keys[2];
+	assert_int_equal(k->allow_forwarding, CONFIG_FWD_REMOTE);
+	assert_int_equal(k->gateway_ports, CONFIG_GW_YES);
+	assert_int_equal(k->allow_unix_forwarding, 0);
+	assert_int_equal(k->permit_listen_any, 1);
+	assert_int_equal(k->npermit_listen, 0);
+
+	assert_int_equal(c.keys[3].allow_forwarding, CONFIG_FWD_NO);
+	config_server_free(&c);
+	assert_int_equal(c.nkeys, 0);
+
+	/* config_add_key() gives the same defaults as a stanza. */
+	config_server_defaults(&c);
+	assert_non_null(config_add_key(&c, "q"));
+	assert_int_equal(c.keys[0].allow_forwarding, CONFIG_FWD_YES);
+	assert_int_equal(c.keys[0].gateway_ports, CONFIG_GW_SERVER);
+	assert_int_equal(c.keys[0].allow_unix_forwarding, 0);
+	config_server_free(&c);
+}
+
+struct listen_permit_case {
+	const char *s;
+	int ok, any;
+	const char *host;
+	unsigned port;
+};
+
+static const struct listen_permit_case listen_permits[] = {
+    {"any", 1, 1, "*", 0},
+    {"*", 1, 1, "*", 0},
+    {"*:*", 1, 1, "*", 0},
+    {"8080", 1, 0, "", 8080},
+    {"*:8080", 1, 0, "*", 8080},
+    {"localhost:*", 1, 0, "localhost", 0},
+    {"127.0.0.1:22", 1, 0, "127.0.0.1", 22},
+    {"0.0.0.0:22", 1, 0, "0.0.0.0", 22},
+    {"[::]:22", 1, 0, "::", 22},
+    {"[::1]:*", 1, 0, "::1", 0},
+    {"", 0, 0, NULL, 0},
+    {"0", 0, 0, NULL, 0},
+    {"-1", 0, 0, NULL, 0},
+    {"08080x", 0, 0, NULL, 0},
+    {"Localhost:1", 0, 0, NULL, 0},
+    {"name:1", 0, 0, NULL, 0},
+    {"::1", 0, 0, NULL, 0},
+    {"[::1]", 0, 0, NULL, 0},
+    {"1.2.3.4/32:1", 0, 0, NULL, 0},
+    {"/x.sock", 0, 0, NULL, 0},
+};
+
+static void test_permit_listen(void **state)
+{
+	struct config_permit p;
+	struct config_key k;
+	char err[CONFIG_ERR_MAX];
+	size_t i;
+	int any;
+
+	(void)state;
+	for (i = 0; i < sizeof(listen_permits) / sizeof(listen_permits[0]); i++) {
+		const struct listen_permit_case *t = &listen_permits[i];
+		int rc = config_parse_permit_listen(t->s, &p, &any, err);
+		if (rc != (t->ok ? 0 : -1))
+			fail_msg("'%s': rc %d (%s)", t->s, rc, rc ? err : "");
+		if (!t->ok) {
+			assert_non_null(strstr(err, "permit_listen"));
+			continue;
+		}
+		assert_int_equal(any, t->any);
+		assert_string_equal(p.host, t->host);
+		assert_int_equal(p.port, t->port);
+		assert_int_equal(p.cidr, 0);
+		assert_int_equal(p.is_unix, 0);
+	}
+	assert_int_equal(config_parse_permit_listen(NULL, &p, &any, err), -1);
+
+	/* config_add_permit_listen() takes paths too, and "any" sets a flag. */
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(config_add_permit_listen(&k, "/run/a.sock", err), 0);
+	assert_int_equal(config_add_permit_listen(&k, "9000", err), 0);
+	assert_int_equal(config_add_permit_listen(&k, "any", err), 0);
+	assert_int_equal(config_add_permit_listen(&k, "bad:", err), -1);
+	assert_int_equal(config_add_permit_listen(&k, NULL, err), -1);
+	assert_int_equal(config_add_permit_listen(NULL, "1", err), -1);
+	assert_int_equal(k.npermit_listen, 2);
+	assert_int_equal(k.permit_listen[0].is_unix, 1);
+	assert_int_equal(k.permit_listen[1].port, 9000);
+	assert_int_equal(k.permit_listen_any, 1);
+	assert_int_equal(k.npermit, 0);
+	free(k.permit_listen);
+}
+
+struct path_case {
+	const char *s;
+	const char *why; /* NULL: accepted */
+};
+
+static const struct path_case paths[] = {
+    {"/run/app.sock", NULL},
+    {"/run/app/*.sock", NULL},
+    {"/run/[ab]?.sock", NULL},
+    {"/a", NULL},
+    {"/run/..x/.y.sock", NULL},
+    {"/run/x..", NULL},
+    {"", "not an absolute path"},
+    {"run/x", "not an absolute path"},
+    {"./x", "not an absolute path"},
+    {"/", "path ends in '/'"},
+    {"/run/", "path ends in '/'"},
+    {"//x", "'//', '.' and '..' are not allowed in paths"},
+    {"/x//y", "'//', '.' and '..' are not allowed in paths"},
+    {"/./x", "'//', '.' and '..' are not allowed in paths"},
+    {"/x/.", "'//', '.' and '..' are not allowed in paths"},
+    {"/x/..", "'//', '.' and '..' are not allowed in paths"},
+    {"/x/../y", "'//', '.' and '..' are not allowed in paths"},
+    {"/x\ty", "control or non-ASCII byte in path"},
+    {"/x:y [z]", NULL},
+    {"/x\x01y", "control or non-ASCII byte in path"},
+    {"/x\x7fy", "control or non-ASCII byte in path"},
+    {"/x\xc3\xa9y", "control or non-ASCII byte in path"},
+};
+
+static void test_unix_paths(void **state)
+{
+	struct config_permit p;
+	char err[CONFIG_ERR_MAX], longest[NET_PATH_MAX + 2];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const struct path_case *t = &paths[i];
+		const char *why = config_check_unix_path(t->s);
+		if ((why == NULL) != (t->why == NULL) || (why && strcmp(why, t->why) != 0))
+			fail_msg("'%s': got '%s', want '%s'", t->s, why ? why : "ok",
+				 t->why ? t->why : "ok");
+	}
+	assert_string_equal(config_check_unix_path(NULL), "not an absolute path");
+	memset(longest, 'a', sizeof(longest));
+	longest[0] = '/';
+	longest[NET_PATH_MAX] = '\0';
+	assert_null(config_check_unix_path(longest));
+	longest[NET_PATH_MAX] = 'a';
+	longest[NET_PATH_MAX + 1] = '\0';
+	assert_string_equal(config_check_unix_path(longest), "path too long (max 107 bytes)");
+
+	assert_int_equal(config_parse_permit_path("permit_listen", "/run/x.sock", &p, err), 0);
+	assert_int_equal(p.is_unix, 1);
+	assert_string_equal(p.path, "/run/x.sock");
+	assert_int_equal(config_parse_permit_path(NULL, "x", &p, err), -1);
+	assert_string_equal(err, "permit_open 'x': not an absolute path");
+	assert_int_equal(p.is_unix, 0);
+	assert_int_equal(config_parse_permit_path("permit_listen", NULL, &p, err), -1);
+	/* config_parse_permit() is TCP only: a path is not a host. */
+	assert_int_equal(config_parse_permit("/run/x.sock", &p, &(int){0}, err), -1);
+}
+
+static void test_words(void **state)
+{
+	(void)state;
+	assert_int_equal(config_forwarding_parse("yes"), CONFIG_FWD_YES);
+	assert_int_equal(config_forwarding_parse("no"), CONFIG_FWD_NO);
+	assert_int_equal(config_forwarding_parse("local"), CONFIG_FWD_LOCAL);
+	assert_int_equal(config_forwarding_parse("remote"), CONFIG_FWD_REMOTE);
+	assert_int_equal(config_forwarding_parse("Local"), -1);
+	assert_int_equal(config_forwarding_parse("both"), -1);
+	assert_int_equal(config_forwarding_parse(""), -1);
+	assert_int_equal(config_forwarding_parse(NULL), -1);
+	assert_int_equal(config_gateway_parse("no"), CONFIG_GW_NO);
+	assert_int_equal(config_gateway_parse("yes"), CONFIG_GW_YES);
+	assert_int_equal(config_gateway_parse("clientspecified"), CONFIG_GW_CLIENT);
+	assert_int_equal(config_gateway_parse("server"), -1);
+	assert_int_equal(config_gateway_parse("client"), -1);
+	assert_int_equal(config_gateway_parse(NULL), -1);
+	assert_int_equal(config_yesno_parse("yes"), 1);
+	assert_int_equal(config_yesno_parse("no"), 0);
+	assert_int_equal(config_yesno_parse("true"), -1);
+	assert_int_equal(config_yesno_parse("YES"), -1);
+	assert_int_equal(config_yesno_parse(NULL), -1);
+	assert_string_equal(config_forwarding_name(CONFIG_FWD_LOCAL), "local");
+	assert_string_equal(config_forwarding_name(CONFIG_FWD_YES), "yes");
+	assert_string_equal(config_forwarding_name(4), "?");
+	assert_string_equal(config_forwarding_name(-1), "?");
+	assert_string_equal(config_gateway_name(CONFIG_GW_CLIENT), "clientspecified");
+	assert_string_equal(config_gateway_name(CONFIG_GW_NO), "no");
+	assert_string_equal(config_gateway_name(9), "?");
+}
+
 static void test_cipher_parse(void **state)
 {
 	(void)state;
@@ -688,6 +1045,13 @@ static void test_many_entries(void **state)
 		assert_int_equal(config_add_permit(&k, "h:1", err), 0);
 	assert_int_equal(k.npermit, 100);
 	free(k.permit);
+	memset(&k, 0, sizeof(k));
+	for (i = 0; i < 4096; i++)
+		assert_int_equal(config_add_permit_listen(&k, i % 2 ? "1" : "/a", err), 0);
+	assert_int_equal(config_add_permit_listen(&k, "1", err), -1);
+	assert_string_equal(err, "permit_listen: too many entries (max 4096)");
+	assert_int_equal(k.npermit_listen, 4096);
+	free(k.permit_listen);
 	config_client_defaults(&c);
 	assert_int_equal(net_parse_forward("1:h:1", &fw, err), 0);
 	for (i = 0; i < 4096; i++)
@@ -712,6 +1076,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_client_bad, setup, teardown),
 	    cmocka_unit_test(test_client_check),
 	    cmocka_unit_test(test_permit),
+	    cmocka_unit_test(test_forwarding_settings),
+	    cmocka_unit_test(test_permit_listen),
+	    cmocka_unit_test(test_unix_paths),
+	    cmocka_unit_test(test_words),
 	    cmocka_unit_test(test_cipher_parse),
 	    cmocka_unit_test(test_many_entries),
 	};

@@ -192,9 +192,9 @@ static void test_wrong_key(void **state)
 		assert_null(k.stx.aead);
 		assert_null(k.srx.aead);
 		/* A server with no keys at all matches nothing either. */
-		assert_int_equal(handshake_server(sv.psks, 0, sv.rp, T0, msg1, msg2, &k.stx,
-						  &k.srx, &which),
-				 HANDSHAKE_NO_KEY);
+		assert_int_equal(
+		    handshake_server(sv.psks, 0, sv.rp, T0, msg1, msg2, &k.stx, &k.srx, &which),
+		    HANDSHAKE_NO_KEY);
 		assert_int_equal(replay_count(sv.rp), 0);
 		noise_hs_free(hs);
 	}
@@ -219,8 +219,7 @@ static void test_replay(void **state)
 		assert_null(k2.stx.aead);
 		assert_int_equal(replay_count(sv.rp), cached);
 		/* Once the window has passed the copy is stale instead. */
-		assert_int_equal(serve(&sv, T0 + W + 1, msg1, msg2, &k2, &which),
-				 HANDSHAKE_STALE);
+		assert_int_equal(serve(&sv, T0 + W + 1, msg1, msg2, &k2, &which), HANDSHAKE_STALE);
 		noise_hs_free(hs);
 		keys_clear(&k);
 	}
@@ -234,14 +233,10 @@ struct clock_case {
 
 /* +-120 s is the window; its edges are inside it. */
 static const struct clock_case clock_cases[] = {
-    {0, HANDSHAKE_OK},
-    {-W, HANDSHAKE_OK},
-    {W, HANDSHAKE_OK},
-    {-W - 1, HANDSHAKE_STALE},
-    {W + 1, HANDSHAKE_STALE},
-    {-10 * W, HANDSHAKE_STALE},
-    {10 * W, HANDSHAKE_STALE},
-    {-(int64_t)T0, HANDSHAKE_STALE}, /* a client clock at the epoch */
+    {0, HANDSHAKE_OK},	       {-W, HANDSHAKE_OK},
+    {W, HANDSHAKE_OK},	       {-W - 1, HANDSHAKE_STALE},
+    {W + 1, HANDSHAKE_STALE},  {-10 * W, HANDSHAKE_STALE},
+    {10 * W, HANDSHAKE_STALE}, {-(int64_t)T0, HANDSHAKE_STALE}, /* a client clock at the epoch */
 };
 
 static void test_clock_window(void **state)

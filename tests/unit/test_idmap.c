@@ -85,14 +85,20 @@ static void keys_sparse(uint32_t *k)
 }
 
 /*
- * Keys whose hashes agree in bits 7..18, so all of them have the last slot
- * as home in every table of up to 4096 slots: one long cluster that wraps.
+ * Hash bits 7..18 of the colliding keys: the last four slots and the first
+ * two of every table of 16 to 4096 slots. One long cluster then wraps around
+ * the end, and mixing homes on both sides of the wrap is what makes deletion
+ * meet entries that must stay put: a wrapped entry whose home is before the
+ * hole, and one that sits at its own home just after the wrap.
  */
+static const uint32_t colliding_homes[] = {0xfff, 0xffe, 0xffd, 0xffc, 0x000, 0x001};
+#define NHOMES (sizeof(colliding_homes) / sizeof(colliding_homes[0]))
+
 static void keys_colliding(uint32_t *k)
 {
 	uint32_t inv = inverse_mod_2_32(FIB);
 	for (uint32_t i = 0; i < NKEYS; i++)
-		k[i] = inv * ((i << 19) | 0x7ff80u | (i & 0x7f));
+		k[i] = inv * ((i << 19) | (colliding_homes[i % NHOMES] << 7) | (i & 0x7f));
 }
 
 /* Half sequential low ids, half sequential high ids, as both sides opening channels would. */
@@ -111,12 +117,9 @@ struct scenario {
 };
 
 static const struct scenario scenarios[] = {
-    {"sequential", keys_sequential, NKEYS},
-    {"high half", keys_high, NKEYS},
-    {"sparse", keys_sparse, NKEYS},
-    {"colliding", keys_colliding, 600},
-    {"both halves", keys_both_halves, NKEYS},
-    {"small set", keys_sparse, 40},
+    {"sequential", keys_sequential, NKEYS},   {"high half", keys_high, NKEYS},
+    {"sparse", keys_sparse, NKEYS},	      {"colliding", keys_colliding, 600},
+    {"both halves", keys_both_halves, NKEYS}, {"small set", keys_sparse, 40},
 };
 
 static void count_visit(void *val, void *arg)
@@ -127,9 +130,10 @@ static void count_visit(void *val, void *arg)
 	size_t idx = (size_t)(tok - &m->tokens[0][0]) / 2;
 	assert_true(idx < NKEYS);
 	assert_true(m->live[idx]);
-	assert_ptr_equal(tok, &m->tokens[idx][m->gen[idx]]);
-	/* Seeing the same value twice would flip this back. */
-	m->gen[idx] ^= 2;
+	/* Bit 1 of gen marks "visited" for the duration of one idmap_each. */
+	assert_false(m->gen[idx] & 2);
+	assert_ptr_equal(tok, &m->tokens[idx][m->gen[idx] & 1]);
+	m->gen[idx] |= 2;
 }
 
 /* Structural invariants of linear probing, and agreement with the model. */
@@ -142,7 +146,8 @@ static void check_full(const struct idmap *map, struct model *m, size_t limit)
 		if (map->vals[j] == NULL)
 			continue;
 		used++;
-		/* Every slot between a key's home and its position is occupied, or get() would stop short. */
+		/* Every slot between a key's home and its position is occupied, or get() would stop
+		 * short. */
 		size_t home = ((map->keys[j] * FIB) >> 7) & (map->cap - 1);
 		for (size_t i = home; i != j; i = (i + 1) & (map->cap - 1))
 			assert_non_null(map->vals[i]);
@@ -169,7 +174,8 @@ static void run_scenario(const struct scenario *sc, uint64_t seed)
 	sc->make_keys(m->keys);
 	struct idmap map = {0};
 
-	/* Phases alternate between filling and draining, so the table grows and empties repeatedly. */
+	/* Phases alternate between filling and draining, so the table grows and empties repeatedly.
+	 */
 	for (int op = 0; op < NOPS; op++) {
 		int filling = (op / 10000) % 2 == 0;
 		size_t i = (size_t)(rng() % sc->limit);
@@ -230,7 +236,7 @@ static void test_colliding_keys_collide(void **state)
 	uint32_t k[NKEYS];
 	keys_colliding(k);
 	for (size_t i = 0; i < NKEYS; i++) {
-		assert_int_equal(((k[i] * FIB) >> 7) & 4095u, 4095u);
+		assert_int_equal(((k[i] * FIB) >> 7) & 4095u, colliding_homes[i % NHOMES]);
 		for (size_t j = 0; j < i && j < 64; j++)
 			assert_int_not_equal(k[i], k[j]);
 	}

@@ -69,9 +69,8 @@ static int setup_pair(void **state)
 	assert_non_null(hs);
 	const uint8_t *psks[] = {test_psk};
 	size_t which = 99;
-	assert_int_equal(
-	    handshake_server(psks, 1, rp, T0, msg1, msg2, &pr->stx, &pr->srx, &which),
-	    HANDSHAKE_OK);
+	assert_int_equal(handshake_server(psks, 1, rp, T0, msg1, msg2, &pr->stx, &pr->srx, &which),
+			 HANDSHAKE_OK);
 	assert_int_equal(which, 0);
 	assert_int_equal(handshake_client_finish(hs, msg2, &pr->ctx, &pr->crx), 0);
 	replay_free(rp);
@@ -125,7 +124,17 @@ static void test_round_trip_sizes(void **state)
 {
 	struct pair *pr = *state;
 	static const size_t sizes[] = {
-	    1, 2, 15, 16, 17, 1000, 16384, 65535, 65536, FRAME_CHAN_HDR + FRAME_MAX_DATA, RECORD_MAX_PLAIN,
+	    1,
+	    2,
+	    15,
+	    16,
+	    17,
+	    1000,
+	    16384,
+	    65535,
+	    65536,
+	    FRAME_CHAN_HDR + FRAME_MAX_DATA,
+	    RECORD_MAX_PLAIN,
 	};
 	uint8_t *plain = malloc(REC_CAP), *rec = malloc(REC_CAP);
 	assert_non_null(plain);
