@@ -294,6 +294,8 @@ def measure(a):
     global CONNRATE
     CONNRATE = a.connrate
     signal.signal(signal.SIGTERM, on_term)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, on_term)  # Ctrl-C: quiet exit, children killed
     setups = read_plan(a.plan)
     env = {"busy_before": cpu_busy()}
     log(f"CPUs busy before measuring (other processes): {env['busy_before'] * 100:.0f}%")

@@ -28,7 +28,7 @@ static void check_server(const struct config_server *c)
 {
 	size_t i;
 
-	if (c->nkeys == 0 || c->preauth_timeout_ms < 1000 || c->preauth_timeout_ms > 3600000 ||
+	if (c->preauth_timeout_ms < 1000 || c->preauth_timeout_ms > 3600000 ||
 	    c->reject_delay_min_ms > c->reject_delay_max_ms)
 		abort();
 	for (i = 0; i < c->nkeys; i++)
