@@ -16,6 +16,8 @@ OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 20
+# Debian's interpreter: pytest and cryptography come from python3-* packages.
+PYTHON   ?= /usr/bin/python3
 
 .PHONY: all setup test check unit e2e asan valgrind fuzz fuzz-build format format-check clean demo bench
 all: $(BUILD)/postern
@@ -39,7 +41,7 @@ unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 
 e2e: $(BUILD)/postern
-	POSTERN_BIN=$(abspath $(BUILD)/postern) python3 -m pytest -q -c tests/e2e/pytest.ini tests/e2e
+	POSTERN_BIN=$(abspath $(BUILD)/postern) $(PYTHON) -m pytest -q -c tests/e2e/pytest.ini tests/e2e
 
 # `make test` works on a fresh machine: install first, then re-read this
 # Makefile so pkg-config sees the new packages.

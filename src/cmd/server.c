@@ -262,6 +262,7 @@ static void evict_oldest(struct server *srv, const struct abuse_source *src)
 		    memcmp(c->src.bytes, src->bytes, src->len) != 0)
 			continue;
 		release_pending(c);
+		log_refusal(srv, session_peer(c->s), "evicted (too many unauthenticated connections)");
 		session_close(c->s, "evicted by connection cap", 0);
 		return;
 	}

@@ -66,6 +66,7 @@ struct channel {
 	uv_connect_t conn;
 	uv_shutdown_t shut;
 	struct addrinfo *ai, *ai_next;
+	struct addrinfo *lit; /* our own one-entry list for an IP literal */
 	int last_err;
 	char target[NET_HOST_MAX + 16];
 };
@@ -111,6 +112,10 @@ static void maybe_free(struct channel *c)
 		return;
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
+	if (c->lit != NULL) {
+		free(c->lit->ai_addr);
+		free(c->lit);
+	}
 	free(c->socks);
 	free(c->early);
 	live_channels--;
@@ -317,6 +322,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t n = c->tx_window < CHANNEL_CHUNK ? c->tx_window : CHANNEL_CHUNK;
 	if (c->rdbuf == NULL && n > 0)
 		c->rdbuf = session_txbuf_new(FRAME_CHAN_HDR + n);
+	/* A buffer kept from an EAGAIN read may be smaller than the window now
+	 * allows: never offer more than it holds. */
+	if (c->rdbuf != NULL && n > session_txbuf_cap(c->rdbuf) - FRAME_CHAN_HDR)
+		n = session_txbuf_cap(c->rdbuf) - FRAME_CHAN_HDR;
 	if (c->rdbuf == NULL) {
 		*buf = uv_buf_init(NULL, 0);
 		return;
@@ -821,6 +830,34 @@ static void connect_unix(struct channel *c)
 	uv_pipe_connect(&c->conn, &c->local.pipe, c->dest.path, on_connect);
 }
 
+/*
+ * An IP literal needs no resolver: skip the thread-pool round trip that
+ * uv_getaddrinfo() costs, which dominates the time to open a channel.
+ */
+static int connect_literal(struct channel *c)
+{
+	struct sockaddr_storage *ss = calloc(1, sizeof(*ss));
+	struct addrinfo *ai = calloc(1, sizeof(*ai));
+	if (ss == NULL || ai == NULL)
+		goto fail;
+	if (uv_ip4_addr(c->dest.host, c->dest.port, (struct sockaddr_in *)ss) == 0)
+		ai->ai_addrlen = sizeof(struct sockaddr_in);
+	else if (uv_ip6_addr(c->dest.host, c->dest.port, (struct sockaddr_in6 *)ss) == 0)
+		ai->ai_addrlen = sizeof(struct sockaddr_in6);
+	else
+		goto fail;
+	ai->ai_addr = (struct sockaddr *)ss;
+	ai->ai_family = ss->ss_family;
+	c->lit = ai;
+	c->ai_next = ai;
+	connect_next(c);
+	return 0;
+fail:
+	free(ss);
+	free(ai);
+	return -1;
+}
+
 void channel_connect(struct session *s, uint32_t chan, uint32_t window,
 		     const struct net_endpoint *target)
 {
@@ -846,6 +883,8 @@ void channel_connect(struct session *s, uint32_t chan, uint32_t window,
 		connect_unix(c);
 		return;
 	}
+	if (connect_literal(c) == 0)
+		return;
 	snprintf(port, sizeof(port), "%u", (unsigned)target->port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICSERV};

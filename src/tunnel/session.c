@@ -388,6 +388,11 @@ uint8_t *session_txbuf_plain(struct session_txbuf *b)
 	return b->rec + RECORD_HDR_LEN;
 }
 
+size_t session_txbuf_cap(const struct session_txbuf *b)
+{
+	return b->cap;
+}
+
 void session_txbuf_free(struct session_txbuf *b)
 {
 	free(b);

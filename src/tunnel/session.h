@@ -126,6 +126,7 @@ int session_congested(const struct session *s);
 struct session_txbuf;
 struct session_txbuf *session_txbuf_new(size_t plain_cap);
 uint8_t *session_txbuf_plain(struct session_txbuf *b);
+size_t session_txbuf_cap(const struct session_txbuf *b); /* plaintext capacity */
 void session_txbuf_free(struct session_txbuf *b);
 int session_send(struct session *s, struct session_txbuf *b, size_t plain_len);
 

@@ -267,6 +267,9 @@ class Proc:
         env.setdefault("LIBC_FATAL_STDERR_", "1")
         self._logf = open(self.log_path, "wb")
         self._outf = open(self.out_path, "wb") if capture_stdout else None
+        self.stopped_by_us = False  # stop()/kill() called: a signal exit is expected
+        self.needed_sigkill = False  # ignored SIGTERM for the whole grace period
+        self.watch = False  # set for postern processes: checked for crashes at teardown
         self.p = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
@@ -338,10 +341,12 @@ class Proc:
     def stop(self, timeout=5.0):
         """SIGTERM, wait, then SIGKILL. Safe to call twice."""
         if self.p.poll() is None:
+            self.stopped_by_us = True
             try:
                 self.p.terminate()
                 self.p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                self.needed_sigkill = True
                 self.p.kill()
                 try:
                     self.p.wait(timeout=timeout)
@@ -352,9 +357,30 @@ class Proc:
 
     def kill(self, timeout=5.0):
         if self.p.poll() is None:
+            self.stopped_by_us = True
             self.p.kill()
             self.p.wait(timeout=timeout)
         self._close_files()
+
+    CRASH_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "double free", "free(): invalid", "malloc(): ", "corrupted size",
+                     "stack smashing detected", "Assertion `")
+
+    def health_problems(self):
+        """Crash evidence for a watched process (call after it has ended)."""
+        problems = []
+        text = self.log()
+        for m in self.CRASH_MARKERS:
+            i = text.find(m)
+            if i >= 0:
+                problems.append(f"{self.name} (pid {self.pid}) log shows {m!r}:\n{text[max(0, i - 200):i + 1500]}")
+                break
+        rc = self.p.returncode
+        if rc is not None and rc < 0 and not self.stopped_by_us:
+            problems.append(f"{self.name} (pid {self.pid}) died of signal {-rc} on its own; log tail:\n{self.tail()}")
+        if self.needed_sigkill:
+            problems.append(f"{self.name} (pid {self.pid}) did not exit within 5 s of SIGTERM; log tail:\n{self.tail()}")
+        return problems
 
     def _close_files(self):
         for f in (self._logf, self._outf):
@@ -381,6 +407,13 @@ class ProcRegistry:
                 p.stop()
             except Exception as e:  # keep stopping the others
                 print(f"teardown: stopping {p}: {e!r}", file=sys.stderr)
+
+    def health_problems(self):
+        out = []
+        for p in self.procs:
+            if p.watch:
+                out += p.health_problems()
+        return out
 
     def dump(self, out=sys.stdout):
         for p in self.procs:
@@ -749,6 +782,7 @@ class Postern:
             argv.append("-v")
         argv += list(extra)
         proc = self.procs.start(argv, name)
+        proc.watch = True
         proc.host, proc.port = host, port
         proc.addr = (host, port)
         if wait:
@@ -789,6 +823,7 @@ class Postern:
                 server = server.addr
             argv.append(hostport(*server))
         proc = self.procs.start(argv, name)
+        proc.watch = True
         if wait:
             proc.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
             for f in (expect_listen if expect_listen is not None else forwards):
@@ -857,9 +892,14 @@ def procs(tmp, request):
     failed = any(getattr(request.node, "rep_" + w, None) is not None and getattr(request.node, "rep_" + w).failed
                  for w in ("setup", "call"))
     reg.stop_all()
-    if failed:
+    problems = reg.health_problems()
+    if failed or problems:
         print(f"\n----- process logs (in {tmp}) -----")
         reg.dump()
+    if problems:
+        # A crash, a sanitizer report or a hang on SIGTERM fails the test even
+        # when its own assertions passed.
+        pytest.fail("postern process problems:\n" + "\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from conftest import (
     free_port,
     hostport,
     make_source_handler,
+    probe,
     recv_exactly,
     recv_until_end,
     sha256,
@@ -89,6 +90,29 @@ def test_round_trip_each_cipher(pg, echo_server, cipher):
     assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
     srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
     assert cli.alive() and srv.alive()
+
+
+def test_sustained_echo_many_rounds_and_parallel(pg, echo_server):
+    """Many 8 MiB echo round trips on one session (flow-control windows fill
+    and drain over and over), then 8 such channels in parallel."""
+    _, _, laddr = pg.tunnel(echo_server.addr)
+    for _ in range(24):
+        assert echo_roundtrip(laddr, 8 * MiB)
+    errors = []
+
+    def one():
+        try:
+            echo_roundtrip(laddr, 8 * MiB)
+        except BaseException as e:  # collected and asserted below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "parallel echo channels did not finish"
+    assert errors == [], errors
 
 
 # --------------------------------------------------------------------------
@@ -171,14 +195,7 @@ def test_destination_connect_refused(pg):
     srv = pg.start_server(key=key, permit=[f"127.0.0.1:{closed}"])
     lport = free_port()
     cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, "127.0.0.1", closed)])
-    s = connect("127.0.0.1", lport)
-    try:
-        s.sendall(b"hello?")
-        got, outcome = recv_until_end(s)
-    except ConnectionResetError:
-        got, outcome = b"", "reset"
-    finally:
-        s.close()
+    got, outcome, _ = probe(("127.0.0.1", lport), b"hello?")
     assert got == b""
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
     cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: connect failed: Connection refused")
@@ -197,17 +214,9 @@ def test_destination_not_permitted(pg, tcp_servers):
         forward_spec("127.0.0.1", l_ok, *allowed.addr),
         forward_spec("127.0.0.1", l_no, *other.addr),
     ])
-    s = connect("127.0.0.1", l_no)
-    try:
-        try:
-            s.sendall(b"let me in")
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-        got, outcome = recv_until_end(s)
-    finally:
-        s.close()
+    got, outcome, _ = probe(("127.0.0.1", l_no), b"let me in")
     assert got == b"", f"denied channel delivered {got!r}"
-    assert outcome in ("reset", "eof"), outcome
+    assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
     srv.wait_for_log(r"channel \d+: denied " + re.escape(hostport(*other.addr))
                      + r" for key 'default': not in permit_open")
     cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: administratively prohibited: not in permit_open")
@@ -270,16 +279,9 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
     srv.wait_for_log(r"authenticated as key 'bob'")
 
     def denied(lport):
-        s = connect("127.0.0.1", lport)
-        try:
-            try:
-                s.sendall(b"x" * 100)
-            except (ConnectionResetError, BrokenPipeError):
-                return b""
-            got, _ = recv_until_end(s)
-            return got
-        finally:
-            s.close()
+        got, outcome, _ = probe(("127.0.0.1", lport), b"x" * 100)
+        assert outcome == "reset", f"denied channel ended with {outcome}, expected a reset"
+        return got
 
     assert echo_roundtrip(("127.0.0.1", la_a))
     assert denied(la_b) == b""
