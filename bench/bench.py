@@ -133,20 +133,6 @@ def check_alive(ends):
 # ---------------------------------------------------------------- running tools
 
 
-def run_json(cmd, timeout):
-    """Run cmd, return the JSON object on its last stdout line."""
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout, text=True)
-    except subprocess.TimeoutExpired:
-        raise PhaseError(f"{' '.join(cmd)}: timed out after {timeout} s")
-    lines = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("{")]
-    if not lines:
-        raise PhaseError(f"{' '.join(cmd)}: exit {r.returncode}, no result; "
-                         f"stderr: {r.stderr.strip()[-300:]}")
-    return json.loads(lines[-1]), r.returncode
-
-
 def log(msg):
     print(f"   {msg}", flush=True)
 
@@ -160,29 +146,28 @@ CONNRATE = None  # path of the load generator (bench/connrate.c), set by measure
 
 
 def check_e2e(s):
-    ping, rc = run_json([CONNRATE, "ping", "127.0.0.1", str(s["echo"]["port"]), "10", "64"], 30)
-    if rc != 0 or ping.get("ok") != 10:
+    out = run_multi([CONNRATE, "ping", "127.0.0.1", "10", "64", str(s["echo"]["port"])], 30)
+    ping = out.get(s["echo"]["port"], {})
+    if ping.get("ok") != 10:
         raise PhaseError(f"no echo through port {s['echo']['port']}: {ping.get('error', ping)}")
 
 
-def rate_once(a, s, conc):
-    check_alive(s["echo"]["ends"])
-    r, rc = run_json([CONNRATE, "rate", "127.0.0.1", str(s["echo"]["port"]), str(a.conns),
-                      str(conc), str(a.rate_secs)], a.rate_secs + 60)
-    if rc != 0 or r["ok"] == 0:
-        raise PhaseError(f"conn/s at c={conc}: no connection succeeded ({r['last_error']})")
-    if r["fail"]:
-        log(f"{tag(s)} c={conc}: {r['fail']} connections failed ({r['last_error']})")
-    return r
-
-
-def ping_once(a, s):
-    check_alive(s["echo"]["ends"])
-    r, rc = run_json([CONNRATE, "ping", "127.0.0.1", str(s["echo"]["port"]), str(a.pings), "64"],
-                     120)
-    if rc != 0:
-        raise PhaseError(f"ping-pong failed after {r.get('ok')} round trips: {r.get('error')}")
-    return r
+def run_multi(cmd, timeout):
+    """Run a load-generator command over several ports; {port: result}."""
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        raise PhaseError(f"{' '.join(cmd)}: timed out after {timeout} s")
+    out = {}
+    for ln in r.stdout.splitlines():
+        if ln.startswith("{"):
+            j = json.loads(ln)
+            out[j["port"]] = j
+    if not out:
+        raise PhaseError(f"{' '.join(cmd)}: exit {r.returncode}, no result; "
+                         f"stderr: {r.stderr.strip()[-300:]}")
+    return out
 
 
 def hold_test(a, s, n):
@@ -266,11 +251,6 @@ def cpu_busy(seconds=1.0):
     return 1 - (i1 - i0) / max(t1 - t0, 1)
 
 
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None and r[key] >= 0]
-    return statistics.median(vals) if vals else None
-
-
 def read_plan(path):
     setups = []
     with open(path) as f:
@@ -281,16 +261,18 @@ def read_plan(path):
             setups.append({
                 "name": name, "big": int(big),
                 "echo": {"port": int(e_port), "ends": parse_ends(e_ends.split())},
-                "iperf": {"port": int(i_port), "ends": parse_ends(i_ends.split())},
+                "iperf": ({"port": int(i_port), "ends": parse_ends(i_ends.split())}
+                          if int(i_port) else None),
                 "data": {"name": name, "echo": {}, "iperf": {}},
-                "raw": {"c1": [], "c32": [], "ping": [], "p1": [], "p4": []},
+                "raw": {"p1": [], "p4": []},
             })
     return setups
 
 
 def measure(a):
-    """Every figure for every setup in the plan; rounds interleave the setups so that a
-    change in background load over the run hits all of them alike."""
+    """Every figure for every setup in the plan.  The load generator rotates over all
+    setups in short turns (conn/s, RTT) and iperf3 rounds rotate the order, so that a
+    change in background load during the run hits every setup alike."""
     global CONNRATE
     CONNRATE = a.connrate
     signal.signal(signal.SIGTERM, on_term)
@@ -303,12 +285,15 @@ def measure(a):
     def live():
         return [s for s in setups if not s["data"].get("errors")]
 
+    def fail(s, what, msg):
+        s["data"].setdefault("errors", []).append(f"{what}: {msg}")
+        print(f"   {s['name']}: FAILED {what}: {msg}", file=sys.stderr, flush=True)
+
     def guarded(s, what, fn):
         try:
             return fn()
         except PhaseError as e:
-            s["data"].setdefault("errors", []).append(f"{what}: {e}")
-            print(f"   {s['name']}: FAILED {what}: {e}", file=sys.stderr, flush=True)
+            fail(s, what, e)
             return None
 
     def order(r):
@@ -316,27 +301,60 @@ def measure(a):
         k = (r * 3) % max(len(xs), 1)
         return xs[k:] + xs[:k]  # rotate so that no setup is always first or last
 
+    def alive(s, what):
+        try:
+            check_alive(s["echo"]["ends"])
+            return True
+        except PhaseError as e:
+            fail(s, what, e)
+            return False
+
+    def multi(what, args, timeout):
+        """One load-generator run over every live setup; {name: result} of the good ones."""
+        xs = [s for s in live() if alive(s, what)]
+        if not xs:
+            return {}
+        try:
+            out = run_multi([CONNRATE] + args + [str(s["echo"]["port"]) for s in xs], timeout)
+        except PhaseError as e:
+            for s in xs:
+                fail(s, what, e)
+            return {}
+        good = {}
+        for s in xs:
+            r = out.get(s["echo"]["port"])
+            if r is None or r.get("error") or not r.get("ok"):
+                fail(s, what, (r or {}).get("error") or (r or {}).get("last_error") or "no result")
+            elif alive(s, what):
+                good[s["name"]] = r
+        return good
+
     for s in live():
         guarded(s, "end-to-end check", lambda s=s: check_e2e(s))
 
-    for r in range(a.runs):
-        log(f"-- round {r + 1}/{a.runs}: new connections (c=1, c=32), then 64-byte ping-pong")
-        for s in order(r):
-            x1 = guarded(s, "conn/s c=1", lambda s=s: rate_once(a, s, 1))
-            time.sleep(0.2)
-            x32 = guarded(s, "conn/s c=32", lambda s=s: rate_once(a, s, 32)) if x1 else None
-            if x1 and x32:
-                s["raw"]["c1"].append(x1)
-                s["raw"]["c32"].append(x32)
-                log(f"{tag(s)} conn/s c=1 {x1['conn_per_s']:6.0f} (TTFB p50 "
-                    f"{x1['ttfb_p50_us']:5.0f} us)  c=32 {x32['conn_per_s']:6.0f} "
-                    f"(TTFB p50 {x32['ttfb_p50_us']:6.0f} us)")
-            time.sleep(0.2)
-        for s in order(r):
-            p = guarded(s, "ping-pong", lambda s=s: ping_once(a, s))
-            if p:
-                s["raw"]["ping"].append(p)
-                log(f"{tag(s)} RTT p50 {p['p50_us']:6.1f} us  p99 {p['p99_us']:7.1f} us")
+    for conc in (1, 32):
+        log(f"-- new connections at concurrency {conc}: connect, 16 B echo, close "
+            f"(setups take turns, {a.rate_secs:g} s each)")
+        n = len(live())
+        res = multi(f"conn/s c={conc}", ["rate", "127.0.0.1", str(a.conns), str(conc),
+                                         str(a.rate_secs)], n * (a.rate_secs + 20) + 60)
+        for s in live():
+            r = res.get(s["name"])
+            if r:
+                s["data"]["echo"][f"rate_c{conc}"] = r
+                failed = f", {r['fail']} failed ({r['last_error']})" if r["fail"] else ""
+                log(f"{tag(s)} {r['conn_per_s']:7.0f} conn/s   TTFB p50 {r['ttfb_p50_us']:6.0f} us"
+                    f"   p99 {r['ttfb_p99_us']:6.0f} us   ({r['ok']} connections{failed})")
+
+    log(f"-- ping-pong: {a.pings} round trips of 64 B per setup (taking turns in blocks of 100)")
+    n = len(live())
+    res = multi("ping-pong", ["ping", "127.0.0.1", str(a.pings), "64"],
+                n * (a.pings / 1000 + 20) + 60)
+    for s in live():
+        r = res.get(s["name"])
+        if r:
+            s["data"]["echo"]["ping"] = r
+            log(f"{tag(s)} RTT p50 {r['p50_us']:6.1f} us   p99 {r['p99_us']:7.1f} us")
 
     log("-- idle connections held open: memory of the tunnel processes")
     for s in live():
@@ -357,10 +375,10 @@ def measure(a):
                     f"{b['check_ok']} echo ok, {b['rss_kib_per_conn']:.1f} KiB RSS per connection"
                     f"{', ' + b['last_error'] if b['last_error'] else ''}")
 
-    for r in range(a.runs):
+    for r in range(a.runs if any(s["iperf"] for s in live()) else 0):
         log(f"-- round {r + 1}/{a.runs}: iperf3 -t {a.secs}, 1 stream then 4 streams")
         for streams in (1, 4):
-            for s in order(r):
+            for s in [x for x in order(r) if x["iperf"]]:
                 x = guarded(s, f"iperf3 -P {streams}", lambda s=s: iperf_once(a, s, streams))
                 if x:
                     s["raw"][f"p{streams}"].append(x)
@@ -372,21 +390,10 @@ def measure(a):
     env["busy_after"] = cpu_busy()
     log(f"CPUs busy after measuring (other processes): {env['busy_after'] * 100:.0f}%")
 
-    # Per setup: medians over the rounds.
+    # Per setup: throughput medians over the rounds.
     rc = 0
     for s in setups:
         d, raw = s["data"], s["raw"]
-        for key in ("c1", "c32"):
-            if raw[key]:
-                d["echo"][f"rate_{key}"] = {
-                    "conn_per_s": med(raw[key], "conn_per_s"),
-                    "ttfb_p50_us": med(raw[key], "ttfb_p50_us"),
-                    "ttfb_p99_us": med(raw[key], "ttfb_p99_us"),
-                    "runs": raw[key]}
-        if raw["ping"]:
-            d["echo"]["ping"] = {k: med(raw["ping"], k)
-                                 for k in ("p50_us", "p90_us", "p99_us", "p999_us", "mean_us")}
-            d["echo"]["ping"]["runs"] = raw["ping"]
         for key in ("p1", "p4"):
             runs = raw[key]
             if runs:
@@ -674,7 +681,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("measure")
     p.add_argument("--plan", required=True,
-                   help="lines NAME|ECHO_PORT|ENDS|IPERF_PORT|ENDS|BIG; ENDS = 'end=PID,PID ...'")
+                   help="lines NAME|ECHO_PORT|ENDS|IPERF_PORT|ENDS|BIG; ENDS = 'end=PID,PID ...';"
+                        " IPERF_PORT 0 = no throughput figures")
     p.add_argument("--outdir", required=True)
     p.add_argument("--connrate", required=True)
     p.add_argument("--conns", type=int, default=10000)

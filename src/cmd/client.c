@@ -562,5 +562,6 @@ out:
 	free(cl.fwds);
 	free(cl.remote);
 	config_client_free(&cl.cfg);
+	session_txbuf_pool_drain();
 	return rc;
 }

@@ -774,5 +774,6 @@ out:
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);
+	session_txbuf_pool_drain();
 	return rc;
 }

@@ -60,6 +60,9 @@ struct channel {
 	struct socks_ctx *socks; /* -D, until the SOCKS reply is sent */
 	uint8_t *early;		 /* -D: application bytes that came with the request */
 	size_t early_len;
+	uint8_t *held;		 /* connecting side: early DATA until the connect completes */
+	size_t held_len;
+	uint32_t early_sent;	 /* opener: DATA bytes sent before OPEN_OK */
 	struct net_endpoint dest; /* server: where to connect */
 
 	uv_getaddrinfo_t gai;
@@ -118,6 +121,7 @@ static void maybe_free(struct channel *c)
 	}
 	free(c->socks);
 	free(c->early);
+	free(c->held);
 	live_channels--;
 	free(c);
 }
@@ -278,8 +282,24 @@ static int queue_local(struct channel *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Early DATA (sent before our OPEN_OK) waits here until the connect completes. */
+static int hold_data(struct channel *c, const struct frame *f)
+{
+	if (c->held_len + f->len > CHANNEL_EARLY_WINDOW)
+		return -1;
+	uint8_t *p = realloc(c->held, c->held_len + f->len);
+	if (p == NULL)
+		return -1;
+	memcpy(p + c->held_len, f->data, f->len);
+	c->held = p;
+	c->held_len += f->len;
+	return 0;
+}
+
 static int on_data(struct channel *c, const struct frame *f)
 {
+	if (c->state == CH_CONNECTING && !c->eof_rcvd)
+		return hold_data(c, f);
 	if (c->state != CH_OPEN || c->eof_rcvd || f->len > c->rx_window)
 		return -1;
 	c->rx_window -= (uint32_t)f->len;
@@ -344,8 +364,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct channel *c = st->data;
 	(void)buf;
-	if (n == 0)
-		return; /* EAGAIN; keep rdbuf for the next read */
+	if (n == 0) {
+		/* EAGAIN: give the buffer back; an idle channel holds none. */
+		session_txbuf_free(c->rdbuf);
+		c->rdbuf = NULL;
+		return;
+	}
 	if (n < 0 || c->s == NULL) {
 		if (c->rdbuf != NULL) {
 			session_txbuf_free(c->rdbuf);
@@ -367,6 +391,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	c->rdbuf = NULL;
 	frame_data_hdr(session_txbuf_plain(b), c->id);
 	c->tx_window -= (uint32_t)n;
+	if (c->state == CH_OPENING)
+		c->early_sent += (uint32_t)n;
 	struct session *s = c->s;
 	if (session_send(s, b, FRAME_CHAN_HDR + (size_t)n) != 0 || c->s == NULL)
 		return;
@@ -381,7 +407,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void start_reading(struct channel *c)
 {
 	if (c->reading || c->eof_sent || c->close_sent || c->tx_window == 0 || c->s == NULL ||
-	    !c->local_init || c->local_closing || c->state != CH_OPEN)
+	    !c->local_init || c->local_closing ||
+	    (c->state != CH_OPEN && !(c->state == CH_OPENING && c->socks == NULL)))
 		return;
 	if (session_congested(c->s)) {
 		session_wait_uncongested(c->s, c);
@@ -445,8 +472,11 @@ static int on_open_ok(struct channel *c, const struct frame *f)
 {
 	if (c->state != CH_OPENING)
 		return -1;
+	/* The window counts from the start, including what we sent early. */
+	if (f->window < c->early_sent)
+		return -1;
 	c->state = CH_OPEN;
-	c->tx_window = f->window;
+	c->tx_window = f->window - c->early_sent;
 	log_debug("channel %u: open to %s", c->id, c->target);
 	if (c->socks != NULL) {
 		uint8_t r[SOCKS_MAX_REPLY];
@@ -525,7 +555,7 @@ int channel_on_frame(struct channel *c, const struct frame *f)
 		start_reading(c);
 		return 0;
 	case FRAME_EOF:
-		if (c->state != CH_OPEN || c->eof_rcvd)
+		if ((c->state != CH_OPEN && c->state != CH_CONNECTING) || c->eof_rcvd)
 			return -1;
 		c->eof_rcvd = 1;
 		maybe_shutdown(c);
@@ -568,6 +598,10 @@ static int send_open(struct channel *c, uint8_t kind, const char *target, uint16
 		close_local(c, 1);
 		return -1;
 	}
+	/* Like TCP Fast Open: data the application already sent goes out now,
+	 * within the early window, instead of one tunnel round trip later. */
+	c->tx_window = CHANNEL_EARLY_WINDOW;
+	start_reading(c);
 	return 0;
 }
 
@@ -767,6 +801,20 @@ static void on_connect(uv_connect_t *req, int status)
 	if (session_send_frame(c->s, f, frame_open_ok(f, c->id, CHANNEL_WINDOW)) != 0)
 		return;
 	log_debug("channel %u: connected to %s", c->id, c->target);
+	if (c->held_len > 0) {
+		struct frame d = {.type = FRAME_DATA, .chan = c->id, .data = c->held,
+				  .len = c->held_len};
+		int eof = c->eof_rcvd;
+		c->eof_rcvd = 0; /* on_data refuses data after EOF */
+		on_data(c, &d);
+		c->eof_rcvd = eof;
+		free(c->held);
+		c->held = NULL;
+		c->held_len = 0;
+		if (c->s == NULL)
+			return;
+	}
+	maybe_shutdown(c);
 	start_reading(c);
 }
 

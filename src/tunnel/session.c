@@ -227,6 +227,7 @@ static void on_close_handle(uv_handle_t *h)
 	free(s);
 }
 
+
 /* --- the server's silent rejection --- */
 
 static void on_reject_timer(uv_timer_t *t)
@@ -375,8 +376,22 @@ int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN])
 
 /* --- sending --- */
 
+/*
+ * Large buffers (a channel's read of up to 256 KiB) come from a small free
+ * list: a malloc/free pair of that size per read costs page faults and brk
+ * calls on the hot path, and the list caps what an idle process keeps.
+ */
+enum { TXBUF_BIG = 4096, TXBUF_POOL_CAP = FRAME_CHAN_HDR + FRAME_MAX_DATA, TXBUF_POOL_MAX = 8 };
+static struct session_txbuf *txbuf_pool[TXBUF_POOL_MAX];
+static size_t txbuf_pooled;
+
 struct session_txbuf *session_txbuf_new(size_t plain_cap)
 {
+	if (plain_cap > TXBUF_BIG && plain_cap <= TXBUF_POOL_CAP) {
+		if (txbuf_pooled > 0)
+			return txbuf_pool[--txbuf_pooled];
+		plain_cap = TXBUF_POOL_CAP;
+	}
 	struct session_txbuf *b = malloc(sizeof(*b) + plain_cap + RECORD_OVERHEAD);
 	if (b != NULL)
 		b->cap = plain_cap;
@@ -388,6 +403,12 @@ uint8_t *session_txbuf_plain(struct session_txbuf *b)
 	return b->rec + RECORD_HDR_LEN;
 }
 
+void session_txbuf_pool_drain(void)
+{
+	while (txbuf_pooled > 0)
+		free(txbuf_pool[--txbuf_pooled]);
+}
+
 size_t session_txbuf_cap(const struct session_txbuf *b)
 {
 	return b->cap;
@@ -395,6 +416,10 @@ size_t session_txbuf_cap(const struct session_txbuf *b)
 
 void session_txbuf_free(struct session_txbuf *b)
 {
+	if (b != NULL && b->cap == TXBUF_POOL_CAP && txbuf_pooled < TXBUF_POOL_MAX) {
+		txbuf_pool[txbuf_pooled++] = b;
+		return;
+	}
 	free(b);
 }
 
@@ -434,7 +459,7 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct session_txbuf *b = req->data;
 	struct session *s = b->s;
-	free(b);
+	session_txbuf_free(b);
 	if (status == UV_ECANCELED)
 		return;
 	if (status < 0) {
@@ -448,7 +473,7 @@ static int seal_and_write(struct session *s, struct session_txbuf *b, size_t ple
 {
 	ssize_t len = record_seal(&s->tx, b->rec, plen);
 	if (len < 0) {
-		free(b);
+		session_txbuf_free(b);
 		session_close(s, "cannot seal record", 0);
 		return -1;
 	}
@@ -458,11 +483,11 @@ static int seal_and_write(struct session *s, struct session_txbuf *b, size_t ple
 	uv_buf_t ub = uv_buf_init((char *)b->rec, (unsigned)len);
 	int w = uv_try_write((uv_stream_t *)&s->tcp, &ub, 1);
 	if (w == len) {
-		free(b);
+		session_txbuf_free(b);
 		return 0;
 	}
 	if (w < 0 && w != UV_EAGAIN) {
-		free(b);
+		session_txbuf_free(b);
 		session_close(s, uv_strerror(w), 0);
 		return -1;
 	}
@@ -474,7 +499,7 @@ static int seal_and_write(struct session *s, struct session_txbuf *b, size_t ple
 	b->req.data = b;
 	int rc = uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
 	if (rc != 0) {
-		free(b);
+		session_txbuf_free(b);
 		session_close(s, uv_strerror(rc), 0);
 		return -1;
 	}
@@ -506,11 +531,11 @@ static int maybe_rekey(struct session *s)
 int session_send(struct session *s, struct session_txbuf *b, size_t plain_len)
 {
 	if (s->state != ST_OPEN || plain_len > b->cap) {
-		free(b);
+		session_txbuf_free(b);
 		return -1;
 	}
 	if (maybe_rekey(s) != 0) {
-		free(b);
+		session_txbuf_free(b);
 		return -1;
 	}
 	if (session_txbuf_plain(b)[0] == FRAME_DATA)
@@ -602,6 +627,15 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 		if (from_client != (s->p.role == SESSION_SERVER) || f->chan == 0 ||
 		    idmap_get(&s->chans, f->chan) != NULL) {
 			protocol_error(s, "bad channel id in OPEN");
+			return;
+		}
+		if (s->chans.count >= SESSION_MAX_CHANNELS) {
+			uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
+			log_warn("session %lu: channel %u refused: %d channels open", s->id,
+				 f->chan, SESSION_MAX_CHANNELS);
+			session_send_frame(s, out,
+					   frame_open_fail(out, f->chan, FRAME_FAIL_RESOURCE,
+							   "too many channels"));
 			return;
 		}
 		s->p.hooks->open(s->p.arg, s, f);

@@ -26,6 +26,7 @@ enum {
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
 	SESSION_REKEY_RECORDS = 1u << 20, /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
+	SESSION_MAX_CHANNELS = 65536,	   /* channels the peer may have open at once */
 };
 
 struct session;
@@ -128,6 +129,8 @@ struct session_txbuf *session_txbuf_new(size_t plain_cap);
 uint8_t *session_txbuf_plain(struct session_txbuf *b);
 size_t session_txbuf_cap(const struct session_txbuf *b); /* plaintext capacity */
 void session_txbuf_free(struct session_txbuf *b);
+/* session_txbuf_pool_drain(): free the cached large buffers (at exit, for leak checkers). */
+void session_txbuf_pool_drain(void);
 int session_send(struct session *s, struct session_txbuf *b, size_t plain_len);
 
 /* session_send_frame(s, frame, len): copy a small frame into a record and send it. */
