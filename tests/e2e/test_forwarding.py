@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    IO_TIMEOUT,
     echo_handler,
     echo_roundtrip,
     free_port,
@@ -63,6 +64,13 @@ def srv_denied(target, rule, key="default"):
 
 def cli_denied(target, rule):
     return DENIED_CLI.format(target=re.escape(target), rule=re.escape(rule))
+
+
+def assert_one_session(srv, cli):
+    """The session was never torn down (a failed channel must not end it)."""
+    assert srv.count(r"session \d+ from .* authenticated") == 1 and srv.count(r"session \d+ closed") == 0, \
+        f"the session ended or was re-established:\n{srv.tail()}"
+    assert cli.count(r"session \d+ closed") == 0, f"the client lost its session:\n{cli.tail()}"
 
 
 # --------------------------------------------------------------------------
@@ -339,6 +347,7 @@ def test_remote_forward_target_down(pg, tmp):
     cli.wait_for_log(r"open 127\.0\.0\.1:%d failed: connect failed: Connection refused" % closed, count=2)
     assert listen_addrs_of(rport, srv.pid) == {"127.0.0.1"}
     assert cli.alive() and srv.alive()
+    assert_one_session(srv, cli)
 
 
 def test_remote_listener_closed_with_session(pg, procs, tmp):
@@ -441,6 +450,7 @@ def test_unix_target_denied_without_allow_unix_forwarding(pg, sockdir, unix_serv
     srv.wait_for_log(srv_denied(str(target), "allow_unix_forwarding = no"))
     cli.wait_for_log(cli_denied(str(target), "allow_unix_forwarding = no"))
     assert us.accepted == 0
+    assert_one_session(srv, cli)
 
 
 def test_unix_remote_listener(pg, procs, tmp, sockdir, curl_tool):
@@ -613,6 +623,54 @@ def test_key_limited_to_a_cannot_reach_b_by_any_entrance(pg, tcp_servers, sockdi
     assert cli.alive() and srv.alive()
 
 
+EARLY_CASES = ["denied-tcp", "denied-unix", "refused-tcp", "denied-socks-pipelined"]
+
+
+@pytest.mark.parametrize("case", EARLY_CASES)
+def test_failed_channel_with_early_data_keeps_session(pg, tcp_servers, sockdir, unix_servers, case):
+    """The application speaks first (bytes and a half-close are already queued
+    when the client accepts), the channel then fails: only that channel may
+    end. Early DATA/EOF that crossed the OPEN_FAIL must be dropped, not treated
+    as frames for an unknown channel (docs/PROTOCOL.md 5.2, "Early data")."""
+    a = tcp_servers(echo_handler)
+    b = tcp_servers(echo_handler)
+    ub = unix_servers(sockdir / "b.sock")
+    closed = free_port()
+    key = pg.keygen()
+    srv = start_server(pg, key, permit_open=[hostport(*a.addr), f"127.0.0.1:{closed}", str(ub.path)])
+    la, lx = free_port(), free_port()
+    target = {"denied-tcp": hostport(*b.addr), "denied-unix": str(ub.path),
+              "refused-tcp": f"127.0.0.1:{closed}", "denied-socks-pipelined": None}[case]
+    if target is None:
+        cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}"], D=[f"127.0.0.1:{lx}"])
+        first = (b"\x05\x01\x00" + b"\x05\x01\x00\x01\x7f\x00\x00\x01" + b.port.to_bytes(2, "big")
+                 + b"early bytes" * 100)
+    else:
+        cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lx}:{target}"])
+        first = b"client speaks first\n" * 100
+    assert echo_roundtrip(("127.0.0.1", la))
+    failed_rx = (r"open failed: connect failed: Connection refused" if case == "refused-tcp"
+                 else r"open failed: administratively prohibited")
+    for i in range(3):
+        s = socket.create_connection(("127.0.0.1", lx), timeout=IO_TIMEOUT)
+        try:
+            s.sendall(first)
+            s.shutdown(socket.SHUT_WR)
+            recv_until_end(s)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            s.close()
+        wait_until(lambda: cli.count(failed_rx) > i or cli.count(r"session \d+ closed"),
+                   what=f"channel {i + 1} to fail")
+        assert srv.count(r"protocol error") == 0, f"failed channel {i + 1} ended the session:\n{srv.tail()}"
+        assert_one_session(srv, cli)
+    assert b.accepted == 0 and ub.accepted == 0
+    assert echo_roundtrip(("127.0.0.1", la))
+    assert srv.count(r"protocol error") == 0, srv.tail()
+    assert_one_session(srv, cli)
+
+
 def test_allow_forwarding_local_cannot_listen(pg, echo_server):
     """allow_forwarding = local: -R refused whatever permit_listen says; -L still works."""
     rport = free_port()
@@ -773,11 +831,13 @@ def test_access_check_agrees_with_running_server(pg, tmp, tcp_servers):
         assert r.returncode == rc, (dest, r.stdout, r.stderr)
     srv = pg.start_server(config=conf, port=sport)
     la, lb = free_port(), free_port()
-    start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lb}:{hostport(*b.addr)}"])
+    cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lb}:{hostport(*b.addr)}"])
     assert echo_roundtrip(("127.0.0.1", la))
     assert refused_stream(tcp_connector("127.0.0.1", lb))[0] == b""
     srv.wait_for_log(srv_denied(hostport(*b.addr), "not in permit_open", key="k"))
     assert b.accepted == 0
+    assert echo_roundtrip(("127.0.0.1", la))
+    assert_one_session(srv, cli)
 
 
 # --------------------------------------------------------------------------
