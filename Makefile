@@ -79,10 +79,10 @@ fuzz: $(FUZZERS)
 			$(BUILD)/fuzz/work-$$n fuzz/corpus/$$n 2>&1 | tail -n 2; done
 
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+	clang-format --dry-run -Werror src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
 
 demo: $(BUILD)/postern
 	scripts/demo.sh

@@ -18,11 +18,11 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"server", cmd_server, "accept tunnels; silent to anyone without a key"},
-	{"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
-	{"connect", cmd_client, "alias of client"},
-	{"keygen", cmd_keygen, "write a new pre-shared key file"},
-	{"access", cmd_access, "print what each key may reach (the access matrix)"},
+    {"server", cmd_server, "accept tunnels; silent to anyone without a key"},
+    {"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
+    {"connect", cmd_client, "alias of client"},
+    {"keygen", cmd_keygen, "write a new pre-shared key file"},
+    {"access", cmd_access, "print what each key may reach (the access matrix)"},
 };
 
 static void usage(FILE *f)

@@ -35,14 +35,14 @@ struct client {
 	struct config_client cfg;
 	uint8_t psk[CRYPTO_KEY_LEN];
 	enum crypto_aead_alg alg;
-	struct session *s;    /* current session, or NULL */
-	struct noise_hs *hs;  /* handshake in progress */
+	struct session *s;	 /* current session, or NULL */
+	struct noise_hs *hs;	 /* handshake in progress */
 	struct fwd_local **fwds; /* -L then -D entrances */
 	size_t nfwds;
 	int forwards_open;
 	struct client_remote *remote; /* -R */
 	size_t nremote;
-	int remote_pending;	/* first round of LISTEN answers still to come */
+	int remote_pending; /* first round of LISTEN answers still to come */
 	uv_getaddrinfo_t gai;
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
@@ -124,9 +124,10 @@ static int open_forwards(struct client *cl)
 	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++) {
 		int socks = i >= cl->cfg.nlocal;
 		const struct net_endpoint *listen =
-			socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
-		cl->fwds[i] = fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
-					     current_session, cl, err);
+		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
+		cl->fwds[i] =
+		    fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
+				   current_session, cl, err);
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
 				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
@@ -144,9 +145,9 @@ static void request_remote(struct client *cl, struct session *s)
 	for (size_t i = 0; i < cl->nremote; i++) {
 		const struct net_endpoint *l = &cl->remote[i].fw.listen;
 		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
-		size_t n = frame_listen(f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
-					l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""),
-					l->port);
+		size_t n = frame_listen(
+		    f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+		    l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""), l->port);
 		if (n == 0 || session_send_frame(s, f, n) != 0)
 			return;
 	}
@@ -190,10 +191,7 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 			log_info("remote forward: server listening on %s for %s", listen, target);
 	} else {
 		char msg[FRAME_MAX_MSG + 1];
-		size_t i;
-		for (i = 0; i < f->len; i++)
-			msg[i] = (f->data[i] >= 0x20 && f->data[i] < 0x7f) ? (char)f->data[i] : '?';
-		msg[i] = 0;
+		log_printable(msg, f->data, f->len);
 		log_error("remote forward %s -> %s failed: %s%s%s", listen, target,
 			  frame_fail_text(f->code), msg[0] ? ": " : "", msg);
 		if (cl->remote_pending > 0 && cl->cfg.exit_on_forward_failure) {
@@ -213,9 +211,9 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 	/* The server may only open channels for listeners we asked for, and
 	 * only to the targets we configured for them. */
 	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote) {
-		session_send_frame(s, out,
-				   frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED,
-						   "no such remote forward"));
+		session_send_frame(
+		    s, out,
+		    frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, "no such remote forward"));
 		return;
 	}
 	channel_connect(s, f->chan, f->window, &cl->remote[f->listen_id - 1].fw.target);
@@ -234,7 +232,6 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	if (!cl->stopping)
 		schedule_reconnect(cl);
 }
-
 
 /* --- connecting --- */
 
@@ -284,11 +281,11 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 static void on_connect_attempt_closed(void *arg, struct session *s, const char *reason);
 
 static const struct session_hooks attempt_hooks = {
-	.handshake = on_handshake,
-	.established = on_established,
-	.open = on_open,
-	.listen = on_listen_reply,
-	.closed = on_connect_attempt_closed,
+    .handshake = on_handshake,
+    .established = on_established,
+    .open = on_open,
+    .listen = on_listen_reply,
+    .closed = on_connect_attempt_closed,
 };
 
 /* A socket whose connect() failed: go on with the next address, if any. */
@@ -311,11 +308,11 @@ static void connect_next(struct client *cl)
 	}
 	cl->ai_next = a->ai_next;
 	struct session_params p = {
-		.role = SESSION_CLIENT,
-		.hooks = &attempt_hooks,
-		.arg = cl,
-		.handshake_timeout_ms = cl->cfg.connect_timeout_ms,
-		.keepalive_s = cl->cfg.keepalive_s,
+	    .role = SESSION_CLIENT,
+	    .hooks = &attempt_hooks,
+	    .arg = cl,
+	    .handshake_timeout_ms = cl->cfg.connect_timeout_ms,
+	    .keepalive_s = cl->cfg.keepalive_s,
 	};
 	cl->s = session_new(cl->loop, &p);
 	if (cl->s == NULL) {
@@ -360,11 +357,10 @@ static void try_connect(struct client *cl)
 	}
 	log_info("connecting to %s", cl->server_name);
 	snprintf(port, sizeof(port), "%u", (unsigned)cl->cfg.server.port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	cl->gai.data = cl;
-	if (uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg.server.host, port, &hints) !=
-	    0)
+	if (uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg.server.host, port, &hints) != 0)
 		schedule_reconnect(cl);
 }
 
@@ -372,45 +368,47 @@ static void try_connect(struct client *cl)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
-		   "                      [SERVER:PORT]\n"
-		   "\n"
-		   "Keep an encrypted session to a postern server and forward local ports through it.\n"
-		   "\n"
-		   "  -c, --config FILE     client profiles (INI; see postern(1)); PROFILE picks one\n"
-		   "                        (default: the first)\n"
-		   "  -k, --key FILE        key file (postern keygen)\n"
-		   "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"
-		   "                        (bind defaults to 127.0.0.1; IPv6 in brackets);\n"
-		   "                        either side may be a Unix socket path\n"
-		   "  -R SPEC               remote forward: [bind_address:]port:host:hostport, the\n"
-		   "                        server listens (port 0: allocated and reported)\n"
-		   "  -D [bind_address:]port  SOCKS 4/4a/5 entrance (or a Unix socket path)\n"
-		   "      --no-exit-on-forward-failure  keep running when a forward cannot be set up\n"
-		   "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
-		   "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
-		   "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
-		   "  -v, --verbose         debug logging\n"
-		   "  -q, --quiet           warnings and errors only\n"
-		   "  -h, --help            this help\n");
+	fprintf(
+	    f,
+	    "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
+	    "                      [SERVER:PORT]\n"
+	    "\n"
+	    "Keep an encrypted session to a postern server and forward local ports through it.\n"
+	    "\n"
+	    "  -c, --config FILE     client profiles (INI; see postern(1)); PROFILE picks one\n"
+	    "                        (default: the first)\n"
+	    "  -k, --key FILE        key file (postern keygen)\n"
+	    "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"
+	    "                        (bind defaults to 127.0.0.1; IPv6 in brackets);\n"
+	    "                        either side may be a Unix socket path\n"
+	    "  -R SPEC               remote forward: [bind_address:]port:host:hostport, the\n"
+	    "                        server listens (port 0: allocated and reported)\n"
+	    "  -D [bind_address:]port  SOCKS 4/4a/5 entrance (or a Unix socket path)\n"
+	    "      --no-exit-on-forward-failure  keep running when a forward cannot be set up\n"
+	    "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
+	    "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
+	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
+	    "  -v, --verbose         debug logging\n"
+	    "  -q, --quiet           warnings and errors only\n"
+	    "  -h, --help            this help\n");
 }
 
 enum { OPT_CIPHER = 256, OPT_KEEPALIVE, OPT_RECONNECT_MAX, OPT_NO_EXIT_ON_FAILURE };
 
 static const struct option client_opts[] = {
-	{"config", required_argument, NULL, 'c'},
-	{"key", required_argument, NULL, 'k'},
-	{"local", required_argument, NULL, 'L'},
-	{"remote", required_argument, NULL, 'R'},
-	{"dynamic", required_argument, NULL, 'D'},
-	{"no-exit-on-forward-failure", no_argument, NULL, OPT_NO_EXIT_ON_FAILURE},
-	{"cipher", required_argument, NULL, OPT_CIPHER},
-	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
-	{"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
-	{"verbose", no_argument, NULL, 'v'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"config", required_argument, NULL, 'c'},
+    {"key", required_argument, NULL, 'k'},
+    {"local", required_argument, NULL, 'L'},
+    {"remote", required_argument, NULL, 'R'},
+    {"dynamic", required_argument, NULL, 'D'},
+    {"no-exit-on-forward-failure", no_argument, NULL, OPT_NO_EXIT_ON_FAILURE},
+    {"cipher", required_argument, NULL, OPT_CIPHER},
+    {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+    {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int client_flag(int o, const char *arg, struct config_client *c, enum log_level *lvl)

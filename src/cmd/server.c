@@ -211,8 +211,8 @@ static void on_listen(void *arg, struct session *s, const struct frame *f)
 				       bind.host, why);
 	net_format_endpoint(&ep, name, sizeof(name));
 	if (!ok) {
-		log_warn("session %lu: remote forward on %s denied for key '%s': %s",
-			 session_id(s), name, c->key->name, why);
+		log_warn("session %lu: remote forward on %s denied for key '%s': %s", session_id(s),
+			 name, c->key->name, why);
 		listen_reply(s, f->listen_id, 0, 0, FRAME_FAIL_PROHIBITED, why);
 		return;
 	}
@@ -245,11 +245,11 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 }
 
 static const struct session_hooks server_hooks = {
-	.handshake = on_handshake,
-	.open = on_open,
-	.listen = on_listen,
-	.refused = on_refused,
-	.closed = on_closed,
+    .handshake = on_handshake,
+    .open = on_open,
+    .listen = on_listen,
+    .refused = on_refused,
+    .closed = on_closed,
 };
 
 /* --- accepting --- */
@@ -262,7 +262,8 @@ static void evict_oldest(struct server *srv, const struct abuse_source *src)
 		    memcmp(c->src.bytes, src->bytes, src->len) != 0)
 			continue;
 		release_pending(c);
-		log_refusal(srv, session_peer(c->s), "evicted (too many unauthenticated connections)");
+		log_refusal(srv, session_peer(c->s),
+			    "evicted (too many unauthenticated connections)");
 		session_close(c->s, "evicted by connection cap", 0);
 		return;
 	}
@@ -305,13 +306,13 @@ static void on_connection(uv_stream_t *listener, int status)
 	if (c == NULL)
 		return;
 	struct session_params p = {
-		.role = SESSION_SERVER,
-		.hooks = &server_hooks,
-		.arg = c,
-		.handshake_timeout_ms = srv->cfg.preauth_timeout_ms,
-		.reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
-		.reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
-		.keepalive_s = srv->cfg.keepalive_s,
+	    .role = SESSION_SERVER,
+	    .hooks = &server_hooks,
+	    .arg = c,
+	    .handshake_timeout_ms = srv->cfg.preauth_timeout_ms,
+	    .reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
+	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
+	    .keepalive_s = srv->cfg.keepalive_s,
 	};
 	c->srv = srv;
 	c->s = session_new(srv->loop, &p);
@@ -362,7 +363,8 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	struct sockaddr_storage ss;
 	int slen = sizeof(ss);
 	uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
-	log_info("listening on %s", net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
+	log_info("listening on %s",
+		 net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
 	return 0;
 }
 
@@ -375,7 +377,8 @@ static int bind_listeners(struct server *srv)
 		net_format_endpoint(ep, spec, sizeof(spec));
 		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
 		const char *host = strcmp(ep->host, "*") == 0 ? NULL : ep->host;
-		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
 					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
 				*res = NULL;
 		int g = getaddrinfo(host, port, &hints, &res);
@@ -425,38 +428,40 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
-		"                      [--permit-open SPEC]... [--permit-listen SPEC]... [options]\n"
-		"\n"
-		"Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
-		"\n"
-		"  -c, --config FILE         server configuration (INI; see postern(1))\n"
-		"  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
-		"  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
-		"      --permit-open SPEC    what the quick-mode key may reach (-L/-D): HOST:PORT,\n"
-		"                            *:PORT, HOST:*, ADDR/BITS:PORT, [V6/BITS]:PORT, any,\n"
-		"                            or a Unix socket path or glob (repeatable;\n"
-		"                            default: nothing)\n"
-		"      --permit-listen SPEC  what it may listen on (-R): [HOST:]PORT, [HOST:]*, any,\n"
-		"                            or a Unix socket path (repeatable; default: nothing)\n"
-		"      --allow-forwarding yes|no|local|remote  directions it may use (default yes;\n"
-		"                            local covers -L and -D)\n"
-		"      --allow-unix-forwarding yes|no  Unix socket targets and listeners (default no)\n"
-		"      --gateway-ports no|yes|clientspecified  what -R listeners bind: 127.0.0.1,\n"
-		"                            all addresses, or the client's choice (default no;\n"
-		"                            overrides [server], not a [key]'s own setting)\n"
-		"      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
-		"      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 s)\n"
-		"      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
-		"      --ban-threshold N     failures that ban a source (default 5)\n"
-		"      --ban-window SEC      ... within this many seconds (default 60)\n"
-		"      --ban-time SEC        ban length (default 600)\n"
-		"      --max-unauth N        concurrent unauthenticated connections (default 64)\n"
-		"      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
-		"  -v, --verbose             debug logging\n"
-		"  -q, --quiet               warnings and errors only\n"
-		"  -h, --help                this help\n");
+	fprintf(
+	    f,
+	    "usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
+	    "                      [--permit-open SPEC]... [--permit-listen SPEC]... [options]\n"
+	    "\n"
+	    "Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
+	    "\n"
+	    "  -c, --config FILE         server configuration (INI; see postern(1))\n"
+	    "  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
+	    "  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
+	    "      --permit-open SPEC    what the quick-mode key may reach (-L/-D): HOST:PORT,\n"
+	    "                            *:PORT, HOST:*, ADDR/BITS:PORT, [V6/BITS]:PORT, any,\n"
+	    "                            or a Unix socket path or glob (repeatable;\n"
+	    "                            default: nothing)\n"
+	    "      --permit-listen SPEC  what it may listen on (-R): [HOST:]PORT, [HOST:]*, any,\n"
+	    "                            or a Unix socket path (repeatable; default: nothing)\n"
+	    "      --allow-forwarding yes|no|local|remote  directions it may use (default yes;\n"
+	    "                            local covers -L and -D)\n"
+	    "      --allow-unix-forwarding yes|no  Unix socket targets and listeners (default no)\n"
+	    "      --gateway-ports no|yes|clientspecified  what -R listeners bind: 127.0.0.1,\n"
+	    "                            all addresses, or the client's choice (default no;\n"
+	    "                            overrides [server], not a [key]'s own setting)\n"
+	    "      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
+	    "      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 "
+	    "s)\n"
+	    "      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
+	    "      --ban-threshold N     failures that ban a source (default 5)\n"
+	    "      --ban-window SEC      ... within this many seconds (default 60)\n"
+	    "      --ban-time SEC        ban length (default 600)\n"
+	    "      --max-unauth N        concurrent unauthenticated connections (default 64)\n"
+	    "      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
+	    "  -v, --verbose             debug logging\n"
+	    "  -q, --quiet               warnings and errors only\n"
+	    "  -h, --help                this help\n");
 }
 
 enum {
@@ -476,26 +481,26 @@ enum {
 };
 
 static const struct option server_opts[] = {
-	{"config", required_argument, NULL, 'c'},
-	{"listen", required_argument, NULL, 'l'},
-	{"key", required_argument, NULL, 'k'},
-	{"permit-open", required_argument, NULL, OPT_PERMIT},
-	{"preauth-timeout", required_argument, NULL, OPT_PREAUTH},
-	{"reject-delay", required_argument, NULL, OPT_REJECT},
-	{"replay-window", required_argument, NULL, OPT_REPLAY},
-	{"ban-threshold", required_argument, NULL, OPT_BAN_THRESHOLD},
-	{"ban-window", required_argument, NULL, OPT_BAN_WINDOW},
-	{"ban-time", required_argument, NULL, OPT_BAN_TIME},
-	{"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
-	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},
-	{"permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN},
-	{"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
-	{"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
-	{"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
-	{"verbose", no_argument, NULL, 'v'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {"key", required_argument, NULL, 'k'},
+    {"permit-open", required_argument, NULL, OPT_PERMIT},
+    {"preauth-timeout", required_argument, NULL, OPT_PREAUTH},
+    {"reject-delay", required_argument, NULL, OPT_REJECT},
+    {"replay-window", required_argument, NULL, OPT_REPLAY},
+    {"ban-threshold", required_argument, NULL, OPT_BAN_THRESHOLD},
+    {"ban-window", required_argument, NULL, OPT_BAN_WINDOW},
+    {"ban-time", required_argument, NULL, OPT_BAN_TIME},
+    {"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
+    {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+    {"permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN},
+    {"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
+    {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
+    {"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_delay(const char *s, struct config_server *c)
@@ -566,13 +571,13 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 	case OPT_ALLOW_FORWARDING:
 		fl->allow_forwarding = arg;
 		return config_forwarding_parse(arg) >= 0
-			       ? 0
-			       : bad_value("--allow-forwarding (yes, no, local or remote)", arg);
+			   ? 0
+			   : bad_value("--allow-forwarding (yes, no, local or remote)", arg);
 	case OPT_ALLOW_UNIX:
 		fl->allow_unix = arg;
 		return config_yesno_parse(arg) >= 0
-			       ? 0
-			       : bad_value("--allow-unix-forwarding (yes or no)", arg);
+			   ? 0
+			   : bad_value("--allow-unix-forwarding (yes or no)", arg);
 	case OPT_GATEWAY_PORTS:
 		if (config_gateway_parse(arg) < 0)
 			return bad_value("--gateway-ports (no, yes or clientspecified)", arg);
@@ -587,27 +592,28 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return parse_delay(arg, c) == 0 ? 0 : bad_value("--reject-delay (MIN-MAX)", arg);
 	case OPT_REPLAY:
 		return cmd_parse_uint(arg, 1, 86400, &c->replay_window_s) == 0
-			       ? 0
-			       : bad_value("--replay-window", arg);
+			   ? 0
+			   : bad_value("--replay-window", arg);
 	case OPT_BAN_THRESHOLD:
 		return cmd_parse_uint(arg, 1, 1000000, &c->ban_threshold) == 0
-			       ? 0
-			       : bad_value("--ban-threshold", arg);
+			   ? 0
+			   : bad_value("--ban-threshold", arg);
 	case OPT_BAN_WINDOW:
 		return cmd_parse_uint(arg, 1, 86400, &c->ban_window_s) == 0
-			       ? 0
-			       : bad_value("--ban-window", arg);
+			   ? 0
+			   : bad_value("--ban-window", arg);
 	case OPT_BAN_TIME:
 		return cmd_parse_uint(arg, 1, 31536000, &c->ban_time_s) == 0
-			       ? 0
-			       : bad_value("--ban-time", arg);
+			   ? 0
+			   : bad_value("--ban-time", arg);
 	case OPT_MAX_UNAUTH:
 		return cmd_parse_uint(arg, 1, 1000000, &c->max_unauth) == 0
-			       ? 0
-			       : bad_value("--max-unauth", arg);
+			   ? 0
+			   : bad_value("--max-unauth", arg);
 	case OPT_KEEPALIVE:
-		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0 ? 0
-									  : bad_value("--keepalive", arg);
+		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
+			   ? 0
+			   : bad_value("--keepalive", arg);
 	case 'v':
 		*lvl = LOG_LVL_DEBUG;
 		return 0;
@@ -724,11 +730,11 @@ out:
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
-		.ban_threshold = srv->cfg.ban_threshold,
-		.ban_window_s = srv->cfg.ban_window_s,
-		.ban_time_s = srv->cfg.ban_time_s,
-		.max_unauth = srv->cfg.max_unauth,
-		.max_unauth_per_source = srv->cfg.max_unauth_per_source,
+	    .ban_threshold = srv->cfg.ban_threshold,
+	    .ban_window_s = srv->cfg.ban_window_s,
+	    .ban_time_s = srv->cfg.ban_time_s,
+	    .max_unauth = srv->cfg.max_unauth,
+	    .max_unauth_per_source = srv->cfg.max_unauth_per_source,
 	};
 	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
 	srv->abuse = abuse_new(&ac);

@@ -33,6 +33,7 @@ static struct {
 	EVP_CIPHER *cipher[2];
 	EVP_MD *md[2];
 	EVP_MAC *hmac;
+	EVP_MAC *siphash;
 	int ok;
 } algs;
 
@@ -55,7 +56,8 @@ static void algs_fetch(void)
 		ok = ok && algs.cipher[i] != NULL && algs.md[i] != NULL;
 	}
 	algs.hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-	algs.ok = ok && algs.hmac != NULL;
+	algs.siphash = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_SIPHASH, NULL);
+	algs.ok = ok && algs.hmac != NULL && algs.siphash != NULL;
 }
 
 static int algs_ready(void)
@@ -289,6 +291,28 @@ int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size
 out:
 	EVP_MAC_CTX_free(ctx);
 	return rc;
+}
+
+uint64_t crypto_siphash(const uint8_t key[CRYPTO_SIPHASH_KEY_LEN], const void *data, size_t len)
+{
+	EVP_MAC_CTX *ctx = NULL;
+	OSSL_PARAM params[2];
+	uint8_t out[8] = {0};
+	size_t outl = 0, size = sizeof(out);
+	uint64_t h = 0;
+
+	if (!algs_ready() || (ctx = EVP_MAC_CTX_new(algs.siphash)) == NULL)
+		goto out;
+	params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_init(ctx, key, CRYPTO_SIPHASH_KEY_LEN, params) ||
+	    !EVP_MAC_update(ctx, data, len) || !EVP_MAC_final(ctx, out, &outl, sizeof(out)))
+		goto out;
+	for (int i = 7; i >= 0; i--)
+		h = (h << 8) | out[i];
+out:
+	EVP_MAC_CTX_free(ctx);
+	return h;
 }
 
 /*

@@ -116,6 +116,15 @@ int crypto_dh_pub(const uint8_t priv[CRYPTO_DH_LEN], uint8_t pub[CRYPTO_DH_LEN])
 int crypto_dh(uint8_t out[CRYPTO_DH_LEN], const uint8_t priv[CRYPTO_DH_LEN],
 	      const uint8_t pub[CRYPTO_DH_LEN]);
 
+enum { CRYPTO_SIPHASH_KEY_LEN = 16 };
+
+/*
+ * crypto_siphash(key, data, len): SipHash-2-4 of ${data} under ${key}, for
+ * hash tables whose keys an attacker chooses (source addresses, handshake
+ * fingerprints): with a secret key, bucket indices are unpredictable.
+ */
+uint64_t crypto_siphash(const uint8_t key[CRYPTO_SIPHASH_KEY_LEN], const void *data, size_t len);
+
 /* crypto_random(buf, len): fill from the CSPRNG. Returns 0 or -1. */
 int crypto_random(void *buf, size_t len);
 

@@ -62,38 +62,16 @@ static size_t pow2_at_least(size_t n)
 	return p;
 }
 
-static uint64_t load64_le(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* The splitmix64 finalizer: a bijection with full avalanche. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9u;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebu;
-	x ^= x >> 31;
-	return x;
-}
-
 /*
  * In NNpsk0 the client's e is sent before any DH, so a holder of a valid PSK
- * can choose the fingerprint freely. A secret per-process key keeps bucket
- * indices unpredictable, so such a client cannot grind fingerprints offline
- * into one chain. Not a PRF, but nothing here leaks hash outputs except
- * timing, and the attacker would already need a key.
+ * can choose the fingerprint freely: SipHash under a secret per-process key
+ * keeps bucket indices unpredictable, so it cannot grind fingerprints into
+ * one chain.
  */
 static uint32_t bucket_of(const struct replay *r, const uint8_t id[REPLAY_ID_LEN])
 {
-	uint64_t h = r->key[0];
-	for (size_t off = 0; off < REPLAY_ID_LEN; off += 8)
-		h = mix64(h ^ load64_le(id + off));
-	return (uint32_t)mix64(h ^ r->key[1]) & r->bucket_mask;
+	return (uint32_t)crypto_siphash((const uint8_t *)r->key, id, REPLAY_ID_LEN) &
+	       r->bucket_mask;
 }
 
 static uint32_t slot_of(const struct replay *r, uint64_t expiry_ms)

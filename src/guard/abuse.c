@@ -79,29 +79,17 @@ struct abuse {
 	uint64_t key[2];
 };
 
-/* The splitmix64 finalizer: a bijection with full avalanche. */
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9u;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebu;
-	x ^= x >> 31;
-	return x;
-}
-
 /*
  * Anyone can pick source addresses (a /48 holds 65536 /64s) before
- * authenticating, so buckets must not be predictable: a secret per-process
- * key, mixed in before and after, keeps them from crowding one chain.
+ * authenticating, so buckets must not be predictable: SipHash under a secret
+ * per-process key keeps them from crowding one chain.
  */
 static uint32_t bucket_of(const struct abuse *a, const struct abuse_source *k)
 {
-	uint64_t w = 0;
-	for (int i = 7; i >= 0; i--)
-		w = (w << 8) | k->bytes[i];
-	uint64_t h = mix64(mix64(w ^ a->key[0]) ^ a->key[1] ^ k->len);
-	return (uint32_t)h & a->bucket_mask;
+	uint8_t buf[9];
+	memcpy(buf, k->bytes, 8);
+	buf[8] = k->len;
+	return (uint32_t)crypto_siphash((const uint8_t *)a->key, buf, sizeof(buf)) & a->bucket_mask;
 }
 
 static int normalize(const struct abuse_source *in, struct abuse_source *out)

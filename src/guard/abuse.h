@@ -15,12 +15,12 @@
 #include <sys/socket.h>
 
 struct abuse_config {
-	unsigned ban_threshold;	 /* failures within ban_window_s that trigger a ban */
+	unsigned ban_threshold; /* failures within ban_window_s that trigger a ban */
 	unsigned ban_window_s;
 	unsigned ban_time_s;
-	unsigned max_unauth;	 /* concurrent unauthenticated connections, all sources */
+	unsigned max_unauth; /* concurrent unauthenticated connections, all sources */
 	unsigned max_unauth_per_source;
-	size_t table_size;	 /* sources tracked; the least recently seen is forgotten */
+	size_t table_size; /* sources tracked; the least recently seen is forgotten */
 };
 
 /* A source key: the address family and the significant bytes. */
@@ -30,12 +30,12 @@ struct abuse_source {
 };
 
 enum abuse_admit {
-	ABUSE_ADMIT = 0,	 /* go ahead */
-	ABUSE_BANNED = 1,	 /* source is banned */
-	ABUSE_SOURCE_FULL = 2,	 /* this source already has max_unauth_per_source pending */
-	ABUSE_EVICT_OLDEST = 3,	 /* global cap reached: admit, but caller must drop the
-				    oldest pending connection of abuse_evict_source() */
-	ABUSE_FULL = 4,		 /* global cap reached and this source is the busiest */
+	ABUSE_ADMIT = 0,	/* go ahead */
+	ABUSE_BANNED = 1,	/* source is banned */
+	ABUSE_SOURCE_FULL = 2,	/* this source already has max_unauth_per_source pending */
+	ABUSE_EVICT_OLDEST = 3, /* global cap reached: admit, but caller must drop the
+				   oldest pending connection of abuse_evict_source() */
+	ABUSE_FULL = 4,		/* global cap reached and this source is the busiest */
 };
 
 struct abuse;

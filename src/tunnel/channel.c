@@ -43,26 +43,26 @@ struct channel {
 	struct session *s; /* NULL once detached from the session */
 	uint32_t id;
 	enum chan_state state;
-	unsigned local_init : 1;    /* local handle initialised, not yet closed */
+	unsigned local_init : 1; /* local handle initialised, not yet closed */
 	unsigned local_closing : 1;
 	unsigned is_tcp : 1;
 	unsigned reading : 1;
-	unsigned retrying : 1;	    /* local closed to try the next address */
+	unsigned retrying : 1; /* local closed to try the next address */
 	unsigned gai_pending : 1;
 	unsigned eof_sent : 1, eof_rcvd : 1, shut_started : 1, shut_done : 1;
 	unsigned close_sent : 1, close_rcvd : 1;
 
-	uint32_t tx_window;  /* bytes we may still send */
-	uint32_t rx_window;  /* bytes the peer may still send */
+	uint32_t tx_window;   /* bytes we may still send */
+	uint32_t rx_window;   /* bytes the peer may still send */
 	uint32_t rx_consumed; /* written locally, not yet returned as credit */
-	size_t wq_pending;   /* bytes queued on the local socket */
+	size_t wq_pending;    /* bytes queued on the local socket */
 	struct session_txbuf *rdbuf;
 	struct socks_ctx *socks; /* -D, until the SOCKS reply is sent */
 	uint8_t *early;		 /* -D: application bytes that came with the request */
 	size_t early_len;
-	uint8_t *held;		 /* connecting side: early DATA until the connect completes */
+	uint8_t *held; /* connecting side: early DATA until the connect completes */
 	size_t held_len;
-	uint32_t early_sent;	 /* opener: DATA bytes sent before OPEN_OK */
+	uint32_t early_sent;	  /* opener: DATA bytes sent before OPEN_OK */
 	struct net_endpoint dest; /* server: where to connect */
 
 	uv_getaddrinfo_t gai;
@@ -500,10 +500,7 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 		return -1;
 	/* The text comes from the server; keep it printable for the log. */
 	char msg[FRAME_MAX_MSG + 1];
-	size_t i;
-	for (i = 0; i < f->len; i++)
-		msg[i] = (f->data[i] >= 0x20 && f->data[i] < 0x7f) ? (char)f->data[i] : '?';
-	msg[i] = 0;
+	log_printable(msg, f->data, f->len);
 	log_warn("channel %u: open failed: %s%s%s (%s)", c->id, frame_fail_text(f->code),
 		 msg[0] ? ": " : "", msg, c->target);
 	/* OPEN_FAIL ends the channel on both sides at once (PROTOCOL.md 5.2). */
@@ -590,8 +587,8 @@ static int send_open(struct channel *c, uint8_t kind, const char *target, uint16
 {
 	uint8_t f[FRAME_CHAN_HDR + 8 + FRAME_MAX_HOST];
 	size_t flen = kind == FRAME_TARGET_FORWARD
-			      ? frame_open_forward(f, c->id, CHANNEL_WINDOW, listen_id)
-			      : frame_open(f, c->id, CHANNEL_WINDOW, kind, target, port);
+			  ? frame_open_forward(f, c->id, CHANNEL_WINDOW, listen_id)
+			  : frame_open(f, c->id, CHANNEL_WINDOW, kind, target, port);
 	c->state = CH_OPENING;
 	if (flen == 0 || session_send_frame(c->s, f, flen) != 0) {
 		detach(c);
@@ -718,7 +715,8 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 	switch (e->kind) {
 	case ENTRANCE_FIXED:
 		send_open(c, e->target->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
-			  e->target->is_unix ? e->target->path : e->target->host, e->target->port, 0);
+			  e->target->is_unix ? e->target->path : e->target->host, e->target->port,
+			  0);
 		return 0;
 	case ENTRANCE_REMOTE:
 		send_open(c, FRAME_TARGET_FORWARD, NULL, 0, e->listen_id);
@@ -802,8 +800,8 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	log_debug("channel %u: connected to %s", c->id, c->target);
 	if (c->held_len > 0) {
-		struct frame d = {.type = FRAME_DATA, .chan = c->id, .data = c->held,
-				  .len = c->held_len};
+		struct frame d = {
+		    .type = FRAME_DATA, .chan = c->id, .data = c->held, .len = c->held_len};
 		int eof = c->eof_rcvd;
 		c->eof_rcvd = 0; /* on_data refuses data after EOF */
 		on_data(c, &d);
@@ -934,8 +932,8 @@ void channel_connect(struct session *s, uint32_t chan, uint32_t window,
 	if (connect_literal(c) == 0)
 		return;
 	snprintf(port, sizeof(port), "%u", (unsigned)target->port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	c->gai.data = c;
 	if (uv_getaddrinfo(session_loop(s), &c->gai, on_resolved, c->dest.host, port, &hints) !=
 	    0) {

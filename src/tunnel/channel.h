@@ -17,8 +17,8 @@
 
 enum {
 	CHANNEL_WINDOW = 4 * 1024 * 1024, /* credit each side grants */
-	CHANNEL_CHUNK = FRAME_MAX_DATA,	   /* largest read from a local socket */
-	CHANNEL_EARLY_WINDOW = 65536,	   /* DATA an opener may send before OPEN_OK */
+	CHANNEL_CHUNK = FRAME_MAX_DATA,	  /* largest read from a local socket */
+	CHANNEL_EARLY_WINDOW = 65536,	  /* DATA an opener may send before OPEN_OK */
 };
 
 struct session;

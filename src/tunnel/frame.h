@@ -28,11 +28,11 @@ enum frame_type {
 };
 
 enum {
-	FRAME_CHAN_HDR = 5,	  /* type + channel id: the prefix of channel frames */
-	FRAME_MAX_DATA = 262144,  /* bytes of stream data in one DATA frame */
+	FRAME_CHAN_HDR = 5,	 /* type + channel id: the prefix of channel frames */
+	FRAME_MAX_DATA = 262144, /* bytes of stream data in one DATA frame */
 	FRAME_MAX_HOST = 255,
 	FRAME_MAX_MSG = 255,
-	FRAME_TARGET_TCP = 1,	  /* OPEN target kinds */
+	FRAME_TARGET_TCP = 1, /* OPEN target kinds */
 	FRAME_TARGET_UNIX = 2,
 	FRAME_TARGET_FORWARD = 3, /* server -> client: a -R connection; target = listen id */
 	FRAME_CLOSE_RESET = 1,	  /* CLOSE flags */
@@ -45,25 +45,25 @@ enum frame_fail {
 	FRAME_FAIL_RESOLVE = 3,	   /* name did not resolve */
 	FRAME_FAIL_RESOURCE = 4,   /* a limit was reached */
 	FRAME_FAIL_UNSUPPORTED = 5,
-	FRAME_FAIL_REFUSED = 6,	   /* connect(): connection refused */
+	FRAME_FAIL_REFUSED = 6, /* connect(): connection refused */
 	FRAME_FAIL_NET_UNREACH = 7,
 	FRAME_FAIL_HOST_UNREACH = 8,
 	FRAME_FAIL_TIMEDOUT = 9,
-	FRAME_FAIL_IN_USE = 10,	   /* LISTEN: address in use */
+	FRAME_FAIL_IN_USE = 10, /* LISTEN: address in use */
 };
 
 struct frame {
 	uint8_t type;
 	uint32_t chan;
-	uint32_t window;      /* OPEN, OPEN_OK */
-	uint32_t listen_id;   /* LISTEN*, OPEN of kind FRAME_TARGET_FORWARD */
-	uint32_t increment;   /* WINDOW */
-	uint8_t kind;	      /* OPEN: FRAME_TARGET_* */
-	uint16_t port;	      /* OPEN, LISTEN, LISTEN_OK */
-	uint8_t code;	      /* OPEN_FAIL, LISTEN_FAIL */
-	uint8_t flags;	      /* CLOSE */
-	uint64_t cookie;      /* PING, PONG */
-	const uint8_t *data;  /* DATA payload; OPEN/LISTEN host or path; *_FAIL message */
+	uint32_t window;     /* OPEN, OPEN_OK */
+	uint32_t listen_id;  /* LISTEN*, OPEN of kind FRAME_TARGET_FORWARD */
+	uint32_t increment;  /* WINDOW */
+	uint8_t kind;	     /* OPEN: FRAME_TARGET_* */
+	uint16_t port;	     /* OPEN, LISTEN, LISTEN_OK */
+	uint8_t code;	     /* OPEN_FAIL, LISTEN_FAIL */
+	uint8_t flags;	     /* CLOSE */
+	uint64_t cookie;     /* PING, PONG */
+	const uint8_t *data; /* DATA payload; OPEN/LISTEN host or path; *_FAIL message */
 	size_t len;
 };
 
@@ -88,7 +88,7 @@ size_t frame_window(uint8_t *out, uint32_t chan, uint32_t increment);
 size_t frame_chan_only(uint8_t *out, uint8_t type, uint32_t chan); /* EOF */
 size_t frame_close(uint8_t *out, uint32_t chan, uint8_t flags);
 size_t frame_ping(uint8_t *out, uint8_t type, uint64_t cookie); /* PING, PONG */
-size_t frame_bare(uint8_t *out, uint8_t type);			 /* REKEY, GOODBYE */
+size_t frame_bare(uint8_t *out, uint8_t type);			/* REKEY, GOODBYE */
 
 /* frame_data_hdr(out, chan): the 5-byte prefix of a DATA frame. */
 void frame_data_hdr(uint8_t *out, uint32_t chan);

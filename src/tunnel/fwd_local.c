@@ -77,9 +77,9 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	struct channel_entrance e = {
-		.kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED,
-		.target = f->socks ? NULL : &f->target,
-		.name = l->name,
+	    .kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED,
+	    .target = f->socks ? NULL : &f->target,
+	    .name = l->name,
 	};
 	if (channel_accept(f->get(f->arg), server, &e) != 0)
 		log_warn("accept on %s failed", l->name);
@@ -183,7 +183,8 @@ static int listen_all_tcp(uv_loop_t *loop, struct fwd_local *f, char *err)
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)f->listen.port);
 	const char *host = strcmp(f->listen.host, "*") == 0 ? NULL : f->listen.host;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
 			*res = NULL;
 	int g = getaddrinfo(host, port, &hints, &res);

@@ -18,8 +18,8 @@
 #include "util/wire.h"
 
 static const char *const suite_names[] = {
-	[CRYPTO_CHACHAPOLY] = "Noise_NNpsk0_25519_ChaChaPoly_SHA256",
-	[CRYPTO_AESGCM] = "Noise_NNpsk0_25519_AESGCM_SHA256",
+    [CRYPTO_CHACHAPOLY] = "Noise_NNpsk0_25519_ChaChaPoly_SHA256",
+    [CRYPTO_AESGCM] = "Noise_NNpsk0_25519_AESGCM_SHA256",
 };
 
 const char *handshake_protocol_name(enum crypto_aead_alg alg)
@@ -30,11 +30,11 @@ const char *handshake_protocol_name(enum crypto_aead_alg alg)
 static struct noise_hs *start(const uint8_t *psk, enum crypto_aead_alg alg, int initiator)
 {
 	struct noise_params p = {
-		.protocol_name = handshake_protocol_name(alg),
-		.initiator = initiator,
-		.prologue = (const uint8_t *)HANDSHAKE_PROLOGUE,
-		.prologue_len = sizeof(HANDSHAKE_PROLOGUE) - 1,
-		.psk = psk,
+	    .protocol_name = handshake_protocol_name(alg),
+	    .initiator = initiator,
+	    .prologue = (const uint8_t *)HANDSHAKE_PROLOGUE,
+	    .prologue_len = sizeof(HANDSHAKE_PROLOGUE) - 1,
+	    .psk = psk,
 	};
 	return noise_hs_new(&p);
 }
@@ -93,9 +93,8 @@ static int try_keys(const uint8_t *const *psks, size_t npsk, const uint8_t *msg1
 	return 0;
 }
 
-enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk,
-					struct replay *rp, uint64_t now_ms,
-					const uint8_t msg1[HANDSHAKE_MSG_LEN],
+enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk, struct replay *rp,
+					uint64_t now_ms, const uint8_t msg1[HANDSHAKE_MSG_LEN],
 					uint8_t msg2[HANDSHAKE_MSG_LEN], struct noise_cipher *tx,
 					struct noise_cipher *rx, size_t *which)
 {
@@ -127,7 +126,8 @@ enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk,
 		v = HANDSHAKE_BUSY;
 		goto out;
 	}
-	if (noise_hs_write(hs, reply, sizeof(reply), msg2, HANDSHAKE_MSG_LEN) != HANDSHAKE_MSG_LEN ||
+	if (noise_hs_write(hs, reply, sizeof(reply), msg2, HANDSHAKE_MSG_LEN) !=
+		HANDSHAKE_MSG_LEN ||
 	    !noise_hs_done(hs) || noise_hs_split(hs, tx, rx) != 0)
 		goto out;
 	v = HANDSHAKE_OK;

@@ -25,12 +25,12 @@ enum {
 
 enum handshake_verdict {
 	HANDSHAKE_OK = 0,
-	HANDSHAKE_NO_KEY,     /* no key/suite authenticates the message */
+	HANDSHAKE_NO_KEY, /* no key/suite authenticates the message */
 	HANDSHAKE_VERSION_BAD,
-	HANDSHAKE_STALE,      /* timestamp outside the window */
-	HANDSHAKE_REPLAY,     /* seen before */
-	HANDSHAKE_BUSY,	      /* replay cache full */
-	HANDSHAKE_ERROR,      /* local failure */
+	HANDSHAKE_STALE,  /* timestamp outside the window */
+	HANDSHAKE_REPLAY, /* seen before */
+	HANDSHAKE_BUSY,	  /* replay cache full */
+	HANDSHAKE_ERROR,  /* local failure */
 };
 
 /* handshake_protocol_name(alg): the Noise protocol name for a suite. */
@@ -57,9 +57,8 @@ int handshake_client_finish(struct noise_hs *hs, const uint8_t msg2[HANDSHAKE_MS
  * Cost: up to 2 * npsk trial decryptions of 16 bytes (no DH) before the
  * one X25519 of the accepted key.
  */
-enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk,
-					struct replay *rp, uint64_t now_ms,
-					const uint8_t msg1[HANDSHAKE_MSG_LEN],
+enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk, struct replay *rp,
+					uint64_t now_ms, const uint8_t msg1[HANDSHAKE_MSG_LEN],
 					uint8_t msg2[HANDSHAKE_MSG_LEN], struct noise_cipher *tx,
 					struct noise_cipher *rx, size_t *which);
 

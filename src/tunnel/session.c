@@ -68,7 +68,7 @@ struct session {
 struct session_txbuf {
 	uv_write_t req;
 	struct session *s;
-	size_t cap; /* plaintext capacity */
+	size_t cap;    /* plaintext capacity */
 	uint8_t rec[]; /* header, plaintext, tag */
 };
 
@@ -227,7 +227,6 @@ static void on_close_handle(uv_handle_t *h)
 	free(s);
 }
 
-
 /* --- the server's silent rejection --- */
 
 static void on_reject_timer(uv_timer_t *t)
@@ -331,9 +330,9 @@ static void on_hs_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	if (n < 0) {
 		const char *why = s->p.role == SESSION_SERVER
-					  ? "incomplete first message"
-					  : "server closed the connection during the handshake "
-					    "(wrong key, clock skew, or banned?)";
+				      ? "incomplete first message"
+				      : "server closed the connection during the handshake "
+					"(wrong key, clock skew, or banned?)";
 		if (s->p.role == SESSION_SERVER)
 			session_refuse(s, why);
 		else
@@ -699,7 +698,7 @@ static void process_records(struct session *s)
 		uint8_t *plain;
 		size_t plen, used;
 		enum record_status r =
-			record_open(&s->rx, s->rxbuf + off, s->rx_len - off, &plain, &plen, &used);
+		    record_open(&s->rx, s->rxbuf + off, s->rx_len - off, &plain, &plen, &used);
 		if (r == RECORD_NEED_MORE)
 			break;
 		if (r == RECORD_BAD_LENGTH) {

@@ -24,7 +24,7 @@ enum {
 	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
-	SESSION_REKEY_RECORDS = 1u << 20, /* rekey a direction after this many records */
+	SESSION_REKEY_RECORDS = 1u << 20,  /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
 	SESSION_MAX_CHANNELS = 65536,	   /* channels the peer may have open at once */
 };
@@ -66,7 +66,7 @@ struct session_params {
 	unsigned handshake_timeout_ms; /* server: pre-auth timeout; client: reply timeout */
 	unsigned reject_delay_min_ms;  /* server: randomised delay before the reset */
 	unsigned reject_delay_max_ms;
-	unsigned keepalive_s;	       /* 0 = no keepalives */
+	unsigned keepalive_s; /* 0 = no keepalives */
 };
 
 /* session_new(loop, p): a session with an initialised, unconnected TCP handle. */

@@ -146,3 +146,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		write_stderr(level, msg);
 	errno = saved;
 }
+
+char *log_printable(char *dst, const uint8_t *src, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+	dst[len] = 0;
+	return dst;
+}

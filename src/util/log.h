@@ -7,6 +7,9 @@
 #ifndef POSTERN_LOG_H
 #define POSTERN_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* log_init(ident, level, use_syslog): set the program name, threshold and sink. */
@@ -17,6 +20,13 @@ void log_set_level(enum log_level level);
 
 /* log_enabled(level): 1 if a message at ${level} would be written. */
 int log_enabled(enum log_level level);
+
+/*
+ * log_printable(dst, src, len): copy ${len} bytes of peer-supplied text to
+ * ${dst} (len + 1 bytes), replacing anything but printable ASCII with '?'.
+ * Returns dst.
+ */
+char *log_printable(char *dst, const uint8_t *src, size_t len);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

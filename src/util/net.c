@@ -284,8 +284,8 @@ static int parse_path_field(const struct field *f, char *out, const char *whole,
 }
 
 static int parse_tcp_port(const struct field *host, const struct field *port,
-			  struct net_endpoint *ep, int allow_star, int allow_zero, const char *whole,
-			  char *err)
+			  struct net_endpoint *ep, int allow_star, int allow_zero,
+			  const char *whole, char *err)
 {
 	if (host->len == 0 && allow_zero) {
 		/* A -R spec without a bind address: the server's policy picks one. */

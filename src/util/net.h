@@ -18,8 +18,8 @@ enum {
 };
 
 struct net_endpoint {
-	int is_unix;		      /* 1: ${path} is a Unix socket path */
-	char host[NET_HOST_MAX + 1];  /* without brackets; "" = unspecified */
+	int is_unix;		     /* 1: ${path} is a Unix socket path */
+	char host[NET_HOST_MAX + 1]; /* without brackets; "" = unspecified */
 	uint16_t port;
 	char path[NET_PATH_MAX + 1];
 };

@@ -623,7 +623,7 @@ def test_key_limited_to_a_cannot_reach_b_by_any_entrance(pg, tcp_servers, sockdi
     assert cli.alive() and srv.alive()
 
 
-EARLY_CASES = ["denied-tcp", "denied-unix", "refused-tcp", "denied-socks-pipelined"]
+EARLY_CASES = ["denied-tcp", "denied-unix", "refused-tcp", "denied-socks-pipelined", "remote-refused"]
 
 
 @pytest.mark.parametrize("case", EARLY_CASES)
@@ -637,11 +637,17 @@ def test_failed_channel_with_early_data_keeps_session(pg, tcp_servers, sockdir, 
     ub = unix_servers(sockdir / "b.sock")
     closed = free_port()
     key = pg.keygen()
-    srv = start_server(pg, key, permit_open=[hostport(*a.addr), f"127.0.0.1:{closed}", str(ub.path)])
     la, lx = free_port(), free_port()
+    srv = start_server(pg, key, permit_open=[hostport(*a.addr), f"127.0.0.1:{closed}", str(ub.path)],
+                       permit_listen=[str(lx)])
     target = {"denied-tcp": hostport(*b.addr), "denied-unix": str(ub.path),
-              "refused-tcp": f"127.0.0.1:{closed}", "denied-socks-pipelined": None}[case]
-    if target is None:
+              "refused-tcp": f"127.0.0.1:{closed}", "denied-socks-pipelined": None,
+              "remote-refused": f"127.0.0.1:{closed}"}[case]
+    if case == "remote-refused":
+        # The server opens the channel (-R); the client's connect is refused.
+        cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}"], R=[f"{lx}:{target}"])
+        first = b"server side speaks first\n" * 100
+    elif target is None:
         cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}"], D=[f"127.0.0.1:{lx}"])
         first = (b"\x05\x01\x00" + b"\x05\x01\x00\x01\x7f\x00\x00\x01" + b.port.to_bytes(2, "big")
                  + b"early bytes" * 100)
@@ -649,8 +655,9 @@ def test_failed_channel_with_early_data_keeps_session(pg, tcp_servers, sockdir, 
         cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lx}:{target}"])
         first = b"client speaks first\n" * 100
     assert echo_roundtrip(("127.0.0.1", la))
-    failed_rx = (r"open failed: connect failed: Connection refused" if case == "refused-tcp"
-                 else r"open failed: administratively prohibited")
+    failed_rx = {"refused-tcp": r"open failed: connect failed: Connection refused",
+                 "remote-refused": r"open 127\.0\.0\.1:%d failed: connect failed: Connection refused" % closed,
+                 }.get(case, r"open failed: administratively prohibited")
     for i in range(3):
         s = socket.create_connection(("127.0.0.1", lx), timeout=IO_TIMEOUT)
         try:
