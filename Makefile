@@ -75,8 +75,11 @@ fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); n=$${n#fuzz_}; \
 		mkdir -p $(BUILD)/fuzz/work-$$n; \
 		echo "== fuzz $$n for $(FUZZ_SECONDS) s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-			$(BUILD)/fuzz/work-$$n fuzz/corpus/$$n 2>&1 | tail -n 2; done
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			-artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/work-$$n fuzz/corpus/$$n > $(BUILD)/fuzz/$$n.log 2>&1; then \
+			tail -n 40 $(BUILD)/fuzz/$$n.log; echo "fuzz $$n: FAILED"; exit 1; fi; \
+		tail -n 1 $(BUILD)/fuzz/$$n.log; done
 
 format:
 	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c

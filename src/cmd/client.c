@@ -207,13 +207,10 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 static void on_open(void *arg, struct session *s, const struct frame *f)
 {
 	struct client *cl = arg;
-	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 	/* The server may only open channels for listeners we asked for, and
 	 * only to the targets we configured for them. */
 	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote) {
-		session_send_frame(
-		    s, out,
-		    frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, "no such remote forward"));
+		channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, "no such remote forward");
 		return;
 	}
 	channel_connect(s, f->chan, f->window, &cl->remote[f->listen_id - 1].fw.target);

@@ -180,8 +180,7 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 	}
 	net_format_endpoint(&ep, target, sizeof(target));
 	log_warn("channel %u: denied %s for key '%s': %s", f->chan, target, c->key->name, why);
-	uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
-	session_send_frame(s, out, frame_open_fail(out, f->chan, FRAME_FAIL_PROHIBITED, why));
+	channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, why);
 }
 
 static void listen_reply(struct session *s, uint32_t id, int ok, uint16_t port, uint8_t code,
@@ -712,6 +711,9 @@ static int configure(int argc, char **argv, struct config_server *c, enum log_le
 	while ((o = getopt_long(argc, argv, "c:l:k:vqh", server_opts, NULL)) != -1)
 		if (parse_flag(o, optarg, &fl, c, lvl) != 0)
 			goto out;
+	/* -l replaces the file's listen addresses, as every flag overrides the file. */
+	if (fl.nlisten > 0)
+		c->nlisten = 0;
 	for (size_t i = 0; i < fl.nlisten; i++)
 		if (config_add_listen(c, &fl.listen[i]) != 0)
 			goto out;

@@ -23,7 +23,11 @@
 #include "tunnel/socks.h"
 #include "util/log.h"
 
-enum chan_state { CH_SOCKS, CH_OPENING, CH_CONNECTING, CH_OPEN };
+/*
+ * CH_FAILED: we answered OPEN_FAIL; the id stays taken, swallowing the
+ * opener's early DATA and EOF, until its CLOSE acknowledges the failure.
+ */
+enum chan_state { CH_SOCKS, CH_OPENING, CH_CONNECTING, CH_OPEN, CH_FAILED };
 
 /* The SOCKS negotiation of a -D connection; freed once it is over. */
 struct socks_ctx {
@@ -503,8 +507,10 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 	log_printable(msg, f->data, f->len);
 	log_warn("channel %u: open failed: %s%s%s (%s)", c->id, frame_fail_text(f->code),
 		 msg[0] ? ": " : "", msg, c->target);
-	/* OPEN_FAIL ends the channel on both sides at once (PROTOCOL.md 5.2). */
-	c->close_sent = c->close_rcvd = 1;
+	/* Acknowledge with CLOSE: it follows any early data we sent, so the
+	 * peer can free the id knowing nothing more will arrive (PROTOCOL.md 5.2). */
+	send_close(c, 0);
+	c->close_rcvd = 1;
 	detach(c);
 	if (c->socks != NULL) {
 		/* Tell the SOCKS client why, then end the stream normally so it
@@ -524,6 +530,11 @@ static int on_close(struct channel *c, const struct frame *f)
 	if (c->close_rcvd)
 		return -1;
 	c->close_rcvd = 1;
+	if (c->state == CH_FAILED) {
+		detach(c);
+		maybe_free(c);
+		return 0;
+	}
 	int reset = (f->flags & FRAME_CLOSE_RESET) || !c->eof_rcvd || c->state != CH_OPEN;
 	if (reset) {
 		stop_reading(c);
@@ -538,6 +549,8 @@ static int on_close(struct channel *c, const struct frame *f)
 
 int channel_on_frame(struct channel *c, const struct frame *f)
 {
+	if (c->state == CH_FAILED && f->type != FRAME_CLOSE)
+		return f->type == FRAME_DATA || f->type == FRAME_EOF ? 0 : -1;
 	switch (f->type) {
 	case FRAME_OPEN_OK:
 		return on_open_ok(c, f);
@@ -757,14 +770,33 @@ static void open_fail(struct channel *c, uint8_t code, const char *msg)
 {
 	log_info("channel %u: open %s failed: %s: %s", c->id, c->target, frame_fail_text(code),
 		 msg);
+	c->state = CH_FAILED;
+	c->close_sent = 1;
 	if (c->s != NULL) {
 		uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 		session_send_frame(c->s, f, frame_open_fail(f, c->id, code, msg));
 	}
-	c->close_sent = c->close_rcvd = 1;
-	detach(c);
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
 	close_local(c, 1);
 	maybe_free(c);
+}
+
+void channel_refuse(struct session *s, uint32_t chan, uint8_t code, const char *msg)
+{
+	uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
+	struct channel *c = channel_new(s);
+	if (c != NULL) {
+		c->id = chan;
+		c->state = CH_FAILED;
+		c->close_sent = 1;
+		if (session_chan_add_peer(s, c, chan) != 0) {
+			c->s = NULL;
+			maybe_free(c);
+		}
+	}
+	session_send_frame(s, f, frame_open_fail(f, chan, code, msg));
 }
 
 static void on_connect(uv_connect_t *req, int status)

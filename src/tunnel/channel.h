@@ -54,6 +54,13 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 void channel_connect(struct session *s, uint32_t chan, uint32_t window,
 		     const struct net_endpoint *target);
 
+/*
+ * channel_refuse(s, chan, code, msg): answer the peer's OPEN on ${chan} with
+ * OPEN_FAIL, keeping the id until the peer's CLOSE so its early data is
+ * discarded rather than taken for a protocol error.
+ */
+void channel_refuse(struct session *s, uint32_t chan, uint8_t code, const char *msg);
+
 /* channel_fail_code(uv_err): the OPEN_FAIL/LISTEN_FAIL code for a libuv error. */
 uint8_t channel_fail_code(int uv_err);
 

@@ -629,12 +629,9 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 			return;
 		}
 		if (s->chans.count >= SESSION_MAX_CHANNELS) {
-			uint8_t out[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 			log_warn("session %lu: channel %u refused: %d channels open", s->id,
 				 f->chan, SESSION_MAX_CHANNELS);
-			session_send_frame(s, out,
-					   frame_open_fail(out, f->chan, FRAME_FAIL_RESOURCE,
-							   "too many channels"));
+			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, "too many channels");
 			return;
 		}
 		s->p.hooks->open(s->p.arg, s, f);

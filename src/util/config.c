@@ -15,6 +15,7 @@
  *   - stops the parse at the first error, so only the first is reported.
  */
 #include "util/config.h"
+#include "util/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -962,8 +963,11 @@ static int add_local_forward(struct parser *p, const char *value)
 	}
 	for (i = 0; i < p->cur->nlocal; i++) {
 		if (same_listen(&p->cur->local[i].listen, &fw.listen)) {
+			char raw[sizeof(shown)];
+			/* Unix paths may hold any byte; messages stay printable. */
+			net_format_endpoint(&fw.listen, raw, sizeof(raw));
 			fail_line(p, "local_forward: %s is already forwarded",
-				  net_format_endpoint(&fw.listen, shown, sizeof(shown)));
+				  log_printable(shown, (const uint8_t *)raw, strlen(raw)));
 			return -1;
 		}
 	}
