@@ -62,12 +62,21 @@ valgrind: $(UNITS)
 		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 			--error-exitcode=1 $$t; done
 
-# libFuzzer harnesses link the modules' sources directly, built with clang.
-$(BUILD)/fuzz/%: fuzz/%.c $(SRCS)
+# libFuzzer harnesses: the modules are compiled once with clang and
+# instrumentation into their own archive, which every harness links.
+FUZZFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc $(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJS := $(SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+
+$(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang -std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
-		$(shell pkg-config --cflags $(PKGS)) -o $@ $< \
-		$(SRCS) $(LDLIBS)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzzobj/libpostern.a: $(FUZZ_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzzobj/libpostern.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZERS)
 
@@ -96,4 +105,4 @@ bench: $(BUILD)/postern
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(FUZZ_OBJS:.o=.d)

@@ -33,6 +33,8 @@ struct session {
 	uv_tcp_t tcp;
 	uv_timer_t timer; /* handshake timeout, reject delay, then keepalive */
 	uv_shutdown_t shutdown;
+	uv_prepare_t prep; /* flush corked records before the loop blocks ... */
+	uv_check_t check;  /* ... and after each round of I/O callbacks */
 	uv_loop_t *loop;
 	struct session_params p;
 	enum session_state state;
@@ -60,6 +62,12 @@ struct session {
 
 	struct fwd_remote *remotes;
 
+	/* Records sealed in this loop iteration, written together (one writev). */
+	struct session_txbuf *cork[SESSION_CORK_MAX];
+	size_t cork_len[SESSION_CORK_MAX];
+	size_t ncork, cork_bytes;
+	int cork_armed;
+
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_cookie;
 	struct session_stats st;
@@ -78,6 +86,8 @@ static void on_close_handle(uv_handle_t *h);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void process_records(struct session *s);
 static void start_keepalive(struct session *s);
+static int cork_flush(struct session *s);
+static void cork_drop(struct session *s);
 
 /* --- construction and accessors --- */
 
@@ -96,9 +106,13 @@ struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 	strcpy(s->peer, "?");
 	uv_tcp_init(loop, &s->tcp);
 	uv_timer_init(loop, &s->timer);
+	uv_prepare_init(loop, &s->prep);
+	uv_check_init(loop, &s->check);
 	s->tcp.data = s;
 	s->timer.data = s;
-	s->handles_open = 2;
+	s->prep.data = s;
+	s->check.data = s;
+	s->handles_open = 4;
 	return s;
 }
 
@@ -183,7 +197,9 @@ void session_close(struct session *s, const char *reason, int graceful)
 	if (was_open && graceful) {
 		uint8_t f[1];
 		session_send_frame(s, f, frame_bare(f, FRAME_GOODBYE));
+		cork_flush(s);
 	}
+	cork_drop(s);
 	s->state = ST_CLOSED;
 	/* Channels see the session die as a reset, never as a clean end of
 	 * stream: a truncated tunnel must not look like a finished transfer. */
@@ -201,6 +217,8 @@ void session_close(struct session *s, const char *reason, int graceful)
 	else if (uv_tcp_close_reset(&s->tcp, on_close_handle) != 0)
 		uv_close((uv_handle_t *)&s->tcp, on_close_handle);
 	uv_close((uv_handle_t *)&s->timer, on_close_handle);
+	uv_close((uv_handle_t *)&s->prep, on_close_handle);
+	uv_close((uv_handle_t *)&s->check, on_close_handle);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -468,6 +486,91 @@ static void on_written(uv_write_t *req, int status)
 	update_congestion(s);
 }
 
+/* queue_rest: hand the unwritten tail of a record to libuv; it frees ${b} when done. */
+static int queue_rest(struct session *s, struct session_txbuf *b, size_t off, size_t len)
+{
+	uv_buf_t ub = uv_buf_init((char *)b->rec + off, (unsigned)(len - off));
+	b->s = s;
+	b->req.data = b;
+	return uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
+}
+
+static void cork_disarm(struct session *s)
+{
+	if (!s->cork_armed)
+		return;
+	s->cork_armed = 0;
+	uv_prepare_stop(&s->prep);
+	uv_check_stop(&s->check);
+}
+
+static void cork_drop(struct session *s)
+{
+	cork_disarm(s);
+	for (size_t i = 0; i < s->ncork; i++)
+		session_txbuf_free(s->cork[i]);
+	s->ncork = s->cork_bytes = 0;
+}
+
+/*
+ * cork_flush: write every corked record with one writev; whatever the
+ * kernel does not take is queued in order, record by record, without a copy.
+ */
+static int cork_flush(struct session *s)
+{
+	uv_buf_t bufs[SESSION_CORK_MAX];
+	size_t n = s->ncork, i;
+	cork_disarm(s);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		bufs[i] = uv_buf_init((char *)s->cork[i]->rec, (unsigned)s->cork_len[i]);
+	int w = uv_try_write((uv_stream_t *)&s->tcp, bufs, (unsigned)n);
+	if (w < 0 && w != UV_EAGAIN) {
+		cork_drop(s);
+		session_close(s, uv_strerror(w), 0);
+		return -1;
+	}
+	size_t done = w > 0 ? (size_t)w : 0;
+	int rc = 0;
+	s->ncork = s->cork_bytes = 0;
+	for (i = 0; i < n; i++) {
+		struct session_txbuf *b = s->cork[i];
+		size_t len = s->cork_len[i];
+		if (done >= len) {
+			done -= len;
+			session_txbuf_free(b);
+			continue;
+		}
+		if (rc == 0)
+			rc = queue_rest(s, b, done, len);
+		if (rc != 0)
+			session_txbuf_free(b);
+		done = 0;
+	}
+	if (rc != 0) {
+		session_close(s, uv_strerror(rc), 0);
+		return -1;
+	}
+	update_congestion(s);
+	return 0;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	cork_flush(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+	cork_flush(h->data);
+}
+
+/*
+ * Small records wait for the end of the loop iteration so that frames made
+ * together (OPEN and early DATA, EOF and CLOSE, many channels' WINDOWs) leave
+ * in one system call; a large record flushes at once.
+ */
 static int seal_and_write(struct session *s, struct session_txbuf *b, size_t plen)
 {
 	ssize_t len = record_seal(&s->tx, b->rec, plen);
@@ -479,30 +582,16 @@ static int seal_and_write(struct session *s, struct session_txbuf *b, size_t ple
 	s->st.records_out++;
 	s->tx_since_rekey++;
 	s->last_tx_ms = uv_now(s->loop);
-	uv_buf_t ub = uv_buf_init((char *)b->rec, (unsigned)len);
-	int w = uv_try_write((uv_stream_t *)&s->tcp, &ub, 1);
-	if (w == len) {
-		session_txbuf_free(b);
-		return 0;
+	s->cork[s->ncork] = b;
+	s->cork_len[s->ncork++] = (size_t)len;
+	s->cork_bytes += (size_t)len;
+	if (s->ncork == SESSION_CORK_MAX || s->cork_bytes >= SESSION_CORK_BYTES)
+		return cork_flush(s);
+	if (!s->cork_armed) {
+		s->cork_armed = 1;
+		uv_prepare_start(&s->prep, on_prepare);
+		uv_check_start(&s->check, on_check);
 	}
-	if (w < 0 && w != UV_EAGAIN) {
-		session_txbuf_free(b);
-		session_close(s, uv_strerror(w), 0);
-		return -1;
-	}
-	if (w > 0) {
-		ub.base += w;
-		ub.len -= (unsigned)w;
-	}
-	b->s = s;
-	b->req.data = b;
-	int rc = uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
-	if (rc != 0) {
-		session_txbuf_free(b);
-		session_close(s, uv_strerror(rc), 0);
-		return -1;
-	}
-	update_congestion(s);
 	return 0;
 }
 

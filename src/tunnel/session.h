@@ -27,6 +27,8 @@ enum {
 	SESSION_REKEY_RECORDS = 1u << 20,  /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
 	SESSION_MAX_CHANNELS = 65536,	   /* channels the peer may have open at once */
+	SESSION_CORK_MAX = 32,		   /* small records gathered into one write */
+	SESSION_CORK_BYTES = 16384,	   /* flush at once past this many corked bytes */
 };
 
 struct session;
