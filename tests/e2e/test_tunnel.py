@@ -5,6 +5,7 @@ config files with several keys and profiles, and reconnection."""
 import os
 import re
 import selectors
+import signal
 import socket
 import struct
 import textwrap
@@ -321,6 +322,25 @@ def test_client_reconnects_after_server_restart(pg, echo_server):
     wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
     assert echo_roundtrip(("127.0.0.1", lport))
     assert echo_server.accepted >= 2
+
+
+def test_keepalive_detects_a_frozen_server(pg, echo_server):
+    """A server that stops answering (SIGSTOP) is noticed by keepalives, not by a
+    read that hangs forever; once it is back the client reconnects."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)], extra=["--keepalive", "1"])
+    lport = free_port()
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)],
+                          extra=["--keepalive", "1"])
+    assert echo_roundtrip(("127.0.0.1", lport))
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        cli.wait_for_log(r"closed: peer timed out \(no keepalive\)", timeout=20)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    cli.wait_for_log(r"session established with ", count=2, timeout=30)
+    wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
+    assert echo_roundtrip(("127.0.0.1", lport))
 
 
 # --------------------------------------------------------------------------
