@@ -310,6 +310,7 @@ static void connect_next(struct client *cl)
 	    .arg = cl,
 	    .handshake_timeout_ms = cl->cfg.connect_timeout_ms,
 	    .keepalive_s = cl->cfg.keepalive_s,
+	    .rekey_records = cl->cfg.rekey_records,
 	};
 	cl->s = session_new(cl->loop, &p);
 	if (cl->s == NULL) {
@@ -384,13 +385,21 @@ static void usage(FILE *f)
 	    "      --no-exit-on-forward-failure  keep running when a forward cannot be set up\n"
 	    "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
 	    "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
+	    "      --rekey-records N rekey our sending key after N records (default 1048576;\n"
+	    "                        also after 10 minutes)\n"
 	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
 	    "  -v, --verbose         debug logging\n"
 	    "  -q, --quiet           warnings and errors only\n"
 	    "  -h, --help            this help\n");
 }
 
-enum { OPT_CIPHER = 256, OPT_KEEPALIVE, OPT_RECONNECT_MAX, OPT_NO_EXIT_ON_FAILURE };
+enum {
+	OPT_CIPHER = 256,
+	OPT_KEEPALIVE,
+	OPT_RECONNECT_MAX,
+	OPT_NO_EXIT_ON_FAILURE,
+	OPT_REKEY_RECORDS,
+};
 
 static const struct option client_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -401,6 +410,7 @@ static const struct option client_opts[] = {
     {"no-exit-on-forward-failure", no_argument, NULL, OPT_NO_EXIT_ON_FAILURE},
     {"cipher", required_argument, NULL, OPT_CIPHER},
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+    {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
     {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -449,6 +459,11 @@ static int client_flag(int o, const char *arg, struct config_client *c, enum log
 			return -1;
 		}
 		return 0;
+	case OPT_REKEY_RECORDS:
+		if (cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0)
+			return 0;
+		fprintf(stderr, "postern client: bad --rekey-records '%s'\n", arg);
+		return -1;
 	case OPT_KEEPALIVE:
 		if (cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0)
 			return 0;

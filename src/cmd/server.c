@@ -312,6 +312,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	    .reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
 	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
 	    .keepalive_s = srv->cfg.keepalive_s,
+	    .rekey_records = srv->cfg.rekey_records,
 	};
 	c->srv = srv;
 	c->s = session_new(srv->loop, &p);
@@ -458,6 +459,8 @@ static void usage(FILE *f)
 	    "      --ban-time SEC        ban length (default 600)\n"
 	    "      --max-unauth N        concurrent unauthenticated connections (default 64)\n"
 	    "      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
+	    "      --rekey-records N     rekey our sending key after N records (default 1048576;\n"
+	    "                            also after 10 minutes)\n"
 	    "  -v, --verbose             debug logging\n"
 	    "  -q, --quiet               warnings and errors only\n"
 	    "  -h, --help                this help\n");
@@ -473,6 +476,7 @@ enum {
 	OPT_BAN_TIME,
 	OPT_MAX_UNAUTH,
 	OPT_KEEPALIVE,
+	OPT_REKEY_RECORDS,
 	OPT_PERMIT_LISTEN,
 	OPT_ALLOW_FORWARDING,
 	OPT_ALLOW_UNIX,
@@ -492,6 +496,7 @@ static const struct option server_opts[] = {
     {"ban-time", required_argument, NULL, OPT_BAN_TIME},
     {"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+    {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
     {"permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN},
     {"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
     {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
@@ -609,6 +614,10 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return cmd_parse_uint(arg, 1, 1000000, &c->max_unauth) == 0
 			   ? 0
 			   : bad_value("--max-unauth", arg);
+	case OPT_REKEY_RECORDS:
+		return cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0
+			   ? 0
+			   : bad_value("--rekey-records", arg);
 	case OPT_KEEPALIVE:
 		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
 			   ? 0

@@ -98,6 +98,8 @@ struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 		return NULL;
 	s->loop = loop;
 	s->p = *p;
+	if (s->p.rekey_records == 0)
+		s->p.rekey_records = SESSION_REKEY_RECORDS;
 	s->state = ST_HANDSHAKE;
 	s->id = next_session_id++;
 	/* Client channel ids have the top bit clear, server ones set, so the
@@ -597,7 +599,7 @@ static int seal_and_write(struct session *s, struct session_txbuf *b, size_t ple
 
 static int maybe_rekey(struct session *s)
 {
-	if (s->tx_since_rekey < SESSION_REKEY_RECORDS && uv_now(s->loop) < s->tx_rekey_at_ms)
+	if (s->tx_since_rekey < s->p.rekey_records && uv_now(s->loop) < s->tx_rekey_at_ms)
 		return 0;
 	struct session_txbuf *b = session_txbuf_new(1);
 	if (b == NULL)
@@ -613,6 +615,9 @@ static int maybe_rekey(struct session *s)
 	}
 	s->tx_since_rekey = 0;
 	s->tx_rekey_at_ms = uv_now(s->loop) + SESSION_REKEY_MS;
+	s->st.rekeys++;
+	log_debug("session %lu: rekeyed the sending key (%llu records sent)", s->id,
+		  (unsigned long long)s->st.records_out);
 	return 0;
 }
 
@@ -755,8 +760,11 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 	case FRAME_PONG:
 		return;
 	case FRAME_REKEY:
-		if (noise_cipher_rekey(&s->rx) != 0)
+		if (noise_cipher_rekey(&s->rx) != 0) {
 			session_close(s, "rekey failed", 0);
+			return;
+		}
+		log_debug("session %lu: rekeyed the receiving key", s->id);
 		return;
 	case FRAME_GOODBYE:
 		session_close(s, "peer closed the session", 0);

@@ -68,7 +68,8 @@ struct session_params {
 	unsigned handshake_timeout_ms; /* server: pre-auth timeout; client: reply timeout */
 	unsigned reject_delay_min_ms;  /* server: randomised delay before the reset */
 	unsigned reject_delay_max_ms;
-	unsigned keepalive_s; /* 0 = no keepalives */
+	unsigned keepalive_s;	/* 0 = no keepalives */
+	unsigned rekey_records; /* rekey our sending key after this many records; 0 = 2^20 */
 };
 
 /* session_new(loop, p): a session with an initialised, unconnected TCP handle. */
@@ -161,6 +162,7 @@ struct fwd_remote **session_remotes(struct session *s);
 struct session_stats {
 	uint64_t bytes_in, bytes_out; /* payload bytes of DATA frames */
 	uint64_t records_in, records_out;
+	uint64_t rekeys; /* of our sending key */
 	size_t channels;
 };
 void session_get_stats(const struct session *s, struct session_stats *st);

@@ -64,6 +64,7 @@ static const struct uint_setting server_uints[] = {
      ""},
     {"max_sessions", offsetof(struct config_server, max_sessions), 1, 1000000, 1, ""},
     {"keepalive", offsetof(struct config_server, keepalive_s), 0, 3600, 1, " seconds"},
+    {"rekey_records", offsetof(struct config_server, rekey_records), 1, 1u << 30, 1, " records"},
 };
 
 static const struct uint_setting client_uints[] = {
@@ -71,6 +72,7 @@ static const struct uint_setting client_uints[] = {
     {"reconnect_max", offsetof(struct config_client, reconnect_max_s), 1, 3600, 1, " seconds"},
     {"connect_timeout", offsetof(struct config_client, connect_timeout_ms), 1, 3600, 1000,
      " seconds"},
+    {"rekey_records", offsetof(struct config_client, rekey_records), 1, 1u << 30, 1, " records"},
 };
 
 #define NUM(a) (sizeof(a) / sizeof((a)[0]))
@@ -223,6 +225,7 @@ void config_server_defaults(struct config_server *c)
 	c->max_sessions = 1024;
 	c->keepalive_s = 25;
 	c->gateway_ports = CONFIG_GW_NO;
+	c->rekey_records = 1u << 20;
 }
 
 void config_client_defaults(struct config_client *c)
@@ -235,6 +238,7 @@ void config_client_defaults(struct config_client *c)
 	c->reconnect_max_s = 30;
 	c->connect_timeout_ms = 10000;
 	c->exit_on_forward_failure = 1;
+	c->rekey_records = 1u << 20;
 }
 
 void config_server_free(struct config_server *c)

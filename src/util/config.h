@@ -91,6 +91,7 @@ struct config_server {
 	unsigned max_unauth_per_source; /* default 8 */
 	unsigned max_sessions;		/* default 1024 */
 	unsigned keepalive_s;		/* default 25; 0 = off */
+	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
 };
@@ -108,6 +109,7 @@ struct config_client {
 	int exit_on_forward_failure; /* default 1, like ssh's ExitOnForwardFailure */
 	int cipher;		     /* -1 = auto, else enum crypto_aead_alg */
 	unsigned keepalive_s;	     /* default 25; 0 = off */
+	unsigned rekey_records;	     /* rekey each direction after this many records (2^20) */
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
 };
