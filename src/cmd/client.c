@@ -373,7 +373,7 @@ static void usage(FILE *f)
 	    "\n"
 	    "Keep an encrypted session to a postern server and forward local ports through it.\n"
 	    "\n"
-	    "  -c, --config FILE     client profiles (INI; see README.md); PROFILE picks one\n"
+	    "  -c, --config FILE     client profiles (INI; see postern(1)); PROFILE picks one\n"
 	    "                        (default: the first)\n"
 	    "  -k, --key FILE        key file (postern keygen)\n"
 	    "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"

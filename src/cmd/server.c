@@ -435,7 +435,7 @@ static void usage(FILE *f)
 	    "\n"
 	    "Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
 	    "\n"
-	    "  -c, --config FILE         server configuration (INI; see README.md)\n"
+	    "  -c, --config FILE         server configuration (INI; see postern(1))\n"
 	    "  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
 	    "  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
 	    "      --permit-open SPEC    what the quick-mode key may reach (-L/-D): HOST:PORT,\n"
