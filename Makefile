@@ -91,10 +91,10 @@ fuzz: $(FUZZERS)
 		tail -n 1 $(BUILD)/fuzz/$$n.log; done
 
 format:
-	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c
 
 format-check:
-	clang-format --dry-run -Werror src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
+	clang-format --dry-run -Werror src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c bench/*.c
 
 demo: $(BUILD)/postern
 	scripts/demo.sh

@@ -18,61 +18,7 @@
 
 #define PASTED_KEY "postern-psk-v1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
-struct dir {
-	char path[64];
-};
-
-static int setup(void **state)
-{
-	struct dir *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return -1;
-	snprintf(d->path, sizeof(d->path), "/tmp/postern-config-XXXXXX");
-	if (!mkdtemp(d->path)) {
-		free(d);
-		return -1;
-	}
-	*state = d;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct dir *d = *state;
-	int rc = nftw(d->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-
-	free(d);
-	return rc == 0 ? 0 : -1;
-}
-
-static const char *in_dir(void **state, const char *name, char *buf, size_t size)
-{
-	const struct dir *d = *state;
-
-	snprintf(buf, size, "%s/%s", d->path, name);
-	return buf;
-}
-
-static void write_text(const char *path, const char *text, size_t len, mode_t mode)
-{
-	int fd;
-
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
+#include "tmpdir.h"
 
 /* err must begin "FILE:LINE: " (or "FILE: " for line 0) and contain ${why}. */
 static void check_err(const char *err, const char *file, int line, const char *why,
@@ -121,7 +67,7 @@ static void test_server_good(void **state)
 	char path[128], err[CONFIG_ERR_MAX], expect[192];
 
 	in_dir(state, "server.conf", path, sizeof(path));
-	write_text(path, good_server, strlen(good_server), 0644);
+	write_file(path, good_server, strlen(good_server), 0644);
 	config_server_defaults(&c);
 	if (config_server_load(path, &c, err) != 0)
 		fail_msg("%s", err);
@@ -401,7 +347,7 @@ static void test_server_bad(void **state)
 	in_dir(state, "server.conf", path, sizeof(path));
 	for (i = 0; i < sizeof(bad_servers) / sizeof(bad_servers[0]); i++) {
 		const struct bad_config *t = &bad_servers[i];
-		write_text(path, t->text, strlen(t->text), 0644);
+		write_file(path, t->text, strlen(t->text), 0644);
 		config_server_defaults(&c);
 		err[0] = '\0';
 		if (config_server_load(path, &c, err) != -1)
@@ -482,7 +428,7 @@ static void test_load_keys(void **state)
 	in_dir(state, "server.conf", conf, sizeof(conf));
 
 	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = b.key\n");
-	write_text(conf, text, strlen(text), 0644);
+	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
 	assert_int_equal(config_server_load(conf, &c, err), 0);
 	if (config_load_keys(&c, err) != 0)
@@ -492,7 +438,7 @@ static void test_load_keys(void **state)
 
 	/* One key in two stanzas would make identities ambiguous. */
 	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = ./a.key\n");
-	write_text(conf, text, strlen(text), 0644);
+	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
 	assert_int_equal(config_server_load(conf, &c, err), 0);
 	assert_int_equal(config_load_keys(&c, err), -1);
@@ -502,7 +448,7 @@ static void test_load_keys(void **state)
 	/* A key file readable by others is refused, naming the stanza and the fix. */
 	assert_int_equal(chmod(key, 0644), 0);
 	snprintf(text, sizeof(text), "\n[key b]\nkey_file = b.key\n");
-	write_text(conf, text, strlen(text), 0644);
+	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
 	assert_int_equal(config_server_load(conf, &c, err), 0);
 	assert_int_equal(config_load_keys(&c, err), -1);
@@ -512,7 +458,7 @@ static void test_load_keys(void **state)
 	config_server_free(&c);
 
 	snprintf(text, sizeof(text), "[key c]\nkey_file = c.key\n");
-	write_text(conf, text, strlen(text), 0644);
+	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
 	assert_int_equal(config_server_load(conf, &c, err), 0);
 	assert_int_equal(config_load_keys(&c, err), -1);
@@ -567,7 +513,7 @@ static void test_client_good(void **state)
 	struct config_client c;
 
 	in_dir(state, "client.conf", path, sizeof(path));
-	write_text(path, good_client, strlen(good_client), 0644);
+	write_file(path, good_client, strlen(good_client), 0644);
 
 	config_client_defaults(&c);
 	if (config_client_load(path, NULL, &c, err) != 0)
@@ -644,7 +590,7 @@ static void test_client_bad(void **state)
 	in_dir(state, "client.conf", path, sizeof(path));
 	for (i = 0; i < sizeof(bad_clients) / sizeof(bad_clients[0]); i++) {
 		const struct bad_config *t = &bad_clients[i];
-		write_text(path, t->text, strlen(t->text), 0644);
+		write_file(path, t->text, strlen(t->text), 0644);
 		config_client_defaults(&c);
 		err[0] = '\0';
 		if (config_client_load(path, "a", &c, err) != -1)
@@ -1064,16 +1010,16 @@ static void test_many_entries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_server_good, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_good, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_server_defaults_and_check),
 	    cmocka_unit_test(test_server_bom_comments_indent),
-	    cmocka_unit_test_setup_teardown(test_server_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_bad, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_bytes_and_long_lines),
-	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_load_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_keys, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_key_paths),
-	    cmocka_unit_test_setup_teardown(test_client_good, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_client_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_good, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_client_bad, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_client_check),
 	    cmocka_unit_test(test_permit),
 	    cmocka_unit_test(test_forwarding_settings),

@@ -20,61 +20,7 @@
 #define SEQ_B64	 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define ZERO_B64 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
-struct dir {
-	char path[64];
-};
-
-static int setup(void **state)
-{
-	struct dir *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return -1;
-	snprintf(d->path, sizeof(d->path), "/tmp/postern-keys-XXXXXX");
-	if (!mkdtemp(d->path)) {
-		free(d);
-		return -1;
-	}
-	*state = d;
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	struct dir *d = *state;
-	int rc = nftw(d->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-
-	free(d);
-	return rc == 0 ? 0 : -1;
-}
-
-static const char *in_dir(void **state, const char *name, char *buf, size_t size)
-{
-	const struct dir *d = *state;
-
-	snprintf(buf, size, "%s/%s", d->path, name);
-	return buf;
-}
-
-static void write_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd;
-
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
+#include "tmpdir.h"
 
 static size_t read_file(const char *path, char *buf, size_t size)
 {
@@ -382,16 +328,19 @@ static void test_symlink_followed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_encoder_matches_openssl, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_keys_differ, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_refuse_overwrite, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_known_vectors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mode_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mode_hint_quotes_path, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_content, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_and_odd_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_symlink_followed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_encoder_matches_openssl, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_two_keys_differ, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_refuse_overwrite, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_known_vectors, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_mode_refused, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_mode_hint_quotes_path, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_content, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_and_odd_files, tmpdir_setup,
+					    tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_symlink_followed, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
