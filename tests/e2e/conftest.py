@@ -440,19 +440,30 @@ def run(argv, timeout=20.0, **kw):
 
 
 class TCPServerThread:
-    """A threaded TCP server: handler(conn, server) runs per connection."""
+    """A threaded stream server: handler(conn, server) runs per connection.
 
-    def __init__(self, handler, host="127.0.0.1", backlog=1024, conn_timeout=IO_TIMEOUT):
+    TCP on ${host} and a free port, or, with ${path}, a Unix socket there
+    (unlinked again by close()).
+    """
+
+    def __init__(self, handler, host="127.0.0.1", backlog=1024, conn_timeout=IO_TIMEOUT, path=None):
         self.handler = handler
         self.host = host
+        self.path = None if path is None else str(path)
         self.conn_timeout = conn_timeout
-        self.sock = socket.socket(family_of(host), socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        if self.path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(self.path)
+            self.port = 0
+            self.addr = self.path
+        else:
+            self.sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, 0))
+            self.port = self.sock.getsockname()[1]
+            self.addr = (host, self.port)
         self.sock.listen(backlog)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.addr = (host, self.port)
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -517,6 +528,11 @@ class TCPServerThread:
         self._t.join(timeout=5)
         for t in self._threads:
             t.join(timeout=2)
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
 
 def echo_handler(conn, srv):

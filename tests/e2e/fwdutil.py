@@ -11,12 +11,12 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from conftest import (
     IO_TIMEOUT,
     START_TIMEOUT,
+    TCPServerThread,
     VERBOSE,
     hostport,
     recv_exactly,
@@ -141,81 +141,25 @@ def curl(tmp, url, *opts, timeout=30):
 # servers that count connections: TCP (conftest.TCPServerThread) and Unix
 
 
-class UnixServer:
-    """A threaded AF_UNIX stream server: echo (default) or a fixed greeting.
+class UnixServer(TCPServerThread):
+    """A threaded AF_UNIX stream server: echo (default) or a fixed greeting first.
 
     .accepted counts connections (the endpoint-multiplexing tests assert zero).
     """
 
     def __init__(self, path, greeting=None):
-        self.path = str(path)
         self.greeting = greeting
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.lock = threading.Lock()
-        self.accepted = 0
-        self.errors = []
-        self._conns = []
-        self._threads = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._loop, daemon=True)
-        self._t.start()
+        super().__init__(self._serve, path=path, backlog=64)
 
-    def _loop(self):
-        while not self._stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(IO_TIMEOUT)
-            with self.lock:
-                self.accepted += 1
-                self._conns.append(c)
-            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
-            self._threads.append(t)
-            t.start()
-
-    def _serve(self, c):
-        try:
-            if self.greeting is not None:
-                c.sendall(self.greeting)
-            while True:
-                d = c.recv(1 << 16)
-                if not d:
-                    break
-                c.sendall(d)
-            c.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            with self.lock:
-                self.errors.append(repr(e))
-        finally:
-            c.close()
-
-    def close(self):
-        self._stop.set()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        with self.lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-        self._t.join(timeout=5)
-        for t in self._threads:
-            t.join(timeout=2)
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+    def _serve(self, c, srv):
+        if self.greeting is not None:
+            c.sendall(self.greeting)
+        while True:
+            d = c.recv(1 << 16)
+            if not d:
+                break
+            c.sendall(d)
+        c.shutdown(socket.SHUT_WR)
 
 
 def unix_echo_roundtrip(path, nbytes=256 * 1024):
