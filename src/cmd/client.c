@@ -19,6 +19,7 @@
 #include "tunnel/fwd_local.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
+#include "util/busypoll.h"
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
@@ -32,6 +33,7 @@ struct client_remote {
 
 struct client {
 	uv_loop_t *loop;
+	struct busypoll poll;
 	struct config_client cfg;
 	uint8_t psk[CRYPTO_KEY_LEN];
 	enum crypto_aead_alg alg;
@@ -388,6 +390,8 @@ static void usage(FILE *f)
 	    "      --rekey-records N rekey our sending key after N records (default 1048576;\n"
 	    "                        also after 10 minutes)\n"
 	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
+	    "      --busy-poll USEC  after activity, poll up to USEC microseconds before\n"
+	    "                        sleeping (adaptive; default 100, max 1000; 0 off)\n"
 	    "  -v, --verbose         debug logging\n"
 	    "  -q, --quiet           warnings and errors only\n"
 	    "  -h, --help            this help\n");
@@ -399,6 +403,7 @@ enum {
 	OPT_RECONNECT_MAX,
 	OPT_NO_EXIT_ON_FAILURE,
 	OPT_REKEY_RECORDS,
+	OPT_BUSY_POLL,
 };
 
 static const struct option client_opts[] = {
@@ -412,6 +417,7 @@ static const struct option client_opts[] = {
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
     {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -463,6 +469,12 @@ static int client_flag(int o, const char *arg, struct config_client *c, enum log
 		if (cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0)
 			return 0;
 		fprintf(stderr, "postern client: bad --rekey-records '%s'\n", arg);
+		return -1;
+	case OPT_BUSY_POLL:
+		if (cmd_parse_uint(arg, 0, BUSYPOLL_MAX_US, &c->busy_poll_us) == 0)
+			return 0;
+		fprintf(stderr, "postern client: bad --busy-poll '%s' (0..%u)\n", arg,
+			BUSYPOLL_MAX_US);
 		return -1;
 	case OPT_KEEPALIVE:
 		if (cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0)
@@ -562,7 +574,8 @@ int cmd_client(int argc, char **argv)
 	uv_signal_start(&cl.sigint, on_signal, SIGINT);
 	uv_signal_start(&cl.sigterm, on_signal, SIGTERM);
 	try_connect(&cl);
-	uv_run(cl.loop, UV_RUN_DEFAULT);
+	busypoll_init(&cl.poll, cl.cfg.busy_poll_us);
+	busypoll_run(&cl.poll, cl.loop);
 	rc = cl.exit_code;
 	uv_loop_close(cl.loop);
 out:

@@ -22,6 +22,7 @@
 #include "tunnel/fwd_remote.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
+#include "util/busypoll.h"
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
@@ -42,6 +43,7 @@ struct conn {
 
 struct server {
 	uv_loop_t *loop;
+	struct busypoll poll;
 	struct config_server cfg;
 	const uint8_t **psks;
 	struct abuse *abuse;
@@ -405,7 +407,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void on_stop_timer(uv_timer_t *t)
 {
-	uv_stop(t->loop);
+	busypoll_stop(t->loop);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -461,6 +463,8 @@ static void usage(FILE *f)
 	    "      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
 	    "      --rekey-records N     rekey our sending key after N records (default 1048576;\n"
 	    "                            also after 10 minutes)\n"
+	    "      --busy-poll USEC      after activity, poll up to USEC microseconds before\n"
+	    "                            sleeping (adaptive; default 100, max 1000; 0 off)\n"
 	    "  -v, --verbose             debug logging\n"
 	    "  -q, --quiet               warnings and errors only\n"
 	    "  -h, --help                this help\n");
@@ -481,6 +485,7 @@ enum {
 	OPT_ALLOW_FORWARDING,
 	OPT_ALLOW_UNIX,
 	OPT_GATEWAY_PORTS,
+	OPT_BUSY_POLL,
 };
 
 static const struct option server_opts[] = {
@@ -501,6 +506,7 @@ static const struct option server_opts[] = {
     {"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
     {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
     {"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -618,6 +624,10 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0
 			   ? 0
 			   : bad_value("--rekey-records", arg);
+	case OPT_BUSY_POLL:
+		return cmd_parse_uint(arg, 0, BUSYPOLL_MAX_US, &c->busy_poll_us) == 0
+			   ? 0
+			   : bad_value("--busy-poll", arg);
 	case OPT_KEEPALIVE:
 		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
 			   ? 0
@@ -779,7 +789,8 @@ int cmd_server(int argc, char **argv)
 	if (setup(&srv) != 0)
 		goto out;
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
-	uv_run(srv.loop, UV_RUN_DEFAULT);
+	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);
+	busypoll_run(&srv.poll, srv.loop);
 	rc = 0;
 out:
 	if (srv.loop != NULL) {

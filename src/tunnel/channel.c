@@ -422,6 +422,23 @@ static void start_reading(struct channel *c)
 		c->reading = 1;
 }
 
+/* Clients that speak first (HTTP, TLS) have usually sent their first bytes by
+ * the time the accept runs.  Reading them now lets them leave in the same write
+ * as the OPEN, so the server wakes once for both instead of twice. */
+static void read_first(struct channel *c)
+{
+	uv_os_fd_t fd;
+	uv_buf_t b;
+	if (!c->reading || uv_fileno(&c->local.h, &fd) != 0)
+		return;
+	on_alloc(&c->local.h, 0, &b);
+	if (b.len == 0)
+		return;
+	ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+	/* EOF and errors are left for libuv's own read to report. */
+	on_read(&c->local.st, n > 0 ? n : 0, &b);
+}
+
 void channel_resume(struct channel *c)
 {
 	start_reading(c);
@@ -612,6 +629,7 @@ static int send_open(struct channel *c, uint8_t kind, const char *target, uint16
 	 * within the early window, instead of one tunnel round trip later. */
 	c->tx_window = CHANNEL_EARLY_WINDOW;
 	start_reading(c);
+	read_first(c);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
  *   - stops the parse at the first error, so only the first is reported.
  */
 #include "util/config.h"
+#include "util/busypoll.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -65,6 +66,8 @@ static const struct uint_setting server_uints[] = {
     {"max_sessions", offsetof(struct config_server, max_sessions), 1, 1000000, 1, ""},
     {"keepalive", offsetof(struct config_server, keepalive_s), 0, 3600, 1, " seconds"},
     {"rekey_records", offsetof(struct config_server, rekey_records), 1, 1u << 30, 1, " records"},
+    {"busy_poll", offsetof(struct config_server, busy_poll_us), 0, BUSYPOLL_MAX_US, 1,
+     " microseconds"},
 };
 
 static const struct uint_setting client_uints[] = {
@@ -73,6 +76,8 @@ static const struct uint_setting client_uints[] = {
     {"connect_timeout", offsetof(struct config_client, connect_timeout_ms), 1, 3600, 1000,
      " seconds"},
     {"rekey_records", offsetof(struct config_client, rekey_records), 1, 1u << 30, 1, " records"},
+    {"busy_poll", offsetof(struct config_client, busy_poll_us), 0, BUSYPOLL_MAX_US, 1,
+     " microseconds"},
 };
 
 #define NUM(a) (sizeof(a) / sizeof((a)[0]))
@@ -226,6 +231,7 @@ void config_server_defaults(struct config_server *c)
 	c->keepalive_s = 25;
 	c->gateway_ports = CONFIG_GW_NO;
 	c->rekey_records = 1u << 20;
+	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
 }
 
 void config_client_defaults(struct config_client *c)
@@ -239,6 +245,7 @@ void config_client_defaults(struct config_client *c)
 	c->connect_timeout_ms = 10000;
 	c->exit_on_forward_failure = 1;
 	c->rekey_records = 1u << 20;
+	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
 }
 
 void config_server_free(struct config_server *c)

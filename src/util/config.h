@@ -92,6 +92,7 @@ struct config_server {
 	unsigned max_sessions;		/* default 1024 */
 	unsigned keepalive_s;		/* default 25; 0 = off */
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
+	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
 };
@@ -110,6 +111,7 @@ struct config_client {
 	int cipher;		     /* -1 = auto, else enum crypto_aead_alg */
 	unsigned keepalive_s;	     /* default 25; 0 = off */
 	unsigned rekey_records;	     /* rekey each direction after this many records (2^20) */
+	unsigned busy_poll_us;	     /* poll this long before sleeping (100); 0 = off */
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
 };

@@ -131,6 +131,14 @@ SERVER_CONF_ERRORS = {
         key_file = {key}
         permit_open = 127.0.0.1:99999
         """, 5, None),
+    "busy-poll-too-long": ("""\
+        [server]
+        listen = 127.0.0.1:{port}
+        busy_poll = 1001
+        [key a]
+        key_file = {key}
+        permit_open = any
+        """, 3, "busy_poll"),
     "duplicate-key-name": ("""\
         [server]
         listen = 127.0.0.1:{port}
@@ -286,6 +294,9 @@ def test_keygen_refuses_to_overwrite(postern_bin, pg):
     ["server", "--permit-open", "127.0.0.1"],
     ["client", "--cipher", "rot13"],
     ["client", "--keepalive", "often"],
+    ["client", "--busy-poll", "1001"],
+    ["client", "--busy-poll", "-1"],
+    ["server", "--busy-poll", "lots"],
     ["keygen"],
 ], ids=lambda a: " ".join(a))
 def test_usage_errors(postern_bin, key, argv):

@@ -94,6 +94,25 @@ def test_round_trip_each_cipher(pg, echo_server, cipher):
     assert cli.alive() and srv.alive()
 
 
+@pytest.mark.parametrize("usec", ["0", "1000"])
+def test_busy_poll_off_and_longest(pg, echo_server, usec):
+    """The loop runs the same with polling off (plain uv_run) and at its longest
+    window: data, small round trips and a clean SIGTERM exit."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)], extra=["--busy-poll", usec])
+    lport = free_port()
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)],
+                          extra=["--busy-poll", usec])
+    assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
+    with socket.create_connection(("127.0.0.1", lport), timeout=10) as s:
+        for i in range(200):
+            msg = b"%05d" % i
+            s.sendall(msg)
+            assert recv_exactly(s, len(msg)) == msg
+    for proc in (cli, srv):
+        assert proc.stop() == 0 and not proc.needed_sigkill, proc.tail()
+
+
 def test_sustained_echo_many_rounds_and_parallel(pg, echo_server):
     """Many 8 MiB echo round trips on one session (flow-control windows fill
     and drain over and over), then 8 such channels in parallel."""
