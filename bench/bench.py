@@ -3,8 +3,9 @@
 
 Subcommands:
   measure  every figure for every setup in a plan file (bench/run starts the setups):
-           conn/s and time to first byte, 64-byte ping-pong RTT, idle-connection memory
-           (and the 10k test), iperf3 throughput and the tunnel's CPU seconds per GB.
+           conn/s and time to first byte, 64-byte ping-pong RTT, the tunnel's CPU per
+           second at a paced 1000 and 5000 round trips/s, idle-connection memory (and
+           the 10k test), iperf3 throughput and the tunnel's CPU seconds per GB.
            Rounds interleave the setups; the medians over the rounds are reported.
            Writes one JSON file per setup.
   fail     record that a setup could not be measured (or was skipped)
@@ -25,6 +26,8 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # name -> (label, kind); kind is baseline, encrypted or postern.  Order = table order.
+# Every "postern" row gets its own ratio table and target column; only baseline and
+# encrypted rows are peers, so a postern variant is never anyone's reference.
 SETUPS = {
     "direct": ("direct (no tunnel)", "baseline"),
     "socat": ("socat relay (1 hop)", "baseline"),
@@ -35,7 +38,11 @@ SETUPS = {
     "stunnel": ("stunnel TLS 1.3", "encrypted"),
     "postern-chacha": ("postern chacha20-poly1305", "postern"),
     "postern-aes": ("postern aes-256-gcm", "postern"),
+    "postern-aes-nopoll": ("postern aes-256-gcm, --busy-poll 0", "postern"),
 }
+
+# Round trips per second for the paced CPU figure (connrate pace).
+PACE_RATES = (1000, 5000)
 
 
 class PhaseError(Exception):
@@ -139,7 +146,7 @@ def log(msg):
 
 
 def tag(setup):
-    return f"{setup['name']:<15}"
+    return f"{setup['name']:<18}"
 
 
 CONNRATE = None  # path of the load generator (bench/connrate.c), set by measure()
@@ -237,6 +244,28 @@ def iperf_once(a, s, streams):
         log(f"{tag(s)} iperf3 -P {streams} attempt {attempt + 1} failed: {last}")
         time.sleep(1.5)
     raise PhaseError(f"iperf3 -P {streams}: {last}")
+
+
+def pace_once(a, s, rate):
+    """One connection, `rate` 64-B round trips/s for a.pace_secs; the tunnel's CPU
+    (user+sys, both ends) per second of wall time around the run, in ms/s."""
+    port, ends = s["echo"]["port"], s["echo"]["ends"]
+    cmd = [CONNRATE, "pace", "127.0.0.1", str(port), str(rate), f"{a.pace_secs:g}"]
+    c0 = cpu_seconds(ends) if ends else None
+    t0 = time.monotonic()
+    r = run_multi(cmd, a.pace_secs + 30).get(port, {})
+    wall = time.monotonic() - t0
+    if r.get("error") or not r.get("ok"):
+        raise PhaseError(r.get("error") or "no result")
+    if ends:
+        # Let the tunnel finish the close (and socat's parent reap its child, whose time
+        # then shows in the parent's cutime) before the second sample.
+        time.sleep(0.3)
+        check_alive(ends)
+        r["cpu_s"] = round(cpu_seconds(ends) - c0, 3)
+        r["cpu_ms_per_s"] = r["cpu_s"] * 1000 / wall
+    r["wall_s"] = wall
+    return r
 
 
 def cpu_busy(seconds=1.0):
@@ -356,6 +385,19 @@ def measure(a):
             s["data"]["echo"]["ping"] = r
             log(f"{tag(s)} RTT p50 {r['p50_us']:6.1f} us   p99 {r['p99_us']:7.1f} us")
 
+    for rate in PACE_RATES:
+        log(f"-- paced: {rate} round trips/s of 64 B for {a.pace_secs:g} s on one connection, "
+            f"one setup at a time: the tunnel's CPU")
+        for s in live():
+            p = guarded(s, f"paced {rate}/s", lambda s=s: pace_once(a, s, rate))
+            if p:
+                s["data"]["echo"][f"pace_{rate}"] = p
+                cpu = (f"{p['cpu_ms_per_s']:5.0f} CPU ms/s" if "cpu_ms_per_s" in p
+                       else "    — CPU ms/s")
+                slow = f" (only {p['rate']:.0f}/s)" if p["rate"] < 0.95 * rate else ""
+                log(f"{tag(s)} {cpu}   RTT p50 {p['p50_us']:6.1f} us   p99 {p['p99_us']:7.1f} us"
+                    f"   ({p['ok']} round trips, {p['late']} late){slow}")
+
     log("-- idle connections held open: memory of the tunnel processes")
     for s in live():
         if not s["echo"]["ends"]:
@@ -443,6 +485,8 @@ FIGURES = [
     ("ttfb32", "TTFB p50 c=32 µs", ("echo", "rate_c32", "ttfb_p50_us"), False, "{:.0f}"),
     ("rtt50", "RTT p50 µs", ("echo", "ping", "p50_us"), False, "{:.1f}"),
     ("rtt99", "RTT p99 µs", ("echo", "ping", "p99_us"), False, "{:.1f}"),
+    ("cpu1k", "CPU ms/s @1k req/s", ("echo", "pace_1000", "cpu_ms_per_s"), False, "{:.0f}"),
+    ("cpu5k", "CPU ms/s @5k req/s", ("echo", "pace_5000", "cpu_ms_per_s"), False, "{:.0f}"),
     ("rss", "idle KiB/conn RSS", ("echo", "idle", "rss_kib_per_conn"), False, "{:.1f}"),
     ("pss", "idle KiB/conn PSS", ("echo", "idle", "pss_kib_per_conn"), False, "{:.1f}"),
 ]
@@ -532,7 +576,8 @@ def report(a):
     # Ratios.
     posterns = [r for r in results if SETUPS[r["name"]][1] == "postern" and get(r, "echo")]
     peers = [r for r in results if SETUPS[r["name"]][1] != "postern" and not r.get("skipped")]
-    rkeys = ["tput1", "tput4", "cpu", "cps1", "cps32", "ttfb1", "rtt50", "rtt99", "rss"]
+    rkeys = ["tput1", "tput4", "cpu", "cps1", "cps32", "ttfb1", "rtt50", "rtt99", "cpu1k",
+             "cpu5k", "rss"]
     for p in posterns:
         lines += [f"## Ratios: {SETUPS[p['name']][0]} / peer", "",
                   "Each cell is postern's figure divided by the peer's (>1 is better for "
@@ -641,16 +686,16 @@ def chart(a, results):
         return
     dat = os.path.join(a.dir, "chart.dat")
     with open(dat, "w") as f:
-        f.write("# label tput1 tput4 cps1 cps32\n")
+        f.write("# label tput1 tput4 cps1 cps32 cpu1k cpu5k\n")
         for r in rows:
-            vals = [fig(r, k) for k in ("tput1", "tput4", "cps1", "cps32")]
+            vals = [fig(r, k) for k in ("tput1", "tput4", "cps1", "cps32", "cpu1k", "cpu5k")]
             label = SETUPS[r["name"]][0].replace('"', "")
             f.write(f'"{label}" ' + " ".join("0" if v is None else f"{v:.3f}" for v in vals) + "\n")
     png = os.path.join(a.out, "chart.png")
     gp = f"""
-set terminal pngcairo size 1600,700 font "sans,10"
+set terminal pngcairo size 2400,700 font "sans,10"
 set output "{png}"
-set multiplot layout 1,2 title "postern benchmark ({a.mode}): loopback, same run"
+set multiplot layout 1,3 title "postern benchmark ({a.mode}): loopback, same run"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -666,6 +711,9 @@ plot "{dat}" using 2:xtic(1) title "1 stream", "" using 3 title "4 streams"
 set title "New connections per second (connect, 16 B echo, close)"
 set ylabel "conn/s"
 plot "{dat}" using 4:xtic(1) title "concurrency 1", "" using 5 title "concurrency 32"
+set title "Tunnel CPU at a paced rate (64 B round trips, one connection)"
+set ylabel "CPU ms per s (per-mille of a core)"
+plot "{dat}" using 6:xtic(1) title "1000 req/s", "" using 7 title "5000 req/s"
 unset multiplot
 """
     gpf = os.path.join(a.dir, "chart.gp")
@@ -692,6 +740,8 @@ def main():
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--secs", type=int, default=3)
+    p.add_argument("--pace-secs", type=float, default=3,
+                   help="seconds per paced run (CPU at 1000 and 5000 round trips/s)")
     p = sub.add_parser("fail")
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True)

@@ -16,6 +16,13 @@
  *       keeps them open and prints a JSON line.  Then reads commands on stdin: "check"
  *       does one more round trip on every held connection and prints a JSON line; end
  *       of input closes everything and exits.
+ *   connrate pace HOST PORT RATE SECS
+ *       One connection; after 20 warm-up round trips, RATE round trips per second of a
+ *       64-byte message for SECS seconds on an absolute schedule (the k-th is sent at
+ *       start + k/RATE, so a slow round trip does not shift the later ones; a late one
+ *       is sent at once).  For the tunnel's CPU cost at a moderate, steady request rate,
+ *       which the caller samples around this run.  Reports the achieved rate, how many
+ *       round trips started late (past their slot) and RTT percentiles.
  *
  * Every result is a JSON object on one stdout line (one per port).  Times are in
  * microseconds.  A port that fails is reported with "error" and left out of the
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,15 +50,22 @@
 #define SLOT_US_CN   500000.0 /* and above: longer, as each turn ramps up and drains */
 #define PING_BLOCK   100
 #define PING_WARMUP  200
+#define PACE_WARMUP  20
+#define PACE_SIZE    64
 #define MAX_PORTS    64
 
 static struct in_addr host;
+
+static double ts_us(struct timespec ts)
+{
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
 
 static double now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	return ts_us(ts);
 }
 
 static void *xmalloc(size_t n)
@@ -460,13 +475,100 @@ static int cmd_hold(int port, long n)
 	return 0;
 }
 
+/* ---- pace ---- */
+
+static struct timespec ts_add_ns(struct timespec t, long long ns)
+{
+	long long sum = (long long)t.tv_nsec + ns;
+	t.tv_sec += (time_t)(sum / 1000000000LL);
+	t.tv_nsec = (long)(sum % 1000000000LL);
+	return t;
+}
+
+/* Sleeps until the absolute CLOCK_MONOTONIC time t (at once if it has passed). */
+static void sleep_until(const struct timespec *t)
+{
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) == EINTR)
+		;
+}
+
+static void pace_report(int port, long wanted, long ok, long late, double secs, double *rtt,
+			const char *error)
+{
+	qsort(rtt, (size_t)ok, sizeof(double), cmp_double);
+	printf("{\"mode\":\"pace\",\"port\":%d,\"wanted\":%ld,\"ok\":%ld,\"late\":%ld,"
+	       "\"secs\":%.4f,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f",
+	       port, wanted, ok, late, secs, secs > 0 ? (double)ok / secs : 0.0,
+	       pct(rtt, (size_t)ok, 50), pct(rtt, (size_t)ok, 99));
+	if (error[0])
+		printf(",\"error\":\"%s\"", error);
+	printf("}\n");
+}
+
+/* Connects and warms the path up (handshakes, caches); -1 with error set on failure. */
+static int pace_open(int port, char *error, size_t errlen)
+{
+	int fd = open_conn(port);
+	if (fd < 0) {
+		snprintf(error, errlen, "connect: %s", strerror(errno));
+		return -1;
+	}
+	for (int k = 0; k < PACE_WARMUP; k++) {
+		if (round_trip(fd, (unsigned)k, PACE_SIZE, NULL) < 0) {
+			snprintf(error, errlen, "warm-up: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static int cmd_pace(int port, double rate, double secs)
+{
+	long wanted = (long)(rate * secs + 0.5);
+	long long step_ns = (long long)(1e9 / rate + 0.5);
+	double *rtt = xmalloc((size_t)wanted * sizeof(double));
+	long ok = 0, late = 0;
+	char error[96] = "";
+	/* The default 50 us timer slack would blur a 200 us schedule. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	int fd = pace_open(port, error, sizeof error);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	double start_us = ts_us(start), step_us = (double)step_ns / 1e3;
+	for (long k = 0; !error[0] && k < wanted; k++) {
+		struct timespec slot = ts_add_ns(start, (long long)k * step_ns);
+		sleep_until(&slot);
+		double t0 = now_us();
+		/* Started after its successor's slot: the previous round trip overran. */
+		if (t0 > start_us + (double)(k + 1) * step_us)
+			late++;
+		if (round_trip(fd, (unsigned)k, PACE_SIZE, NULL) < 0) {
+			snprintf(error, sizeof error, "after %ld round trips: %s", ok,
+				 strerror(errno));
+			break;
+		}
+		rtt[ok++] = now_us() - t0;
+	}
+	/* The paced period: all the slots, longer only if the last round trips overran. */
+	double elapsed_us = now_us() - start_us;
+	if (elapsed_us < (double)wanted * step_us)
+		elapsed_us = (double)wanted * step_us;
+	if (fd >= 0)
+		close(fd);
+	pace_report(port, wanted, ok, late, elapsed_us / 1e6, rtt, error);
+	free(rtt);
+	return error[0] ? 1 : 0;
+}
+
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s rate HOST N CONC MAXSECS PORT...\n"
 		"       %s ping HOST COUNT SIZE PORT...\n"
-		"       %s hold HOST PORT N\n",
-		argv0, argv0, argv0);
+		"       %s hold HOST PORT N\n"
+		"       %s pace HOST PORT RATE SECS\n",
+		argv0, argv0, argv0, argv0);
 	exit(2);
 }
 
@@ -518,6 +620,13 @@ int main(int argc, char **argv)
 		if (port < 0 || n < 1)
 			usage(argv[0]);
 		return cmd_hold(port, n);
+	}
+	if (strcmp(argv[1], "pace") == 0 && argc == 6) {
+		int port = parse_port(argv[3]);
+		double rate = atof(argv[4]), secs = atof(argv[5]);
+		if (port < 0 || rate < 1 || rate > 1e6 || secs <= 0 || rate * secs > 1e7)
+			usage(argv[0]);
+		return cmd_pace(port, rate, secs);
 	}
 	usage(argv[0]);
 	return 2;

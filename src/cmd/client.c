@@ -391,7 +391,8 @@ static void usage(FILE *f)
 	    "                        also after 10 minutes)\n"
 	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
 	    "      --busy-poll USEC  after activity, poll up to USEC microseconds before\n"
-	    "                        sleeping (adaptive; default 100, max 1000; 0 off)\n"
+	    "                        sleeping (only while events come back to back;\n"
+	    "                        default 100, max 1000; 0 off)\n"
 	    "  -v, --verbose         debug logging\n"
 	    "  -q, --quiet           warnings and errors only\n"
 	    "  -h, --help            this help\n");

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * busypoll: run a libuv loop that polls briefly before it sleeps.
+ * busypoll: run a libuv loop that polls briefly before it sleeps, when that pays.
  *
  * A relay's latency is mostly wake-ups: every hop puts a process to sleep in
  * epoll_wait and wakes it again, and waking a halted CPU (above all a virtual
  * one, where halting exits to the hypervisor) costs more than the relaying.
- * After activity we therefore keep polling for a short window, yielding the
- * CPU to anything runnable in between, so the reply to what we just forwarded
- * usually finds us awake.  The window adapts like KVM's halt polling: it grows
- * while sleeps would have been short and shrinks when polling finds nothing, so
- * an idle or trickling tunnel soon stops spending CPU on it.
+ * When events have been coming back to back we therefore keep polling for up
+ * to max_ns after each one, yielding the CPU to anything runnable in between,
+ * so the reply to what we just forwarded usually finds us awake.
+ *
+ * Polling only pays when it catches the next event, so the loop predicts: it
+ * keeps a moving average of how many recent idle spells were short enough to
+ * catch (<= max_ns), and polls only while at least seven in eight were.  Back-
+ * to-back traffic (a request/response exchange, connection churn) turns it on
+ * within twenty events; one long spell turns it off.  A trickle, a periodic
+ * request or an idle session leaves it off, so they cost about what a plain
+ * loop costs.
  */
 #ifndef POSTERN_BUSYPOLL_H
 #define POSTERN_BUSYPOLL_H
@@ -21,8 +27,8 @@
 #define BUSYPOLL_MAX_US	    1000
 
 struct busypoll {
-	uint64_t max_ns;    /* 0: never poll; plain uv_run */
-	uint64_t window_ns; /* current window, 0 .. max_ns */
+	uint64_t max_ns; /* 0: never poll; plain uv_run */
+	int score;	 /* moving average of "spell was short", 0 .. 256 */
 	int stopped;
 };
 
@@ -36,8 +42,10 @@ void busypoll_run(struct busypoll *bp, uv_loop_t *loop);
 /* busypoll_stop(loop): like uv_stop() for a loop run by busypoll_run. */
 void busypoll_stop(uv_loop_t *loop);
 
-/* busypoll_adapt(bp, idle_ns): adapt the window to an idle spell of that length
- * (polling included) that ended in a sleep.  Exposed for tests. */
-void busypoll_adapt(struct busypoll *bp, uint64_t idle_ns);
+/* busypoll_note(bp, idle_ns): learn from an idle spell that ended with an event.
+ * busypoll_polling(bp): whether the loop polls after the next event.
+ * Exposed for tests: the policy without the clock. */
+void busypoll_note(struct busypoll *bp, uint64_t idle_ns);
+int busypoll_polling(const struct busypoll *bp);
 
 #endif

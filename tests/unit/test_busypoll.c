@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * busypoll: the window policy (grow on short idle spells, hold when the window
- * caught the event, shrink on long ones, never beyond the maximum), and the loop
+ * busypoll: the policy (poll only while nearly every recent idle spell was short
+ * enough to catch; off for alternating or sparse traffic), and the loop
  * runner: it ends when no handle is left, stops on busypoll_stop() with handles
  * still active, and still fires timers and socket events in both modes.
  */
@@ -17,46 +17,61 @@
 
 #define US 1000u
 
-static void test_grows_on_short_idle(void **state)
+static int shorts_until_on(struct busypoll *bp, uint64_t spell)
 {
-	(void)state;
-	struct busypoll bp;
-	busypoll_init(&bp, 100);
-	assert_int_equal(bp.window_ns, 0);
-	busypoll_adapt(&bp, 30 * US);
-	assert_int_equal(bp.window_ns, 10 * US);
-	busypoll_adapt(&bp, 30 * US);
-	assert_int_equal(bp.window_ns, 20 * US);
-	busypoll_adapt(&bp, 30 * US);
-	assert_int_equal(bp.window_ns, 40 * US);
-	/* Caught within the window: nothing to learn. */
-	busypoll_adapt(&bp, 30 * US);
-	assert_int_equal(bp.window_ns, 40 * US);
-	busypoll_adapt(&bp, 90 * US);
-	assert_int_equal(bp.window_ns, 80 * US);
-	busypoll_adapt(&bp, 100 * US);
-	assert_int_equal(bp.window_ns, 100 * US); /* capped */
-	busypoll_adapt(&bp, 100 * US);
-	assert_int_equal(bp.window_ns, 100 * US);
+	for (int i = 1; i <= 100; i++) {
+		busypoll_note(bp, spell);
+		if (busypoll_polling(bp))
+			return i;
+	}
+	return -1;
 }
 
-static void test_shrinks_on_long_idle(void **state)
+static void test_back_to_back_turns_polling_on(void **state)
 {
 	(void)state;
 	struct busypoll bp;
 	busypoll_init(&bp, 100);
-	bp.window_ns = 100 * US;
-	busypoll_adapt(&bp, 101 * US);
-	assert_int_equal(bp.window_ns, 50 * US);
-	busypoll_adapt(&bp, 5000 * US);
-	assert_int_equal(bp.window_ns, 25 * US);
-	busypoll_adapt(&bp, 5000 * US);
-	assert_int_equal(bp.window_ns, 12500);
-	/* Below the starting window polling stops altogether. */
-	busypoll_adapt(&bp, 5000 * US);
-	assert_int_equal(bp.window_ns, 0);
-	busypoll_adapt(&bp, 5000 * US);
-	assert_int_equal(bp.window_ns, 0);
+	assert_false(busypoll_polling(&bp));
+	int n = shorts_until_on(&bp, 30 * US);
+	assert_in_range(n, 10, 20);
+	/* A spell of exactly the maximum would still have been caught. */
+	busypoll_init(&bp, 100);
+	assert_int_equal(shorts_until_on(&bp, 100 * US), n);
+}
+
+static void test_long_spell_turns_it_off(void **state)
+{
+	(void)state;
+	struct busypoll bp;
+	busypoll_init(&bp, 100);
+	shorts_until_on(&bp, 10 * US);
+	for (int i = 0; i < 50; i++)
+		busypoll_note(&bp, 10 * US); /* settle at the top */
+	assert_true(busypoll_polling(&bp));
+	busypoll_note(&bp, 101 * US);
+	assert_false(busypoll_polling(&bp));
+	assert_in_range(shorts_until_on(&bp, 10 * US), 1, 3);
+}
+
+/* Request/reply at a fixed rate: every other spell is long.  Polling would
+ * miss half the time, so it stays off. */
+static void test_alternating_stays_off(void **state)
+{
+	(void)state;
+	struct busypoll bp;
+	busypoll_init(&bp, 100);
+	for (int i = 0; i < 1000; i++) {
+		busypoll_note(&bp, 60 * US);
+		assert_false(busypoll_polling(&bp));
+		busypoll_note(&bp, 140 * US);
+		assert_false(busypoll_polling(&bp));
+	}
+	/* Three short spells in four are not enough either. */
+	for (int i = 0; i < 1000; i++) {
+		busypoll_note(&bp, i % 4 == 3 ? 1000 * US : 10 * US);
+		assert_false(busypoll_polling(&bp));
+	}
 }
 
 static void test_disabled_and_clamped(void **state)
@@ -64,9 +79,7 @@ static void test_disabled_and_clamped(void **state)
 	(void)state;
 	struct busypoll bp;
 	busypoll_init(&bp, 0);
-	busypoll_adapt(&bp, 0);
-	busypoll_adapt(&bp, 1);
-	assert_int_equal(bp.window_ns, 0);
+	assert_int_equal(shorts_until_on(&bp, 0), -1);
 	busypoll_init(&bp, 1000000);
 	assert_int_equal(bp.max_ns, (uint64_t)BUSYPOLL_MAX_US * US);
 }
@@ -176,8 +189,8 @@ static void test_io_while_polling(void **state)
 	busypoll_init(&bp, 100);
 	busypoll_run(&bp, &loop);
 	assert_int_equal(p.got, 100);
-	/* Back-to-back events: the window opened and stayed open. */
-	assert_true(bp.window_ns > 0);
+	/* Back-to-back events: the loop was polling by the end. */
+	assert_true(busypoll_polling(&bp));
 	close(fds[1]);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -185,8 +198,9 @@ static void test_io_while_polling(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_grows_on_short_idle),
-	    cmocka_unit_test(test_shrinks_on_long_idle),
+	    cmocka_unit_test(test_back_to_back_turns_polling_on),
+	    cmocka_unit_test(test_long_spell_turns_it_off),
+	    cmocka_unit_test(test_alternating_stays_off),
 	    cmocka_unit_test(test_disabled_and_clamped),
 	    cmocka_unit_test(test_runs_timers_until_done),
 	    cmocka_unit_test(test_stop),
