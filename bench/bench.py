@@ -375,7 +375,7 @@ def measure(a):
                 log(f"{tag(s)} {r['conn_per_s']:7.0f} conn/s   TTFB p50 {r['ttfb_p50_us']:6.0f} us"
                     f"   p99 {r['ttfb_p99_us']:6.0f} us   ({r['ok']} connections{failed})")
 
-    log(f"-- ping-pong: {a.pings} round trips of 64 B per setup (taking turns in blocks of 100)")
+    log(f"-- ping-pong: {a.pings} round trips of 64 B per setup (taking turns in blocks of 100, each after 5 unmeasured)")
     n = len(live())
     res = multi("ping-pong", ["ping", "127.0.0.1", str(a.pings), "64"],
                 n * (a.pings / 1000 + 20) + 60)
