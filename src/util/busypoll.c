@@ -18,9 +18,12 @@ void busypoll_init(struct busypoll *bp, unsigned max_us)
 	bp->stopped = 0;
 }
 
-void busypoll_note(struct busypoll *bp, uint64_t idle_ns)
+void busypoll_note(struct busypoll *bp, uint64_t idle_ns, uint64_t busy_ns)
 {
-	int target = idle_ns <= bp->max_ns ? SCORE_ONE : 0;
+	/* Work as long as half a window (sealing a 256 KiB record, say) means
+	 * bulk data: a wake-up is then a small part of the cost of each event,
+	 * and polling between them would burn CPU without moving more bytes. */
+	int target = idle_ns <= bp->max_ns && busy_ns <= bp->max_ns / 2 ? SCORE_ONE : 0;
 	bp->score += (target - bp->score) / 8;
 }
 
@@ -46,10 +49,12 @@ static uint64_t spin(struct busypoll *bp, uv_loop_t *loop, uint64_t idle_since)
 	uint64_t now = idle_since;
 	while (busypoll_polling(bp) && now - idle_since < bp->max_ns && !bp->stopped) {
 		if (ready(loop)) {
-			busypoll_note(bp, now - idle_since);
-			if (!uv_run(loop, UV_RUN_NOWAIT))
+			int alive = uv_run(loop, UV_RUN_NOWAIT);
+			uint64_t done = uv_hrtime();
+			busypoll_note(bp, now - idle_since, done - now);
+			if (!alive)
 				return 0;
-			idle_since = uv_hrtime();
+			idle_since = done;
 		} else {
 			/* Anything runnable on this CPU (the process we are
 			 * waiting for, perhaps) goes first. */
@@ -78,11 +83,12 @@ void busypoll_run(struct busypoll *bp, uv_loop_t *loop)
 			return;
 		uint64_t t0 = uv_hrtime(), slept0 = timed ? uv_metrics_idle_time(loop) : 0;
 		int alive = uv_run(loop, UV_RUN_ONCE);
-		uint64_t slept = timed ? uv_metrics_idle_time(loop) - slept0 : UINT64_MAX;
-		busypoll_note(bp, t0 - idle_since + slept);
+		uint64_t done = uv_hrtime();
+		uint64_t slept = timed ? uv_metrics_idle_time(loop) - slept0 : done - t0;
+		busypoll_note(bp, t0 - idle_since + slept, done - t0 - slept);
 		if (!alive)
 			return;
-		idle_since = uv_hrtime();
+		idle_since = done;
 	}
 }
 

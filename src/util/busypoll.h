@@ -14,8 +14,8 @@
  * catch (<= max_ns), and polls only while at least seven in eight were.  Back-
  * to-back traffic (a request/response exchange, connection churn) turns it on
  * within twenty events; one long spell turns it off.  A trickle, a periodic
- * request or an idle session leaves it off, so they cost about what a plain
- * loop costs.
+ * request, an idle session or a bulk transfer (events that each take half a
+ * window or more to handle) leave it off, so they cost what a plain loop costs.
  */
 #ifndef POSTERN_BUSYPOLL_H
 #define POSTERN_BUSYPOLL_H
@@ -42,10 +42,11 @@ void busypoll_run(struct busypoll *bp, uv_loop_t *loop);
 /* busypoll_stop(loop): like uv_stop() for a loop run by busypoll_run. */
 void busypoll_stop(uv_loop_t *loop);
 
-/* busypoll_note(bp, idle_ns): learn from an idle spell that ended with an event.
+/* busypoll_note(bp, idle_ns, busy_ns): learn from an idle spell that ended with
+ * an event, and from the time the event took to handle.
  * busypoll_polling(bp): whether the loop polls after the next event.
  * Exposed for tests: the policy without the clock. */
-void busypoll_note(struct busypoll *bp, uint64_t idle_ns);
+void busypoll_note(struct busypoll *bp, uint64_t idle_ns, uint64_t busy_ns);
 int busypoll_polling(const struct busypoll *bp);
 
 #endif

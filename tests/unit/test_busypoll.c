@@ -20,7 +20,7 @@
 static int shorts_until_on(struct busypoll *bp, uint64_t spell)
 {
 	for (int i = 1; i <= 100; i++) {
-		busypoll_note(bp, spell);
+		busypoll_note(bp, spell, 5 * US);
 		if (busypoll_polling(bp))
 			return i;
 	}
@@ -47,9 +47,9 @@ static void test_long_spell_turns_it_off(void **state)
 	busypoll_init(&bp, 100);
 	shorts_until_on(&bp, 10 * US);
 	for (int i = 0; i < 50; i++)
-		busypoll_note(&bp, 10 * US); /* settle at the top */
+		busypoll_note(&bp, 10 * US, 5 * US); /* settle at the top */
 	assert_true(busypoll_polling(&bp));
-	busypoll_note(&bp, 101 * US);
+	busypoll_note(&bp, 101 * US, 5 * US);
 	assert_false(busypoll_polling(&bp));
 	assert_in_range(shorts_until_on(&bp, 10 * US), 1, 3);
 }
@@ -62,16 +62,35 @@ static void test_alternating_stays_off(void **state)
 	struct busypoll bp;
 	busypoll_init(&bp, 100);
 	for (int i = 0; i < 1000; i++) {
-		busypoll_note(&bp, 60 * US);
+		busypoll_note(&bp, 60 * US, 5 * US);
 		assert_false(busypoll_polling(&bp));
-		busypoll_note(&bp, 140 * US);
+		busypoll_note(&bp, 140 * US, 5 * US);
 		assert_false(busypoll_polling(&bp));
 	}
 	/* Three short spells in four are not enough either. */
 	for (int i = 0; i < 1000; i++) {
-		busypoll_note(&bp, i % 4 == 3 ? 1000 * US : 10 * US);
+		busypoll_note(&bp, i % 4 == 3 ? 1000 * US : 10 * US, 5 * US);
 		assert_false(busypoll_polling(&bp));
 	}
+}
+
+/* Bulk data: events come back to back but each takes long to handle. */
+static void test_long_work_stays_off(void **state)
+{
+	(void)state;
+	struct busypoll bp;
+	busypoll_init(&bp, 100);
+	for (int i = 0; i < 1000; i++) {
+		busypoll_note(&bp, 5 * US, 60 * US);
+		assert_false(busypoll_polling(&bp));
+	}
+	/* Half a window of work still counts as short. */
+	busypoll_init(&bp, 100);
+	for (int i = 0; i < 50; i++)
+		busypoll_note(&bp, 5 * US, 50 * US);
+	assert_true(busypoll_polling(&bp));
+	busypoll_note(&bp, 5 * US, 51 * US);
+	assert_false(busypoll_polling(&bp));
 }
 
 static void test_disabled_and_clamped(void **state)
@@ -201,6 +220,7 @@ int main(void)
 	    cmocka_unit_test(test_back_to_back_turns_polling_on),
 	    cmocka_unit_test(test_long_spell_turns_it_off),
 	    cmocka_unit_test(test_alternating_stays_off),
+	    cmocka_unit_test(test_long_work_stays_off),
 	    cmocka_unit_test(test_disabled_and_clamped),
 	    cmocka_unit_test(test_runs_timers_until_done),
 	    cmocka_unit_test(test_stop),
