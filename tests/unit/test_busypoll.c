@@ -205,11 +205,12 @@ static void test_io_while_polling(void **state)
 	assert_int_equal(uv_pipe_open(&p.rd, fds[0]), 0);
 	uv_read_start((uv_stream_t *)&p.rd, pipe_alloc, pipe_read);
 	assert_int_equal(write(fds[1], "x", 1), 1);
-	busypoll_init(&bp, 100);
+	/* Whether polling switches on here depends on how fast this machine handles
+	 * each event (under valgrind it rightly counts as bulk work): the policy has
+	 * its own tests above; this one is about delivery and the end of the loop. */
+	busypoll_init(&bp, BUSYPOLL_MAX_US);
 	busypoll_run(&bp, &loop);
 	assert_int_equal(p.got, 100);
-	/* Back-to-back events: the loop was polling by the end. */
-	assert_true(busypoll_polling(&bp));
 	close(fds[1]);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
