@@ -938,19 +938,25 @@ def start_client(pg):
     return pg.start_client
 
 
+def closing_factory(cls):
+    """For a fixture: yields a factory for ${cls}, and closes every object it made
+    once the test is over (`yield from closing_factory(cls)`)."""
+    made = []
+
+    def make(*args, **kw):
+        obj = cls(*args, **kw)
+        made.append(obj)
+        return obj
+
+    yield make
+    for obj in made:
+        obj.close()
+
+
 @pytest.fixture
 def tcp_servers():
     """Factory for TCPServerThread; all closed at teardown."""
-    made = []
-
-    def make(handler, host="127.0.0.1", **kw):
-        s = TCPServerThread(handler, host=host, **kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    yield from closing_factory(TCPServerThread)
 
 
 @pytest.fixture
@@ -960,16 +966,7 @@ def echo_server(tcp_servers):
 
 @pytest.fixture
 def relays():
-    made = []
-
-    def make(target, **kw):
-        r = Relay(target, **kw)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    yield from closing_factory(Relay)
 
 
 def require_tool(name):

@@ -21,6 +21,7 @@ import pytest
 
 from conftest import (
     IO_TIMEOUT,
+    closing_factory,
     echo_handler,
     echo_roundtrip,
     free_port,
@@ -88,16 +89,7 @@ def sockdir():
 
 @pytest.fixture
 def unix_servers():
-    made = []
-
-    def make(path, **kw):
-        s = UnixServer(path, **kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    yield from closing_factory(UnixServer)
 
 
 @pytest.fixture
