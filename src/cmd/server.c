@@ -26,6 +26,7 @@
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/tcpopt.h"
 
 enum { REPLAY_CAPACITY = 1 << 16, MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
 
@@ -355,8 +356,10 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	l->data = srv;
 	/* v6-only, so "*" can hold 0.0.0.0 and :: on the same port. */
 	int rc = uv_tcp_bind(l, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0)
+	if (rc == 0) {
+		tcpopt_listener(l, sa);
 		rc = uv_listen((uv_stream_t *)l, 1024, on_connection);
+	}
 	if (rc != 0) {
 		log_error("cannot listen on %s (%s): %s", spec,
 			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));

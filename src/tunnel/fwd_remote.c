@@ -16,6 +16,7 @@
 #include "tunnel/channel.h"
 #include "tunnel/session.h"
 #include "util/log.h"
+#include "util/tcpopt.h"
 
 struct fwd_remote {
 	struct fwd_remote *next;
@@ -83,7 +84,10 @@ static int bind_tcp(struct fwd_remote *r, uv_loop_t *loop, const struct sockaddr
 	r->nh++;
 	r->open_handles++;
 	int rc = uv_tcp_bind(t, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	return rc != 0 ? rc : uv_listen((uv_stream_t *)t, 511, on_connection);
+	if (rc != 0)
+		return rc;
+	tcpopt_listener(t, sa);
+	return uv_listen((uv_stream_t *)t, 511, on_connection);
 }
 
 static uint16_t bound_port_of(uv_tcp_t *t)

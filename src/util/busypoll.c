@@ -4,17 +4,24 @@
 #include <poll.h>
 #include <sched.h>
 
-/* The average moves 1/8 of the way per spell: 17 short spells in a row turn
- * polling on, one long spell turns it off and two short ones on again.  Polling
- * at a lower share of short spells was measured to cost CPU at paced request
- * rates without lowering their latency. */
+/* The average moves 1/8 of the way per spell.  Polling starts once seven in
+ * eight recent spells were short (17 short spells in a row from cold) and stops
+ * only when fewer than five in eight were (four long spells in a row).  The gap
+ * matters: with one threshold a single slow round trip (a process scheduled
+ * late) turned polling off, the next round trips then slept through their
+ * replies, were slow in turn and kept it off, which was the p99 of a
+ * request/response exchange.  Polling at a lower share of short spells was
+ * measured to cost CPU at paced request rates without lowering their latency;
+ * those (every other spell long) still settle near half, well below the off mark. */
 #define SCORE_ONE 256
 #define SCORE_ON  (SCORE_ONE * 7 / 8)
+#define SCORE_OFF (SCORE_ONE * 5 / 8)
 
 void busypoll_init(struct busypoll *bp, unsigned max_us)
 {
 	bp->max_ns = (uint64_t)(max_us > BUSYPOLL_MAX_US ? BUSYPOLL_MAX_US : max_us) * 1000;
 	bp->score = 0;
+	bp->on = 0;
 	bp->stopped = 0;
 }
 
@@ -25,11 +32,13 @@ void busypoll_note(struct busypoll *bp, uint64_t idle_ns, uint64_t busy_ns)
 	 * and polling between them would burn CPU without moving more bytes. */
 	int target = idle_ns <= bp->max_ns && busy_ns <= bp->max_ns / 2 ? SCORE_ONE : 0;
 	bp->score += (target - bp->score) / 8;
+	if (bp->on ? bp->score < SCORE_OFF : bp->score >= SCORE_ON)
+		bp->on = !bp->on;
 }
 
 int busypoll_polling(const struct busypoll *bp)
 {
-	return bp->max_ns > 0 && bp->score >= SCORE_ON;
+	return bp->max_ns > 0 && bp->on;
 }
 
 /* Is there anything for uv_run to do right now?  The backend fd is readable

@@ -11,9 +11,11 @@
  *
  * Polling only pays when it catches the next event, so the loop predicts: it
  * keeps a moving average of how many recent idle spells were short enough to
- * catch (<= max_ns), and polls only while at least seven in eight were.  Back-
- * to-back traffic (a request/response exchange, connection churn) turns it on
- * within twenty events; one long spell turns it off.  A trickle, a periodic
+ * catch (<= max_ns), starts polling when seven in eight were and stops when
+ * fewer than five in eight were.  Back-to-back traffic (a request/response
+ * exchange, connection churn) turns it on within twenty events; a stray slow
+ * spell or a pause between bursts leaves it on, a run of long spells (four in
+ * a row, or every other one for a few rounds) turns it off.  A trickle, a periodic
  * request, an idle session or a bulk transfer (events that each take half a
  * window or more to handle) leave it off, so they cost what a plain loop costs.
  */
@@ -29,6 +31,7 @@
 struct busypoll {
 	uint64_t max_ns; /* 0: never poll; plain uv_run */
 	int score;	 /* moving average of "spell was short", 0 .. 256 */
+	int on;		 /* polling now; flips at two thresholds of score */
 	int stopped;
 };
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * busypoll: the policy (poll only while nearly every recent idle spell was short
- * enough to catch; off for alternating or sparse traffic), and the loop
+ * busypoll: the policy (start polling when nearly every recent idle spell was
+ * short enough to catch, stop only after a run of long ones; off for
+ * alternating or sparse traffic), and the loop
  * runner: it ends when no handle is left, stops on busypoll_stop() with handles
  * still active, and still fires timers and socket events in both modes.
  */
@@ -40,18 +41,34 @@ static void test_back_to_back_turns_polling_on(void **state)
 	assert_int_equal(shorts_until_on(&bp, 100 * US), n);
 }
 
-static void test_long_spell_turns_it_off(void **state)
+static void settle_on(struct busypoll *bp)
+{
+	shorts_until_on(bp, 10 * US);
+	for (int i = 0; i < 50; i++)
+		busypoll_note(bp, 10 * US, 5 * US); /* settle at the top */
+	assert_true(busypoll_polling(bp));
+}
+
+/* A pause between bursts, or one round trip delayed by the scheduler, must not
+ * turn polling off: the round trips after it would sleep through their replies,
+ * be slow in turn and keep it off.  A run of long spells does turn it off. */
+static void test_stray_long_spell_keeps_it_on(void **state)
 {
 	(void)state;
 	struct busypoll bp;
 	busypoll_init(&bp, 100);
-	shorts_until_on(&bp, 10 * US);
-	for (int i = 0; i < 50; i++)
-		busypoll_note(&bp, 10 * US, 5 * US); /* settle at the top */
+	settle_on(&bp);
+	busypoll_note(&bp, 50000 * US, 5 * US);
 	assert_true(busypoll_polling(&bp));
+	assert_int_equal(shorts_until_on(&bp, 10 * US), 1);
+	settle_on(&bp);
+	for (int i = 0; i < 3; i++) {
+		busypoll_note(&bp, 101 * US, 5 * US);
+		assert_true(busypoll_polling(&bp));
+	}
 	busypoll_note(&bp, 101 * US, 5 * US);
 	assert_false(busypoll_polling(&bp));
-	assert_in_range(shorts_until_on(&bp, 10 * US), 1, 3);
+	assert_in_range(shorts_until_on(&bp, 10 * US), 5, 15);
 }
 
 /* Request/reply at a fixed rate: every other spell is long.  Polling would
@@ -72,6 +89,16 @@ static void test_alternating_stays_off(void **state)
 		busypoll_note(&bp, i % 4 == 3 ? 1000 * US : 10 * US, 5 * US);
 		assert_false(busypoll_polling(&bp));
 	}
+	/* Nor does a burst that turned it on keep it on at such a rate. */
+	settle_on(&bp);
+	int i = 0;
+	while (busypoll_polling(&bp) && i < 100)
+		busypoll_note(&bp, i++ % 2 ? 140 * US : 60 * US, 5 * US);
+	assert_in_range(i, 4, 12);
+	for (i = 0; i < 1000; i++) {
+		busypoll_note(&bp, i % 2 ? 140 * US : 60 * US, 5 * US);
+		assert_false(busypoll_polling(&bp));
+	}
 }
 
 /* Bulk data: events come back to back but each takes long to handle. */
@@ -84,10 +111,14 @@ static void test_long_work_stays_off(void **state)
 		busypoll_note(&bp, 5 * US, 60 * US);
 		assert_false(busypoll_polling(&bp));
 	}
-	/* Half a window of work still counts as short. */
+	/* Half a window of work still counts as short; bulk starting on a
+	 * polling loop turns it off within a few records. */
 	busypoll_init(&bp, 100);
 	for (int i = 0; i < 50; i++)
 		busypoll_note(&bp, 5 * US, 50 * US);
+	assert_true(busypoll_polling(&bp));
+	for (int i = 0; i < 3; i++)
+		busypoll_note(&bp, 5 * US, 51 * US);
 	assert_true(busypoll_polling(&bp));
 	busypoll_note(&bp, 5 * US, 51 * US);
 	assert_false(busypoll_polling(&bp));
@@ -219,7 +250,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_back_to_back_turns_polling_on),
-	    cmocka_unit_test(test_long_spell_turns_it_off),
+	    cmocka_unit_test(test_stray_long_spell_keeps_it_on),
 	    cmocka_unit_test(test_alternating_stays_off),
 	    cmocka_unit_test(test_long_work_stays_off),
 	    cmocka_unit_test(test_disabled_and_clamped),
