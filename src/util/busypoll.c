@@ -4,15 +4,16 @@
 #include <poll.h>
 #include <sched.h>
 
-/* The average moves 1/8 of the way per spell.  Polling starts once seven in
- * eight recent spells were short (17 short spells in a row from cold) and stops
- * only when fewer than five in eight were (four long spells in a row).  The gap
- * matters: with one threshold a single slow round trip (a process scheduled
- * late) turned polling off, the next round trips then slept through their
- * replies, were slow in turn and kept it off, which was the p99 of a
- * request/response exchange.  Polling at a lower share of short spells was
- * measured to cost CPU at paced request rates without lowering their latency;
- * those (every other spell long) still settle near half, well below the off mark. */
+/* The average moves 1/8 of the way per short spell and 1/4 per long one.
+ * Polling starts once seven in eight recent spells were short (17 short spells
+ * in a row from cold) and stops when the average falls below 5/8 (two long
+ * spells in a row).  The gap matters: with one mark, a single slow round trip
+ * (a process scheduled late) turned polling off, the next round trips then
+ * slept through their replies, were slow in turn and kept it off, which was
+ * the p99 of a request/response exchange.  Long spells weigh double so that
+ * traffic whose spells alternate short and long (a request at a fixed rate)
+ * still turns it off within a few events: polling there was measured to cost
+ * CPU without lowering latency. */
 #define SCORE_ONE 256
 #define SCORE_ON  (SCORE_ONE * 7 / 8)
 #define SCORE_OFF (SCORE_ONE * 5 / 8)
@@ -31,7 +32,7 @@ void busypoll_note(struct busypoll *bp, uint64_t idle_ns, uint64_t busy_ns)
 	 * bulk data: a wake-up is then a small part of the cost of each event,
 	 * and polling between them would burn CPU without moving more bytes. */
 	int target = idle_ns <= bp->max_ns && busy_ns <= bp->max_ns / 2 ? SCORE_ONE : 0;
-	bp->score += (target - bp->score) / 8;
+	bp->score += (target - bp->score) / (target ? 8 : 4);
 	if (bp->on ? bp->score < SCORE_OFF : bp->score >= SCORE_ON)
 		bp->on = !bp->on;
 }

@@ -12,10 +12,11 @@
  * Polling only pays when it catches the next event, so the loop predicts: it
  * keeps a moving average of how many recent idle spells were short enough to
  * catch (<= max_ns), starts polling when seven in eight were and stops when
- * fewer than five in eight were.  Back-to-back traffic (a request/response
- * exchange, connection churn) turns it on within twenty events; a stray slow
- * spell or a pause between bursts leaves it on, a run of long spells (four in
- * a row, or every other one for a few rounds) turns it off.  A trickle, a periodic
+ * fewer than five in eight were (long spells weigh double).  Back-to-back
+ * traffic (a request/response exchange, connection churn) turns it on within
+ * twenty events; a stray slow spell or a pause between bursts leaves it on, two
+ * long spells in a row, or every other one for a few rounds, turn it off.  A
+ * trickle, a periodic
  * request, an idle session or a bulk transfer (events that each take half a
  * window or more to handle) leave it off, so they cost what a plain loop costs.
  */
