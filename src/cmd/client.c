@@ -321,9 +321,7 @@ static void connect_next(struct client *cl)
 		return;
 	}
 	cl->conn.data = cl;
-	int rc = tcpopt_open(session_tcp(cl->s), a->ai_addr);
-	if (rc == 0)
-		rc = uv_tcp_connect(&cl->conn, session_tcp(cl->s), a->ai_addr, on_tcp_connected);
+	int rc = tcpopt_connect(&cl->conn, session_tcp(cl->s), a->ai_addr, on_tcp_connected);
 	if (rc != 0) {
 		struct session *s = cl->s;
 		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));

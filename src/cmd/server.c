@@ -354,12 +354,7 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
 	uv_tcp_init(srv->loop, l);
 	l->data = srv;
-	/* v6-only, so "*" can hold 0.0.0.0 and :: on the same port. */
-	int rc = uv_tcp_bind(l, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0) {
-		tcpopt_listener(l, sa);
-		rc = uv_listen((uv_stream_t *)l, 1024, on_connection);
-	}
+	int rc = tcpopt_listen(l, sa, 1024, on_connection);
 	if (rc != 0) {
 		log_error("cannot listen on %s (%s): %s", spec,
 			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));

@@ -879,9 +879,7 @@ static void connect_next(struct channel *c)
 	c->local_init = 1;
 	c->is_tcp = 1;
 	c->conn.data = c;
-	int rc = tcpopt_open(&c->local.tcp, a->ai_addr);
-	if (rc == 0)
-		rc = uv_tcp_connect(&c->conn, &c->local.tcp, a->ai_addr, on_connect);
+	int rc = tcpopt_connect(&c->conn, &c->local.tcp, a->ai_addr, on_connect);
 	if (rc != 0) {
 		c->last_err = rc;
 		c->retrying = c->ai_next != NULL;

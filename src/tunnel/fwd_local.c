@@ -116,12 +116,7 @@ static int listen_tcp(uv_loop_t *loop, struct fwd_local *f, const struct sockadd
 	uv_tcp_init(loop, &l->u.tcp);
 	l->u.h.data = l;
 	net_format_sockaddr(sa, l->name, sizeof(l->name));
-	/* v6-only, so "*" can hold 0.0.0.0 and :: on the same port. */
-	int rc = uv_tcp_bind(&l->u.tcp, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc == 0) {
-		tcpopt_listener(&l->u.tcp, sa);
-		rc = uv_listen(&l->u.st, 511, on_connection);
-	}
+	int rc = tcpopt_listen(&l->u.tcp, sa, 511, on_connection);
 	if (rc != 0) {
 		snprintf(err, NET_ERR_MAX, "cannot listen on %s: %s", l->name, strerror(-rc));
 		return -1;

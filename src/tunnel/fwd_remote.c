@@ -83,11 +83,7 @@ static int bind_tcp(struct fwd_remote *r, uv_loop_t *loop, const struct sockaddr
 	t->data = r;
 	r->nh++;
 	r->open_handles++;
-	int rc = uv_tcp_bind(t, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (rc != 0)
-		return rc;
-	tcpopt_listener(t, sa);
-	return uv_listen((uv_stream_t *)t, 511, on_connection);
+	return tcpopt_listen(t, sa, 511, on_connection);
 }
 
 static uint16_t bound_port_of(uv_tcp_t *t)

@@ -16,9 +16,9 @@
  * traffic (a request/response exchange, connection churn) turns it on within
  * twenty events; a stray slow spell or a pause between bursts leaves it on, two
  * long spells in a row, or every other one for a few rounds, turn it off.  A
- * trickle, a periodic
- * request, an idle session or a bulk transfer (events that each take half a
- * window or more to handle) leave it off, so they cost what a plain loop costs.
+ * trickle, a periodic request, an idle session or a bulk transfer (events that
+ * each take half a window or more to handle) leave it off, so they cost what a
+ * plain loop costs.
  */
 #ifndef POSTERN_BUSYPOLL_H
 #define POSTERN_BUSYPOLL_H

@@ -33,22 +33,29 @@ static void no_pacing(int fd)
 	log_debug("cannot choose a congestion control for a loopback socket: %s", strerror(errno));
 }
 
-void tcpopt_listener(uv_tcp_t *t, const struct sockaddr *sa)
+int tcpopt_listen(uv_tcp_t *t, const struct sockaddr *sa, int backlog, uv_connection_cb cb)
 {
+	int rc = uv_tcp_bind(t, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc != 0)
+		return rc;
 	uv_os_fd_t fd;
 	if (tcpopt_is_loopback(sa) && uv_fileno((uv_handle_t *)t, &fd) == 0)
 		no_pacing(fd);
+	return uv_listen((uv_stream_t *)t, backlog, cb);
 }
 
-int tcpopt_open(uv_tcp_t *t, const struct sockaddr *peer)
+int tcpopt_connect(uv_connect_t *req, uv_tcp_t *t, const struct sockaddr *peer, uv_connect_cb cb)
 {
+	/* libuv would create the socket inside uv_tcp_connect(); we need it first. */
 	int fd = socket(peer->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (tcpopt_is_loopback(peer))
 		no_pacing(fd);
 	int rc = uv_tcp_open(t, fd);
-	if (rc != 0)
+	if (rc != 0) {
 		close(fd);
-	return rc;
+		return rc;
+	}
+	return uv_tcp_connect(req, t, peer, cb);
 }

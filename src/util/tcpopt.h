@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tcpopt: options postern sets on its own TCP sockets.
+ * tcpopt: postern's own TCP listeners and outgoing connections, made with
+ * the socket options it wants on them.
  *
  * Connections between two ends on this host (a loopback address) get a
  * congestion control that does not pace.  Pacing (BBR turns it on, and many
@@ -27,12 +28,13 @@
 /* tcpopt_is_loopback(sa): 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
 int tcpopt_is_loopback(const struct sockaddr *sa);
 
-/* tcpopt_listener(t, sa): a bound, not yet listening socket on ${sa}: if that is
- * a loopback address, the connections it accepts will not pace. */
-void tcpopt_listener(uv_tcp_t *t, const struct sockaddr *sa);
+/* tcpopt_listen(t, sa, backlog, cb): bind the initialised handle ${t} to ${sa}
+ * (IPv6 sockets v6-only, so "*" can hold 0.0.0.0 and :: on one port), set the
+ * options above, listen.  0 or a libuv error. */
+int tcpopt_listen(uv_tcp_t *t, const struct sockaddr *sa, int backlog, uv_connection_cb cb);
 
-/* tcpopt_open(t, peer): give an initialised, socketless handle its socket now,
- * for a connect to ${peer}, with the options above.  0 or a libuv error. */
-int tcpopt_open(uv_tcp_t *t, const struct sockaddr *peer);
+/* tcpopt_connect(req, t, peer, cb): uv_tcp_connect() on the initialised,
+ * socketless handle ${t}, with the options above set before the connect. */
+int tcpopt_connect(uv_connect_t *req, uv_tcp_t *t, const struct sockaddr *peer, uv_connect_cb cb);
 
 #endif
