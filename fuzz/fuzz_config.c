@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/client.h"
+#include "conf/server.h"
+#include "guard/permit.h"
 #include "util/config.h"
 
 static void check_message(const char *err)
@@ -46,10 +49,10 @@ static void server(const uint8_t *data, size_t size)
 
 	config_server_defaults(&c);
 	memset(err, 0, sizeof(err));
-	if (config_server_load_string((const char *)data, size, "/etc/postern/server.conf", &c,
-				      err) == 0) {
+	if (conf_server_load_string((const char *)data, size, "/etc/postern/server.conf", &c,
+				    err) == 0) {
 		check_server(&c);
-		if (config_server_check(&c, err) < 0)
+		if (conf_server_check(&c, err) < 0)
 			check_message(err);
 	} else {
 		check_message(err);
@@ -64,11 +67,11 @@ static void client(const uint8_t *data, size_t size, const char *profile)
 
 	config_client_defaults(&c);
 	memset(err, 0, sizeof(err));
-	if (config_client_load_string((const char *)data, size, "client.conf", profile, &c, err) ==
+	if (conf_client_load_string((const char *)data, size, "client.conf", profile, &c, err) ==
 	    0) {
 		if (c.profile[0] == '\0' || (profile && strcmp(c.profile, profile) != 0))
 			abort();
-		if (config_client_check(&c, err) < 0)
+		if (conf_client_check(&c, err) < 0)
 			check_message(err);
 	} else {
 		check_message(err);

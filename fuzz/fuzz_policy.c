@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "guard/policy.h"
+#include "conf/client.h"
+#include "conf/server.h"
+#include "guard/permit.h"
 #include "util/config.h"
 
 enum { KEYS_ASKED = 8 };
@@ -138,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A port from the request's length keeps 0 (allocate) and high ports reachable. */
 	port = (uint16_t)(size - conf_len < 3 ? 0 : (size - conf_len) * 1021u);
 	config_server_defaults(&c);
-	if (config_server_load_string((const char *)data, conf_len, "server.conf", &c, err) == 0) {
+	if (conf_server_load_string((const char *)data, conf_len, "server.conf", &c, err) == 0) {
 		ask(&c, req, port);
 		print(&c, req);
 	}

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/client.h"
+#include "conf/server.h"
+#include "guard/permit.h"
 #include "util/config.h"
 #include "util/net.h"
 
@@ -79,7 +82,7 @@ static void permit(const char *s)
 	int any;
 
 	memset(err, 0, sizeof(err));
-	if (config_parse_permit(s, &p, &any, err) != 0)
+	if (permit_parse_open(s, &p, &any, err) != 0)
 		check_message(err, sizeof(err));
 	else if (!any && strcmp(p.host, "*") != 0 && net_check_host(p.host, err) != 0)
 		abort();

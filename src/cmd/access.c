@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "conf/server.h"
 #include "crypto/crypto.h"
 #include "guard/policy.h"
 #include "util/config.h"
@@ -177,7 +178,7 @@ int cmd_access(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	config_server_defaults(&c);
-	if (config_server_load(a.config, &c, err) != 0) {
+	if (conf_server_load(a.config, &c, err) != 0) {
 		fprintf(stderr, "postern access: %s\n", err);
 		config_server_free(&c);
 		return EXIT_USAGE;

@@ -6,7 +6,6 @@
  * client exits, like ssh's ExitOnForwardFailure), and reconnect with
  * exponential backoff whenever the session drops.
  */
-#include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +14,8 @@
 #include <uv.h>
 
 #include "cmd/cmd.h"
+#include "conf/client.h"
+#include "conf/settings.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/handshake.h"
@@ -369,175 +370,32 @@ static void try_connect(struct client *cl)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
-	    "                      [SERVER:PORT]\n"
-	    "\n"
-	    "Keep an encrypted session to a postern server and forward local ports through it.\n"
-	    "\n"
-	    "  -c, --config FILE     client profiles (INI; see postern(1)); PROFILE picks one\n"
-	    "                        (default: the first)\n"
-	    "  -k, --key FILE        key file (postern keygen)\n"
-	    "  -L SPEC               local forward: [bind_address:]port:host:hostport\n"
-	    "                        (bind defaults to 127.0.0.1; IPv6 in brackets);\n"
-	    "                        either side may be a Unix socket path\n"
-	    "  -R SPEC               remote forward: [bind_address:]port:host:hostport, the\n"
-	    "                        server listens (port 0: allocated and reported)\n"
-	    "  -D [bind_address:]port  SOCKS 4/4a/5 entrance (or a Unix socket path)\n"
-	    "      --no-exit-on-forward-failure  keep running when a forward cannot be set up\n"
-	    "      --cipher NAME     chacha20-poly1305, aes-256-gcm or auto (default auto)\n"
-	    "      --keepalive SEC   ping an idle session every SEC seconds (default 25; 0 off)\n"
-	    "      --rekey-records N rekey our sending key after N records (default 1048576;\n"
-	    "                        also after 10 minutes)\n"
-	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
-	    "      --busy-poll USEC  after activity, poll up to USEC microseconds before\n"
-	    "                        sleeping (only while events come back to back;\n"
-	    "                        default 100, max 1000; 0 off)\n"
-	    "  -v, --verbose         debug logging\n"
-	    "  -q, --quiet           warnings and errors only\n"
-	    "  -h, --help            this help\n");
-}
-
-enum {
-	OPT_CIPHER = 256,
-	OPT_KEEPALIVE,
-	OPT_RECONNECT_MAX,
-	OPT_NO_EXIT_ON_FAILURE,
-	OPT_REKEY_RECORDS,
-	OPT_BUSY_POLL,
-};
-
-static const struct option client_opts[] = {
-    {"config", required_argument, NULL, 'c'},
-    {"key", required_argument, NULL, 'k'},
-    {"local", required_argument, NULL, 'L'},
-    {"remote", required_argument, NULL, 'R'},
-    {"dynamic", required_argument, NULL, 'D'},
-    {"no-exit-on-forward-failure", no_argument, NULL, OPT_NO_EXIT_ON_FAILURE},
-    {"cipher", required_argument, NULL, OPT_CIPHER},
-    {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
-    {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
-    {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
-    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int client_flag(int o, const char *arg, struct config_client *c, enum log_level *lvl)
-{
-	char err[NET_ERR_MAX];
-	struct net_forward fw;
-	switch (o) {
-	case 'k':
-		snprintf(c->key_file, sizeof(c->key_file), "%s", arg);
-		return 0;
-	case 'L':
-		if (net_parse_forward(arg, &fw, err) != 0) {
-			fprintf(stderr, "postern client: bad -L '%s': %s\n", arg, err);
-			return -1;
-		}
-		return config_add_forward(c, &fw);
-	case 'R':
-		if (config_parse_remote(arg, &fw, err) != 0) {
-			fprintf(stderr, "postern client: bad -R '%s': %s\n", arg, err);
-			return -1;
-		}
-		return config_add_remote(c, &fw);
-	case 'D': {
-		struct net_endpoint ep;
-		if (config_parse_dynamic(arg, &ep, err) != 0) {
-			fprintf(stderr, "postern client: bad -D '%s': %s\n", arg, err);
-			return -1;
-		}
-		return config_add_dynamic(c, &ep);
-	}
-	case OPT_NO_EXIT_ON_FAILURE:
-		c->exit_on_forward_failure = 0;
-		return 0;
-	case OPT_CIPHER:
-		c->cipher = config_cipher_parse(arg);
-		if (c->cipher == -2) {
-			fprintf(stderr,
-				"postern client: unknown cipher '%s' (chacha20-poly1305, "
-				"aes-256-gcm, auto)\n",
-				arg);
-			return -1;
-		}
-		return 0;
-	case OPT_REKEY_RECORDS:
-		if (cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0)
-			return 0;
-		fprintf(stderr, "postern client: bad --rekey-records '%s'\n", arg);
-		return -1;
-	case OPT_BUSY_POLL:
-		if (cmd_parse_uint(arg, 0, BUSYPOLL_MAX_US, &c->busy_poll_us) == 0)
-			return 0;
-		fprintf(stderr, "postern client: bad --busy-poll '%s' (0..%u)\n", arg,
-			BUSYPOLL_MAX_US);
-		return -1;
-	case OPT_KEEPALIVE:
-		if (cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0)
-			return 0;
-		fprintf(stderr, "postern client: bad --keepalive '%s'\n", arg);
-		return -1;
-	case OPT_RECONNECT_MAX:
-		if (cmd_parse_uint(arg, 1, 3600, &c->reconnect_max_s) == 0)
-			return 0;
-		fprintf(stderr, "postern client: bad --reconnect-max '%s'\n", arg);
-		return -1;
-	case 'v':
-		*lvl = LOG_LVL_DEBUG;
-		return 0;
-	case 'q':
-		*lvl = LOG_LVL_WARN;
-		return 0;
-	}
-	return -1;
+	fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
+		   "                      [SERVER:PORT]\n"
+		   "\n"
+		   "Keep an encrypted session to a postern server and forward ports through it.\n"
+		   "Every option is also a setting of a [profile NAME] (see postern(1)).\n"
+		   "\n");
+	fprintf(f,
+		"  -c, --config FILE           client profiles (INI); PROFILE picks one (default:\n"
+		"                              the first); flags override it\n");
+	settings_usage(SETTINGS_CLIENT, f);
 }
 
 static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl)
 {
-	const char *file = NULL, *profile = NULL, *server = NULL;
 	char err[CONFIG_ERR_MAX];
-	int o;
-	while ((o = getopt_long(argc, argv, "c:k:L:R:D:vqh", client_opts, NULL)) != -1) {
-		if (o == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (o == '?')
-			return -1;
-		if (o == 'c')
-			file = optarg;
+	int log = 0, rc = conf_client_args(argc, argv, c, &log, err);
+	if (rc == 1) {
+		usage(stdout);
+		exit(0);
 	}
-	/* With -c the positional names a profile; without, the server. */
-	if (optind < argc && file != NULL)
-		profile = argv[optind++];
-	if (optind < argc)
-		server = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "postern client: unexpected argument '%s'\n", argv[optind]);
-		return -1;
-	}
-	if (file != NULL && config_client_load(file, profile, c, err) != 0) {
+	if (rc != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
 		return -1;
 	}
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "c:k:L:R:D:vqh", client_opts, NULL)) != -1)
-		if (o != 'c' && client_flag(o, optarg, c, lvl) != 0)
-			return -1;
-	if (server != NULL && net_parse_hostport(server, &c->server, NULL, 0, err) != 0) {
-		fprintf(stderr, "postern client: bad server address '%s': %s\n", server, err);
-		return -1;
-	}
-	if (config_client_check(c, err) != 0) {
-		fprintf(stderr, "postern client: %s\n", err);
-		return -1;
-	}
+	if (log != 0)
+		*lvl = log > 0 ? LOG_LVL_DEBUG : LOG_LVL_WARN;
 	return 0;
 }
 

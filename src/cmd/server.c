@@ -5,7 +5,6 @@
  * session that stays silent until its first message authenticates under one
  * of the keys; abuse accounting decides who may even try.
  */
-#include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +14,8 @@
 #include <uv.h>
 
 #include "cmd/cmd.h"
+#include "conf/server.h"
+#include "conf/settings.h"
 #include "crypto/replay.h"
 #include "guard/abuse.h"
 #include "guard/policy.h"
@@ -428,323 +429,32 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
-	    "                      [--permit-open SPEC]... [--permit-listen SPEC]... [options]\n"
-	    "\n"
-	    "Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
-	    "\n"
-	    "  -c, --config FILE         server configuration (INI; see postern(1))\n"
-	    "  -l, --listen HOST:PORT    address to listen on (repeatable; [v6]:port)\n"
-	    "  -k, --key FILE            key file of the single key 'default' (quick mode)\n"
-	    "      --permit-open SPEC    what the quick-mode key may reach (-L/-D): HOST:PORT,\n"
-	    "                            *:PORT, HOST:*, ADDR/BITS:PORT, [V6/BITS]:PORT, any,\n"
-	    "                            or a Unix socket path or glob (repeatable;\n"
-	    "                            default: nothing)\n"
-	    "      --permit-listen SPEC  what it may listen on (-R): [HOST:]PORT, [HOST:]*, any,\n"
-	    "                            or a Unix socket path (repeatable; default: nothing)\n"
-	    "      --allow-forwarding yes|no|local|remote  directions it may use (default yes;\n"
-	    "                            local covers -L and -D)\n"
-	    "      --allow-unix-forwarding yes|no  Unix socket targets and listeners (default no)\n"
-	    "      --gateway-ports no|yes|clientspecified  what -R listeners bind: 127.0.0.1,\n"
-	    "                            all addresses, or the client's choice (default no;\n"
-	    "                            overrides [server], not a [key]'s own setting)\n"
-	    "      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
-	    "      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 "
-	    "s)\n"
-	    "      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
-	    "      --ban-threshold N     failures that ban a source (default 5)\n"
-	    "      --ban-window SEC      ... within this many seconds (default 60)\n"
-	    "      --ban-time SEC        ban length (default 600)\n"
-	    "      --max-unauth N        concurrent unauthenticated connections (default 64)\n"
-	    "      --keepalive SEC       ping idle sessions every SEC seconds (default 25; 0 off)\n"
-	    "      --rekey-records N     rekey our sending key after N records (default 1048576;\n"
-	    "                            also after 10 minutes)\n"
-	    "      --busy-poll USEC      after activity, poll up to USEC microseconds before\n"
-	    "                            sleeping (only while events come back to back;\n"
-	    "                            default 100, max 1000; 0 off)\n"
-	    "  -v, --verbose             debug logging\n"
-	    "  -q, --quiet               warnings and errors only\n"
-	    "  -h, --help                this help\n");
-}
-
-enum {
-	OPT_PERMIT = 256,
-	OPT_PREAUTH,
-	OPT_REJECT,
-	OPT_REPLAY,
-	OPT_BAN_THRESHOLD,
-	OPT_BAN_WINDOW,
-	OPT_BAN_TIME,
-	OPT_MAX_UNAUTH,
-	OPT_KEEPALIVE,
-	OPT_REKEY_RECORDS,
-	OPT_PERMIT_LISTEN,
-	OPT_ALLOW_FORWARDING,
-	OPT_ALLOW_UNIX,
-	OPT_GATEWAY_PORTS,
-	OPT_BUSY_POLL,
-};
-
-static const struct option server_opts[] = {
-    {"config", required_argument, NULL, 'c'},
-    {"listen", required_argument, NULL, 'l'},
-    {"key", required_argument, NULL, 'k'},
-    {"permit-open", required_argument, NULL, OPT_PERMIT},
-    {"preauth-timeout", required_argument, NULL, OPT_PREAUTH},
-    {"reject-delay", required_argument, NULL, OPT_REJECT},
-    {"replay-window", required_argument, NULL, OPT_REPLAY},
-    {"ban-threshold", required_argument, NULL, OPT_BAN_THRESHOLD},
-    {"ban-window", required_argument, NULL, OPT_BAN_WINDOW},
-    {"ban-time", required_argument, NULL, OPT_BAN_TIME},
-    {"max-unauth", required_argument, NULL, OPT_MAX_UNAUTH},
-    {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
-    {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
-    {"permit-listen", required_argument, NULL, OPT_PERMIT_LISTEN},
-    {"allow-forwarding", required_argument, NULL, OPT_ALLOW_FORWARDING},
-    {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
-    {"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
-    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_delay(const char *s, struct config_server *c)
-{
-	unsigned lo, hi;
-	char a[16], b[16];
-	const char *dash = strchr(s, '-');
-	if (dash == NULL || dash - s >= (long)sizeof(a) || strlen(dash + 1) >= sizeof(b))
-		return -1;
-	memcpy(a, s, (size_t)(dash - s));
-	a[dash - s] = 0;
-	strcpy(b, dash + 1);
-	if (cmd_parse_uint(a, 0, 60, &lo) != 0 || cmd_parse_uint(b, 0, 60, &hi) != 0 || lo > hi)
-		return -1;
-	c->reject_delay_min_ms = lo * 1000;
-	c->reject_delay_max_ms = hi * 1000;
-	return 0;
-}
-
-enum { MAX_PERMIT_LISTEN = 64 };
-
-/* Flags are applied after the file, so they override it. */
-struct server_flags {
-	const char *config, *key;
-	char **permits;
-	size_t npermit;
-	const char *permit_listen[MAX_PERMIT_LISTEN];
-	size_t npermit_listen;
-	const char *allow_forwarding, *allow_unix; /* checked when parsed; NULL: not given */
-	struct net_endpoint listen[MAX_LISTENERS];
-	size_t nlisten;
-};
-
-static int bad_value(const char *opt, const char *val)
-{
-	fprintf(stderr, "postern server: bad value '%s' for %s\n", val, opt);
-	return -1;
-}
-
-static int parse_flag(int o, const char *arg, struct server_flags *fl, struct config_server *c,
-		      enum log_level *lvl)
-{
-	char err[NET_ERR_MAX];
-	switch (o) {
-	case 'c':
-		fl->config = arg;
-		return 0;
-	case 'k':
-		fl->key = arg;
-		return 0;
-	case 'l':
-		if (fl->nlisten == MAX_LISTENERS)
-			return bad_value("--listen (too many)", arg);
-		if (net_parse_hostport(arg, &fl->listen[fl->nlisten], NULL, 0, err) != 0) {
-			fprintf(stderr, "postern server: --listen %s: %s\n", arg, err);
-			return -1;
-		}
-		fl->nlisten++;
-		return 0;
-	case OPT_PERMIT:
-		fl->permits[fl->npermit++] = (char *)arg;
-		return 0;
-	case OPT_PERMIT_LISTEN:
-		if (fl->npermit_listen == MAX_PERMIT_LISTEN)
-			return bad_value("--permit-listen (too many)", arg);
-		fl->permit_listen[fl->npermit_listen++] = arg;
-		return 0;
-	case OPT_ALLOW_FORWARDING:
-		fl->allow_forwarding = arg;
-		return config_forwarding_parse(arg) >= 0
-			   ? 0
-			   : bad_value("--allow-forwarding (yes, no, local or remote)", arg);
-	case OPT_ALLOW_UNIX:
-		fl->allow_unix = arg;
-		return config_yesno_parse(arg) >= 0
-			   ? 0
-			   : bad_value("--allow-unix-forwarding (yes or no)", arg);
-	case OPT_GATEWAY_PORTS:
-		if (config_gateway_parse(arg) < 0)
-			return bad_value("--gateway-ports (no, yes or clientspecified)", arg);
-		c->gateway_ports = config_gateway_parse(arg);
-		return 0;
-	case OPT_PREAUTH:
-		if (cmd_parse_uint(arg, 1, 3600, &c->preauth_timeout_ms) != 0)
-			return bad_value("--preauth-timeout", arg);
-		c->preauth_timeout_ms *= 1000;
-		return 0;
-	case OPT_REJECT:
-		return parse_delay(arg, c) == 0 ? 0 : bad_value("--reject-delay (MIN-MAX)", arg);
-	case OPT_REPLAY:
-		return cmd_parse_uint(arg, 1, 86400, &c->replay_window_s) == 0
-			   ? 0
-			   : bad_value("--replay-window", arg);
-	case OPT_BAN_THRESHOLD:
-		return cmd_parse_uint(arg, 1, 1000000, &c->ban_threshold) == 0
-			   ? 0
-			   : bad_value("--ban-threshold", arg);
-	case OPT_BAN_WINDOW:
-		return cmd_parse_uint(arg, 1, 86400, &c->ban_window_s) == 0
-			   ? 0
-			   : bad_value("--ban-window", arg);
-	case OPT_BAN_TIME:
-		return cmd_parse_uint(arg, 1, 31536000, &c->ban_time_s) == 0
-			   ? 0
-			   : bad_value("--ban-time", arg);
-	case OPT_MAX_UNAUTH:
-		return cmd_parse_uint(arg, 1, 1000000, &c->max_unauth) == 0
-			   ? 0
-			   : bad_value("--max-unauth", arg);
-	case OPT_REKEY_RECORDS:
-		return cmd_parse_uint(arg, 1, 1u << 30, &c->rekey_records) == 0
-			   ? 0
-			   : bad_value("--rekey-records", arg);
-	case OPT_BUSY_POLL:
-		return cmd_parse_uint(arg, 0, BUSYPOLL_MAX_US, &c->busy_poll_us) == 0
-			   ? 0
-			   : bad_value("--busy-poll", arg);
-	case OPT_KEEPALIVE:
-		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
-			   ? 0
-			   : bad_value("--keepalive", arg);
-	case 'v':
-		*lvl = LOG_LVL_DEBUG;
-		return 0;
-	case 'q':
-		*lvl = LOG_LVL_WARN;
-		return 0;
-	}
-	return -1;
-}
-
-/* The name of the first quick-mode key setting given, or NULL if none. */
-static const char *quick_key_flag(const struct server_flags *fl)
-{
-	if (fl->npermit > 0)
-		return "--permit-open";
-	if (fl->npermit_listen > 0)
-		return "--permit-listen";
-	if (fl->allow_forwarding != NULL)
-		return "--allow-forwarding";
-	if (fl->allow_unix != NULL)
-		return "--allow-unix-forwarding";
-	return NULL;
-}
-
-static int add_quick_permits(const struct server_flags *fl, struct config_key *k)
-{
-	char err[CONFIG_ERR_MAX];
-	for (size_t i = 0; i < fl->npermit; i++) {
-		if (config_add_permit(k, fl->permits[i], err) != 0) {
-			fprintf(stderr, "postern server: --permit-open %s: %s\n", fl->permits[i],
-				err);
-			return -1;
-		}
-	}
-	for (size_t i = 0; i < fl->npermit_listen; i++) {
-		if (config_add_permit_listen(k, fl->permit_listen[i], err) != 0) {
-			fprintf(stderr, "postern server: --permit-listen %s: %s\n",
-				fl->permit_listen[i], err);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int apply_quick_key(struct server_flags *fl, struct config_server *c)
-{
-	if (fl->key == NULL) {
-		if (quick_key_flag(fl) != NULL) {
-			fprintf(stderr, "postern server: %s needs --key\n", quick_key_flag(fl));
-			return -1;
-		}
-		return 0;
-	}
-	struct config_key *k = config_add_key(c, "default");
-	if (k == NULL) {
-		fprintf(stderr, "postern server: a key named 'default' is already configured\n");
-		return -1;
-	}
-	snprintf(k->key_file, sizeof(k->key_file), "%s", fl->key);
-	if (fl->allow_forwarding != NULL)
-		k->allow_forwarding = config_forwarding_parse(fl->allow_forwarding);
-	if (fl->allow_unix != NULL)
-		k->allow_unix_forwarding = config_yesno_parse(fl->allow_unix);
-	return add_quick_permits(fl, k);
+	fprintf(f, "usage: postern server [-c FILE] [-l HOST:PORT]... [-k KEYFILE]\n"
+		   "                      [--permit-open SPEC]... [--permit-listen SPEC]... "
+		   "[options]\n"
+		   "\n"
+		   "Accept tunnels from clients that hold a key; stay silent to everyone else.\n"
+		   "Every option is also a setting of the configuration file (see postern(1)).\n"
+		   "\n");
+	fprintf(f, "  -c, --config FILE           server configuration (INI); flags override it\n");
+	settings_usage(SETTINGS_SERVER, f);
 }
 
 static int configure(int argc, char **argv, struct config_server *c, enum log_level *lvl)
 {
-	struct server_flags fl = {0};
 	char err[CONFIG_ERR_MAX];
-	int o, rc = -1;
-	fl.permits = calloc((size_t)argc + 1, sizeof(char *));
-	if (fl.permits == NULL)
+	int log = 0, rc = conf_server_args(argc, argv, c, &log, err);
+	if (rc == 1) {
+		usage(stdout);
+		exit(0);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "postern server: %s\n", err);
 		return -1;
-	/* Parse twice: the file's values first, then flags override them. */
-	while ((o = getopt_long(argc, argv, "c:l:k:vqh", server_opts, NULL)) != -1) {
-		if (o == 'h') {
-			usage(stdout);
-			free(fl.permits);
-			exit(0);
-		}
-		if (o == 'c')
-			fl.config = optarg;
-		if (o == '?')
-			goto out;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "postern server: unexpected argument '%s'\n", argv[optind]);
-		goto out;
-	}
-	if (fl.config != NULL && config_server_load(fl.config, c, err) != 0) {
-		fprintf(stderr, "postern server: %s\n", err);
-		goto out;
-	}
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "c:l:k:vqh", server_opts, NULL)) != -1)
-		if (parse_flag(o, optarg, &fl, c, lvl) != 0)
-			goto out;
-	/* -l replaces the file's listen addresses, as every flag overrides the file. */
-	if (fl.nlisten > 0)
-		c->nlisten = 0;
-	for (size_t i = 0; i < fl.nlisten; i++)
-		if (config_add_listen(c, &fl.listen[i]) != 0)
-			goto out;
-	if (apply_quick_key(&fl, c) != 0)
-		goto out;
-	if (config_server_check(c, err) != 0 || config_load_keys(c, err) != 0) {
-		fprintf(stderr, "postern server: %s\n", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(fl.permits);
-	return rc;
+	if (log != 0)
+		*lvl = log > 0 ? LOG_LVL_DEBUG : LOG_LVL_WARN;
+	return 0;
 }
 
 static int setup(struct server *srv)

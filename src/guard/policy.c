@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "guard/permit.h"
 #include "util/net.h"
 
 enum {
@@ -260,7 +261,7 @@ static int unix_decision(const struct config_key *key, enum direction dir, const
 	rule = gate_unix(key, dir);
 	if (rule)
 		return say(why, 0, "%s", rule);
-	bad = config_check_unix_path(path);
+	bad = permit_check_unix_path(path);
 	if (bad)
 		return say(why, 0, "bad unix socket path: %s", bad);
 	list = dir == DIR_LOCAL ? key->permit : key->permit_listen;
@@ -374,7 +375,7 @@ static int parse_listen_request(const char *s, char host[NET_HOST_MAX + 1], uint
 
 static int check_unix(const struct config_key *key, enum direction dir, const char *path, char *why)
 {
-	const char *bad = config_check_unix_path(path);
+	const char *bad = permit_check_unix_path(path);
 
 	if (bad)
 		return say(why, -1, "bad unix socket path: %s", bad);

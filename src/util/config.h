@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: INI files (via inih) into typed structs, and the defaults every
- * setting has. Errors name file:line. Command-line flags fill the same
- * structs, so a one-line server and a config file behave the same.
+ * config: the typed structs a configuration fills (server and client), their
+ * defaults, and the small helpers every schema shares: list appends, the
+ * words of enum settings, value quoting. Filling them from a file or from
+ * flags is src/conf/'s job (conf/settings.c holds the one table per role);
+ * the permit grammar is guard/permit.c's.
  */
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
@@ -17,6 +19,7 @@ enum {
 	CONFIG_ERR_MAX = 512,
 	CONFIG_NAME_MAX = 63,
 	CONFIG_PATH_MAX = 4095,
+	CONFIG_LIST_MAX = 4096, /* entries per list (listen, keys, permits, forwards) */
 };
 
 /*
@@ -33,6 +36,13 @@ struct config_permit {
 	uint8_t prefix;
 	uint8_t is_unix;
 	char path[NET_PATH_MAX + 1];
+};
+
+/* One ban_exempt entry: ${bits} leading bits of ${addr} (4 or 16 bytes by ${family}). */
+struct config_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint8_t bits;
 };
 
 /* allow_forwarding: which directions a key may use; local covers -L and -D. */
@@ -80,7 +90,9 @@ struct config_server {
 	size_t nlisten;
 	struct config_key *keys;
 	size_t nkeys;
-	unsigned preauth_timeout_ms;	/* default 10000 */
+	/* Not a setting any more (folded into reject_delay); kept at 10 s until
+	 * the session code stops reading it. */
+	unsigned preauth_timeout_ms;
 	unsigned reject_delay_min_ms;	/* default 1000 */
 	unsigned reject_delay_max_ms;	/* default 3000 */
 	unsigned replay_window_s;	/* default 120 */
@@ -94,6 +106,17 @@ struct config_server {
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
+	char state_dir[CONFIG_PATH_MAX + 1]; /* "/var/lib/postern"; "none" = do not persist */
+	unsigned replay_cache;		     /* live first-message fingerprints (262144) */
+	unsigned replay_quota;		     /* ... one identity may hold (16384) */
+	unsigned max_channels;		     /* channels open at once per session (16384) */
+	unsigned session_buffer_mib;	     /* channel data buffered per session (64) */
+	unsigned server_buffer_mib;	     /* ... whole server (1024) */
+	unsigned max_fds;		     /* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
+	unsigned max_refusals;		     /* refused connections awaiting their reset (4096) */
+	struct config_cidr *ban_exempt;	     /* sources never banned */
+	size_t nban_exempt;
+	unsigned log_rate;		/* peer-caused log lines per second (20) */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
 };
 
@@ -114,6 +137,7 @@ struct config_client {
 	unsigned busy_poll_us;	     /* poll this long before sleeping (100); 0 = off */
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
+	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
 };
 
 /* config_server_defaults(c): zero ${c} and set every default. */
@@ -122,110 +146,19 @@ void config_server_defaults(struct config_server *c);
 /* config_client_defaults(c): zero ${c} and set every default. */
 void config_client_defaults(struct config_client *c);
 
-/*
- * config_server_load(path, c, err): parse a server file into ${c} (which holds
- * defaults). Sections:
- *   [server]  listen = host:port (repeatable); gateway_ports = no | yes |
- *             clientspecified; timeouts and limits by the names of struct
- *             config_server.
- *   [key NAME] key_file = PATH (relative to the config file);
- *             allow_forwarding = yes | no | local | remote;
- *             permit_open = host:port | *:port | host:* | any | ADDR/BITS:port
- *                 | [V6ADDR/BITS]:port | /unix/path (glob allowed), repeatable;
- *             permit_listen = [host:]port | [host:]* | any | /unix/path,
- *                 host = * | localhost | an IP address, repeatable;
- *             gateway_ports = no | yes | clientspecified;
- *             allow_unix_forwarding = yes | no.
- * Unknown sections or keys, bad values and duplicate key names are errors:
- * "server.conf:12: unknown setting 'permt_open' in [key alice]".
- * Returns 0 or -1 with ${err}.
- */
-int config_server_load(const char *path, struct config_server *c, char *err);
-
-/*
- * config_client_load(path, profile, c, err): parse [profile NAME] stanzas
- * (server, key_file, local_forward (repeatable, -L syntax), cipher, keepalive,
- * reconnect_max, connect_timeout) and fill ${c} from the stanza named
- * ${profile}, or from the only/first one when ${profile} is NULL.
- * Returns 0 or -1 with ${err}.
- */
-int config_client_load(const char *path, const char *profile, struct config_client *c, char *err);
-
-/*
- * config_server_load_string(text, len, name, c, err): config_server_load() on
- * ${len} bytes of ${text} (no NUL needed; a NUL byte is an error). ${name}
- * stands for the file in messages and is the base of relative key_file paths.
- */
-int config_server_load_string(const char *text, size_t len, const char *name,
-			      struct config_server *c, char *err);
-
-/* config_client_load_string(text, len, name, profile, c, err): likewise. */
-int config_client_load_string(const char *text, size_t len, const char *name, const char *profile,
-			      struct config_client *c, char *err);
-
-/*
- * config_server_check(c, err): after the file and the flags are applied,
- * require at least one listen address and one key stanza with a key_file.
- * Returns 0 or -1 with ${err}.
- */
-int config_server_check(const struct config_server *c, char *err);
-
-/* config_client_check(c, err): require a server address and a key_file. */
-int config_client_check(const struct config_client *c, char *err);
-
-/*
- * config_parse_permit(s, p, any, err): one TCP permit_open value: "host:port"
- * with '*' wildcards, "ADDR/BITS:port", "[V6ADDR/BITS]:port", or "any" (sets
- * ${any}). Host bits set beyond a CIDR prefix are an error (a typo, not a
- * network). Unix paths are config_parse_permit_path()'s.
- */
-int config_parse_permit(const char *s, struct config_permit *p, int *any, char *err);
-
-/*
- * config_parse_permit_listen(s, p, any, err): one TCP permit_listen value:
- * "port", "*", "host:port", "host:*", "[v6]:port" or "any" (also "*" and
- * "*:*", which set ${any}); host is "*", "localhost" or an IP address.
- */
-int config_parse_permit_listen(const char *s, struct config_permit *p, int *any, char *err);
-
-/*
- * config_parse_permit_path(setting, s, p, err): a Unix socket entry: an
- * absolute path (at most NET_PATH_MAX bytes, no "." or ".." components, no
- * "//", not ending in '/'), exact or a glob. ${setting} names it in ${err}.
- */
-int config_parse_permit_path(const char *setting, const char *s, struct config_permit *p,
-			     char *err);
-
-/*
- * config_check_unix_path(s): NULL if ${s} is an absolute Unix socket path
- * (or glob) as config_parse_permit_path() wants it, else the reason.
- */
-const char *config_check_unix_path(const char *s);
-
-/* config_add_permit(k, s, err): parse and append one permit_open value ('/' = a Unix path). */
-int config_add_permit(struct config_key *k, const char *s, char *err);
-
-/* config_add_permit_listen(k, s, err): parse and append one permit_listen value. */
-int config_add_permit_listen(struct config_key *k, const char *s, char *err);
-
-/* config_forwarding_parse(s): "yes", "no", "local", "remote" -> enum config_forwarding, or -1. */
-int config_forwarding_parse(const char *s);
-
-/* config_gateway_parse(s): "no", "yes", "clientspecified" -> enum config_gateway, or -1. */
-int config_gateway_parse(const char *s);
-
-/* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
-int config_yesno_parse(const char *s);
-
-/* config_forwarding_name(v), config_gateway_name(v): the words the file uses ("?" if bad). */
-const char *config_forwarding_name(int v);
-const char *config_gateway_name(int v);
-
-/* config_add_key(c, name): append a key stanza with defaults and return it, or NULL. */
+/* config_add_key(c, name): append a key stanza with defaults and return it, or NULL
+ * (a bad name, a name already used, too many or out of memory). */
 struct config_key *config_add_key(struct config_server *c, const char *name);
 
 /* config_add_listen(c, ep): append a listen address. Returns 0 or -1. */
 int config_add_listen(struct config_server *c, const struct net_endpoint *ep);
+
+/* config_add_ban_exempt(c, e): append a ban_exempt entry. Returns 0 or -1. */
+int config_add_ban_exempt(struct config_server *c, const struct config_cidr *e);
+
+/* config_parse_cidr(s, e, err): "ADDR" or "ADDR/BITS" (IPv6 bare or in brackets);
+ * host bits beyond the prefix are an error. Returns 0 or -1 with ${err}. */
+int config_parse_cidr(const char *s, struct config_cidr *e, char *err);
 
 /* config_add_forward(c, fw): append a -L forward. Returns 0 or -1. */
 int config_add_forward(struct config_client *c, const struct net_forward *fw);
@@ -240,11 +173,41 @@ int config_parse_dynamic(const char *s, struct net_endpoint *ep, char *err);
 int config_add_remote(struct config_client *c, const struct net_forward *fw);
 int config_add_dynamic(struct config_client *c, const struct net_endpoint *ep);
 
-/* config_load_keys(c, err): keys_load() every stanza's key file. */
-int config_load_keys(struct config_server *c, char *err);
-
 /* config_cipher_parse(s): "chacha20-poly1305", "aes-256-gcm", "auto" -> alg or -1/-2(bad). */
 int config_cipher_parse(const char *s);
+
+/* config_forwarding_parse(s): "yes", "no", "local", "remote" -> enum config_forwarding, or -1. */
+int config_forwarding_parse(const char *s);
+
+/* config_gateway_parse(s): "no", "yes", "clientspecified" -> enum config_gateway, or -1. */
+int config_gateway_parse(const char *s);
+
+/* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
+int config_yesno_parse(const char *s);
+
+/* config_forwarding_name(v), config_gateway_name(v): the words the file uses ("?" if bad). */
+const char *config_forwarding_name(int v);
+const char *config_gateway_name(int v);
+
+/*
+ * config_valid_name(s, what, err): 0 if ${s} is a fit stanza name (1..63 of
+ * A-Z a-z 0-9 _ . -), else -1 with ${err} (may be NULL) naming ${what}.
+ */
+int config_valid_name(const char *s, const char *what, char *err);
+
+/*
+ * config_quote(out, max, s): ${s} fit for a one-line message in ${out} (at
+ * least ${max} + 4 bytes): control and non-ASCII bytes become '?', text past
+ * ${max} bytes becomes "...". Returns ${out}.
+ */
+const char *config_quote(char *out, size_t max, const char *s);
+
+/*
+ * config_grow(arr, n, elem): make room in ${*arr} (${n} entries of ${elem}
+ * bytes) for one more. Arrays grow to the next power of two, so the count
+ * alone tells when to reallocate. -1 past CONFIG_LIST_MAX or out of memory.
+ */
+int config_grow(void **arr, size_t n, size_t elem);
 
 void config_server_free(struct config_server *c);
 void config_client_free(struct config_client *c);

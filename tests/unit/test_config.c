@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/client.h"
+#include "conf/server.h"
+#include "guard/permit.h"
 #include "util/config.h"
 #include "util/keys.h"
 
@@ -39,7 +42,6 @@ static const char good_server[] = "# postern server\n"
 				  "[server]\n"
 				  "listen = 0.0.0.0:2222\n"
 				  "listen = [::]:2222          ; and IPv6\n"
-				  "preauth_timeout = 5\n"
 				  "reject_delay = 2-4         # seconds\n"
 				  "replay_window = 300\n"
 				  "ban_threshold = 3\n"
@@ -69,14 +71,13 @@ static void test_server_good(void **state)
 	in_dir(state, "server.conf", path, sizeof(path));
 	write_file(path, good_server, strlen(good_server), 0644);
 	config_server_defaults(&c);
-	if (config_server_load(path, &c, err) != 0)
+	if (conf_server_load(path, &c, err) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(c.file, path);
 	assert_int_equal(c.nlisten, 2);
 	assert_string_equal(c.listen[0].host, "0.0.0.0");
 	assert_int_equal(c.listen[0].port, 2222);
 	assert_string_equal(c.listen[1].host, "::");
-	assert_int_equal(c.preauth_timeout_ms, 5000);
 	assert_int_equal(c.reject_delay_min_ms, 2000);
 	assert_int_equal(c.reject_delay_max_ms, 4000);
 	assert_int_equal(c.replay_window_s, 300);
@@ -92,7 +93,7 @@ static void test_server_good(void **state)
 	assert_string_equal(c.keys[0].name, "alice");
 	in_dir(state, "alice.key", expect, sizeof(expect));
 	assert_string_equal(c.keys[0].key_file, expect);
-	assert_int_equal(c.keys[0].line, 17);
+	assert_int_equal(c.keys[0].line, 16);
 	assert_int_equal(c.keys[0].permit_any, 0);
 	assert_int_equal(c.keys[0].npermit, 4);
 	assert_string_equal(c.keys[0].permit[0].host, "localhost");
@@ -106,7 +107,7 @@ static void test_server_good(void **state)
 	assert_string_equal(c.keys[1].key_file, "/etc/postern/bob.key");
 	assert_int_equal(c.keys[1].permit_any, 1);
 	assert_int_equal(c.keys[1].npermit, 0);
-	assert_int_equal(config_server_check(&c, err), 0);
+	assert_int_equal(conf_server_check(&c, err), 0);
 	config_server_free(&c);
 	config_server_free(&c);
 }
@@ -120,9 +121,8 @@ static void test_server_defaults_and_check(void **state)
 
 	(void)state;
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "server.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "server.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "a.key");
-	assert_int_equal(c.preauth_timeout_ms, 10000);
 	assert_int_equal(c.reject_delay_min_ms, 1000);
 	assert_int_equal(c.reject_delay_max_ms, 3000);
 	assert_int_equal(c.replay_window_s, 120);
@@ -134,24 +134,25 @@ static void test_server_defaults_and_check(void **state)
 	assert_int_equal(c.max_sessions, 1024);
 	assert_int_equal(c.keepalive_s, 25);
 
-	assert_int_equal(config_server_check(&c, err), -1);
+	assert_int_equal(conf_server_check(&c, err), -1);
 	assert_string_equal(
-	    err, "server.conf: no listen address (add 'listen = host:port' to [server])");
+	    err, "server.conf: no listen address (add 'listen = host:port' to [server], or give -l "
+		 "HOST:PORT)");
 	assert_int_equal(net_parse_hostport("0.0.0.0:2222", &ep, NULL, 0, err), 0);
 	assert_int_equal(config_add_listen(&c, &ep), 0);
-	assert_int_equal(config_server_check(&c, err), 0);
+	assert_int_equal(conf_server_check(&c, err), 0);
 	config_server_free(&c);
 
 	/* Flags only: no file, no keys. */
 	config_server_defaults(&c);
 	assert_int_equal(config_add_listen(&c, &ep), 0);
-	assert_int_equal(config_server_check(&c, err), -1);
-	assert_non_null(strstr(err, "no [key NAME] stanza"));
+	assert_int_equal(conf_server_check(&c, err), -1);
+	assert_string_equal(err, "no key: give -k FILE");
 	assert_non_null(config_add_key(&c, "default"));
-	assert_int_equal(config_server_check(&c, err), -1);
+	assert_int_equal(conf_server_check(&c, err), -1);
 	assert_string_equal(err, "[key default] has no key_file");
 	snprintf(c.keys[0].key_file, sizeof(c.keys[0].key_file), "k.key");
-	assert_int_equal(config_server_check(&c, err), 0);
+	assert_int_equal(conf_server_check(&c, err), 0);
 	assert_null(config_add_key(&c, "default"));
 	assert_null(config_add_key(&c, "bad name"));
 	assert_null(config_add_key(&c, ""));
@@ -163,7 +164,7 @@ static void test_server_bom_comments_indent(void **state)
 	static const char text[] = "\xef\xbb\xbf"
 				   "[server]   # trailing comment\n"
 				   "\tlisten = 127.0.0.1:1 ;x\n"
-				   "\tpreauth_timeout = 7\n"
+				   "\tlog_rate = 7\n"
 				   "\t\tmax_sessions = 9\n"
 				   "[key k];c\n"
 				   "key_file = /k;not a comment\n"
@@ -173,10 +174,10 @@ static void test_server_bom_comments_indent(void **state)
 
 	(void)state;
 	config_server_defaults(&c);
-	if (config_server_load_string(text, strlen(text), "s.conf", &c, err) != 0)
+	if (conf_server_load_string(text, strlen(text), "s.conf", &c, err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.nlisten, 1);
-	assert_int_equal(c.preauth_timeout_ms, 7000);
+	assert_int_equal(c.log_rate, 7);
 	assert_int_equal(c.max_sessions, 9);
 	assert_int_equal(c.nkeys, 1);
 	assert_string_equal(c.keys[0].key_file, "/k;not a comment");
@@ -203,22 +204,23 @@ static const struct bad_config bad_servers[] = {
      "unknown setting 'permt_open' in [key alice]"},
     {"[server]\nListen = 1.2.3.4:5\n", 2, "unknown setting in [server]"},
     {"[server]\n= 5\n", 2, "missing setting name"},
-    {"[server]\npreauth_timeout = 0\n", 2,
-     "preauth_timeout: bad value '0' (expected 1..3600 seconds)"},
-    {"[server]\npreauth_timeout = 3601\n", 2, "preauth_timeout: bad value '3601'"},
-    {"[server]\npreauth_timeout = abc\n", 2, "preauth_timeout: bad value 'abc'"},
-    {"[server]\npreauth_timeout = -1\n", 2, "preauth_timeout: bad value '-1'"},
-    {"[server]\npreauth_timeout = 10s\n", 2, "preauth_timeout: bad value '10s'"},
-    {"[server]\npreauth_timeout = 99999999999\n", 2, "bad value '99999999999'"},
-    {"[server]\npreauth_timeout = 4294967306\n", 2, "bad value"},
-    {"[server]\npreauth_timeout =\n", 2, "preauth_timeout: bad value ''"},
-    {"[server]\nmax_sessions = 1000001\n", 2,
-     "max_sessions: bad value '1000001' (expected 1..1000000)"},
-    {"[server]\nmax_unauth = 0\n", 2, "max_unauth: bad value '0'"},
-    {"[server]\nban_threshold = 0\n", 2, "ban_threshold: bad value '0'"},
-    {"[server]\nban_time = 86401\n", 2, "ban_time: bad value"},
-    {"[server]\nkeepalive = 3601\n", 2, "keepalive: bad value '3601' (expected 0..3600 seconds)"},
-    {"[server]\nreplay_window = 0\n", 2, "replay_window: bad value"},
+    /* preauth_timeout was folded into reject_delay: say so, naming the line. */
+    {"[server]\npreauth_timeout = 10\n", 2,
+     "preauth_timeout: no longer a setting: it was folded into reject_delay"},
+    {"[server]\nreplay_window = 0\n", 2, "replay_window: '0' is out of range 1..3600"},
+    {"[server]\nreplay_window = 3601\n", 2, "replay_window: '3601' is out of range"},
+    {"[server]\nreplay_window = abc\n", 2, "replay_window: bad value 'abc'"},
+    {"[server]\nreplay_window = -1\n", 2, "replay_window: bad value '-1'"},
+    {"[server]\nreplay_window = 10s\n", 2, "replay_window: bad value '10s'"},
+    {"[server]\nreplay_window = 99999999999\n", 2, "'99999999999' is out of range"},
+    {"[server]\nreplay_window = 4294967306\n", 2, "out of range"},
+    {"[server]\nreplay_window =\n", 2, "replay_window: bad value ''"},
+    {"[server]\nmax_sessions = 1000001\n", 2, "max_sessions: '1000001' is out of range 1..1000000"},
+    {"[server]\nmax_unauth = 0\n", 2, "max_unauth: '0' is out of range"},
+    {"[server]\nban_threshold = 0\n", 2, "ban_threshold: '0' is out of range"},
+    {"[server]\nban_time = 31536001\n", 2, "ban_time: '31536001' is out of range 1..31536000"},
+    {"[server]\nkeepalive = 3601\n", 2, "keepalive: '3601' is out of range 0..3600"},
+    {"[server]\nreplay_window = 0\n", 2, "replay_window: '0' is out of range"},
     {"[server]\nreject_delay = 3-1\n", 2, "reject_delay: bad value '3-1'"},
     {"[server]\nreject_delay = 1-\n", 2, "reject_delay: bad value '1-'"},
     {"[server]\nreject_delay = -3\n", 2, "reject_delay: bad value '-3'"},
@@ -231,8 +233,7 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nlisten = ::1:22\n", 2, "listen: too many ':'"},
     {"[server]\nlisten = 1.2.3.4:22\nlisten = 1.2.3.4:22\n", 3, "listen: 1.2.3.4:22 given twice"},
     {"[server]\nlisten = [::1]:22\nlisten = [0::1]:22\n", 3, "given twice"},
-    {"[server]\npreauth_timeout = 5\n\npreauth_timeout = 6\n", 4,
-     "preauth_timeout set twice (first on line 2)"},
+    {"[server]\nlog_rate = 5\n\nlog_rate = 6\n", 4, "log_rate set twice (first on line 2)"},
     {"[server]\nreject_delay = 1\nreject_delay = 2\n", 3, "reject_delay set twice"},
     {"[server]\n[server]\n", 2, "second [server] section (first on line 1)"},
     {"[server x]\n", 1, "[server] takes no name"},
@@ -259,7 +260,7 @@ static const struct bad_config bad_servers[] = {
     {"[key a]\nkey_file = a\npermit_open = host:65536\n", 3, "bad port"},
     {"[key a]\nkey_file = a\npermit_open =\n", 3, "missing port"},
     {"[server]\nbogus\nmax_sessions = 0\n", 2, "syntax error"},
-    {"[server]\nmax_sessions = 0\nbogus\n", 2, "max_sessions: bad value"},
+    {"[server]\nmax_sessions = 0\nbogus\n", 2, "max_sessions: '0' is out of range"},
     {"[server]\n" PASTED_KEY "\n", 2, "looks like a key"},
     {"[server]\nlisten = " PASTED_KEY "\n", 2, "looks like a key"},
     {"[key a]\nkey_file = a\n" PASTED_KEY "\n", 3, "looks like a key"},
@@ -350,7 +351,7 @@ static void test_server_bad(void **state)
 		write_file(path, t->text, strlen(t->text), 0644);
 		config_server_defaults(&c);
 		err[0] = '\0';
-		if (config_server_load(path, &c, err) != -1)
+		if (conf_server_load(path, &c, err) != -1)
 			fail_msg("accepted:\n%s", t->text);
 		check_err(err, path, t->line, t->why, t->text);
 		assert_null(strstr(err, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"));
@@ -367,7 +368,7 @@ static void test_bytes_and_long_lines(void **state)
 
 	(void)state;
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(nul, sizeof(nul) - 1, "s.conf", &c, err), -1);
+	assert_int_equal(conf_server_load_string(nul, sizeof(nul) - 1, "s.conf", &c, err), -1);
 	check_err(err, "s.conf", 2, "NUL byte", "nul");
 	config_server_free(&c);
 
@@ -375,7 +376,7 @@ static void test_bytes_and_long_lines(void **state)
 	memset(text + n, 'x', 300);
 	memcpy(text + n + 300, "\n", 2);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), -1);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "s.conf", &c, err), -1);
 	check_err(err, "s.conf", 2, "line too long", text);
 	config_server_free(&c);
 
@@ -384,18 +385,18 @@ static void test_bytes_and_long_lines(void **state)
 	memset(text + n, 'x', 300);
 	memcpy(text + n + 300, "\n", 2);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "k");
 	config_server_free(&c);
 
 	/* Nothing but a final line without a newline. */
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string("[key a]\nkey_file = k", 20, "s.conf", &c, err),
+	assert_int_equal(conf_server_load_string("[key a]\nkey_file = k", 20, "s.conf", &c, err),
 			 0);
 	config_server_free(&c);
 	/* Empty input is a valid (empty) file; keys may come from --key. */
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(NULL, 0, "s.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(NULL, 0, "s.conf", &c, err), 0);
 	assert_int_equal(c.nkeys, 0);
 	config_server_free(&c);
 }
@@ -408,11 +409,11 @@ static void test_missing_file(void **state)
 
 	in_dir(state, "nope.conf", path, sizeof(path));
 	config_server_defaults(&s);
-	assert_int_equal(config_server_load(path, &s, err), -1);
+	assert_int_equal(conf_server_load(path, &s, err), -1);
 	snprintf(want, sizeof(want), "%s: No such file or directory", path);
 	assert_string_equal(err, want);
 	config_client_defaults(&c);
-	assert_int_equal(config_client_load(path, NULL, &c, err), -1);
+	assert_int_equal(conf_client_load(path, NULL, &c, err), -1);
 	assert_string_equal(err, want);
 }
 
@@ -430,8 +431,8 @@ static void test_load_keys(void **state)
 	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = b.key\n");
 	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load(conf, &c, err), 0);
-	if (config_load_keys(&c, err) != 0)
+	assert_int_equal(conf_server_load(conf, &c, err), 0);
+	if (conf_server_load_keys(&c, err) != 0)
 		fail_msg("%s", err);
 	assert_memory_not_equal(c.keys[0].psk, c.keys[1].psk, CRYPTO_KEY_LEN);
 	config_server_free(&c);
@@ -440,8 +441,8 @@ static void test_load_keys(void **state)
 	snprintf(text, sizeof(text), "[key a]\nkey_file = a.key\n[key b]\nkey_file = ./a.key\n");
 	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load(conf, &c, err), 0);
-	assert_int_equal(config_load_keys(&c, err), -1);
+	assert_int_equal(conf_server_load(conf, &c, err), 0);
+	assert_int_equal(conf_server_load_keys(&c, err), -1);
 	check_err(err, conf, 3, "[key b]: same key as [key a]", text);
 	config_server_free(&c);
 
@@ -450,8 +451,8 @@ static void test_load_keys(void **state)
 	snprintf(text, sizeof(text), "\n[key b]\nkey_file = b.key\n");
 	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load(conf, &c, err), 0);
-	assert_int_equal(config_load_keys(&c, err), -1);
+	assert_int_equal(conf_server_load(conf, &c, err), 0);
+	assert_int_equal(conf_server_load_keys(&c, err), -1);
 	check_err(err, conf, 2, "[key b]: key file ", text);
 	assert_non_null(strstr(err, "chmod 600"));
 	assert_non_null(strstr(err, key));
@@ -460,8 +461,8 @@ static void test_load_keys(void **state)
 	snprintf(text, sizeof(text), "[key c]\nkey_file = c.key\n");
 	write_file(conf, text, strlen(text), 0644);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load(conf, &c, err), 0);
-	assert_int_equal(config_load_keys(&c, err), -1);
+	assert_int_equal(conf_server_load(conf, &c, err), 0);
+	assert_int_equal(conf_server_load_keys(&c, err), -1);
 	assert_non_null(strstr(err, "No such file or directory"));
 	config_server_free(&c);
 }
@@ -474,21 +475,20 @@ static void test_key_paths(void **state)
 
 	(void)state;
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "/etc/p/s.conf", &c, err),
-			 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "/etc/p/s.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "/etc/p/k/a.key");
 	assert_string_equal(c.keys[1].key_file, "/abs/b.key");
 	config_server_free(&c);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "/s.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "/s.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "/k/a.key");
 	config_server_free(&c);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "conf/s.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "conf/s.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "conf/k/a.key");
 	config_server_free(&c);
 	config_server_defaults(&c);
-	assert_int_equal(config_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "s.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "k/a.key");
 	config_server_free(&c);
 }
@@ -516,7 +516,7 @@ static void test_client_good(void **state)
 	write_file(path, good_client, strlen(good_client), 0644);
 
 	config_client_defaults(&c);
-	if (config_client_load(path, NULL, &c, err) != 0)
+	if (conf_client_load(path, NULL, &c, err) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(c.profile, "a");
 	assert_string_equal(c.server.host, "vpn.example.com");
@@ -531,11 +531,11 @@ static void test_client_good(void **state)
 	assert_int_equal(c.keepalive_s, 25);
 	assert_int_equal(c.reconnect_max_s, 30);
 	assert_int_equal(c.connect_timeout_ms, 10000);
-	assert_int_equal(config_client_check(&c, err), 0);
+	assert_int_equal(conf_client_check(&c, err), 0);
 	config_client_free(&c);
 
 	config_client_defaults(&c);
-	if (config_client_load(path, "b", &c, err) != 0)
+	if (conf_client_load(path, "b", &c, err) != 0)
 		fail_msg("%s", err);
 	assert_string_equal(c.profile, "b");
 	assert_string_equal(c.server.host, "2001:db8::1");
@@ -549,7 +549,7 @@ static void test_client_good(void **state)
 	config_client_free(&c);
 
 	config_client_defaults(&c);
-	assert_int_equal(config_client_load(path, "x", &c, err), -1);
+	assert_int_equal(conf_client_load(path, "x", &c, err), -1);
 	snprintf(expect, sizeof(expect), "%s: no profile 'x' (profiles: a, b)", path);
 	assert_string_equal(err, expect);
 	config_client_free(&c);
@@ -567,8 +567,8 @@ static const struct bad_config bad_clients[] = {
     {"[profile a]\nserver = a:1\nserver = b:1\n", 3, "server set twice"},
     {"[profile a]\ncipher = rot13\n", 2,
      "cipher: bad value 'rot13' (expected chacha20-poly1305, aes-256-gcm or auto)"},
-    {"[profile a]\nconnect_timeout = 0\n", 2, "connect_timeout: bad value '0'"},
-    {"[profile a]\nreconnect_max = 3601\n", 2, "reconnect_max: bad value"},
+    {"[profile a]\nconnect_timeout = 0\n", 2, "connect_timeout: '0' is out of range"},
+    {"[profile a]\nreconnect_max = 3601\n", 2, "reconnect_max: '3601' is out of range"},
     {"[profile a]\nlocal_forward = 2222:host:abc\n", 2,
      "local_forward: bad port 'abc' in '2222:host:abc'"},
     {"[profile a]\nlocal_forward = 2222:host\n", 2,
@@ -593,7 +593,7 @@ static void test_client_bad(void **state)
 		write_file(path, t->text, strlen(t->text), 0644);
 		config_client_defaults(&c);
 		err[0] = '\0';
-		if (config_client_load(path, "a", &c, err) != -1)
+		if (conf_client_load(path, "a", &c, err) != -1)
 			fail_msg("accepted:\n%s", t->text);
 		check_err(err, path, t->line, t->why, t->text);
 		assert_null(strstr(err, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"));
@@ -609,21 +609,21 @@ static void test_client_check(void **state)
 
 	(void)state;
 	config_client_defaults(&c);
-	assert_int_equal(config_client_load_string(text, strlen(text), "c.conf", "p", &c, err), 0);
-	assert_int_equal(config_client_check(&c, err), -1);
-	assert_string_equal(err, "profile 'p': no server address (set 'server = host:port')");
+	assert_int_equal(conf_client_load_string(text, strlen(text), "c.conf", "p", &c, err), 0);
+	assert_int_equal(conf_client_check(&c, err), -1);
+	assert_string_equal(err, "no server: give SERVER:PORT (or server in profile 'p')");
 	assert_int_equal(net_parse_hostport("h:1", &c.server, NULL, 0, err), 0);
-	assert_int_equal(config_client_check(&c, err), -1);
-	assert_string_equal(err, "profile 'p': no key_file");
+	assert_int_equal(conf_client_check(&c, err), -1);
+	assert_string_equal(err, "no key: give -k FILE (or key_file in profile 'p')");
 	snprintf(c.key_file, sizeof(c.key_file), "k");
-	assert_int_equal(config_client_check(&c, err), 0);
+	assert_int_equal(conf_client_check(&c, err), 0);
 	config_client_free(&c);
 
 	config_client_defaults(&c);
-	assert_int_equal(config_client_load_string("", 0, "c.conf", "p", &c, err), -1);
+	assert_int_equal(conf_client_load_string("", 0, "c.conf", "p", &c, err), -1);
 	assert_string_equal(err, "c.conf: no [profile NAME] stanza");
-	assert_int_equal(config_client_check(&c, err), -1);
-	assert_string_equal(err, "client: no server address (set 'server = host:port')");
+	assert_int_equal(conf_client_check(&c, err), -1);
+	assert_string_equal(err, "no server: give SERVER:PORT");
 }
 
 struct permit_case {
@@ -678,7 +678,7 @@ static void test_permit(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(permits) / sizeof(permits[0]); i++) {
 		const struct permit_case *t = &permits[i];
-		int rc = config_parse_permit(t->s, &p, &any, err);
+		int rc = permit_parse_open(t->s, &p, &any, err);
 		if (rc != (t->ok ? 0 : -1))
 			fail_msg("'%s': rc %d (%s)", t->s, rc, rc ? err : "");
 		if (!t->ok) {
@@ -689,7 +689,7 @@ static void test_permit(void **state)
 		assert_string_equal(p.host, t->host);
 		assert_int_equal(p.port, t->port);
 	}
-	assert_int_equal(config_parse_permit(NULL, &p, &any, err), -1);
+	assert_int_equal(permit_parse_open(NULL, &p, &any, err), -1);
 }
 
 static const char forwarding_server[] = "[server]\n"
@@ -731,8 +731,8 @@ static void test_forwarding_settings(void **state)
 	(void)state;
 	config_server_defaults(&c);
 	assert_int_equal(c.gateway_ports, CONFIG_GW_NO);
-	if (config_server_load_string(forwarding_server, strlen(forwarding_server), "s.conf", &c,
-				      err) != 0)
+	if (conf_server_load_string(forwarding_server, strlen(forwarding_server), "s.conf", &c,
+				    err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.gateway_ports, CONFIG_GW_CLIENT);
 	assert_int_equal(c.nkeys, 4);
@@ -840,7 +840,7 @@ static void test_permit_listen(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(listen_permits) / sizeof(listen_permits[0]); i++) {
 		const struct listen_permit_case *t = &listen_permits[i];
-		int rc = config_parse_permit_listen(t->s, &p, &any, err);
+		int rc = permit_parse_listen(t->s, &p, &any, err);
 		if (rc != (t->ok ? 0 : -1))
 			fail_msg("'%s': rc %d (%s)", t->s, rc, rc ? err : "");
 		if (!t->ok) {
@@ -853,16 +853,16 @@ static void test_permit_listen(void **state)
 		assert_int_equal(p.cidr, 0);
 		assert_int_equal(p.is_unix, 0);
 	}
-	assert_int_equal(config_parse_permit_listen(NULL, &p, &any, err), -1);
+	assert_int_equal(permit_parse_listen(NULL, &p, &any, err), -1);
 
-	/* config_add_permit_listen() takes paths too, and "any" sets a flag. */
+	/* permit_add_listen() takes paths too, and "any" sets a flag. */
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(config_add_permit_listen(&k, "/run/a.sock", err), 0);
-	assert_int_equal(config_add_permit_listen(&k, "9000", err), 0);
-	assert_int_equal(config_add_permit_listen(&k, "any", err), 0);
-	assert_int_equal(config_add_permit_listen(&k, "bad:", err), -1);
-	assert_int_equal(config_add_permit_listen(&k, NULL, err), -1);
-	assert_int_equal(config_add_permit_listen(NULL, "1", err), -1);
+	assert_int_equal(permit_add_listen(&k, "/run/a.sock", err), 0);
+	assert_int_equal(permit_add_listen(&k, "9000", err), 0);
+	assert_int_equal(permit_add_listen(&k, "any", err), 0);
+	assert_int_equal(permit_add_listen(&k, "bad:", err), -1);
+	assert_int_equal(permit_add_listen(&k, NULL, err), -1);
+	assert_int_equal(permit_add_listen(NULL, "1", err), -1);
 	assert_int_equal(k.npermit_listen, 2);
 	assert_int_equal(k.permit_listen[0].is_unix, 1);
 	assert_int_equal(k.permit_listen[1].port, 9000);
@@ -910,29 +910,29 @@ static void test_unix_paths(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		const struct path_case *t = &paths[i];
-		const char *why = config_check_unix_path(t->s);
+		const char *why = permit_check_unix_path(t->s);
 		if ((why == NULL) != (t->why == NULL) || (why && strcmp(why, t->why) != 0))
 			fail_msg("'%s': got '%s', want '%s'", t->s, why ? why : "ok",
 				 t->why ? t->why : "ok");
 	}
-	assert_string_equal(config_check_unix_path(NULL), "not an absolute path");
+	assert_string_equal(permit_check_unix_path(NULL), "not an absolute path");
 	memset(longest, 'a', sizeof(longest));
 	longest[0] = '/';
 	longest[NET_PATH_MAX] = '\0';
-	assert_null(config_check_unix_path(longest));
+	assert_null(permit_check_unix_path(longest));
 	longest[NET_PATH_MAX] = 'a';
 	longest[NET_PATH_MAX + 1] = '\0';
-	assert_string_equal(config_check_unix_path(longest), "path too long (max 107 bytes)");
+	assert_string_equal(permit_check_unix_path(longest), "path too long (max 107 bytes)");
 
-	assert_int_equal(config_parse_permit_path("permit_listen", "/run/x.sock", &p, err), 0);
+	assert_int_equal(permit_parse_path("permit_listen", "/run/x.sock", &p, err), 0);
 	assert_int_equal(p.is_unix, 1);
 	assert_string_equal(p.path, "/run/x.sock");
-	assert_int_equal(config_parse_permit_path(NULL, "x", &p, err), -1);
+	assert_int_equal(permit_parse_path(NULL, "x", &p, err), -1);
 	assert_string_equal(err, "permit_open 'x': not an absolute path");
 	assert_int_equal(p.is_unix, 0);
-	assert_int_equal(config_parse_permit_path("permit_listen", NULL, &p, err), -1);
-	/* config_parse_permit() is TCP only: a path is not a host. */
-	assert_int_equal(config_parse_permit("/run/x.sock", &p, &(int){0}, err), -1);
+	assert_int_equal(permit_parse_path("permit_listen", NULL, &p, err), -1);
+	/* permit_parse_open() is TCP only: a path is not a host. */
+	assert_int_equal(permit_parse_open("/run/x.sock", &p, &(int){0}, err), -1);
 }
 
 static void test_words(void **state)
@@ -988,13 +988,13 @@ static void test_many_entries(void **state)
 	(void)state;
 	memset(&k, 0, sizeof(k));
 	for (i = 0; i < 100; i++)
-		assert_int_equal(config_add_permit(&k, "h:1", err), 0);
+		assert_int_equal(permit_add_open(&k, "h:1", err), 0);
 	assert_int_equal(k.npermit, 100);
 	free(k.permit);
 	memset(&k, 0, sizeof(k));
 	for (i = 0; i < 4096; i++)
-		assert_int_equal(config_add_permit_listen(&k, i % 2 ? "1" : "/a", err), 0);
-	assert_int_equal(config_add_permit_listen(&k, "1", err), -1);
+		assert_int_equal(permit_add_listen(&k, i % 2 ? "1" : "/a", err), 0);
+	assert_int_equal(permit_add_listen(&k, "1", err), -1);
 	assert_string_equal(err, "permit_listen: too many entries (max 4096)");
 	assert_int_equal(k.npermit_listen, 4096);
 	free(k.permit_listen);
@@ -1005,6 +1005,84 @@ static void test_many_entries(void **state)
 	assert_int_equal(config_add_forward(&c, &fw), -1);
 	config_client_free(&c);
 	assert_int_equal(c.nlocal, 0);
+}
+
+/*
+ * Issue 16.1: the duplicate check kept a pointer into inih's reused line
+ * buffer, so every setting after exit_on_forward_failure was "set twice".
+ */
+static void test_client_after_exit_on_forward_failure(void **state)
+{
+	static const char text[] = "[profile o]\n"
+				   "server = 127.0.0.1:1\n"
+				   "key_file = k\n"
+				   "exit_on_forward_failure = no\n"
+				   "keepalive = 25\n"
+				   "cipher = auto\n"
+				   "reconnect_max = 7\n";
+	struct config_client c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_client_defaults(&c);
+	if (conf_client_load_string(text, strlen(text), "t.conf", NULL, &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.exit_on_forward_failure, 0);
+	assert_int_equal(c.keepalive_s, 25);
+	assert_int_equal(c.reconnect_max_s, 7);
+	config_client_free(&c);
+}
+
+/* The ```ini block of README.md that starts with ${first}, as written. */
+static char *readme_block(const char *first)
+{
+	char want[64], *text = NULL, *start, *end, *out = NULL;
+	FILE *f = fopen("README.md", "r");
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (text = calloc(1, (size_t)n + 1)) != NULL &&
+	    fread(text, 1, (size_t)n, f) == (size_t)n) {
+		snprintf(want, sizeof(want), "```ini\n%s", first);
+		start = strstr(text, want);
+		end = start ? strstr(start + 7, "```") : NULL;
+		if (end) {
+			*end = '\0';
+			out = strdup(start + 7);
+		}
+	}
+	free(text);
+	fclose(f);
+	return out;
+}
+
+static void test_readme_profiles_parse(void **state)
+{
+	char err[CONFIG_ERR_MAX], *text;
+	struct config_client c;
+	struct config_server s;
+
+	(void)state;
+	text = readme_block("[profile");
+	assert_non_null(text);
+	config_client_defaults(&c);
+	if (conf_client_load_string(text, strlen(text), "README client", NULL, &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.exit_on_forward_failure, 1);
+	assert_int_equal(c.nlocal, 2);
+	config_client_free(&c);
+	free(text);
+
+	text = readme_block("[server]");
+	assert_non_null(text);
+	config_server_defaults(&s);
+	if (conf_server_load_string(text, strlen(text), "README server", &s, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(s.nkeys, 2);
+	config_server_free(&s);
+	free(text);
 }
 
 int main(void)
@@ -1021,6 +1099,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_client_good, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_client_bad, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_client_check),
+	    cmocka_unit_test(test_client_after_exit_on_forward_failure),
+	    cmocka_unit_test(test_readme_profiles_parse),
 	    cmocka_unit_test(test_permit),
 	    cmocka_unit_test(test_forwarding_settings),
 	    cmocka_unit_test(test_permit_listen),

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "guard/policy.h"
+#include "conf/client.h"
+#include "conf/server.h"
+#include "guard/permit.h"
 #include "util/config.h"
 
 #define GOLDEN "tests/unit/access_matrix.golden"
@@ -129,7 +132,7 @@ static int load(void **state)
 	if (!c)
 		return -1;
 	config_server_defaults(c);
-	if (config_server_load_string(policy_conf, strlen(policy_conf), "policy.conf", c, err)) {
+	if (conf_server_load_string(policy_conf, strlen(policy_conf), "policy.conf", c, err)) {
 		fprintf(stderr, "%s\n", err);
 		config_server_free(c);
 		free(c);
@@ -559,7 +562,7 @@ static char *matrix_of(const char *text, const char *const *notes)
 	FILE *f;
 
 	config_server_defaults(&c);
-	if (config_server_load_string(text, strlen(text), "server.conf", &c, err) != 0)
+	if (conf_server_load_string(text, strlen(text), "server.conf", &c, err) != 0)
 		fail_msg("%s", err);
 	f = open_memstream(&out, &len);
 	assert_non_null(f);
@@ -614,7 +617,7 @@ static void test_matrix_golden(void **state)
 	/* policy_print_matrix() is the notes variant without notes. */
 	config_server_defaults(&c);
 	assert_int_equal(
-	    config_server_load_string(three_keys, strlen(three_keys), "server.conf", &c, err), 0);
+	    conf_server_load_string(three_keys, strlen(three_keys), "server.conf", &c, err), 0);
 	f = open_memstream(&plain, &len);
 	assert_non_null(f);
 	policy_print_matrix(f, &c);

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf/server: the server schema and command line. It owns the sections
+ * ([server] once, [key NAME] per identity), quick mode (-k makes the key
+ * 'default' and the key flags apply to it) and the checks after both are
+ * applied; which keys exist and what values they take is conf/settings.c's
+ * table, the file grammar conf/ini.c's.
+ */
+#include "conf/server.h"
+#include "conf/ini.h"
+#include "conf/settings.h"
+#include "util/keys.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ECHO_NAME_MAX = 32 };
+
+struct schema {
+	struct config_server *srv;
+	int server_line;	/* where [server] was, to refuse a second one */
+	struct config_key *key; /* the current [key], or NULL in [server] */
+};
+
+static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int set_err(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Repeat a bad setting name only if it looks like one: it might be a pasted key. */
+static void unknown_setting(struct ini *in, const char *name, const char *where)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		ini_fail(in, "missing setting name before '=' in %s", where);
+	else if (len <= ECHO_NAME_MAX &&
+		 strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
+		ini_fail(in, "unknown setting '%s' in %s", name, where);
+	else
+		ini_fail(in, "unknown setting in %s", where);
+}
+
+static int on_section(void *arg, struct ini *in, const char *type, const char *name)
+{
+	struct schema *sc = arg;
+	struct config_key *k;
+	char why[CONFIG_ERR_MAX];
+
+	if (strcmp(type, "server") == 0) {
+		if (*name) {
+			ini_fail(in, "[server] takes no name");
+			return -1;
+		}
+		if (sc->server_line) {
+			ini_fail(in, "second [server] section (first on line %d)", sc->server_line);
+			return -1;
+		}
+		sc->server_line = ini_line(in);
+		sc->key = NULL;
+		return 0;
+	}
+	if (strcmp(type, "key") != 0)
+		return 1;
+	if (config_valid_name(name, "key", why) < 0) {
+		ini_fail(in, "%s", why);
+		return -1;
+	}
+	for (size_t i = 0; i < sc->srv->nkeys; i++) {
+		if (strcmp(sc->srv->keys[i].name, name) == 0) {
+			ini_fail(in, "duplicate [key %s] (first on line %d)", name,
+				 sc->srv->keys[i].line);
+			return -1;
+		}
+	}
+	k = config_add_key(sc->srv, name);
+	if (!k) {
+		ini_fail(in, "too many [key] stanzas (max %d) or out of memory", CONFIG_LIST_MAX);
+		return -1;
+	}
+	k->line = ini_line(in);
+	sc->key = k;
+	return 0;
+}
+
+static int on_setting(void *arg, struct ini *in, const char *key, const char *value)
+{
+	struct schema *sc = arg;
+	enum settings_scope scope = sc->key ? SETTINGS_IN_KEY : SETTINGS_IN_SERVER;
+	const struct setting *s = settings_find(SETTINGS_SERVER, scope, key);
+	char why[CONFIG_ERR_MAX], where[CONFIG_NAME_MAX + 8];
+
+	if (!s) {
+		if (sc->key)
+			snprintf(where, sizeof(where), "[key %s]", sc->key->name);
+		else
+			snprintf(where, sizeof(where), "[server]");
+		unknown_setting(in, key, where);
+		return -1;
+	}
+	if (s->type != SETTINGS_LIST && ini_once(in, s->key) < 0)
+		return -1;
+	if (settings_apply(s, sc->key ? (void *)sc->key : (void *)sc->srv, value, ini_dir(in),
+			   why) < 0) {
+		ini_fail(in, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct ini_schema server_schema = {
+    .sections = "[server] or [key NAME]",
+    .section = on_section,
+    .setting = on_setting,
+};
+
+int conf_server_load_string(const char *text, size_t len, const char *name, struct config_server *c,
+			    char *err)
+{
+	struct schema sc = {.srv = c};
+
+	if (!c)
+		return set_err(err, "config: nothing to parse");
+	if (!name)
+		name = "(config)";
+	snprintf(c->file, sizeof(c->file), "%s", name);
+	if (ini_load_text(text, len, name, &server_schema, &sc, err) < 0)
+		return -1;
+	/* A file with no [key] is fine here: -k may add one; conf_server_check()
+	 * insists on at least one after flags are applied. */
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (c->keys[i].key_file[0] == '\0')
+			return set_err(err, "%s:%d: [key %s] has no key_file", name,
+				       c->keys[i].line, c->keys[i].name);
+	return 0;
+}
+
+int conf_server_load(const char *path, struct config_server *c, char *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!path || !c)
+		return set_err(err, "config: no file given");
+	if (ini_read_file(path, &text, &len, err) < 0)
+		return -1;
+	rc = conf_server_load_string(text, len, path, c, err);
+	free(text);
+	return rc;
+}
+
+/* "server.conf:7: [key alice]" or "[key alice]" when the key came from flags. */
+static void key_where(const struct config_server *c, const struct config_key *k, char *out,
+		      size_t size)
+{
+	if (c->file[0] && k->line > 0)
+		snprintf(out, size, "%s:%d: [key %s]", c->file, k->line, k->name);
+	else
+		snprintf(out, size, "[key %s]", k->name);
+}
+
+/* Two stanzas with one key would make the client's identity ambiguous. */
+static int check_distinct(const struct config_server *c, size_t i, char *err)
+{
+	char where[CONFIG_ERR_MAX];
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
+			key_where(c, &c->keys[i], where, sizeof(where));
+			return set_err(err,
+				       "%s: same key as [key %s]; each stanza needs its own key",
+				       where, c->keys[j].name);
+		}
+	}
+	return 0;
+}
+
+int conf_server_load_keys(struct config_server *c, char *err)
+{
+	char where[CONFIG_ERR_MAX], why[KEYS_ERR_MAX];
+	size_t i;
+
+	if (!c)
+		return set_err(err, "config: nothing to load");
+	for (i = 0; i < c->nkeys; i++) {
+		struct config_key *k = &c->keys[i];
+		key_where(c, k, where, sizeof(where));
+		if (k->key_file[0] == '\0')
+			return set_err(err, "%s has no key_file", where);
+		if (keys_load(k->key_file, k->psk, why) < 0)
+			return set_err(err, "%s: %s", where, why);
+		if (check_distinct(c, i, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int conf_server_check(const struct config_server *c, char *err)
+{
+	const char *file;
+	char where[CONFIG_ERR_MAX];
+	size_t i;
+
+	if (!c)
+		return set_err(err, "config: nothing to check");
+	/* Without a file the user speaks flags, so the hint does too. */
+	file = c->file[0] ? c->file : NULL;
+	if (c->nlisten == 0 && !file)
+		return set_err(err, "no listen address: give -l HOST:PORT");
+	if (c->nlisten == 0)
+		return set_err(err,
+			       "%s: no listen address (add 'listen = host:port' to [server], or "
+			       "give -l HOST:PORT)",
+			       file);
+	if (c->nkeys == 0 && !file)
+		return set_err(err, "no key: give -k FILE");
+	if (c->nkeys == 0)
+		return set_err(
+		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
+	for (i = 0; i < c->nkeys; i++) {
+		if (c->keys[i].key_file[0] == '\0') {
+			key_where(c, &c->keys[i], where, sizeof(where));
+			return set_err(err, "%s has no key_file", where);
+		}
+	}
+	return 0;
+}
+
+/* ---- the command line ---- */
+
+/* Flags are applied after the file, so they override it. */
+static int apply_flags(const struct settings_argv *a, struct config_server *c, char *err)
+{
+	struct config_key *k = NULL;
+	const struct settings_flag *key_flag = NULL, *quick = NULL;
+	int replaced[64] = {0};
+	size_t i, n;
+	const struct setting *t = settings_table(SETTINGS_SERVER, &n);
+
+	for (i = 0; i < a->nflags; i++) {
+		const struct settings_flag *fl = &a->flags[i];
+		size_t idx = (size_t)(fl->s - t);
+		if (fl->s->scope == SETTINGS_IN_KEY) {
+			if (strcmp(fl->s->key, "key_file") == 0)
+				key_flag = fl;
+			else if (!quick)
+				quick = fl;
+			continue;
+		}
+		/* -l replaces the file's list, as every flag overrides the file. */
+		if ((fl->s->flags & SETTINGS_F_REPLACE) && idx < 64 && !replaced[idx]) {
+			fl->s->clear(c);
+			replaced[idx] = 1;
+		}
+		if (settings_apply_flag(fl, c, err) < 0)
+			return -1;
+	}
+	if (!key_flag) {
+		if (quick) {
+			char name[64];
+			return set_err(err, "%s needs a key: give -k FILE",
+				       settings_flag_name(quick->s, name, sizeof(name)));
+		}
+		return 0;
+	}
+	k = config_add_key(c, "default");
+	if (!k)
+		return set_err(err, "-k: a key named 'default' is already configured");
+	for (i = 0; i < a->nflags; i++)
+		if (a->flags[i].s->scope == SETTINGS_IN_KEY &&
+		    settings_apply_flag(&a->flags[i], k, err) < 0)
+			return -1;
+	return 0;
+}
+
+int conf_server_args(int argc, char **argv, struct config_server *c, int *log, char *err)
+{
+	struct settings_argv a;
+	char why[CONFIG_ERR_MAX], q[64 + 4];
+	int rc = -1;
+
+	if (settings_parse_argv(SETTINGS_SERVER, "server", argc, argv, &a, err) < 0)
+		goto out;
+	if (a.help) {
+		rc = 1;
+		goto out;
+	}
+	*log = a.log;
+	if (a.npositional > 0) {
+		set_err(err, "unexpected argument '%s' (see 'postern server --help')",
+			config_quote(q, 64, a.positional[0]));
+		goto out;
+	}
+	if (a.config != NULL && conf_server_load(a.config, c, err) != 0)
+		goto out;
+	if (apply_flags(&a, c, err) < 0)
+		goto out;
+	if (conf_server_check(c, why) != 0 || conf_server_load_keys(c, why) != 0) {
+		set_err(err, "%s", why);
+		goto out;
+	}
+	rc = 0;
+out:
+	settings_argv_free(&a);
+	return rc;
+}

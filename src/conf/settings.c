@@ -1,0 +1,1088 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * settings: the one table per role (server, client) and the value parsers
+ * it names. It owns what a setting is called (file key and flag), what
+ * values it takes and what it defaults to; it does not own sections (the
+ * schemas in conf/server.c and conf/client.c) or what the values do. The
+ * defaults live twice on purpose: as text here, for --help and the man page,
+ * and as code in config_*_defaults(); test_settings.c proves they agree.
+ */
+#include "conf/settings.h"
+#include "guard/permit.h"
+#include "util/busypoll.h"
+#include "util/log.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { QUOTE_MAX = 64, HELP_COL = 30, HELP_WIDTH = 79 };
+
+#define NUM(a) (sizeof(a) / sizeof((a)[0]))
+#define SRV(f) SETTINGS_IN_SERVER, offsetof(struct config_server, f)
+#define KEY(f) SETTINGS_IN_KEY, offsetof(struct config_key, f)
+#define CLI(f) SETTINGS_IN_PROFILE, offsetof(struct config_client, f)
+
+static int say(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int say(char *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, CONFIG_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static unsigned *uint_at(void *base, const struct setting *s)
+{
+	return (unsigned *)(void *)((char *)base + s->offset);
+}
+
+static int *int_at(void *base, const struct setting *s)
+{
+	return (int *)(void *)((char *)base + s->offset);
+}
+
+/* ---- value parsers for VALUE and LIST entries ---- */
+
+static int apply_listen(const struct setting *s, void *base, const char *value, const char *dir,
+			char *why)
+{
+	struct config_server *c = base;
+	struct net_endpoint ep;
+	char err[NET_ERR_MAX], shown[NET_HOST_MAX + 16];
+
+	(void)dir;
+	if (net_parse_hostport(value, &ep, NULL, 0, err) < 0)
+		return say(why, "%s: %s", s->key, err);
+	for (size_t i = 0; i < c->nlisten; i++) {
+		const struct net_endpoint *o = &c->listen[i];
+		if (o->port == ep.port && net_host_equal(o->host, ep.host))
+			return say(why, "%s: %s given twice", s->key,
+				   net_format_endpoint(&ep, shown, sizeof(shown)));
+	}
+	if (config_add_listen(c, &ep) < 0)
+		return say(why, "%s: too many addresses (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static void clear_listen(void *base)
+{
+	((struct config_server *)base)->nlisten = 0;
+}
+
+static int apply_ban_exempt(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	struct config_cidr e;
+	char err[CONFIG_ERR_MAX];
+
+	(void)dir;
+	if (config_parse_cidr(value, &e, err) < 0)
+		return say(why, "%s: %s", s->key, err);
+	if (config_add_ban_exempt(base, &e) < 0)
+		return say(why, "%s: too many entries (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static void clear_ban_exempt(void *base)
+{
+	((struct config_server *)base)->nban_exempt = 0;
+}
+
+/* The permit grammar's messages already start with the setting's name. */
+static int apply_permit_open(const struct setting *s, void *base, const char *value,
+			     const char *dir, char *why)
+{
+	(void)s;
+	(void)dir;
+	return permit_add_open(base, value, why);
+}
+
+static int apply_permit_listen(const struct setting *s, void *base, const char *value,
+			       const char *dir, char *why)
+{
+	(void)s;
+	(void)dir;
+	return permit_add_listen(base, value, why);
+}
+
+static int apply_server(const struct setting *s, void *base, const char *value, const char *dir,
+			char *why)
+{
+	struct config_client *c = base;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (net_parse_hostport(value, &c->server, NULL, 0, err) == 0)
+		return 0;
+	return say(why, "%s: %s", s->key, err);
+}
+
+static int same_listen(const struct net_endpoint *a, const struct net_endpoint *b)
+{
+	if (a->is_unix || b->is_unix)
+		return a->is_unix == b->is_unix && strcmp(a->path, b->path) == 0;
+	return a->port == b->port && net_host_equal(a->host, b->host);
+}
+
+/* "::1:2222:..." is ambiguous; say how to write it rather than what failed. */
+static int ipv6_hint(const struct setting *s, const char *value, char *why)
+{
+	char q[QUOTE_MAX + 4];
+	const char *p;
+	int colons = 0;
+
+	if (value[0] == '/' || strchr(value, '['))
+		return 0;
+	for (p = value; *p && *p != '/'; p++)
+		colons += *p == ':';
+	if (colons <= 3 && strstr(value, "::") == NULL)
+		return 0;
+	say(why, "%s '%s': IPv6 addresses go in brackets: [::1]:2222:host:port", s->key,
+	    config_quote(q, QUOTE_MAX, value));
+	return -1;
+}
+
+static int apply_local(const struct setting *s, void *base, const char *value, const char *dir,
+		       char *why)
+{
+	struct config_client *c = base;
+	struct net_forward fw;
+	char err[NET_ERR_MAX], shown[NET_PATH_MAX + 16], raw[NET_PATH_MAX + 16];
+
+	(void)dir;
+	if (net_parse_forward(value, &fw, err) < 0) {
+		if (ipv6_hint(s, value, why) < 0)
+			return -1;
+		return say(why, "%s: %s", s->key, err);
+	}
+	for (size_t i = 0; i < c->nlocal; i++) {
+		if (same_listen(&c->local[i].listen, &fw.listen)) {
+			/* Unix paths may hold any byte; messages stay printable. */
+			net_format_endpoint(&fw.listen, raw, sizeof(raw));
+			return say(why, "%s: %s is already forwarded", s->key,
+				   log_printable(shown, (const uint8_t *)raw, strlen(raw)));
+		}
+	}
+	if (config_add_forward(c, &fw) < 0)
+		return say(why, "%s: too many forwards (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static int apply_remote(const struct setting *s, void *base, const char *value, const char *dir,
+			char *why)
+{
+	struct net_forward fw;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (config_parse_remote(value, &fw, err) < 0) {
+		if (ipv6_hint(s, value, why) < 0)
+			return -1;
+		return say(why, "%s: %s", s->key, err);
+	}
+	if (config_add_remote(base, &fw) < 0)
+		return say(why, "%s: too many forwards (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static int apply_dynamic(const struct setting *s, void *base, const char *value, const char *dir,
+			 char *why)
+{
+	struct net_endpoint ep;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (config_parse_dynamic(value, &ep, err) < 0)
+		return say(why, "%s: %s", s->key, err);
+	if (config_add_dynamic(base, &ep) < 0)
+		return say(why, "%s: too many forwards (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static int apply_cipher(const struct setting *s, void *base, const char *value, const char *dir,
+			char *why)
+{
+	char q[QUOTE_MAX + 4];
+	int alg = config_cipher_parse(value);
+
+	(void)dir;
+	if (alg == -2)
+		return say(why, "%s: bad value '%s' (expected %s)", s->key,
+			   config_quote(q, QUOTE_MAX, value), s->words);
+	((struct config_client *)base)->cipher = alg;
+	return 0;
+}
+
+/* ---- the tables ---- */
+
+#define GATEWAY_WORDS "no, yes or clientspecified"
+
+static const struct setting server_table[] = {
+    {.key = "listen",
+     .flag = "listen",
+     .short_flag = 'l',
+     .arg = "HOST:PORT",
+     .type = SETTINGS_LIST,
+     .scope = SRV(listen),
+     .help = "address to listen on; [V6ADDR]:PORT for IPv6; repeatable (-l replaces the "
+	     "file's list)",
+     .apply = apply_listen,
+     .clear = clear_listen,
+     .flags = SETTINGS_F_REPLACE},
+    {.key = "key_file",
+     .flag = "key",
+     .short_flag = 'k',
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     .scope = KEY(key_file),
+     .help = "key file (postern keygen); on the command line: the single key 'default' "
+	     "(quick mode)"},
+    {.key = "permit_open",
+     .flag = "permit-open",
+     .arg = "SPEC",
+     .type = SETTINGS_LIST,
+     .scope = KEY(permit),
+     .help = "what the key may reach (-L/-D): HOST:PORT, *:PORT, HOST:*, ADDR/BITS:PORT, "
+	     "[V6/BITS]:PORT, any, or a Unix socket path or glob; repeatable (default: "
+	     "nothing)",
+     .apply = apply_permit_open},
+    {.key = "permit_listen",
+     .flag = "permit-listen",
+     .arg = "SPEC",
+     .type = SETTINGS_LIST,
+     .scope = KEY(permit_listen),
+     .help = "what the key may listen on (-R): [HOST:]PORT, [HOST:]*, any, or a Unix "
+	     "socket path; repeatable (default: nothing)",
+     .apply = apply_permit_listen},
+    {.key = "allow_forwarding",
+     .flag = "allow-forwarding",
+     .arg = "yes|no|local|remote",
+     .type = SETTINGS_WORDS,
+     .scope = KEY(allow_forwarding),
+     .def = "yes",
+     .help = "directions the key may use (local covers -L and -D)",
+     .words = "yes, no, local or remote",
+     .word = config_forwarding_parse},
+    {.key = "allow_unix_forwarding",
+     .flag = "allow-unix-forwarding",
+     .arg = "yes|no",
+     .type = SETTINGS_BOOL,
+     .scope = KEY(allow_unix_forwarding),
+     .def = "no",
+     .help = "whether the key may use Unix socket targets and listeners",
+     .words = "yes or no"},
+    {.key = "gateway_ports",
+     .type = SETTINGS_WORDS,
+     .scope = KEY(gateway_ports),
+     .help = "a key's own gateway_ports (default: [server]'s)",
+     .words = GATEWAY_WORDS,
+     .word = config_gateway_parse},
+    {.key = "gateway_ports",
+     .flag = "gateway-ports",
+     .arg = "no|yes|clientspecified",
+     .type = SETTINGS_WORDS,
+     .scope = SRV(gateway_ports),
+     .def = "no",
+     .help = "what -R listeners bind: 127.0.0.1, all addresses, or the client's choice "
+	     "(a [key]'s own setting wins)",
+     .words = GATEWAY_WORDS,
+     .word = config_gateway_parse},
+    {.key = "reject_delay",
+     .flag = "reject-delay",
+     .arg = "MIN-MAX",
+     .type = SETTINGS_RANGE,
+     .scope = SRV(reject_delay_min_ms),
+     .min = 0,
+     .max = 60,
+     .unit = "seconds",
+     .def = "1-3",
+     .help = "reset every refused peer after a random delay, counted from accept"},
+    {.key = "preauth_timeout",
+     .flag = "preauth-timeout",
+     .arg = "SEC",
+     .type = SETTINGS_REMOVED,
+     .scope = SETTINGS_IN_SERVER,
+     .help = "was folded into reject_delay: a peer that has not sent its whole first "
+	     "message by its reject delay is refused then"},
+    {.key = "replay_window",
+     .flag = "replay-window",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = SRV(replay_window_s),
+     .min = 1,
+     .max = 3600,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "120",
+     .help = "accepted clock skew of first messages"},
+    {.key = "replay_cache",
+     .flag = "replay-cache",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(replay_cache),
+     .min = 1024,
+     .max = 16777216,
+     .scale = 1,
+     .unit = "fingerprints",
+     .def = "262144",
+     .help = "first-message fingerprints remembered, all keys together"},
+    {.key = "replay_quota",
+     .flag = "replay-quota",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(replay_quota),
+     .min = 16,
+     .max = 16777216,
+     .scale = 1,
+     .unit = "fingerprints",
+     .def = "16384",
+     .help = "fingerprints one key may hold in the replay cache"},
+    {.key = "state_dir",
+     .flag = "state-dir",
+     .arg = "DIR",
+     .type = SETTINGS_PATH,
+     .scope = SRV(state_dir),
+     .def = "/var/lib/postern",
+     .help = "where replay caches and bans persist across restarts; 'none': nowhere"},
+    {.key = "ban_threshold",
+     .flag = "ban-threshold",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(ban_threshold),
+     .min = 1,
+     .max = 1000000,
+     .scale = 1,
+     .unit = "failures",
+     .def = "5",
+     .help = "failures that ban a source"},
+    {.key = "ban_window",
+     .flag = "ban-window",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = SRV(ban_window_s),
+     .min = 1,
+     .max = 86400,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "60",
+     .help = "... within this many seconds"},
+    {.key = "ban_time",
+     .flag = "ban-time",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = SRV(ban_time_s),
+     .min = 1,
+     .max = 31536000,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "600",
+     .help = "how long a ban lasts"},
+    {.key = "ban_exempt",
+     .flag = "ban-exempt",
+     .arg = "ADDR[/BITS]",
+     .type = SETTINGS_LIST,
+     .scope = SRV(ban_exempt),
+     .help = "a source never banned; repeatable (a flag replaces the file's list)",
+     .apply = apply_ban_exempt,
+     .clear = clear_ban_exempt,
+     .flags = SETTINGS_F_REPLACE},
+    {.key = "max_unauth",
+     .flag = "max-unauth",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_unauth),
+     .min = 1,
+     .max = 1000000,
+     .scale = 1,
+     .unit = "connections",
+     .def = "64",
+     .help = "unauthenticated connections at once"},
+    {.key = "max_unauth_per_source",
+     .flag = "max-unauth-per-source",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_unauth_per_source),
+     .min = 1,
+     .max = 1000000,
+     .scale = 1,
+     .unit = "connections",
+     .def = "8",
+     .help = "... from one source address (IPv6: one /64)"},
+    {.key = "max_refusals",
+     .flag = "max-refusals",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_refusals),
+     .min = 16,
+     .max = 1000000,
+     .scale = 1,
+     .unit = "connections",
+     .def = "4096",
+     .help = "refused connections held until their delayed reset"},
+    {.key = "max_sessions",
+     .flag = "max-sessions",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_sessions),
+     .min = 1,
+     .max = 1000000,
+     .scale = 1,
+     .unit = "sessions",
+     .def = "1024",
+     .help = "sessions at once"},
+    {.key = "max_channels",
+     .flag = "max-channels",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_channels),
+     .min = 1,
+     .max = 65536,
+     .scale = 1,
+     .unit = "channels",
+     .def = "16384",
+     .help = "channels open at once in one session"},
+    {.key = "session_buffer",
+     .flag = "session-buffer",
+     .arg = "MIB",
+     .type = SETTINGS_UINT,
+     .scope = SRV(session_buffer_mib),
+     .min = 4,
+     .max = 65536,
+     .scale = 1,
+     .unit = "MiB",
+     .def = "64",
+     .help = "channel data buffered for one session"},
+    {.key = "server_buffer",
+     .flag = "server-buffer",
+     .arg = "MIB",
+     .type = SETTINGS_UINT,
+     .scope = SRV(server_buffer_mib),
+     .min = 4,
+     .max = 1048576,
+     .scale = 1,
+     .unit = "MiB",
+     .def = "1024",
+     .help = "channel data buffered by the whole server"},
+    {.key = "max_fds",
+     .flag = "max-fds",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(max_fds),
+     .min = 0,
+     .max = 16777216,
+     .scale = 1,
+     .unit = "descriptors",
+     .def = "0",
+     .help = "descriptor budget (0: the RLIMIT_NOFILE hard limit, raised at start)"},
+    {.key = "log_rate",
+     .flag = "log-rate",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(log_rate),
+     .min = 1,
+     .max = 100000,
+     .scale = 1,
+     .unit = "lines per second",
+     .def = "20",
+     .help = "log lines peers may cause per second (the rest are counted)"},
+    {.key = "keepalive",
+     .flag = "keepalive",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = SRV(keepalive_s),
+     .min = 0,
+     .max = 3600,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "25",
+     .help = "ping idle sessions every SEC seconds (0: off)"},
+    {.key = "rekey_records",
+     .flag = "rekey-records",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = SRV(rekey_records),
+     .min = 1,
+     .max = 1u << 30,
+     .scale = 1,
+     .unit = "records",
+     .def = "1048576",
+     .help = "rekey our sending key after N records (and after 10 minutes)"},
+    {.key = "busy_poll",
+     .flag = "busy-poll",
+     .arg = "USEC",
+     .type = SETTINGS_UINT,
+     .scope = SRV(busy_poll_us),
+     .min = 0,
+     .max = BUSYPOLL_MAX_US,
+     .scale = 1,
+     .unit = "microseconds",
+     .def = "100",
+     .help = "after activity, poll this long before sleeping, while events come back to "
+	     "back (0: off)"},
+};
+
+static const struct setting client_table[] = {
+    {.key = "server",
+     .type = SETTINGS_VALUE,
+     .scope = CLI(server),
+     .help = "the server, HOST:PORT ([V6ADDR]:PORT); on the command line the positional "
+	     "SERVER:PORT",
+     .apply = apply_server},
+    {.key = "key_file",
+     .flag = "key",
+     .short_flag = 'k',
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     .scope = CLI(key_file),
+     .help = "key file (postern keygen)"},
+    {.key = "local_forward",
+     .flag = "local",
+     .short_flag = 'L',
+     .arg = "[BIND:]PORT:HOST:HOSTPORT",
+     .type = SETTINGS_LIST,
+     .scope = CLI(local),
+     .help = "local forward (bind defaults to 127.0.0.1; IPv6 in brackets; either side may "
+	     "be a Unix socket path); repeatable",
+     .apply = apply_local},
+    {.key = "remote_forward",
+     .flag = "remote",
+     .short_flag = 'R',
+     .arg = "[BIND:]PORT:HOST:HOSTPORT",
+     .type = SETTINGS_LIST,
+     .scope = CLI(remote),
+     .help = "remote forward: the server listens (port 0: allocated and reported); "
+	     "repeatable",
+     .apply = apply_remote},
+    {.key = "dynamic_forward",
+     .flag = "dynamic",
+     .short_flag = 'D',
+     .arg = "[BIND:]PORT",
+     .type = SETTINGS_LIST,
+     .scope = CLI(dynamic),
+     .help = "SOCKS 4/4a/5 entrance (or a Unix socket path); repeatable",
+     .apply = apply_dynamic},
+    {.key = "exit_on_forward_failure",
+     .flag = "exit-on-forward-failure",
+     .type = SETTINGS_BOOL,
+     .scope = CLI(exit_on_forward_failure),
+     .def = "yes",
+     .help = "exit when a forward cannot be set up",
+     .words = "yes or no"},
+    {.key = "cipher",
+     .flag = "cipher",
+     .arg = "NAME",
+     .type = SETTINGS_VALUE,
+     .scope = CLI(cipher),
+     .def = "auto",
+     .help = "chacha20-poly1305, aes-256-gcm or auto",
+     .words = "chacha20-poly1305, aes-256-gcm or auto",
+     .apply = apply_cipher},
+    {.key = "keepalive",
+     .flag = "keepalive",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = CLI(keepalive_s),
+     .min = 0,
+     .max = 3600,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "25",
+     .help = "ping an idle session every SEC seconds (0: off)"},
+    {.key = "rekey_records",
+     .flag = "rekey-records",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = CLI(rekey_records),
+     .min = 1,
+     .max = 1u << 30,
+     .scale = 1,
+     .unit = "records",
+     .def = "1048576",
+     .help = "rekey our sending key after N records (and after 10 minutes)"},
+    {.key = "busy_poll",
+     .flag = "busy-poll",
+     .arg = "USEC",
+     .type = SETTINGS_UINT,
+     .scope = CLI(busy_poll_us),
+     .min = 0,
+     .max = BUSYPOLL_MAX_US,
+     .scale = 1,
+     .unit = "microseconds",
+     .def = "100",
+     .help = "after activity, poll this long before sleeping, while events come back to "
+	     "back (0: off)"},
+    {.key = "reconnect_max",
+     .flag = "reconnect-max",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = CLI(reconnect_max_s),
+     .min = 1,
+     .max = 3600,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "30",
+     .help = "ceiling of the reconnect backoff"},
+    {.key = "connect_timeout",
+     .flag = "connect-timeout",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     .scope = CLI(connect_timeout_ms),
+     .min = 1,
+     .max = 3600,
+     .scale = 1000,
+     .unit = "seconds",
+     .def = "10",
+     .help = "give up on a connect and handshake after SEC"},
+    {.key = "connect_attempts",
+     .flag = "connect-attempts",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     .scope = CLI(connect_attempts),
+     .min = 0,
+     .max = 1000,
+     .scale = 1,
+     .unit = "attempts",
+     .def = "3",
+     .help = "connect attempts before giving up (0: keep trying forever)"},
+};
+
+const struct setting *settings_table(enum settings_role role, size_t *n)
+{
+	if (role == SETTINGS_SERVER) {
+		*n = NUM(server_table);
+		return server_table;
+	}
+	*n = NUM(client_table);
+	return client_table;
+}
+
+const struct setting *settings_find(enum settings_role role, enum settings_scope scope,
+				    const char *key)
+{
+	size_t n, i;
+	const struct setting *t = settings_table(role, &n);
+
+	for (i = 0; key && i < n; i++)
+		if (t[i].scope == scope && strcmp(t[i].key, key) == 0)
+			return &t[i];
+	return NULL;
+}
+
+/* ---- applying a value ---- */
+
+/* Strict decimal: no sign, blanks or suffix. 1 = digits but too big for 32 bits. */
+static int parse_decimal(const char *s, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	if (!*s)
+		return -1;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v <= 0xffffffffull)
+			v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int apply_uint(const struct setting *s, void *base, const char *value, char *why)
+{
+	char q[QUOTE_MAX + 4];
+	unsigned long long v;
+
+	if (parse_decimal(value, &v) < 0)
+		return say(why, "%s: bad value '%s' (expected %u..%u %s)", s->key,
+			   config_quote(q, QUOTE_MAX, value), s->min, s->max, s->unit);
+	if (v < s->min || v > s->max)
+		return say(why, "%s: '%s' is out of range %u..%u", s->key,
+			   config_quote(q, QUOTE_MAX, value), s->min, s->max);
+	*uint_at(base, s) = (unsigned)v * s->scale;
+	return 0;
+}
+
+/* "MIN-MAX" or a single "N" (a fixed delay); the max field follows the min field. */
+static int apply_range(const struct setting *s, void *base, const char *value, char *why)
+{
+	char q[QUOTE_MAX + 4], lo[16];
+	const char *dash = strchr(value, '-');
+	const char *hi = value;
+	unsigned long long min, max;
+	size_t n = strlen(value);
+	unsigned *f = uint_at(base, s);
+
+	if (dash) {
+		n = (size_t)(dash - value);
+		hi = dash + 1;
+	}
+	if (n >= sizeof(lo))
+		goto bad;
+	memcpy(lo, value, n);
+	lo[n] = '\0';
+	if (parse_decimal(lo, &min) < 0 || parse_decimal(hi, &max) < 0 || min > s->max ||
+	    max > s->max || min > max)
+		goto bad;
+	f[0] = (unsigned)min * 1000;
+	f[1] = (unsigned)max * 1000;
+	return 0;
+bad:
+	return say(why, "%s: bad value '%s' (expected MIN-MAX %s, %u..%u, MIN <= MAX)", s->key,
+		   config_quote(q, QUOTE_MAX, value), s->unit, s->min, s->max);
+}
+
+/* Relative paths are relative to the config file, so a config moves with its keys. */
+static int apply_path(const struct setting *s, void *base, const char *value, const char *dir,
+		      char *why)
+{
+	char *out = (char *)base + s->offset;
+	int n;
+
+	if (value[0] == '\0')
+		return say(why, "%s: empty path", s->key);
+	if (value[0] == '/' || dir == NULL || dir[0] == '\0' || strcmp(value, "none") == 0)
+		n = snprintf(out, CONFIG_PATH_MAX + 1, "%s", value);
+	else if (strcmp(dir, "/") == 0)
+		n = snprintf(out, CONFIG_PATH_MAX + 1, "/%s", value);
+	else
+		n = snprintf(out, CONFIG_PATH_MAX + 1, "%s/%s", dir, value);
+	if (n < 0 || n > CONFIG_PATH_MAX) {
+		out[0] = '\0';
+		return say(why, "%s: path too long (max %d bytes)", s->key, CONFIG_PATH_MAX);
+	}
+	return 0;
+}
+
+int settings_apply(const struct setting *s, void *base, const char *value, const char *dir,
+		   char *why)
+{
+	char q[QUOTE_MAX + 4];
+	int v;
+
+	if (!s || !base || !value)
+		return say(why, "%s: nothing to parse", s ? s->key : "setting");
+	switch (s->type) {
+	case SETTINGS_UINT:
+		return apply_uint(s, base, value, why);
+	case SETTINGS_BOOL:
+		v = config_yesno_parse(value);
+		if (v < 0)
+			break;
+		*int_at(base, s) = v;
+		return 0;
+	case SETTINGS_WORDS:
+		v = s->word(value);
+		if (v < 0)
+			break;
+		*int_at(base, s) = v;
+		return 0;
+	case SETTINGS_PATH:
+		return apply_path(s, base, value, dir, why);
+	case SETTINGS_RANGE:
+		return apply_range(s, base, value, why);
+	case SETTINGS_VALUE:
+	case SETTINGS_LIST:
+		return s->apply(s, base, value, dir, why);
+	case SETTINGS_REMOVED:
+		return say(why, "%s: no longer a setting: it %s", s->key, s->help);
+	}
+	return say(why, "%s: bad value '%s' (expected %s)", s->key,
+		   config_quote(q, QUOTE_MAX, value), s->words ? s->words : "?");
+}
+
+const char *settings_flag_name(const struct setting *s, char *out, size_t size)
+{
+	if (s->short_flag)
+		snprintf(out, size, "-%c", s->short_flag);
+	else
+		snprintf(out, size, "--%s", s->flag ? s->flag : s->key);
+	return out;
+}
+
+void settings_flag_error(const struct setting *s, const char *why, char *out)
+{
+	char name[64];
+	size_t n = strlen(s->key);
+
+	settings_flag_name(s, name, sizeof(name));
+	if (strncmp(why, s->key, n) == 0 && (why[n] == ':' || why[n] == ' '))
+		snprintf(out, CONFIG_ERR_MAX, "%s%s", name, why + n);
+	else
+		snprintf(out, CONFIG_ERR_MAX, "%s: %s", name, why);
+}
+
+/* ---- --help ---- */
+
+/* Print ${text} from column ${col} on, wrapped before HELP_WIDTH. */
+static void wrap(FILE *f, int col, const char *text)
+{
+	int at = col;
+
+	while (*text) {
+		size_t w = strcspn(text, " ");
+		if (at > col && at + 1 + (int)w > HELP_WIDTH) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", (int)w, text);
+		at += (int)w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
+static void usage_line(FILE *f, const char *opt, const char *help)
+{
+	int n = fprintf(f, "  %s", opt);
+
+	if (n + 1 >= HELP_COL) {
+		fprintf(f, "\n%*s", HELP_COL, "");
+	} else {
+		fprintf(f, "%*s", HELP_COL - n, "");
+	}
+	wrap(f, HELP_COL, help);
+}
+
+void settings_usage(enum settings_role role, FILE *f)
+{
+	size_t n, i;
+	const struct setting *t = settings_table(role, &n);
+	char opt[128], help[512];
+
+	for (i = 0; i < n; i++) {
+		const struct setting *s = &t[i];
+		if (!s->flag || s->type == SETTINGS_REMOVED)
+			continue;
+		if (s->type == SETTINGS_BOOL && !s->arg)
+			snprintf(opt, sizeof(opt), "    --[no-]%s", s->flag);
+		else if (s->short_flag)
+			snprintf(opt, sizeof(opt), "-%c, --%s %s", s->short_flag, s->flag, s->arg);
+		else
+			snprintf(opt, sizeof(opt), "    --%s %s", s->flag, s->arg);
+		if (s->def && s->type == SETTINGS_UINT)
+			snprintf(help, sizeof(help), "%s (default %s, %u..%u)", s->help, s->def,
+				 s->min, s->max);
+		else if (s->def)
+			snprintf(help, sizeof(help), "%s (default %s)", s->help, s->def);
+		else
+			snprintf(help, sizeof(help), "%s", s->help);
+		usage_line(f, opt, help);
+	}
+	usage_line(f, "-v, --verbose", "debug logging");
+	usage_line(f, "-q, --quiet", "warnings and errors only");
+	usage_line(f, "-h, --help", "this help");
+}
+
+static const char *type_name(enum settings_type t)
+{
+	switch (t) {
+	case SETTINGS_UINT:
+		return "uint";
+	case SETTINGS_BOOL:
+		return "bool";
+	case SETTINGS_WORDS:
+		return "enum";
+	case SETTINGS_PATH:
+		return "path";
+	case SETTINGS_RANGE:
+		return "range";
+	case SETTINGS_VALUE:
+		return "value";
+	case SETTINGS_LIST:
+		return "list";
+	case SETTINGS_REMOVED:
+		return "removed";
+	}
+	return "?";
+}
+
+static const char *scope_name(enum settings_scope s)
+{
+	return s == SETTINGS_IN_SERVER ? "[server]" : s == SETTINGS_IN_KEY ? "[key]" : "[profile]";
+}
+
+void settings_print(enum settings_role role, FILE *f)
+{
+	size_t n, i;
+	const struct setting *t = settings_table(role, &n);
+	char flag[64];
+
+	for (i = 0; i < n; i++) {
+		const struct setting *s = &t[i];
+		if (s->flag)
+			settings_flag_name(s, flag, sizeof(flag));
+		else
+			snprintf(flag, sizeof(flag), "-");
+		fprintf(f, "%s\t%s\t%s\t%s\t", scope_name(s->scope), s->key, flag,
+			type_name(s->type));
+		if (s->type == SETTINGS_UINT || s->type == SETTINGS_RANGE)
+			fprintf(f, "%u..%u %s", s->min, s->max, s->unit);
+		else if (s->words)
+			fprintf(f, "%s", s->words);
+		else
+			fprintf(f, "-");
+		fprintf(f, "\t%s\t%s\n", s->def ? s->def : "-", s->help);
+	}
+}
+
+/* ---- the command line ---- */
+
+enum { OPT_BASE = 256, OPT_NO = 0x4000 }; /* getopt values: entry index (+ OPT_NO for --no-) */
+
+void settings_argv_free(struct settings_argv *a)
+{
+	if (!a)
+		return;
+	free(a->flags);
+	a->flags = NULL;
+	a->nflags = 0;
+}
+
+static int build_options(const struct setting *t, size_t n, struct option *o, char *shorts)
+{
+	/* "no-" names: static, as getopt keeps pointers; one option array at a time. */
+	static char no[32][64];
+	size_t i, k = 0, j = 0, nno = 0;
+
+	shorts[j++] = ':'; /* ':' for a missing argument, '?' for an unknown option */
+	for (i = 0; i < n; i++) {
+		const struct setting *s = &t[i];
+		int has_arg = s->arg || s->type == SETTINGS_REMOVED;
+		if (!s->flag)
+			continue;
+		o[k++] = (struct option){s->flag, has_arg ? required_argument : no_argument, NULL,
+					 OPT_BASE + (int)i};
+		if (s->type == SETTINGS_BOOL && !s->arg) {
+			if (nno == 32)
+				return -1;
+			snprintf(no[nno], sizeof(no[0]), "no-%s", s->flag);
+			o[k++] = (struct option){no[nno++], no_argument, NULL,
+						 OPT_BASE + OPT_NO + (int)i};
+		}
+		if (s->short_flag) {
+			shorts[j++] = s->short_flag;
+			if (has_arg)
+				shorts[j++] = ':';
+		}
+	}
+	memcpy(shorts + j, "c:vqh", 6);
+	o[k++] = (struct option){"config", required_argument, NULL, 'c'};
+	o[k++] = (struct option){"verbose", no_argument, NULL, 'v'};
+	o[k++] = (struct option){"quiet", no_argument, NULL, 'q'};
+	o[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	o[k] = (struct option){NULL, 0, NULL, 0};
+	return 0;
+}
+
+static const struct setting *by_short(const struct setting *t, size_t n, int c)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].flag && t[i].short_flag == c)
+			return &t[i];
+	return NULL;
+}
+
+/* The option as the user wrote it, without any "=value", for messages. */
+static void written(const char *arg, char *out, size_t size)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strcspn(arg, "=");
+
+	snprintf(out, size, "%.*s", (int)n, config_quote(q, QUOTE_MAX, arg));
+}
+
+int settings_parse_argv(enum settings_role role, const char *cmd, int argc, char **argv,
+			struct settings_argv *a, char *err)
+{
+	size_t n;
+	const struct setting *t = settings_table(role, &n);
+	struct option *o = calloc(2 * n + 8, sizeof(*o));
+	char shorts[2 * 64 + 16], what[QUOTE_MAX + 8];
+	int c, rc = -1;
+
+	memset(a, 0, sizeof(*a));
+	a->flags = calloc((size_t)argc + 1, sizeof(*a->flags));
+	if (!o || !a->flags || n > 64 || build_options(t, n, o, shorts) < 0) {
+		snprintf(err, CONFIG_ERR_MAX, "out of memory");
+		goto out;
+	}
+	optind = 0; /* a full reset: GNU getopt keeps state across calls */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, o, NULL)) != -1) {
+		const struct setting *s = NULL;
+		if (c == '?' || c == ':') {
+			if (optopt > 0 && optopt < OPT_BASE)
+				snprintf(what, sizeof(what), "-%c", optopt);
+			else
+				written(argv[optind - 1], what, sizeof(what));
+			if (optopt >= OPT_BASE)
+				snprintf(err, CONFIG_ERR_MAX,
+					 "%s takes no argument (see 'postern %s --help')", what,
+					 cmd);
+			else if (c == ':')
+				snprintf(err, CONFIG_ERR_MAX,
+					 "%s needs an argument (see 'postern %s --help')", what,
+					 cmd);
+			else
+				snprintf(err, CONFIG_ERR_MAX,
+					 "unknown option '%s' (see 'postern %s --help')", what,
+					 cmd);
+			goto out;
+		}
+		switch (c) {
+		case 'c':
+			a->config = optarg;
+			continue;
+		case 'v':
+			a->log = 1;
+			continue;
+		case 'q':
+			a->log = -1;
+			continue;
+		case 'h':
+			a->help = 1;
+			continue;
+		}
+		if (c >= OPT_BASE + OPT_NO) {
+			a->flags[a->nflags++] =
+			    (struct settings_flag){&t[c - OPT_BASE - OPT_NO], "no"};
+			continue;
+		}
+		s = c >= OPT_BASE ? &t[c - OPT_BASE] : by_short(t, n, c);
+		if (!s) {
+			snprintf(err, CONFIG_ERR_MAX, "unknown option (see 'postern %s --help')",
+				 cmd);
+			goto out;
+		}
+		a->flags[a->nflags++] =
+		    (struct settings_flag){s, s->type == SETTINGS_BOOL && !s->arg ? "yes" : optarg};
+	}
+	a->positional = argv + optind;
+	a->npositional = argc - optind;
+	rc = 0;
+out:
+	free(o);
+	return rc;
+}
+
+int settings_apply_flag(const struct settings_flag *fl, void *base, char *err)
+{
+	char why[CONFIG_ERR_MAX];
+
+	if (settings_apply(fl->s, base, fl->value, "", why) == 0)
+		return 0;
+	settings_flag_error(fl->s, why, err);
+	return -1;
+}
