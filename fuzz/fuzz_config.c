@@ -31,8 +31,12 @@ static void check_server(const struct config_server *c)
 {
 	size_t i;
 
-	if (c->preauth_timeout_ms < 1000 || c->preauth_timeout_ms > 3600000 ||
-	    c->reject_delay_min_ms > c->reject_delay_max_ms)
+	/* Whatever the file said, every value stays inside the table's range. */
+	if (c->reject_delay_min_ms > c->reject_delay_max_ms || c->reject_delay_max_ms > 60000 ||
+	    c->replay_window_s < 1 || c->replay_window_s > 3600 || c->replay_cache < 1024 ||
+	    c->replay_quota < 16 || c->max_channels < 1 || c->max_channels > 65536 ||
+	    c->session_buffer_mib < 4 || c->server_buffer_mib < 4 || c->log_rate < 1 ||
+	    c->max_refusals < 16 || c->state_dir[0] == '\0')
 		abort();
 	for (i = 0; i < c->nkeys; i++)
 		if (c->keys[i].key_file[0] == '\0' || c->keys[i].name[0] == '\0')

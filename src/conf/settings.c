@@ -1027,7 +1027,7 @@ int settings_parse_argv(enum settings_role role, const char *cmd, int argc, char
 				snprintf(what, sizeof(what), "-%c", optopt);
 			else
 				written(argv[optind - 1], what, sizeof(what));
-			if (optopt >= OPT_BASE)
+			if (c == '?' && optopt >= OPT_BASE)
 				snprintf(err, CONFIG_ERR_MAX,
 					 "%s takes no argument (see 'postern %s --help')", what,
 					 cmd);
