@@ -111,7 +111,7 @@ SERVER_CONF_ERRORS = {
     "bad-number": ("""\
         [server]
         listen = 127.0.0.1:{port}
-        preauth_timeout = soon
+        replay_window = soon
         [key a]
         key_file = {key}
         permit_open = any
@@ -285,7 +285,10 @@ def test_keygen_refuses_to_overwrite(postern_bin, pg):
     ["frobnicate"],
     ["server", "--no-such-flag"],
     ["client", "--no-such-flag"],
-    ["server", "--preauth-timeout", "soon"],
+    ["server", "--preauth-timeout", "5"],
+    ["server", "--replay-window", "86400"],
+    ["client", "--keepalive", "99999"],
+    ["client", "--exit-on-forward-failure=no"],
     ["server", "--reject-delay", "3-1"],
     ["server", "--reject-delay", "fast"],
     ["server", "--ban-threshold", "-5"],
@@ -342,3 +345,59 @@ def test_version_and_help(postern_bin):
         r = run([postern_bin, sub, "--help"], timeout=TIMEOUT)
         assert r.returncode == 0, (sub, r.stderr)
         assert r.stdout.strip(), f"{sub} --help printed nothing on stdout"
+
+
+# --------------------------------------------------------------------------
+# messages in flag language (issue 16), from the one settings table
+
+
+def test_messages_speak_flag_language(postern_bin, key):
+    port = free_port()
+    cases = [
+        (["client", "-k", key, "--keepalive", "99999", f"127.0.0.1:{port}"],
+         "postern client: --keepalive: '99999' is out of range 0..3600"),
+        (["client"], "postern client: no server: give SERVER:PORT"),
+        (["client", f"127.0.0.1:{port}"],
+         "postern client: no key: give -k FILE (or key_file in a profile)"),
+        (["server", "--permt-open", "x"],
+         "postern server: unknown option '--permt-open' (see 'postern server --help')"),
+        (["server", "-k", key, "--replay-window", "86400", "-l", f"127.0.0.1:{port}"],
+         "postern server: --replay-window: '86400' is out of range 1..3600"),
+    ]
+    for argv, want in cases:
+        r = run_bad([postern_bin] + argv)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert r.stderr.strip() == want, (argv, r.stderr)
+    r = run_bad([postern_bin, "client", "-k", key, "-L", "::1:2222:127.0.0.1:22",
+                 f"127.0.0.1:{port}"])
+    assert "[::1]" in r.stderr and "brackets" in r.stderr, r.stderr
+
+
+def test_file_and_flag_refuse_the_same_value(postern_bin, key, tmp_path):
+    conf = tmp_path / "server.conf"
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:{free_port()}\nreplay_window = 86400\n"
+                    f"[key a]\nkey_file = {key}\n")
+    r = run_bad([postern_bin, "server", "-c", str(conf)])
+    assert r.returncode == 2 and "server.conf:3: replay_window: '86400' is out of range" \
+        in r.stderr, r.stderr
+
+
+def test_settings_after_exit_on_forward_failure(postern_bin, key, tmp_path):
+    # Issue 16.1: every setting after exit_on_forward_failure was "set twice".
+    # The profile must parse; the bad flag after it proves the file was read.
+    conf = tmp_path / "t.conf"
+    conf.write_text(f"[profile o]\nserver = 127.0.0.1:{free_port()}\nkey_file = {key}\n"
+                    "exit_on_forward_failure = yes\nkeepalive = 25\ncipher = auto\n")
+    r = run_bad([postern_bin, "client", "-c", str(conf), "--keepalive", "x"])
+    assert r.returncode == 2, r.stderr
+    assert "set twice" not in r.stderr, r.stderr
+    assert r.stderr.startswith("postern client: --keepalive: bad value 'x'"), r.stderr
+
+
+def test_preauth_timeout_names_its_replacement(postern_bin, key, tmp_path):
+    conf = tmp_path / "server.conf"
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:{free_port()}\npreauth_timeout = 10\n"
+                    f"[key a]\nkey_file = {key}\n")
+    r = run_bad([postern_bin, "server", "-c", str(conf)])
+    assert r.returncode == 2, r.stderr
+    assert "server.conf:3: preauth_timeout" in r.stderr and "reject_delay" in r.stderr, r.stderr

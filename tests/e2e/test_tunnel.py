@@ -263,7 +263,6 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
         # two keys, each allowed one destination
         [server]
         listen = 127.0.0.1:{sport}
-        preauth_timeout = 5
         reject_delay = 0-0
 
         [key alice]
