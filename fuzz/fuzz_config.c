@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness: the same bytes as a server file and as a client file,
- * through the string loaders (no files, no key loading). Besides memory
- * errors it checks that messages stay one printable line and never echo
- * anything that looks like key material.
+ * through the string loaders (no files, no key loading), and the first line
+ * as the value of every entry of the settings table, as a flag gives it.
+ * Besides memory errors it checks that messages stay one printable line and
+ * never echo anything that looks like key material.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/client.h"
 #include "conf/server.h"
+#include "conf/settings.h"
 #include "guard/permit.h"
 #include "util/config.h"
 
@@ -83,6 +86,45 @@ static void client(const uint8_t *data, size_t size, const char *profile)
 	config_client_free(&c);
 }
 
+/* One value through every entry, into fresh defaults, as a flag would apply it. */
+static void values(const uint8_t *data, size_t size)
+{
+	char value[512], err[CONFIG_ERR_MAX];
+	const uint8_t *nl = memchr(data, '\n', size);
+	size_t len = nl ? (size_t)(nl - data) : size, n, i;
+	enum settings_role role;
+
+	if (len >= sizeof(value) || memchr(data, '\0', len))
+		return;
+	memcpy(value, data, len);
+	value[len] = '\0';
+	for (role = SETTINGS_SERVER; role <= SETTINGS_CLIENT; role++) {
+		const struct setting *t = settings_table(role, &n);
+		for (i = 0; i < n; i++) {
+			struct config_server srv;
+			struct config_client cli;
+			struct config_key *k;
+			struct settings_flag fl = {&t[i], value};
+			void *base;
+
+			config_server_defaults(&srv);
+			config_client_defaults(&cli);
+			k = config_add_key(&srv, "a");
+			if (k)
+				snprintf(k->key_file, sizeof(k->key_file), "/k");
+			base = t[i].scope == SETTINGS_IN_PROFILE ? (void *)&cli
+			       : t[i].scope == SETTINGS_IN_KEY	 ? (void *)k
+								 : (void *)&srv;
+			if (k && settings_apply_flag(&fl, base, err) < 0)
+				check_message(err);
+			else if (k && t[i].scope == SETTINGS_IN_SERVER)
+				check_server(&srv);
+			config_server_free(&srv);
+			config_client_free(&cli);
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -90,5 +132,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	server(data, size);
 	client(data, size, NULL);
 	client(data, size, "b");
+	values(data, size);
 	return 0;
 }

@@ -769,6 +769,10 @@ int settings_apply(const struct setting *s, void *base, const char *value, const
 
 	if (!s || !base || !value)
 		return say(why, "%s: nothing to parse", s ? s->key : "setting");
+	/* A pasted key must never come back out in a message (the INI reader
+	 * refuses such lines before they get here; flags do not pass it). */
+	if (strstr(value, "postern-psk"))
+		return say(why, "%s: this looks like a key; keys belong in a key file", s->key);
 	switch (s->type) {
 	case SETTINGS_UINT:
 		return apply_uint(s, base, value, why);

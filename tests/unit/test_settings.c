@@ -404,6 +404,21 @@ static void test_flag_messages(void **state)
 	assert_int_equal(c.nlocal, 1);
 	settings_argv_free(&a);
 	config_client_free(&c);
+
+	/* A key pasted as a value is refused without being repeated. */
+	{
+		char *pasted[] = {
+		    "client", "--cipher",
+		    "postern-psk-v1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", NULL};
+		config_client_defaults(&c);
+		assert_int_equal(settings_parse_argv(SETTINGS_CLIENT, "client", 3, pasted, &a, err),
+				 0);
+		assert_int_equal(settings_apply_flag(&a.flags[0], &c, err), -1);
+		assert_string_equal(err,
+				    "--cipher: this looks like a key; keys belong in a key file");
+		settings_argv_free(&a);
+		config_client_free(&c);
+	}
 }
 
 static void test_client_args_messages(void **state)
