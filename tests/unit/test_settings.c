@@ -352,6 +352,40 @@ static void test_file_and_flag_agree(void **state)
 	agree(SETTINGS_SERVER, s, "31536000");
 }
 
+/*
+ * Every single-valued setting of a section at once, then one of them again:
+ * the duplicate check must remember them all (it once kept only 16).
+ */
+static void test_every_setting_once(void **state)
+{
+	char text[8192], err[CONFIG_ERR_MAX], want[128];
+	const char *last = NULL;
+	size_t n, i, used;
+	const struct setting *t = settings_table(SETTINGS_SERVER, &n);
+	struct config_server c;
+
+	(void)state;
+	used = (size_t)snprintf(text, sizeof(text), "[server]\n");
+	for (i = 0; i < n; i++) {
+		if (t[i].scope != SETTINGS_IN_SERVER || !t[i].def)
+			continue;
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s = %s\n", t[i].key,
+					 t[i].def);
+		last = t[i].key;
+	}
+	assert_non_null(last);
+	config_server_defaults(&c);
+	if (conf_server_load_string(text, used, "s.conf", &c, err) != 0)
+		fail_msg("%s", err);
+	config_server_free(&c);
+	snprintf(text + used, sizeof(text) - used, "%s = 1\n", t[0].key == last ? "x" : last);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load_string(text, strlen(text), "s.conf", &c, err), -1);
+	snprintf(want, sizeof(want), "%s set twice", last);
+	assert_non_null(strstr(err, want));
+	config_server_free(&c);
+}
+
 /* ---- flag language ---- */
 
 static void expect_argv_error(enum settings_role role, const char *cmd, int argc, char **argv,
@@ -490,6 +524,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults_agree),
 	    cmocka_unit_test(test_new_settings),
 	    cmocka_unit_test(test_file_and_flag_agree),
+	    cmocka_unit_test(test_every_setting_once),
 	    cmocka_unit_test(test_flag_messages),
 	    cmocka_unit_test(test_client_args_messages),
 	    cmocka_unit_test(test_server_args_messages),
