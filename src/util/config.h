@@ -72,7 +72,7 @@ enum config_gateway {
 struct config_key {
 	char name[CONFIG_NAME_MAX + 1];
 	char key_file[CONFIG_PATH_MAX + 1];
-	uint8_t psk[CRYPTO_KEY_LEN];  /* filled by config_load_keys() */
+	uint8_t psk[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
 	int allow_forwarding;	      /* enum config_forwarding, default yes */
 	int gateway_ports;	      /* enum config_gateway, default [server]'s */
 	int allow_unix_forwarding;    /* default 0 */

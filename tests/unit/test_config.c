@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1085,6 +1086,43 @@ static void test_readme_profiles_parse(void **state)
 	free(text);
 }
 
+/* ban_exempt entries: an address or a network, IPv6 bare or in brackets. */
+static void test_parse_cidr(void **state)
+{
+	static const struct {
+		const char *s;
+		int ok, family;
+		unsigned bits;
+	} cases[] = {
+	    {"10.0.0.0/8", 1, AF_INET, 8},
+	    {"192.0.2.1", 1, AF_INET, 32},
+	    {"[2001:db8::]/32", 1, AF_INET6, 32},
+	    {"2001:db8::1", 1, AF_INET6, 128},
+	    {"0.0.0.0/0", 1, AF_INET, 0},
+	    {"10.0.0.1/8", 0, 0, 0},
+	    {"10.0.0.0/33", 0, 0, 0},
+	    {"10.0.0.0/08", 0, 0, 0},
+	    {"10.0.0.0/", 0, 0, 0},
+	    {"host.example", 0, 0, 0},
+	    {"", 0, 0, 0},
+	    {"[::1]/129", 0, 0, 0},
+	};
+	struct config_cidr e;
+	char err[CONFIG_ERR_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = config_parse_cidr(cases[i].s, &e, err);
+		if (rc != (cases[i].ok ? 0 : -1))
+			fail_msg("'%s': rc %d", cases[i].s, rc);
+		if (cases[i].ok) {
+			assert_int_equal(e.family, cases[i].family);
+			assert_int_equal(e.bits, cases[i].bits);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1101,6 +1139,7 @@ int main(void)
 	    cmocka_unit_test(test_client_check),
 	    cmocka_unit_test(test_client_after_exit_on_forward_failure),
 	    cmocka_unit_test(test_readme_profiles_parse),
+	    cmocka_unit_test(test_parse_cidr),
 	    cmocka_unit_test(test_permit),
 	    cmocka_unit_test(test_forwarding_settings),
 	    cmocka_unit_test(test_permit_listen),
