@@ -521,3 +521,21 @@ def test_server_killed_after_half_close_resets_channel(pg, tcp_servers):
     assert rest == b""
     assert outcome == "reset", f"after the session died the half-closed application saw {outcome}, not a reset"
     cli.wait_for_log(r"reconnecting in \d+ s")
+
+
+def test_flags_override_the_file(pg, tmp):
+    # -l replaces the file's listen list; a flag beats the same setting in the
+    # file; settings that once were file-only have flags now (issue 16).
+    key = pg.keygen("k.key")
+    file_port, flag_port = free_port(), free_port()
+    conf = tmp / "server.conf"
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:{file_port}\nreject_delay = 0-0\n"
+                    f"keepalive = 30\nmax_sessions = 1\n"
+                    f"[key a]\nkey_file = {key}\npermit_open = any\n")
+    srv = pg.start_server(config=str(conf), port=flag_port,
+                          extra=["--keepalive", "0", "--max-sessions", "5",
+                                 "--max-unauth-per-source", "4"])
+    srv.wait_for_log(r"server ready: 1 key\(s\), 1 listener\(s\)")
+    assert f"listening on 127.0.0.1:{file_port}" not in srv.log(), srv.log()
+    with socket.create_connection(("127.0.0.1", flag_port), timeout=5):
+        pass
