@@ -563,7 +563,8 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 	case 'l':
 		if (fl->nlisten == MAX_LISTENERS)
 			return bad_value("--listen (too many)", arg);
-		if (net_parse_hostport(arg, &fl->listen[fl->nlisten], NULL, 0, err) != 0) {
+		/* Port 0: a free port, logged once bound. */
+		if (net_parse_hostport(arg, &fl->listen[fl->nlisten], NULL, 1, err) != 0) {
 			fprintf(stderr, "postern server: --listen %s: %s\n", arg, err);
 			return -1;
 		}

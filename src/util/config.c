@@ -357,7 +357,8 @@ int config_parse_dynamic(const char *s, struct net_endpoint *ep, char *err)
 		snprintf(ep->path, sizeof(ep->path), "%s", s);
 		return 0;
 	}
-	return net_parse_hostport(s, ep, "127.0.0.1", 0, err);
+	/* Port 0: the kernel picks one and the SOCKS listener logs it. */
+	return net_parse_hostport(s, ep, "127.0.0.1", 1, err);
 }
 
 int config_add_forward(struct config_client *c, const struct net_forward *fw)
@@ -852,13 +853,14 @@ static int set_listen(struct parser *p, const char *value)
 	char why[NET_ERR_MAX], shown[NET_HOST_MAX + 16];
 	size_t i;
 
-	if (net_parse_hostport(value, &ep, NULL, 0, why) < 0) {
+	/* Port 0 binds a free port and logs it (how tests avoid racing for one). */
+	if (net_parse_hostport(value, &ep, NULL, 1, why) < 0) {
 		fail_line(p, "listen: %s", why);
 		return -1;
 	}
 	for (i = 0; i < p->srv->nlisten; i++) {
 		const struct net_endpoint *o = &p->srv->listen[i];
-		if (o->port == ep.port && net_host_equal(o->host, ep.host)) {
+		if (ep.port != 0 && o->port == ep.port && net_host_equal(o->host, ep.host)) {
 			fail_line(p, "listen: %s given twice",
 				  net_format_endpoint(&ep, shown, sizeof(shown)));
 			return -1;

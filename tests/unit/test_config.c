@@ -227,7 +227,7 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nreject_delay = 1-2-3\n", 2, "reject_delay: bad value"},
     {"[server]\nreject_delay = 1 - 2\n", 2, "reject_delay: bad value"},
     {"[server]\nlisten = 2222\n", 2, "listen: missing host in '2222'"},
-    {"[server]\nlisten = host:0\n", 2, "listen: bad port '0'"},
+    {"[server]\nlisten = host:65536\n", 2, "listen: bad port '65536'"},
     {"[server]\nlisten = ::1:22\n", 2, "listen: too many ':'"},
     {"[server]\nlisten = 1.2.3.4:22\nlisten = 1.2.3.4:22\n", 3, "listen: 1.2.3.4:22 given twice"},
     {"[server]\nlisten = [::1]:22\nlisten = [0::1]:22\n", 3, "given twice"},
