@@ -961,7 +961,8 @@ static int same_listen(const struct net_endpoint *a, const struct net_endpoint *
 {
 	if (a->is_unix || b->is_unix)
 		return a->is_unix == b->is_unix && strcmp(a->path, b->path) == 0;
-	return a->port == b->port && net_host_equal(a->host, b->host);
+	/* Port 0 is a fresh port each time, so two of them never clash. */
+	return a->port != 0 && a->port == b->port && net_host_equal(a->host, b->host);
 }
 
 static int add_local_forward(struct parser *p, const char *value)
