@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * net: the grammar of addresses on the command line and in config files:
+ * host:port, [v6]:port, -L/-R/-D specs with TCP or Unix ends, host name
+ * checks, and formatting back to the same text. Pure: no resolution, no
+ * sockets, so the parsers can be fuzzed (fuzz/fuzz_spec.c).
+ */
 #include "util/net.h"
 
 #include <arpa/inet.h>
