@@ -909,6 +909,14 @@ def parse_forward(spec):
 # fixtures
 
 
+def pytest_configure(config):
+    # Without the plugin pytest.ini's "timeout" is only a warning, and a hung
+    # test would hang the suite instead of failing.
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("pytest-timeout is not installed (apt-get install python3-pytest-timeout, "
+                                "or run scripts/setup-debian.sh): the per-test limit would not apply")
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
