@@ -258,12 +258,11 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
     dest_b = tcp_servers(echo_handler)
     alice = pg.keygen("alice.key")
     bob = pg.keygen("bob.key")
-    sport = free_port()
     server_conf = tmp / "server.conf"
     server_conf.write_text(textwrap.dedent(f"""\
         # two keys, each allowed one destination
         [server]
-        listen = 127.0.0.1:{sport}
+        listen = 127.0.0.1:0
         preauth_timeout = 5
         reject_delay = 0-0
 
@@ -275,30 +274,30 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
         key_file = {bob}
         permit_open = {hostport(*dest_b.addr)}
         """))
-    la_a, la_b, lb_a, lb_b = (free_port() for _ in range(4))
+    srv = pg.start_server(config=server_conf)  # reads the port it got from its log
+    sport = srv.port
     client_conf = tmp / "client.conf"
     client_conf.write_text(textwrap.dedent(f"""\
         [profile alice]
         server = 127.0.0.1:{sport}
         key_file = {alice}
-        local_forward = {la_a}:{hostport(*dest_a.addr)}
-        local_forward = {la_b}:{hostport(*dest_b.addr)}
+        local_forward = 0:{hostport(*dest_a.addr)}
+        local_forward = 0:{hostport(*dest_b.addr)}
 
         [profile bob]
         server = 127.0.0.1:{sport}
         key_file = {bob}
-        local_forward = {lb_a}:{hostport(*dest_a.addr)}
-        local_forward = {lb_b}:{hostport(*dest_b.addr)}
+        local_forward = 0:{hostport(*dest_a.addr)}
+        local_forward = 0:{hostport(*dest_b.addr)}
         """))
-    srv = pg.start_server(config=server_conf, wait=False)
-    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % sport)
-    srv.addr = ("127.0.0.1", sport)
     ca = pg.start_client(config=client_conf, profile="alice", name="client-alice",
-                         expect_listen=[f"{la_a}:{hostport(*dest_a.addr)}", f"{la_b}:{hostport(*dest_b.addr)}"])
+                         expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
     srv.wait_for_log(r"authenticated as key 'alice'")
     cb = pg.start_client(config=client_conf, profile="bob", name="client-bob",
-                         expect_listen=[f"{lb_a}:{hostport(*dest_a.addr)}", f"{lb_b}:{hostport(*dest_b.addr)}"])
+                         expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
     srv.wait_for_log(r"authenticated as key 'bob'")
+    (_, la_a), (_, la_b) = ca.listen
+    (_, lb_a), (_, lb_b) = cb.listen
 
     def denied(lport):
         got, outcome, _ = probe(("127.0.0.1", lport), b"x" * 100)
