@@ -78,8 +78,9 @@ def free_port(host="127.0.0.1"):
     Racy: another process may take it before postern binds it. Servers and
     client -L/-D listeners therefore bind port 0 and report the port they got
     (start_server, start_client); use this only where a port must be known
-    before anything binds it (a config file naming it, a destination that
-    must be closed, a -R port the server allocates from a permit list).
+    before anything binds it (a destination that must be closed, a fixed -R
+    port that the server's permit_listen must also name, a third-party
+    server that cannot report a port it picked).
     """
     with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
         s.bind((host, 0))
