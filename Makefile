@@ -36,7 +36,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
-# Unit tests run from the repository root so they find ../shared/vectors.
+# Unit tests run from the repository root so they find tests/vectors.
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; $$t; done
 

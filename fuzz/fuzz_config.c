@@ -44,8 +44,9 @@ static void check_server(const struct config_server *c)
 	for (i = 0; i < c->nkeys; i++)
 		if (c->keys[i].key_file[0] == '\0' || c->keys[i].name[0] == '\0')
 			abort();
+	/* listen port 0 is valid: the server binds a free port and logs it. */
 	for (i = 0; i < c->nlisten; i++)
-		if (c->listen[i].port == 0 || c->listen[i].host[0] == '\0')
+		if (c->listen[i].host[0] == '\0')
 			abort();
 }
 

@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * cmd/util: what every subcommand shares: strict unsigned parsing of flag and
+ * setting values (no sign, no trailing bytes, range checked, so "-1" or "10s"
+ * is an error rather than a wrapped number) and the wall clock in Unix
+ * milliseconds that the pure modules are handed instead of reading it.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>

@@ -14,6 +14,7 @@
 
 #include <getopt.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +59,12 @@ static int apply_listen(const struct setting *s, void *base, const char *value, 
 	char err[NET_ERR_MAX], shown[NET_HOST_MAX + 16];
 
 	(void)dir;
-	if (net_parse_hostport(value, &ep, NULL, 0, err) < 0)
+	/* Port 0 binds a free port and logs it (how tests avoid racing for one). */
+	if (net_parse_hostport(value, &ep, NULL, 1, err) < 0)
 		return say(why, "%s: %s", s->key, err);
 	for (size_t i = 0; i < c->nlisten; i++) {
 		const struct net_endpoint *o = &c->listen[i];
-		if (o->port == ep.port && net_host_equal(o->host, ep.host))
+		if (ep.port != 0 && o->port == ep.port && net_host_equal(o->host, ep.host))
 			return say(why, "%s: %s given twice", s->key,
 				   net_format_endpoint(&ep, shown, sizeof(shown)));
 	}
@@ -128,24 +130,40 @@ static int same_listen(const struct net_endpoint *a, const struct net_endpoint *
 {
 	if (a->is_unix || b->is_unix)
 		return a->is_unix == b->is_unix && strcmp(a->path, b->path) == 0;
-	return a->port == b->port && net_host_equal(a->host, b->host);
+	/* Port 0 is a fresh port each time, so two of them never clash. */
+	return a->port != 0 && a->port == b->port && net_host_equal(a->host, b->host);
 }
 
-/* "::1:2222:..." is ambiguous; say how to write it rather than what failed. */
+/*
+ * "::1:2222:host:22" is ambiguous; say how to write it rather than what
+ * failed, but only when the part before port:host:hostport (or before
+ * port:/path) really is an IPv6 address, so plain typos get the grammar.
+ */
 static int ipv6_hint(const struct setting *s, const char *value, char *why)
 {
-	char q[QUOTE_MAX + 4];
+	char q[QUOTE_MAX + 4], head[NET_HOST_MAX + 1];
+	unsigned char addr[16];
+	const char *cut[3] = {NULL, NULL, NULL};
 	const char *p;
-	int colons = 0;
 
 	if (value[0] == '/' || strchr(value, '['))
 		return 0;
+	/* The third colon from the end (or the second, before a Unix path). */
 	for (p = value; *p && *p != '/'; p++)
-		colons += *p == ':';
-	if (colons <= 3 && strstr(value, "::") == NULL)
+		if (*p == ':') {
+			cut[2] = cut[1];
+			cut[1] = cut[0];
+			cut[0] = p;
+		}
+	const char *end = *p == '/' ? cut[1] : cut[2];
+	if (end == NULL || end == value || (size_t)(end - value) > NET_HOST_MAX)
 		return 0;
-	say(why, "%s '%s': IPv6 addresses go in brackets: [::1]:2222:host:port", s->key,
-	    config_quote(q, QUOTE_MAX, value));
+	memcpy(head, value, (size_t)(end - value));
+	head[end - value] = 0;
+	if (inet_pton(AF_INET6, head, addr) != 1)
+		return 0;
+	say(why, "%s '%s': IPv6 addresses go in brackets: [%s]:...", s->key,
+	    config_quote(q, QUOTE_MAX, value), head);
 	return -1;
 }
 

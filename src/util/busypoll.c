@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * busypoll: the loop runner (busypoll_run) and its predictor. It owns the
+ * moving average of idle spells, the on/off decision, and the poll-yield-run
+ * cycle on libuv's backend fd; the policy and its reasons are in busypoll.h.
+ */
 #include "util/busypoll.h"
 
 #include <poll.h>
@@ -12,8 +17,8 @@
  * slept through their replies, were slow in turn and kept it off, which was
  * the p99 of a request/response exchange.  Long spells weigh double so that
  * traffic whose spells alternate short and long (a request at a fixed rate)
- * still turns it off within a few events: polling there was measured to cost
- * CPU without lowering latency. */
+ * still turns it off within a few events: polling there costs CPU without
+ * lowering latency (the figures: bench/results/NOTES.md). */
 #define SCORE_ONE 256
 #define SCORE_ON  (SCORE_ONE * 7 / 8)
 #define SCORE_OFF (SCORE_ONE * 5 / 8)

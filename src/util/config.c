@@ -245,7 +245,8 @@ int config_parse_dynamic(const char *s, struct net_endpoint *ep, char *err)
 		snprintf(ep->path, sizeof(ep->path), "%s", s);
 		return 0;
 	}
-	return net_parse_hostport(s, ep, "127.0.0.1", 0, err);
+	/* Port 0: the kernel picks one and the SOCKS listener logs it. */
+	return net_parse_hostport(s, ep, "127.0.0.1", 1, err);
 }
 
 int config_add_forward(struct config_client *c, const struct net_forward *fw)

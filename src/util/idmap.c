@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * idmap: the open-addressing table behind every session's channel ids:
+ * growth that keeps the load under half, linear probing, backward-shift
+ * deletion (no tombstones), and a walk over every entry.
+ */
 #include "util/idmap.h"
 
 #include <stdlib.h>

@@ -1,4 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * keys: reading, checking and writing pre-shared key files. It owns the file
+ * format (constant-time base64, so a key's bytes do not steer timing), the
+ * permission check, creation with O_EXCL and mode 0600, the short key id
+ * that keygen and access print in place of a key, and error messages that
+ * name the file and the fix but never the key.
+ */
 #include "util/keys.h"
 
 #include <errno.h>

@@ -1,4 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * log: one line per event, "TIME LEVEL message", written with one write() to
+ * stderr (the format is documented in the man page, LOG FORMAT). It owns the
+ * level filter, the UTC time stamp, replacing control bytes so peer text
+ * cannot forge lines, and log_printable() for quoting untrusted bytes. A
+ * syslog mode exists but no setting turns it on yet.
+ */
 #include "util/log.h"
 
 #include <errno.h>

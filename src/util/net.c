@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * net: the grammar of addresses on the command line and in config files:
+ * host:port, [v6]:port, -L/-R/-D specs with TCP or Unix ends, host name
+ * checks, and formatting back to the same text. Pure: no resolution, no
+ * sockets, so the parsers can be fuzzed (fuzz/fuzz_spec.c).
+ */
 #include "util/net.h"
 
 #include <arpa/inet.h>
@@ -284,10 +290,10 @@ static int parse_path_field(const struct field *f, char *out, const char *whole,
 }
 
 static int parse_tcp_port(const struct field *host, const struct field *port,
-			  struct net_endpoint *ep, int allow_star, int allow_zero,
+			  struct net_endpoint *ep, int allow_star, int allow_zero, int allow_nohost,
 			  const char *whole, char *err)
 {
-	if (host->len == 0 && allow_zero) {
+	if (host->len == 0 && allow_nohost) {
 		/* A -R spec without a bind address: the server's policy picks one. */
 		ep->host[0] = 0;
 	} else if (parse_host_field(host, ep->host, allow_star, whole, err) < 0) {
@@ -299,7 +305,7 @@ static int parse_tcp_port(const struct field *host, const struct field *port,
 static int parse_tcp(const struct field *host, const struct field *port, struct net_endpoint *ep,
 		     int allow_star, const char *whole, char *err)
 {
-	return parse_tcp_port(host, port, ep, allow_star, 0, whole, err);
+	return parse_tcp_port(host, port, ep, allow_star, 0, 0, whole, err);
 }
 
 static int parse_unix(const struct field *f, struct net_endpoint *ep, const char *whole, char *err)
@@ -375,9 +381,10 @@ static int parse_listen(const struct field *f, int n, struct net_endpoint *ep, c
 	if (n == 4 && !f[0].bracketed && f[0].len > 0 && strspn(f[0].p, "0123456789") >= f[0].len)
 		return fail(err, FORWARD_USAGE " in '%s'",
 			    quote(qw, sizeof(qw), whole, strlen(whole)));
+	/* Listen port 0 lets the kernel pick; the listener logs the port it got. */
 	if (n == 4 || (n == 3 && f[2].is_path))
-		return parse_tcp_port(&f[0], &f[1], ep, 1, remote, whole, err) < 0 ? -1 : 2;
-	return parse_tcp_port(&bind, &f[0], ep, 0, remote, whole, err) < 0 ? -1 : 1;
+		return parse_tcp_port(&f[0], &f[1], ep, 1, 1, remote, whole, err) < 0 ? -1 : 2;
+	return parse_tcp_port(&bind, &f[0], ep, 0, 1, remote, whole, err) < 0 ? -1 : 1;
 }
 
 int net_parse_forward(const char *s, struct net_forward *fw, char *err)

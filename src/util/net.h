@@ -40,7 +40,8 @@ int net_parse_hostport(const char *s, struct net_endpoint *ep, const char *defau
 		       int allow_zero, char *err);
 
 /*
- * net_parse_forward(s, fw, err): parse a -L spec:
+ * net_parse_forward(s, fw, err): parse a -L spec (a listen port of 0 asks
+ * the kernel for a free port, which the listener then logs):
  *   [bind_address:]port:host:hostport   bind defaults to "127.0.0.1"
  *   /path/to/listen.sock:host:hostport  (a leading '/' or "./" means a Unix path)
  *   [bind_address:]port:/path/target.sock
@@ -51,7 +52,7 @@ int net_parse_forward(const char *s, struct net_forward *fw, char *err);
 
 /*
  * net_parse_forward_ex(s, fw, remote, err): as net_parse_forward(); with
- * ${remote} (a -R spec) the listen port may be 0 (allocate) and a missing
+ * ${remote} (a -R spec) the listen port 0 asks the server to allocate, and a missing
  * bind address leaves listen.host empty, for the server's policy to decide.
  */
 int net_parse_forward_ex(const char *s, struct net_forward *fw, int remote, char *err);

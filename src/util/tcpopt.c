@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * tcpopt: the only place postern creates a TCP listener or outgoing
+ * connection, so every one gets the socket options decided in tcpopt.h
+ * (a non-pacing congestion control between loopback ends, v6-only IPv6
+ * listeners) before it listens or connects.
+ */
 #include "util/tcpopt.h"
 
 #include <errno.h>

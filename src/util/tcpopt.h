@@ -8,14 +8,11 @@
  * systems make BBR the default) spaces a sender's packets with a timer; on
  * loopback there is no queue to protect and nothing is ever lost, so all it
  * buys is a timer interrupt every few packets, which a virtual CPU pays for
- * with an exit to the hypervisor.  Measured on a 2-vCPU guest whose default is
- * BBR: with no hop pacing, a chain of two socat relays moved 2x more and postern
- * 1.3x more; postern's own hops alone gave it 1.15x.  The choice is made
- * before the connection exists, on listeners before listen() (accepted
- * connections inherit it) and on outgoing sockets before connect(), so no
- * connection ever paces and none pays a system call per accept for it (a switch
- * after the handshake also works: 100 pacing timers in 1.5 s of bulk against
- * 40,000 with BBR and 0 from the start).  A wildcard listener keeps the system's
+ * with an exit to the hypervisor (what that costs: bench/results/NOTES.md).
+ * The choice is made before the connection exists, on listeners before
+ * listen() (accepted connections inherit it) and on outgoing sockets before
+ * connect(), so no connection ever paces and none pays a system call per
+ * accept for it.  A wildcard listener keeps the system's
  * choice even for loopback peers, and so do all other connections: over a real
  * network, pacing is what the administrator asked for.
  */

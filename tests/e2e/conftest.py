@@ -73,7 +73,15 @@ def hostport(host, port):
 
 
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bind port 0, read it back, close)."""
+    """A port that was free a moment ago (bind port 0, read it back, close).
+
+    Racy: another process may take it before postern binds it. Servers and
+    client -L/-D listeners therefore bind port 0 and report the port they got
+    (start_server, start_client); use this only where a port must be known
+    before anything binds it (a destination that must be closed, a fixed -R
+    port that the server's permit_listen must also name, a third-party
+    server that cannot report a port it picked).
+    """
     with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -772,8 +780,12 @@ class Postern:
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
 
         With ${config}, pass -c (and listen comes from the file unless
-        ${port} is given). ${permit} is a list of --permit-open values
-        (default: "any" with a -k key, none with a config file).
+        ${port} is given). Without either, the server listens on port 0 and
+        the port it got is read from its "listening on HOST:PORT" line (so no
+        other process can take it between a free_port() and the bind; with
+        wait=False .port stays 0 until read_listen() is called).
+        ${permit} is a list of --permit-open values (default: "any" with a -k
+        key, none with a config file).
         """
         if permit is None:
             permit = ["any"] if config is None else []
@@ -781,7 +793,7 @@ class Postern:
         if config is not None:
             argv += ["-c", config]
         if port is None and config is None:
-            port = free_port(host)
+            port = 0
         if port is not None:
             argv += ["-l", hostport(host, port)]
         if key is not None:
@@ -803,14 +815,20 @@ class Postern:
         proc.watch = True
         proc.host, proc.port = host, port
         proc.addr = (host, port)
-        if wait:
-            if port is not None:
-                proc.wait_for_log(r"listening on " + re.escape(hostport(host, port)), timeout=START_TIMEOUT)
+        def read_listen():
+            if port:
+                proc.wait_for_log(r"listening on " + re.escape(hostport(host, port)) + r"$",
+                                  timeout=START_TIMEOUT)
             else:
-                m = proc.wait_for_log(r"listening on (\S+):(\d+)", timeout=START_TIMEOUT)
+                m = proc.wait_for_log(r"listening on (\S+):(\d+)$", timeout=START_TIMEOUT)
                 proc.host = m.group(1).strip("[]")
                 proc.port = int(m.group(2))
                 proc.addr = (proc.host, proc.port)
+            return proc.addr
+
+        proc.read_listen = read_listen
+        if wait:
+            read_listen()
         return proc
 
     # client -------------------------------------------------------------
@@ -821,6 +839,8 @@ class Postern:
         ${server} is a (host, port) tuple or a Proc from start_server. With
         wait=True, waits for "session established" and one "listening on
         BIND:PORT for HOST:PORT" line per forward (or per ${expect_listen}).
+        A forward with listen port 0 gets a free port from the kernel; the
+        client logs it, and .listen lists each forward's (bind, port) in order.
         """
         argv = [self.bin, "client"]
         if config is not None:
@@ -842,24 +862,32 @@ class Postern:
             argv.append(hostport(*server))
         proc = self.procs.start(argv, name)
         proc.watch = True
+        proc.listen = []
         if wait:
             proc.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
+            seen = {}
             for f in (expect_listen if expect_listen is not None else forwards):
                 b, lp, dh, dp = parse_forward(f)
-                proc.wait_for_log(
-                    r"listening on " + re.escape(hostport(b, lp)) + r" for " + re.escape(hostport(dh, dp)),
-                    timeout=START_TIMEOUT,
+                if lp == 0:
+                    # The n-th port-0 forward to this target is its n-th such line.
+                    seen[(b, dh, dp)] = n = seen.get((b, dh, dp), 0) + 1
+                    bind_rx = re.escape(f"[{b}]" if ":" in b else b) + r":(\d+)"
+                else:
+                    n, bind_rx = 1, re.escape(hostport(b, lp))
+                m = proc.wait_for_log(
+                    r"listening on " + bind_rx + r" for " + re.escape(hostport(dh, dp)) + r"$",
+                    timeout=START_TIMEOUT, count=n,
                 )
+                proc.listen.append((b, int(m.group(1)) if lp == 0 else lp))
         return proc
 
     def tunnel(self, dest, key=None, permit=("any",), bind="127.0.0.1", server_kw=None, client_kw=None):
         """Server + client with one -L to ${dest} (host, port). Returns (server, client, (bind, lport))."""
         key = key or self.keygen()
         srv = self.start_server(key=key, permit=permit, **(server_kw or {}))
-        lport = free_port(bind)
-        spec = forward_spec(bind, lport, dest[0], dest[1])
+        spec = forward_spec(bind, 0, dest[0], dest[1])
         cli = self.start_client(server=srv, key=key, forwards=[spec], **(client_kw or {}))
-        return srv, cli, (bind, lport)
+        return srv, cli, cli.listen[0]
 
 
 def forward_spec(bind, lport, dhost, dport):
@@ -882,6 +910,14 @@ def parse_forward(spec):
 
 # --------------------------------------------------------------------------
 # fixtures
+
+
+def pytest_configure(config):
+    # Without the plugin pytest.ini's "timeout" is only a warning, and a hung
+    # test would hang the suite instead of failing.
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("pytest-timeout is not installed (apt-get install python3-pytest-timeout, "
+                                "or run scripts/setup-debian.sh): the per-test limit would not apply")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

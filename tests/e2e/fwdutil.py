@@ -60,7 +60,9 @@ def start_client(pg, server, key=None, L=(), R=(), D=(), config=None, profile=No
     With wait=True, waits for the session, one "listening on" line per -L and
     -D (or ${nlisten}) and one remote-forward success line per -R (or
     ${nremote}). The ports the server allocated for -R port 0, in the order
-    they were logged, are in proc.allocated.
+    they were logged, are in proc.allocated. An -L or -D with listen port 0
+    binds a free port; the ports the TCP entrances got, in the order logged
+    (every -L, then every -D), are in proc.lports and proc.dports.
     """
     argv = [pg.bin, "client"]
     if config is not None:
@@ -82,13 +84,15 @@ def start_client(pg, server, key=None, L=(), R=(), D=(), config=None, profile=No
         addr = server.addr if hasattr(server, "addr") else server
         argv.append(hostport(*addr))
     proc = pg.procs.start(argv, name)
-    proc.allocated = []
+    proc.allocated, proc.lports, proc.dports = [], [], []
     if wait:
         proc.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
         nl = len(L) + len(D) if nlisten is None else nlisten
         nr = len(R) if nremote is None else nremote
         if nl:
             proc.wait_for_log(LISTEN_RX, count=nl, timeout=START_TIMEOUT)
+            for m in re.finditer(r" INFO listening on (?:\S+):(\d+) for (SOCKS)?", proc.log()):
+                (proc.dports if m.group(2) else proc.lports).append(int(m.group(1)))
         if nr:
             proc.wait_for_log(REMOTE_OK_RX, count=nr, timeout=START_TIMEOUT)
             proc.allocated = [int(m.group(1)) for m in re.finditer(REMOTE_OK_RX, proc.log()) if m.group(1)]

@@ -14,6 +14,10 @@ import pytest
 
 from conftest import free_port, run
 
+# Here free_port() names a server address where nothing listens: every command
+# in this file must fail on its input before it connects, and one that started
+# by mistake must find no service there (port 0 would not be a valid address).
+
 TIMEOUT = 15  # a parser that accepts bad input may start running: that is a hang
 
 
@@ -37,28 +41,29 @@ def key(pg):
 # --------------------------------------------------------------------------
 # -L specs
 
+# (spec, the reason the message must give)
 BAD_SPECS = [
-    "abc",
-    "2222:host",
-    "70000:h:22",
-    "[::1:22:h:1",
-    "2222:h:70000",
-    "2222:h:0",
-    "2222::22",
-    "2222:h:",
-    "-1:h:22",
-    "x:y:2222:h:22",
-    "",
+    ("abc", "expected [bind_address:]port:host:hostport in 'abc'"),
+    ("2222:host", "expected [bind_address:]port:host:hostport in '2222:host'"),
+    ("70000:h:22", "bad port '70000' in '70000:h:22'"),
+    ("[::1:22:h:1", "unbalanced '[' in '[::1:22:h:1'"),
+    ("2222:h:70000", "bad port '70000' in '2222:h:70000'"),
+    ("2222:h:0", "bad port '0' in '2222:h:0' (expected 1..65535)"),
+    ("2222::22", "missing host in '2222::22'"),
+    ("2222:h:", "missing port in '2222:h:'"),
+    ("-1:h:22", "bad port '-1' in '-1:h:22'"),
+    ("x:y:2222:h:22", "expected [bind_address:]port:host:hostport in 'x:y:2222:h:22'"),
+    ("", "empty forward spec"),
 ]
 
 
-@pytest.mark.parametrize("spec", BAD_SPECS, ids=[repr(s) for s in BAD_SPECS])
-def test_bad_forward_spec(postern_bin, key, spec):
+@pytest.mark.parametrize("spec,why", BAD_SPECS, ids=[repr(s) for s, _ in BAD_SPECS])
+def test_bad_forward_spec(postern_bin, key, spec, why):
     port = free_port()  # nothing listens there; a client that starts would retry forever
     r = run_bad([postern_bin, "client", "-k", key, "-L", spec, f"127.0.0.1:{port}"])
     assert r.returncode == 2, f"exit {r.returncode}: {r.stderr}"
-    if spec:
-        assert spec in r.stderr or "-L" in r.stderr, f"message does not name the bad spec: {r.stderr!r}"
+    # The exact reason, naming the spec: "-L" alone would match any usage text.
+    assert why in r.stderr, f"message lacks {why!r}: {r.stderr!r}"
 
 
 # --------------------------------------------------------------------------
@@ -191,7 +196,7 @@ def test_client_unknown_profile(postern_bin, tmp, key):
         [profile office]
         server = 127.0.0.1:{free_port()}
         key_file = {key}
-        local_forward = {free_port()}:127.0.0.1:22
+        local_forward = 0:127.0.0.1:22
         """)
     r = run_bad([postern_bin, "client", "-c", conf, "nosuchprofile"])
     assert r.returncode == 2, r.stderr
@@ -232,7 +237,7 @@ def test_bad_key_file(postern_bin, tmp, role, kind):
     if role == "server":
         argv = [postern_bin, "server", "-l", f"127.0.0.1:{port}", "-k", path, "--permit-open", "any"]
     else:
-        argv = [postern_bin, "client", "-k", path, "-L", f"{free_port()}:127.0.0.1:22", f"127.0.0.1:{port}"]
+        argv = [postern_bin, "client", "-k", path, "-L", "0:127.0.0.1:22", f"127.0.0.1:{port}"]
     r = run_bad(argv)
     assert r.returncode == 2, f"exit {r.returncode}: {r.stderr}"
     assert str(path) in r.stderr or path.name in r.stderr, f"message does not name the key file: {r.stderr!r}"
@@ -242,7 +247,7 @@ def test_bad_key_file(postern_bin, tmp, role, kind):
 def test_key_file_permissions_too_open(postern_bin, pg, mode):
     path = pg.keygen("open.key")
     os.chmod(path, mode)
-    r = run_bad([postern_bin, "server", "-l", f"127.0.0.1:{free_port()}", "-k", path, "--permit-open", "any"])
+    r = run_bad([postern_bin, "server", "-l", "127.0.0.1:0", "-k", path, "--permit-open", "any"])
     assert r.returncode == 2, f"exit {r.returncode}: {r.stderr}"
     assert path.name in r.stderr, r.stderr
     assert "chmod 600" in r.stderr, r.stderr
@@ -306,22 +311,22 @@ def test_usage_errors(postern_bin, key, argv):
     full = [postern_bin] + argv
     # Complete the command so only the bad part is bad.
     if argv[0] == "server" and "-l" not in argv:
-        full += ["-l", f"127.0.0.1:{free_port()}"]
+        full += ["-l", "127.0.0.1:0"]
     if argv[0] == "server":
         full += ["-k", key] + (["--permit-open", "any"] if "--permit-open" not in argv else [])
     if argv[0] == "client":
-        full += ["-k", key, "-L", f"{free_port()}:127.0.0.1:22", f"127.0.0.1:{free_port()}"]
+        full += ["-k", key, "-L", "0:127.0.0.1:22", f"127.0.0.1:{free_port()}"]
     r = run_bad(full)
     assert r.returncode == 2, f"exit {r.returncode}: {r.stderr}"
 
 
 def test_server_without_key_is_usage_error(postern_bin):
-    r = run_bad([postern_bin, "server", "-l", f"127.0.0.1:{free_port()}"])
+    r = run_bad([postern_bin, "server", "-l", "127.0.0.1:0"])
     assert r.returncode == 2, r.stderr
 
 
 def test_client_without_server_is_usage_error(postern_bin, key):
-    r = run_bad([postern_bin, "client", "-k", key, "-L", f"{free_port()}:127.0.0.1:22"])
+    r = run_bad([postern_bin, "client", "-k", key, "-L", "0:127.0.0.1:22"])
     assert r.returncode == 2, r.stderr
 
 

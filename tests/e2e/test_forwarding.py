@@ -130,9 +130,8 @@ def test_curl_through_socks(pg, procs, tmp, curl_tool, case):
     hport, blob = start_http(procs, tmp, http_host)
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[f"{permit_host}:{hport}"])
-    dport = free_port()
-    cli = start_client(pg, srv, key, D=[f"127.0.0.1:{dport}"])
-    cli.wait_for_log(r"listening on 127\.0\.0\.1:%d for SOCKS" % dport)
+    cli = start_client(pg, srv, key, D=["127.0.0.1:0"])
+    dport = cli.dports[0]
     url = f"http://{hostport(url_host, hport)}/blob.bin"
     r, body = curl(tmp, url, proxy_opt, f"127.0.0.1:{dport}", *extra)
     assert r.returncode == 0, f"curl {proxy_opt} {url} failed ({r.returncode}): {r.stderr}"
@@ -148,8 +147,7 @@ def test_socks_entrance_on_ipv6_and_several_requests_in_one_session(pg, procs, t
     hport, blob = start_http(procs, tmp, "127.0.0.1")
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[f"127.0.0.1:{hport}"])
-    dport = free_port("::1")
-    start_client(pg, srv, key, D=[f"[::1]:{dport}"])
+    dport = start_client(pg, srv, key, D=["[::1]:0"]).dports[0]
     for opt in ("--socks5-hostname", "--socks5", "--socks4a"):
         r, body = curl(tmp, f"http://127.0.0.1:{hport}/blob.bin", opt, f"[::1]:{dport}")
         assert r.returncode == 0, f"curl {opt} via [::1]:{dport}: {r.stderr}"
@@ -169,9 +167,8 @@ def socks_policy(pg, tcp_servers):
     closed = free_port()
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[hostport(*a.addr), f"127.0.0.1:{closed}"])
-    dport = free_port()
-    cli = start_client(pg, srv, key, D=[f"127.0.0.1:{dport}"])
-    return dict(a=a, b=b, closed=closed, srv=srv, cli=cli, daddr=("127.0.0.1", dport))
+    cli = start_client(pg, srv, key, D=["127.0.0.1:0"])
+    return dict(a=a, b=b, closed=closed, srv=srv, cli=cli, daddr=("127.0.0.1", cli.dports[0]))
 
 
 def test_socks5_permitted_destination_connects(socks_policy):
@@ -424,8 +421,7 @@ def test_unix_target_local_forward(pg, sockdir, unix_servers):
     us = unix_servers(target)
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[str(target)], allow_unix=True)
-    lport = free_port()
-    start_client(pg, srv, key, L=[f"{lport}:{target}"])
+    lport = start_client(pg, srv, key, L=[f"0:{target}"]).lports[0]
     assert echo_roundtrip(("127.0.0.1", lport))
     assert us.accepted == 1
 
@@ -435,8 +431,8 @@ def test_unix_target_denied_without_allow_unix_forwarding(pg, sockdir, unix_serv
     us = unix_servers(target)
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[str(target)])  # allow_unix_forwarding: default no
-    lport = free_port()
-    cli = start_client(pg, srv, key, L=[f"{lport}:{target}"])
+    cli = start_client(pg, srv, key, L=[f"0:{target}"])
+    lport = cli.lports[0]
     got, outcome = refused_stream(tcp_connector("127.0.0.1", lport))
     assert got == b"" and outcome in ("eof", "reset"), (got, outcome)
     srv.wait_for_log(srv_denied(str(target), "allow_unix_forwarding = no"))
@@ -566,10 +562,11 @@ def test_key_limited_to_a_cannot_reach_b_by_any_entrance(pg, tcp_servers, sockdi
     A, B = hostport(*a.addr), hostport(*b.addr)
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[A, str(ua.path)], allow_unix=True)
-    la, lb, lu, lu_trav, dport = (free_port() for _ in range(5))
     traversal = f"{sockdir}/../{sockdir.name}/b.sock"
-    cli = start_client(pg, srv, key, L=[f"{la}:{A}", f"{lb}:{B}", f"{lu}:{ub.path}", f"{lu_trav}:{traversal}"],
-                       D=[f"127.0.0.1:{dport}"])
+    cli = start_client(pg, srv, key, L=[f"0:{A}", f"0:{B}", f"0:{ub.path}", f"0:{traversal}"],
+                       D=["127.0.0.1:0"])
+    la, lb, lu, lu_trav = cli.lports
+    dport = cli.dports[0]
     daddr = ("127.0.0.1", dport)
 
     # The permitted destination works, in the same session as every refusal below.
@@ -678,10 +675,10 @@ def test_allow_forwarding_local_cannot_listen(pg, echo_server):
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[hostport(*echo_server.addr)], permit_listen=["any"],
                        allow_forwarding="local")
-    lport = free_port()
-    cli = start_client(pg, srv, key, L=[f"{lport}:{hostport(*echo_server.addr)}"],
+    cli = start_client(pg, srv, key, L=[f"0:{hostport(*echo_server.addr)}"],
                        R=[f"{rport}:{hostport(*echo_server.addr)}"], extra=["--no-exit-on-forward-failure"],
                        nremote=0)
+    lport = cli.lports[0]
     srv.wait_for_log(r"remote forward on :%d denied for key 'default': allow_forwarding = local" % rport)
     cli.wait_for_log(r"remote forward port %d -> \S+ failed: administratively prohibited: allow_forwarding = local" % rport)
     assert not listen_addrs_of(rport, srv.pid)
@@ -695,8 +692,8 @@ def test_allow_forwarding_remote_cannot_open(pg, echo_server, tcp_servers):
     key = pg.keygen()
     T = hostport(*echo_server.addr)
     srv = start_server(pg, key, permit_open=[T], permit_listen=["*"], allow_forwarding="remote")
-    lport, dport = free_port(), free_port()
-    cli = start_client(pg, srv, key, L=[f"{lport}:{T}"], D=[f"127.0.0.1:{dport}"], R=[f"0:{T}"])
+    cli = start_client(pg, srv, key, L=[f"0:{T}"], D=["127.0.0.1:0"], R=[f"0:{T}"])
+    lport, dport = cli.lports[0], cli.dports[0]
     got, outcome = refused_stream(tcp_connector("127.0.0.1", lport))
     assert got == b""
     rep, _, s = socks5_connect(("127.0.0.1", dport), *echo_server.addr)
@@ -831,8 +828,8 @@ def test_access_check_agrees_with_running_server(pg, tmp, tcp_servers):
         r = run([pg.bin, "access", "-c", conf, "--check", "k", hostport(*dest)])
         assert r.returncode == rc, (dest, r.stdout, r.stderr)
     srv = pg.start_server(config=conf, port=sport)
-    la, lb = free_port(), free_port()
-    cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lb}:{hostport(*b.addr)}"])
+    cli = start_client(pg, srv, key, L=[f"0:{hostport(*a.addr)}", f"0:{hostport(*b.addr)}"])
+    la, lb = cli.lports
     assert echo_roundtrip(("127.0.0.1", la))
     assert refused_stream(tcp_connector("127.0.0.1", lb))[0] == b""
     srv.wait_for_log(srv_denied(hostport(*b.addr), "not in permit_open", key="k"))
@@ -852,8 +849,8 @@ def socks_session(pg, procs, tmp, tcp_servers):
     target = tcp_servers(echo_handler)
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=["127.0.0.1:*"])
-    dport, lport = free_port(), free_port()
-    cli = start_client(pg, srv, key, D=[f"127.0.0.1:{dport}"], L=[f"{lport}:127.0.0.1:{hport}"])
+    cli = start_client(pg, srv, key, D=["127.0.0.1:0"], L=[f"0:127.0.0.1:{hport}"])
+    dport, lport = cli.dports[0], cli.lports[0]
     return dict(srv=srv, cli=cli, daddr=("127.0.0.1", dport), lport=lport, blob=blob, target=target,
                 tmp=tmp)
 
@@ -1055,10 +1052,10 @@ def test_remote_port_in_use_no_exit_keeps_other_forwards(pg, procs, tmp, echo_se
     try:
         key = pg.keygen()
         srv = start_server(pg, key, permit_open=[hostport(*echo_server.addr)], permit_listen=["any"])
-        lport = free_port()
-        cli = start_client(pg, srv, key, L=[f"{lport}:{hostport(*echo_server.addr)}"],
+        cli = start_client(pg, srv, key, L=[f"0:{hostport(*echo_server.addr)}"],
                            R=[f"{port}:127.0.0.1:{hport}", f"0:127.0.0.1:{hport}"],
                            extra=["--no-exit-on-forward-failure"], nremote=1)
+        lport = cli.lports[0]
         cli.wait_for_log(r"remote forward port %d -> \S+ failed: " % port)
         assert cli.alive()
         assert echo_roundtrip(("127.0.0.1", lport))

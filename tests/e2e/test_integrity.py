@@ -19,7 +19,6 @@ from conftest import (
     echo_roundtrip,
     exchange,
     forward_spec,
-    free_port,
 )
 
 MiB = 1 << 20
@@ -94,9 +93,9 @@ def test_tampered_record_is_never_delivered(pg, relays, echo_server, direction, 
     srv = pg.start_server(key=key, permit=["any"])
     hook = make_hook(direction, action, where=where or "middle")
     relay = relays(srv.addr, record_hook=hook)
-    lport = free_port()
     cli = pg.start_client(server=relay.addr, key=key,
-                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    lport = cli.listen[0][1]
 
     pattern = os.urandom(4 * MiB)
     s = connect("127.0.0.1", lport, timeout=30)
@@ -139,9 +138,9 @@ def test_record_length_out_of_bounds(pg, relays, echo_server, direction):
     srv = pg.start_server(key=key, permit=["any"])
     hook = make_hook(direction, "len-huge")
     relay = relays(srv.addr, record_hook=hook)
-    lport = free_port()
     cli = pg.start_client(server=relay.addr, key=key,
-                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    lport = cli.listen[0][1]
     pattern = os.urandom(4 * MiB)
     s = connect("127.0.0.1", lport, timeout=30)
     try:
@@ -173,10 +172,10 @@ def test_tampered_handshake_message_2(pg, relays, echo_server):
         return None
 
     relay = relays(srv.addr, first_hook=first_hook, parse_records=False)
-    lport = free_port()
     cli = pg.start_client(server=relay.addr, key=key, wait=False,
-                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
     cli.wait_for_log(r"session established with ", timeout=60)
+    lport = int(cli.wait_for_log(r"listening on 127\.0\.0\.1:(\d+) for ").group(1))
     assert flipped, "the relay did not tamper with message 2"
     assert relay.nconn >= 2, "the client established a session over a tampered message 2"
     assert cli.count(r"session established with ") == 1

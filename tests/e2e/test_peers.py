@@ -35,6 +35,7 @@ def start_http(procs, tmp, host):
     blob = os.urandom(6 * MiB + 12345)
     (www / "blob.bin").write_bytes(blob)
     (www / "small.txt").write_bytes(b"hello through postern\n")
+    # http.server reports its port only on buffered stdout: pick one first.
     port = free_port(host)
     http = procs.start([sys.executable, "-m", "http.server", str(port), "--bind", host, "--directory", str(www)],
                        "http.server")
@@ -54,8 +55,8 @@ def test_curl_through_tunnel(pg, procs, tmp, family):
     hport, blob = start_http(procs, tmp, host)
     key = pg.keygen()
     srv = pg.start_server(key=key, host=host, permit=[hostport(host, hport)])
-    lport = free_port(host)
-    pg.start_client(server=srv, key=key, forwards=[forward_spec(host, lport, host, hport)])
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec(host, 0, host, hport)])
+    lport = cli.listen[0][1]
     base = f"http://{hostport(host, lport)}"
     out1, out2 = tmp / "got1.bin", tmp / "got2.txt"
     r = run(["curl", "-sS", "-g", "--fail", "--max-time", "60",
@@ -87,6 +88,7 @@ def sshd(tmp, procs):
         assert r.returncode == 0, r.stderr
     (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
     os.chmod(d / "authorized_keys", 0o600)
+    # sshd has no "port 0 and report it": pick one first.
     port = free_port()
     cfg = d / "sshd_config"
     cfg.write_text(

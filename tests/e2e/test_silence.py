@@ -12,7 +12,7 @@ import time
 import pytest
 
 import noise_probe
-from conftest import echo_handler, echo_roundtrip, forward_spec, free_port, hostport, probe, wait_until
+from conftest import echo_handler, echo_roundtrip, forward_spec, hostport, probe, wait_until
 
 REFUSED = r"refused 127\.0\.0\.1:%d: "
 
@@ -110,9 +110,8 @@ def test_replay_of_real_client_first_message(pg, silent, relays, echo_server):
     it with the independent responder, then replay it: reset, logged."""
     captured = []
     relay = relays(silent.addr, first_hook=lambda i, d, m: d == "c2s" and captured.append(m))
-    lport = free_port()
     pg.start_client(server=relay.addr, key=silent.key,
-                    forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+                    forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
     wait_until(lambda: captured, what="the client's first message")
     msg1 = captured[0]
     assert len(msg1) == 64
@@ -151,8 +150,8 @@ def test_ban_after_threshold(pg, tcp_servers):
     assert not srv.search(r"session \d+ from 127\.0\.0\.2:"), "banned source got a session"
 
     # Another source is unaffected: a real client connects and forwards.
-    lport = free_port()
-    pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo.addr)])
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo.addr)])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport))
     srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
 
@@ -210,8 +209,8 @@ def test_preauth_flood_does_not_lock_out_other_source(pg, tcp_servers):
             return len(ended) >= 40 - 16
 
         wait_until(count_ended, timeout=20, what="the server to shed connections over --max-unauth")
-        lport = free_port()
-        pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo.addr)])
+        cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo.addr)])
+        lport = cli.listen[0][1]
         assert echo_roundtrip(("127.0.0.1", lport))
         # No flood connection ever received a byte.
         for s in flood:

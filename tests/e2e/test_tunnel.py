@@ -86,9 +86,9 @@ def test_download_64mib_then_half_close(pg, tcp_servers):
 def test_round_trip_each_cipher(pg, echo_server, cipher):
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)])
-    lport = free_port()
     cli = pg.start_client(server=srv, key=key, cipher=cipher,
-                          forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
     srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
     assert cli.alive() and srv.alive()
@@ -100,9 +100,9 @@ def test_busy_poll_off_and_longest(pg, echo_server, usec):
     window: data, small round trips and a clean SIGTERM exit."""
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)], extra=["--busy-poll", usec])
-    lport = free_port()
-    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)],
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)],
                           extra=["--busy-poll", usec])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
     with socket.create_connection(("127.0.0.1", lport), timeout=10) as s:
         for i in range(200):
@@ -214,8 +214,8 @@ def test_destination_connect_refused(pg):
     closed = free_port()
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[f"127.0.0.1:{closed}"])
-    lport = free_port()
-    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, "127.0.0.1", closed)])
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, "127.0.0.1", closed)])
+    lport = cli.listen[0][1]
     got, outcome, _ = probe(("127.0.0.1", lport), b"hello?")
     assert got == b""
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
@@ -230,11 +230,12 @@ def test_destination_not_permitted(pg, tcp_servers):
     other = tcp_servers(echo_handler)
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*allowed.addr)])
-    l_ok, l_no = free_port(), free_port()
     cli = pg.start_client(server=srv, key=key, forwards=[
-        forward_spec("127.0.0.1", l_ok, *allowed.addr),
-        forward_spec("127.0.0.1", l_no, *other.addr),
+        forward_spec("127.0.0.1", 0, *allowed.addr),
+        forward_spec("127.0.0.1", 0, *other.addr),
     ])
+    l_ok = cli.listen[0][1]
+    l_no = cli.listen[1][1]
     got, outcome, _ = probe(("127.0.0.1", l_no), b"let me in")
     assert got == b"", f"denied channel delivered {got!r}"
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
@@ -257,12 +258,11 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
     dest_b = tcp_servers(echo_handler)
     alice = pg.keygen("alice.key")
     bob = pg.keygen("bob.key")
-    sport = free_port()
     server_conf = tmp / "server.conf"
     server_conf.write_text(textwrap.dedent(f"""\
         # two keys, each allowed one destination
         [server]
-        listen = 127.0.0.1:{sport}
+        listen = 127.0.0.1:0
         reject_delay = 0-0
 
         [key alice]
@@ -273,30 +273,30 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
         key_file = {bob}
         permit_open = {hostport(*dest_b.addr)}
         """))
-    la_a, la_b, lb_a, lb_b = (free_port() for _ in range(4))
+    srv = pg.start_server(config=server_conf)  # reads the port it got from its log
+    sport = srv.port
     client_conf = tmp / "client.conf"
     client_conf.write_text(textwrap.dedent(f"""\
         [profile alice]
         server = 127.0.0.1:{sport}
         key_file = {alice}
-        local_forward = {la_a}:{hostport(*dest_a.addr)}
-        local_forward = {la_b}:{hostport(*dest_b.addr)}
+        local_forward = 0:{hostport(*dest_a.addr)}
+        local_forward = 0:{hostport(*dest_b.addr)}
 
         [profile bob]
         server = 127.0.0.1:{sport}
         key_file = {bob}
-        local_forward = {lb_a}:{hostport(*dest_a.addr)}
-        local_forward = {lb_b}:{hostport(*dest_b.addr)}
+        local_forward = 0:{hostport(*dest_a.addr)}
+        local_forward = 0:{hostport(*dest_b.addr)}
         """))
-    srv = pg.start_server(config=server_conf, wait=False)
-    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % sport)
-    srv.addr = ("127.0.0.1", sport)
     ca = pg.start_client(config=client_conf, profile="alice", name="client-alice",
-                         expect_listen=[f"{la_a}:{hostport(*dest_a.addr)}", f"{la_b}:{hostport(*dest_b.addr)}"])
+                         expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
     srv.wait_for_log(r"authenticated as key 'alice'")
     cb = pg.start_client(config=client_conf, profile="bob", name="client-bob",
-                         expect_listen=[f"{lb_a}:{hostport(*dest_a.addr)}", f"{lb_b}:{hostport(*dest_b.addr)}"])
+                         expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
     srv.wait_for_log(r"authenticated as key 'bob'")
+    (_, la_a), (_, la_b) = ca.listen
+    (_, lb_a), (_, lb_b) = cb.listen
 
     def denied(lport):
         got, outcome, _ = probe(("127.0.0.1", lport), b"x" * 100)
@@ -327,8 +327,8 @@ def test_client_reconnects_after_server_restart(pg, echo_server):
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)])
     port = srv.port
-    lport = free_port()
-    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport))
 
     srv.stop()
@@ -349,9 +349,9 @@ def test_rekeying_in_both_directions_keeps_data_intact(pg, echo_server):
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)],
                           extra=["--rekey-records", "4", "-v"])
-    lport = free_port()
-    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)],
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)],
                           extra=["--rekey-records", "4", "-v"])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport), nbytes=8 * MiB)
     for proc in (srv, cli):
         proc.wait_for_log(r"rekeyed the sending key", count=3)
@@ -364,9 +364,9 @@ def test_keepalive_detects_a_frozen_server(pg, echo_server):
     read that hangs forever; once it is back the client reconnects."""
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)], extra=["--keepalive", "1"])
-    lport = free_port()
-    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)],
+    cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)],
                           extra=["--keepalive", "1"])
+    lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport))
     os.kill(srv.pid, signal.SIGSTOP)
     try:

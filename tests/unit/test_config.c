@@ -230,7 +230,7 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nreject_delay = 1-2-3\n", 2, "reject_delay: bad value"},
     {"[server]\nreject_delay = 1 - 2\n", 2, "reject_delay: bad value"},
     {"[server]\nlisten = 2222\n", 2, "listen: missing host in '2222'"},
-    {"[server]\nlisten = host:0\n", 2, "listen: bad port '0'"},
+    {"[server]\nlisten = host:65536\n", 2, "listen: bad port '65536'"},
     {"[server]\nlisten = ::1:22\n", 2, "listen: too many ':'"},
     {"[server]\nlisten = 1.2.3.4:22\nlisten = 1.2.3.4:22\n", 3, "listen: 1.2.3.4:22 given twice"},
     {"[server]\nlisten = [::1]:22\nlisten = [0::1]:22\n", 3, "given twice"},
@@ -339,6 +339,42 @@ static const struct bad_config bad_servers[] = {
     {"[key a]\nkey_file = a\npermit_listen = ANY\n", 3, "permit_listen 'ANY': bad port"},
     {"[key a]\nkey_file = a\npermit_listen = run/x.sock\n", 3, "bad port"},
 };
+
+/* Port 0 asks the kernel for a free port: two of them are two listeners, not a repeat. */
+static void test_port_zero_listeners(void **state)
+{
+	static const char srv_text[] = "[server]\nlisten = 127.0.0.1:0\nlisten = 127.0.0.1:0\n"
+				       "[key a]\nkey_file = a\npermit_open = any\n";
+	static const char cli_text[] = "[profile p]\nserver = 127.0.0.1:7000\nkey_file = a\n"
+				       "local_forward = 0:127.0.0.1:22\n"
+				       "local_forward = 127.0.0.1:0:127.0.0.1:80\n"
+				       "dynamic_forward = 0\n";
+	char path[128], err[CONFIG_ERR_MAX];
+	struct config_server c;
+	struct config_client cl;
+
+	in_dir(state, "server.conf", path, sizeof(path));
+	write_file(path, srv_text, strlen(srv_text), 0644);
+	config_server_defaults(&c);
+	if (conf_server_load(path, &c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.nlisten, 2);
+	assert_int_equal(c.listen[0].port, 0);
+	assert_int_equal(c.listen[1].port, 0);
+	config_server_free(&c);
+
+	in_dir(state, "client.conf", path, sizeof(path));
+	write_file(path, cli_text, strlen(cli_text), 0644);
+	config_client_defaults(&cl);
+	if (conf_client_load(path, NULL, &cl, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cl.nlocal, 2);
+	assert_int_equal(cl.local[0].listen.port, 0);
+	assert_int_equal(cl.local[1].listen.port, 0);
+	assert_int_equal(cl.ndynamic, 1);
+	assert_int_equal(cl.dynamic[0].port, 0);
+	config_client_free(&cl);
+}
 
 static void test_server_bad(void **state)
 {
@@ -1128,6 +1164,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_server_good, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_server_defaults_and_check),
+	    cmocka_unit_test_setup_teardown(test_port_zero_listeners, tmpdir_setup,
+					    tmpdir_teardown),
 	    cmocka_unit_test(test_server_bom_comments_indent),
 	    cmocka_unit_test_setup_teardown(test_server_bad, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_bytes_and_long_lines),

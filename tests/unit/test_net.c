@@ -47,6 +47,9 @@ static const struct good_forward good_forwards[] = {
     {"/tmp/a[1].sock:/tmp/b].sock", "/tmp/a[1].sock", "/tmp/b].sock"},
     {"65535:h:65535", "127.0.0.1:65535", "h:65535"},
     {"1:h:1", "127.0.0.1:1", "h:1"},
+    /* Listen port 0: the kernel picks a free one, which the listener logs. */
+    {"0:host:22", "127.0.0.1:0", "host:22"},
+    {"[::1]:0:host:22", "[::1]:0", "host:22"},
     {"2222:my_host-1.example.:22", "127.0.0.1:2222", "my_host-1.example.:22"},
     {"2222:192.168.1.1:00022", "127.0.0.1:2222", "192.168.1.1:22"},
     {"2222:" HOST255 ":22", "127.0.0.1:2222", HOST255 ":22"},
@@ -65,7 +68,7 @@ static const struct bad_spec bad_forwards[] = {
     {"2222:host", "expected [bind_address:]port:host:hostport in '2222:host'"},
     {"2222:host:abc", "bad port 'abc' in '2222:host:abc'"},
     {"abc:host:22", "bad port 'abc' in 'abc:host:22'"},
-    {"0:host:22", "bad port '0'"},
+    {":0:host:22", "missing host"},
     {"2222:host:0", "bad port '0'"},
     {"65536:host:22", "bad port '65536'"},
     {"2222:host:65536", "bad port '65536'"},
