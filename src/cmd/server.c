@@ -37,7 +37,10 @@ struct conn {
 	struct server *srv;
 	struct session *s;
 	struct abuse_source src;
-	int pending; /* counted by abuse as unauthenticated */
+	int pending;	/* counted by abuse as unauthenticated */
+	int held;	/* refused at admission: not a failed handshake */
+	size_t pen_idx; /* position in srv->pen while in_pen */
+	int in_pen;
 	const struct config_key *key;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
@@ -51,10 +54,14 @@ struct server {
 	struct replay *replay;
 	uv_tcp_t listeners[MAX_LISTENERS];
 	size_t nlisteners;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	uv_timer_t stop_timer; /* bounds a graceful shutdown */
 	struct conn *head, *tail;
 	unsigned nconns;
+	/* Refused connections waiting for their reset: a min-heap on the reset
+	 * time, at most cfg.max_refusals, so a flood cannot hold every fd. */
+	struct conn **pen;
+	unsigned npen;
 	int stopping;
 	uint64_t log_second;
 	unsigned log_count, log_suppressed;
@@ -115,6 +122,82 @@ static void release_pending(struct conn *c)
 	abuse_release(c->srv->abuse, &c->src);
 }
 
+/* --- the refusal pen --- */
+
+static uint64_t pen_key(const struct server *srv, unsigned i)
+{
+	return session_refuse_at(srv->pen[i]->s);
+}
+
+static void pen_set(struct server *srv, unsigned i, struct conn *c)
+{
+	srv->pen[i] = c;
+	c->pen_idx = i;
+}
+
+static void pen_sift_up(struct server *srv, unsigned i)
+{
+	struct conn *c = srv->pen[i];
+	uint64_t k = session_refuse_at(c->s);
+	while (i > 0 && pen_key(srv, (i - 1) / 2) > k) {
+		pen_set(srv, i, srv->pen[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	pen_set(srv, i, c);
+}
+
+static void pen_sift_down(struct server *srv, unsigned i)
+{
+	struct conn *c = srv->pen[i];
+	uint64_t k = session_refuse_at(c->s);
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+		uint64_t mk = k;
+		if (l < srv->npen && pen_key(srv, l) < mk)
+			m = l, mk = pen_key(srv, l);
+		if (l + 1 < srv->npen && pen_key(srv, l + 1) < mk)
+			m = l + 1;
+		if (m == i)
+			break;
+		pen_set(srv, i, srv->pen[m]);
+		i = m;
+	}
+	pen_set(srv, i, c);
+}
+
+static void pen_remove(struct server *srv, struct conn *c)
+{
+	if (!c->in_pen)
+		return;
+	c->in_pen = 0;
+	unsigned i = (unsigned)c->pen_idx;
+	struct conn *last = srv->pen[--srv->npen];
+	if (last == c)
+		return;
+	pen_set(srv, i, last);
+	pen_sift_up(srv, i);
+	pen_sift_down(srv, last->pen_idx);
+}
+
+/*
+ * pen_add(srv, c): hold a refused connection until its reset. A full pen
+ * resets the one due first, early: only a flood of more than max_refusals
+ * refusals per reject-delay window can show a prober a short delay.
+ */
+static void pen_add(struct server *srv, struct conn *c)
+{
+	if (srv->npen == srv->cfg.max_refusals) {
+		struct conn *due = srv->pen[0];
+		pen_remove(srv, due);
+		log_refusal(srv, session_peer(due->s), "reset early (max_refusals held)");
+		session_close(due->s, "refusal pen full", 0);
+	}
+	c->in_pen = 1;
+	srv->npen++;
+	pen_set(srv, srv->npen - 1, c);
+	pen_sift_up(srv, srv->npen - 1);
+}
+
 /* --- session hooks --- */
 
 static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
@@ -142,7 +225,8 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 	struct conn *c = arg;
 	struct server *srv = c->srv;
 	log_refusal(srv, session_peer(s), reason);
-	if (abuse_fail(srv->abuse, &c->src, now_ms())) {
+	pen_add(srv, c);
+	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
 		char src[64];
 		log_warn("banned %s for %u s after %u failures",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
@@ -242,6 +326,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
 	release_pending(c);
+	pen_remove(srv, c);
 	conn_unlink(srv, c);
 	free(c);
 }
@@ -264,37 +349,34 @@ static void evict_oldest(struct server *srv, const struct abuse_source *src)
 		    memcmp(c->src.bytes, src->bytes, src->len) != 0)
 			continue;
 		release_pending(c);
-		log_refusal(srv, session_peer(c->s),
-			    "evicted (too many unauthenticated connections)");
-		session_close(c->s, "evicted by connection cap", 0);
+		c->held = 1;
+		session_refuse(c->s, "evicted (too many unauthenticated connections)");
 		return;
 	}
 }
 
-static int admit(struct server *srv, struct conn *c)
+/* admit(srv, c): NULL if ${c} may try its handshake, else why not. */
+static const char *admit(struct server *srv, struct conn *c)
 {
 	struct abuse_source evict;
-	if (srv->nconns > srv->cfg.max_sessions) {
-		log_refusal(srv, session_peer(c->s), "too many sessions");
-		return -1;
-	}
+	/* Held refusals are not sessions: a flood of them must not lock out keys. */
+	if (srv->nconns - srv->npen > srv->cfg.max_sessions)
+		return "too many sessions";
 	switch (abuse_admit(srv->abuse, &c->src, now_ms(), &evict)) {
 	case ABUSE_ADMIT:
 		c->pending = 1;
-		return 0;
+		return NULL;
 	case ABUSE_EVICT_OLDEST:
 		c->pending = 1;
 		evict_oldest(srv, &evict);
-		return 0;
+		return NULL;
 	case ABUSE_BANNED:
-		log_refusal(srv, session_peer(c->s), "banned");
-		return -1;
+		return "banned";
 	case ABUSE_SOURCE_FULL:
 	case ABUSE_FULL:
-		log_refusal(srv, session_peer(c->s), "too many unauthenticated connections");
-		return -1;
+		break;
 	}
-	return -1;
+	return "too many unauthenticated connections";
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -311,7 +393,6 @@ static void on_connection(uv_stream_t *listener, int status)
 	    .role = SESSION_SERVER,
 	    .hooks = &server_hooks,
 	    .arg = c,
-	    .handshake_timeout_ms = srv->cfg.preauth_timeout_ms,
 	    .reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
 	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
 	    .keepalive_s = srv->cfg.keepalive_s,
@@ -335,10 +416,18 @@ static void on_connection(uv_stream_t *listener, int status)
 		session_close(c->s, "no peer address", 0);
 		return;
 	}
-	session_start_server(c->s);
-	if (srv->stopping || admit(srv, c) != 0) {
-		/* Not even a delay: these peers already cost us too much. */
-		session_close(c->s, "not admitted", 0);
+	if (session_start_server(c->s) != 0)
+		return;
+	if (srv->stopping) {
+		session_close(c->s, "server shutting down", 0);
+		return;
+	}
+	const char *why = admit(srv, c);
+	if (why != NULL) {
+		/* Not read at all, but reset no sooner than any other refusal:
+		 * an instant reset would tell a prober it is banned or capped. */
+		c->held = 1;
+		session_refuse(c->s, why);
 	}
 }
 
@@ -420,10 +509,52 @@ static void on_signal(uv_signal_t *sig, int signum)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
 	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	uv_close((uv_handle_t *)&srv->sighup, NULL);
+	uv_close((uv_handle_t *)&srv->sigusr1, NULL);
+	uv_close((uv_handle_t *)&srv->sigusr2, NULL);
 	/* Peers that do not read must not keep us alive. */
 	uv_timer_init(srv->loop, &srv->stop_timer);
 	uv_timer_start(&srv->stop_timer, on_stop_timer, 2000, 0);
 	uv_unref((uv_handle_t *)&srv->stop_timer);
+}
+
+static void log_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	char name[64];
+	(void)arg;
+	log_info("status: %s banned, %llu s left", abuse_format_source(src, name, sizeof(name)),
+		 (unsigned long long)left_s);
+}
+
+static void log_status(struct server *srv)
+{
+	unsigned sessions = 0;
+	size_t channels = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		sessions++;
+		channels += st.channels;
+	}
+	log_info("status: %u session(s), %zu channel(s), %u unauthenticated, %u refusal(s) "
+		 "held",
+		 sessions, channels, abuse_pending(srv->abuse), srv->npen);
+	size_t bans = abuse_each_ban(srv->abuse, now_ms(), log_ban, NULL);
+	log_info("status: %zu source(s) banned (a ban lifts after ban_time, or on restart)", bans);
+}
+
+/* Signals an operator sends by habit must never kill the gateway silently. */
+static void on_info_signal(uv_signal_t *sig, int signum)
+{
+	struct server *srv = sig->data;
+	if (signum == SIGHUP)
+		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+	else if (signum == SIGUSR1)
+		log_status(srv);
+	else
+		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
 }
 
 static void usage(FILE *f)
@@ -450,9 +581,12 @@ static void usage(FILE *f)
 	    "      --gateway-ports no|yes|clientspecified  what -R listeners bind: 127.0.0.1,\n"
 	    "                            all addresses, or the client's choice (default no;\n"
 	    "                            overrides [server], not a [key]'s own setting)\n"
-	    "      --preauth-timeout SEC close silent peers after SEC seconds (default 10)\n"
-	    "      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 "
-	    "s)\n"
+	    "      --reject-delay MIN-MAX  every refused peer is reset at a random time this\n"
+	    "                            many seconds after accept; the first message must\n"
+	    "                            arrive by then too (default 1-3)\n"
+	    "      --max-refusals N      refused connections held until their reset (default\n"
+	    "                            4096; when full, the one due first resets early)\n"
+	    "      --ban-exempt ADDR[/BITS]  never ban this source (repeatable; default none)\n"
 	    "      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
 	    "      --ban-threshold N     failures that ban a source (default 5)\n"
 	    "      --ban-window SEC      ... within this many seconds (default 60)\n"
@@ -471,7 +605,8 @@ static void usage(FILE *f)
 
 enum {
 	OPT_PERMIT = 256,
-	OPT_PREAUTH,
+	OPT_MAX_REFUSALS,
+	OPT_BAN_EXEMPT,
 	OPT_REJECT,
 	OPT_REPLAY,
 	OPT_BAN_THRESHOLD,
@@ -492,7 +627,8 @@ static const struct option server_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"key", required_argument, NULL, 'k'},
     {"permit-open", required_argument, NULL, OPT_PERMIT},
-    {"preauth-timeout", required_argument, NULL, OPT_PREAUTH},
+    {"max-refusals", required_argument, NULL, OPT_MAX_REFUSALS},
+    {"ban-exempt", required_argument, NULL, OPT_BAN_EXEMPT},
     {"reject-delay", required_argument, NULL, OPT_REJECT},
     {"replay-window", required_argument, NULL, OPT_REPLAY},
     {"ban-threshold", required_argument, NULL, OPT_BAN_THRESHOLD},
@@ -592,10 +728,16 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 			return bad_value("--gateway-ports (no, yes or clientspecified)", arg);
 		c->gateway_ports = config_gateway_parse(arg);
 		return 0;
-	case OPT_PREAUTH:
-		if (cmd_parse_uint(arg, 1, 3600, &c->preauth_timeout_ms) != 0)
-			return bad_value("--preauth-timeout", arg);
-		c->preauth_timeout_ms *= 1000;
+	case OPT_MAX_REFUSALS:
+		return cmd_parse_uint(arg, 16, 1000000, &c->max_refusals) == 0
+			   ? 0
+			   : bad_value("--max-refusals", arg);
+	case OPT_BAN_EXEMPT:
+		if (config_add_ban_exempt(c, arg, err) != 0) {
+			fprintf(stderr, "postern server: --ban-exempt %s\n",
+				err + strlen("ban_exempt: "));
+			return -1;
+		}
 		return 0;
 	case OPT_REJECT:
 		return parse_delay(arg, c) == 0 ? 0 : bad_value("--reject-delay (MIN-MAX)", arg);
@@ -756,10 +898,14 @@ static int setup(struct server *srv)
 	    .max_unauth = srv->cfg.max_unauth,
 	    .max_unauth_per_source = srv->cfg.max_unauth_per_source,
 	};
+	for (size_t i = 0; i < srv->cfg.nban_exempt && i < ABUSE_EXEMPT_MAX; i++)
+		if (abuse_cidr_parse(srv->cfg.ban_exempt[i], &ac.exempt[ac.nexempt]) == 0)
+			ac.nexempt++;
 	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
 	srv->abuse = abuse_new(&ac);
 	srv->replay = replay_new(srv->cfg.replay_window_s, REPLAY_CAPACITY);
-	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL) {
+	srv->pen = calloc(srv->cfg.max_refusals, sizeof(*srv->pen));
+	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL || srv->pen == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
@@ -770,6 +916,13 @@ static int setup(struct server *srv)
 	srv->sigint.data = srv->sigterm.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_signal_t *info[] = {&srv->sighup, &srv->sigusr1, &srv->sigusr2};
+	int infonum[] = {SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(srv->loop, info[i]);
+		info[i]->data = srv;
+		uv_signal_start(info[i], on_info_signal, infonum[i]);
+	}
 	return bind_listeners(srv);
 }
 
@@ -798,6 +951,7 @@ out:
 		uv_loop_close(srv.loop);
 	}
 	free(srv.psks);
+	free(srv.pen);
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guard/abuse.h"
 #include "util/keys.h"
 
 enum {
@@ -54,8 +55,6 @@ struct uint_setting {
 };
 
 static const struct uint_setting server_uints[] = {
-    {"preauth_timeout", offsetof(struct config_server, preauth_timeout_ms), 1, 3600, 1000,
-     " seconds"},
     {"replay_window", offsetof(struct config_server, replay_window_s), 1, 3600, 1, " seconds"},
     {"ban_threshold", offsetof(struct config_server, ban_threshold), 1, 1000000, 1, " failures"},
     {"ban_window", offsetof(struct config_server, ban_window_s), 1, 86400, 1, " seconds"},
@@ -64,6 +63,7 @@ static const struct uint_setting server_uints[] = {
     {"max_unauth_per_source", offsetof(struct config_server, max_unauth_per_source), 1, 1000000, 1,
      ""},
     {"max_sessions", offsetof(struct config_server, max_sessions), 1, 1000000, 1, ""},
+    {"max_refusals", offsetof(struct config_server, max_refusals), 16, 1000000, 1, ""},
     {"keepalive", offsetof(struct config_server, keepalive_s), 0, 3600, 1, " seconds"},
     {"rekey_records", offsetof(struct config_server, rekey_records), 1, 1u << 30, 1, " records"},
     {"busy_poll", offsetof(struct config_server, busy_poll_us), 0, BUSYPOLL_MAX_US, 1,
@@ -218,7 +218,7 @@ void config_server_defaults(struct config_server *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
-	c->preauth_timeout_ms = 10000;
+	c->max_refusals = 4096;
 	c->reject_delay_min_ms = 1000;
 	c->reject_delay_max_ms = 3000;
 	c->replay_window_s = 120;
@@ -313,6 +313,26 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 	k->allow_forwarding = CONFIG_FWD_YES;
 	k->gateway_ports = CONFIG_GW_SERVER;
 	return k;
+}
+
+int config_add_ban_exempt(struct config_server *c, const char *spec, char *err)
+{
+	struct abuse_cidr cidr;
+	if (abuse_cidr_parse(spec, &cidr) != 0 || strlen(spec) > CONFIG_CIDR_MAX) {
+		snprintf(
+		    err, CONFIG_ERR_MAX,
+		    "ban_exempt: '%.64s' is not ADDR or ADDR/BITS (e.g. 192.0.2.7, 10.0.0.0/8, "
+		    "2001:db8::/32)",
+		    spec);
+		return -1;
+	}
+	if (c->nban_exempt == CONFIG_BAN_EXEMPT_MAX) {
+		snprintf(err, CONFIG_ERR_MAX, "ban_exempt: more than %d entries",
+			 CONFIG_BAN_EXEMPT_MAX);
+		return -1;
+	}
+	snprintf(c->ban_exempt[c->nban_exempt++], CONFIG_CIDR_MAX + 1, "%s", spec);
+	return 0;
 }
 
 int config_add_listen(struct config_server *c, const struct net_endpoint *ep)
@@ -889,6 +909,8 @@ static int set_word(struct parser *p, const char *name, int v, const char *value
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
 
+static int line_result(struct parser *p, int rc, const char *why);
+
 static int server_setting(struct parser *p, const char *name, const char *value)
 {
 	const struct uint_setting *u;
@@ -900,6 +922,10 @@ static int server_setting(struct parser *p, const char *name, const char *value)
 				GATEWAY_WORDS, &p->srv->gateway_ports);
 	if (strcmp(name, "reject_delay") == 0)
 		return once(p, "reject_delay") < 0 ? -1 : set_reject_delay(p, value);
+	if (strcmp(name, "ban_exempt") == 0) {
+		char why[CONFIG_ERR_MAX];
+		return line_result(p, config_add_ban_exempt(p->srv, value, why), why);
+	}
 	u = find_uint(server_uints, NUM(server_uints), name);
 	if (u)
 		return once(p, u->name) < 0 ? -1 : set_uint(p, u, p->srv, value);

@@ -17,6 +17,8 @@ enum {
 	CONFIG_ERR_MAX = 512,
 	CONFIG_NAME_MAX = 63,
 	CONFIG_PATH_MAX = 4095,
+	CONFIG_BAN_EXEMPT_MAX = 64, /* ban_exempt entries */
+	CONFIG_CIDR_MAX = 63,	    /* longest ADDR/BITS text */
 };
 
 /*
@@ -80,7 +82,6 @@ struct config_server {
 	size_t nlisten;
 	struct config_key *keys;
 	size_t nkeys;
-	unsigned preauth_timeout_ms;	/* default 10000 */
 	unsigned reject_delay_min_ms;	/* default 1000 */
 	unsigned reject_delay_max_ms;	/* default 3000 */
 	unsigned replay_window_s;	/* default 120 */
@@ -90,6 +91,9 @@ struct config_server {
 	unsigned max_unauth;		/* concurrent unauthenticated, default 64 */
 	unsigned max_unauth_per_source; /* default 8 */
 	unsigned max_sessions;		/* default 1024 */
+	unsigned max_refusals;		/* refused connections held until their reset (4096) */
+	char ban_exempt[CONFIG_BAN_EXEMPT_MAX][CONFIG_CIDR_MAX + 1]; /* ADDR[/BITS], never banned */
+	size_t nban_exempt;
 	unsigned keepalive_s;		/* default 25; 0 = off */
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
@@ -223,6 +227,12 @@ const char *config_gateway_name(int v);
 
 /* config_add_key(c, name): append a key stanza with defaults and return it, or NULL. */
 struct config_key *config_add_key(struct config_server *c, const char *name);
+
+/*
+ * config_add_ban_exempt(c, spec, err): append a ban_exempt ADDR[/BITS]
+ * (repeatable, at most CONFIG_BAN_EXEMPT_MAX). Returns 0, or -1 with ${err}.
+ */
+int config_add_ban_exempt(struct config_server *c, const char *spec, char *err);
 
 /* config_add_listen(c, ep): append a listen address. Returns 0 or -1. */
 int config_add_listen(struct config_server *c, const struct net_endpoint *ep);

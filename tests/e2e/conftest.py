@@ -766,7 +766,7 @@ class Postern:
 
     # server -------------------------------------------------------------
     def start_server(self, key=None, host="127.0.0.1", port=None, permit=None, config=None,
-                     preauth_timeout=None, reject_delay=None, ban_threshold=None, ban_window=None,
+                     reject_delay=None, ban_threshold=None, ban_window=None,
                      ban_time=None, max_unauth=None, replay_window=None, extra=(), wait=True,
                      name="server"):
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
@@ -788,7 +788,7 @@ class Postern:
             argv += ["-k", key]
         for p in permit or ():
             argv += ["--permit-open", p]
-        for flag, val in (("--preauth-timeout", preauth_timeout), ("--reject-delay", reject_delay),
+        for flag, val in (("--reject-delay", reject_delay),
                           ("--ban-threshold", ban_threshold), ("--ban-window", ban_window),
                           ("--ban-time", ban_time), ("--max-unauth", max_unauth),
                           ("--replay-window", replay_window)):

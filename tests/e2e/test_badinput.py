@@ -111,7 +111,7 @@ SERVER_CONF_ERRORS = {
     "bad-number": ("""\
         [server]
         listen = 127.0.0.1:{port}
-        preauth_timeout = soon
+        max_refusals = soon
         [key a]
         key_file = {key}
         permit_open = any
@@ -285,7 +285,9 @@ def test_keygen_refuses_to_overwrite(postern_bin, pg):
     ["frobnicate"],
     ["server", "--no-such-flag"],
     ["client", "--no-such-flag"],
-    ["server", "--preauth-timeout", "soon"],
+    ["server", "--max-refusals", "soon"],
+    ["server", "--max-refusals", "15"],
+    ["server", "--ban-exempt", "10.0.0.0/40"],
     ["server", "--reject-delay", "3-1"],
     ["server", "--reject-delay", "fast"],
     ["server", "--ban-threshold", "-5"],

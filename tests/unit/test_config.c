@@ -39,7 +39,7 @@ static const char good_server[] = "# postern server\n"
 				  "[server]\n"
 				  "listen = 0.0.0.0:2222\n"
 				  "listen = [::]:2222          ; and IPv6\n"
-				  "preauth_timeout = 5\n"
+				  "max_refusals = 5000\n"
 				  "reject_delay = 2-4         # seconds\n"
 				  "replay_window = 300\n"
 				  "ban_threshold = 3\n"
@@ -76,7 +76,7 @@ static void test_server_good(void **state)
 	assert_string_equal(c.listen[0].host, "0.0.0.0");
 	assert_int_equal(c.listen[0].port, 2222);
 	assert_string_equal(c.listen[1].host, "::");
-	assert_int_equal(c.preauth_timeout_ms, 5000);
+	assert_int_equal(c.max_refusals, 5000);
 	assert_int_equal(c.reject_delay_min_ms, 2000);
 	assert_int_equal(c.reject_delay_max_ms, 4000);
 	assert_int_equal(c.replay_window_s, 300);
@@ -122,7 +122,7 @@ static void test_server_defaults_and_check(void **state)
 	config_server_defaults(&c);
 	assert_int_equal(config_server_load_string(text, strlen(text), "server.conf", &c, err), 0);
 	assert_string_equal(c.keys[0].key_file, "a.key");
-	assert_int_equal(c.preauth_timeout_ms, 10000);
+	assert_int_equal(c.max_refusals, 4096);
 	assert_int_equal(c.reject_delay_min_ms, 1000);
 	assert_int_equal(c.reject_delay_max_ms, 3000);
 	assert_int_equal(c.replay_window_s, 120);
@@ -163,7 +163,7 @@ static void test_server_bom_comments_indent(void **state)
 	static const char text[] = "\xef\xbb\xbf"
 				   "[server]   # trailing comment\n"
 				   "\tlisten = 127.0.0.1:1 ;x\n"
-				   "\tpreauth_timeout = 7\n"
+				   "\tmax_refusals = 70\n"
 				   "\t\tmax_sessions = 9\n"
 				   "[key k];c\n"
 				   "key_file = /k;not a comment\n"
@@ -176,7 +176,7 @@ static void test_server_bom_comments_indent(void **state)
 	if (config_server_load_string(text, strlen(text), "s.conf", &c, err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(c.nlisten, 1);
-	assert_int_equal(c.preauth_timeout_ms, 7000);
+	assert_int_equal(c.max_refusals, 70);
 	assert_int_equal(c.max_sessions, 9);
 	assert_int_equal(c.nkeys, 1);
 	assert_string_equal(c.keys[0].key_file, "/k;not a comment");
@@ -203,15 +203,16 @@ static const struct bad_config bad_servers[] = {
      "unknown setting 'permt_open' in [key alice]"},
     {"[server]\nListen = 1.2.3.4:5\n", 2, "unknown setting in [server]"},
     {"[server]\n= 5\n", 2, "missing setting name"},
-    {"[server]\npreauth_timeout = 0\n", 2,
-     "preauth_timeout: bad value '0' (expected 1..3600 seconds)"},
-    {"[server]\npreauth_timeout = 3601\n", 2, "preauth_timeout: bad value '3601'"},
-    {"[server]\npreauth_timeout = abc\n", 2, "preauth_timeout: bad value 'abc'"},
-    {"[server]\npreauth_timeout = -1\n", 2, "preauth_timeout: bad value '-1'"},
-    {"[server]\npreauth_timeout = 10s\n", 2, "preauth_timeout: bad value '10s'"},
-    {"[server]\npreauth_timeout = 99999999999\n", 2, "bad value '99999999999'"},
-    {"[server]\npreauth_timeout = 4294967306\n", 2, "bad value"},
-    {"[server]\npreauth_timeout =\n", 2, "preauth_timeout: bad value ''"},
+    {"[server]\npreauth_timeout = 5\n", 2, "unknown setting 'preauth_timeout' in [server]"},
+    {"[server]\nmax_refusals = 15\n", 2, "max_refusals: bad value '15' (expected 16..1000000)"},
+    {"[server]\nmax_refusals = abc\n", 2, "max_refusals: bad value 'abc'"},
+    {"[server]\nmax_refusals = -1\n", 2, "max_refusals: bad value '-1'"},
+    {"[server]\nmax_refusals = 99999999999\n", 2, "bad value '99999999999'"},
+    {"[server]\nmax_refusals = 4294967306\n", 2, "bad value"},
+    {"[server]\nmax_refusals =\n", 2, "max_refusals: bad value ''"},
+    {"[server]\nban_exempt = 10.0.0.0/33\n", 2, "ban_exempt: '10.0.0.0/33' is not ADDR"},
+    {"[server]\nban_exempt = [::1]\n", 2, "ban_exempt: '[::1]' is not ADDR"},
+    {"[server]\nban_exempt = host.example\n", 2, "is not ADDR or ADDR/BITS"},
     {"[server]\nmax_sessions = 1000001\n", 2,
      "max_sessions: bad value '1000001' (expected 1..1000000)"},
     {"[server]\nmax_unauth = 0\n", 2, "max_unauth: bad value '0'"},
@@ -231,8 +232,8 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nlisten = ::1:22\n", 2, "listen: too many ':'"},
     {"[server]\nlisten = 1.2.3.4:22\nlisten = 1.2.3.4:22\n", 3, "listen: 1.2.3.4:22 given twice"},
     {"[server]\nlisten = [::1]:22\nlisten = [0::1]:22\n", 3, "given twice"},
-    {"[server]\npreauth_timeout = 5\n\npreauth_timeout = 6\n", 4,
-     "preauth_timeout set twice (first on line 2)"},
+    {"[server]\nmax_refusals = 50\n\nmax_refusals = 60\n", 4,
+     "max_refusals set twice (first on line 2)"},
     {"[server]\nreject_delay = 1\nreject_delay = 2\n", 3, "reject_delay set twice"},
     {"[server]\n[server]\n", 2, "second [server] section (first on line 1)"},
     {"[server x]\n", 1, "[server] takes no name"},
