@@ -50,15 +50,17 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
+	unsigned attempts; /* failed rounds before any session was established */
+	int established_once;
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
 };
 
 static void try_connect(struct client *cl);
-static void schedule_reconnect(struct client *cl);
+static void schedule_reconnect(struct client *cl, const char *why);
 
 static enum crypto_aead_alg pick_cipher(int configured)
 {
@@ -89,6 +91,9 @@ static void stop(struct client *cl, int code)
 	uv_timer_stop(&cl->retry);
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
+	uv_close((uv_handle_t *)&cl->sighup, NULL);
+	uv_close((uv_handle_t *)&cl->sigusr1, NULL);
+	uv_close((uv_handle_t *)&cl->sigusr2, NULL);
 	uv_close((uv_handle_t *)&cl->retry, NULL);
 	for (size_t i = 0; i < cl->nfwds; i++) {
 		fwd_local_close(cl->fwds[i]);
@@ -102,6 +107,29 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
 	log_info("signal %d: shutting down", signum);
 	stop(sig->data, 0);
+}
+
+/* Signals an operator sends by habit must never kill the client silently. */
+static void on_info_signal(uv_signal_t *sig, int signum)
+{
+	struct client *cl = sig->data;
+	if (signum == SIGHUP) {
+		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+	} else if (signum == SIGUSR1) {
+		struct session_stats st = {0};
+		int up = cl->s != NULL && session_established(cl->s);
+		if (up)
+			session_get_stats(cl->s, &st);
+		size_t open = 0;
+		for (size_t i = 0; i < cl->nfwds; i++)
+			open += cl->fwds[i] != NULL;
+		log_info("status: session with %s %s, %zu channel(s), %zu of %zu local "
+			 "forward(s) listening, %zu remote forward(s)",
+			 cl->server_name, up ? "established" : "not established", st.channels, open,
+			 cl->cfg.nlocal + cl->cfg.ndynamic, cl->nremote);
+	} else {
+		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
+	}
 }
 
 /* --- session hooks --- */
@@ -131,12 +159,14 @@ static int open_forwards(struct client *cl)
 		cl->fwds[i] =
 		    fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
 				   current_session, cl, err);
+		cl->nfwds = i + 1;
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
 				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
-			return -1;
+			if (cl->cfg.exit_on_forward_failure)
+				return -1;
+			log_warn("continuing without it (--no-exit-on-forward-failure)");
 		}
-		cl->nfwds = i + 1;
 	}
 	cl->forwards_open = 1;
 	return 0;
@@ -161,6 +191,7 @@ static void on_established(void *arg, struct session *s)
 	struct client *cl = arg;
 	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
 	cl->backoff_s = 0;
+	cl->established_once = 1;
 	if (!cl->forwards_open) {
 		if (open_forwards(cl) != 0) {
 			log_error("exiting: a requested forward could not be set up");
@@ -230,7 +261,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		cl->hs = NULL;
 	}
 	if (!cl->stopping)
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, reason);
 }
 
 /* --- connecting --- */
@@ -240,11 +271,21 @@ static void on_retry(uv_timer_t *t)
 	try_connect(t->data);
 }
 
-static void schedule_reconnect(struct client *cl)
+static void schedule_reconnect(struct client *cl, const char *why)
 {
 	if (cl->ai != NULL) {
 		uv_freeaddrinfo(cl->ai);
 		cl->ai = cl->ai_next = NULL;
+	}
+	/* Like ssh: a client that never got in stops, rather than retry a
+	 * wrong key until the server bans its address (connect_attempts stays
+	 * below the default ban_threshold). Once in, it reconnects for good. */
+	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
+	    ++cl->attempts >= cl->cfg.connect_attempts) {
+		log_error("cannot establish a session with %s after %u attempt(s): %s",
+			  cl->server_name, cl->attempts, why);
+		stop(cl, EXIT_RUNTIME);
+		return;
 	}
 	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
 	if (cl->backoff_s > cl->cfg.reconnect_max_s)
@@ -263,10 +304,12 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 	if (status == UV_ECANCELED || s == NULL)
 		return;
 	if (status < 0) {
+		char why[96];
 		log_info("connect to %s failed: %s", cl->server_name, strerror(-status));
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(-status));
 		/* Try the next address; the session object goes with this socket. */
 		cl->s = NULL;
-		session_close(s, "connect failed", 0);
+		session_close(s, why, 0);
 		return;
 	}
 	cl->hs = handshake_client_begin(cl->psk, cl->alg, cmd_now_ms(), msg1);
@@ -303,7 +346,7 @@ static void connect_next(struct client *cl)
 {
 	struct addrinfo *a = cl->ai_next;
 	if (a == NULL) {
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "no address to connect to");
 		return;
 	}
 	cl->ai_next = a->ai_next;
@@ -317,16 +360,18 @@ static void connect_next(struct client *cl)
 	};
 	cl->s = session_new(cl->loop, &p);
 	if (cl->s == NULL) {
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "out of memory");
 		return;
 	}
 	cl->conn.data = cl;
 	int rc = tcpopt_connect(&cl->conn, session_tcp(cl->s), a->ai_addr, on_tcp_connected);
 	if (rc != 0) {
 		struct session *s = cl->s;
+		char why[96];
 		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(-rc));
 		cl->s = NULL;
-		session_close(s, "connect failed", 0);
+		session_close(s, why, 0);
 	}
 }
 
@@ -339,8 +384,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (status < 0) {
-		log_warn("cannot resolve %s: %s", cl->cfg.server.host, uv_strerror(status));
-		schedule_reconnect(cl);
+		char why[NET_HOST_MAX + 64];
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", cl->cfg.server.host,
+			 uv_strerror(status));
+		log_warn("%s", why);
+		schedule_reconnect(cl, why);
 		return;
 	}
 	cl->ai = cl->ai_next = res;
@@ -362,7 +410,7 @@ static void try_connect(struct client *cl)
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	cl->gai.data = cl;
 	if (uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg.server.host, port, &hints) != 0)
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "cannot start name resolution");
 }
 
 /* --- command line --- */
@@ -391,6 +439,10 @@ static void usage(FILE *f)
 	    "      --rekey-records N rekey our sending key after N records (default 1048576;\n"
 	    "                        also after 10 minutes)\n"
 	    "      --reconnect-max SEC  ceiling of the reconnect backoff (default 30)\n"
+	    "      --connect-attempts N  give up after N failed attempts before a first\n"
+	    "                        session (default 3; 0 = keep trying forever); once a\n"
+	    "                        session has existed, always reconnect\n"
+	    "      --connect-timeout SEC  wait this long for the server's reply (default 10)\n"
 	    "      --busy-poll USEC  after activity, poll up to USEC microseconds before\n"
 	    "                        sleeping (only while events come back to back;\n"
 	    "                        default 100, max 1000; 0 off)\n"
@@ -406,6 +458,8 @@ enum {
 	OPT_NO_EXIT_ON_FAILURE,
 	OPT_REKEY_RECORDS,
 	OPT_BUSY_POLL,
+	OPT_CONNECT_ATTEMPTS,
+	OPT_CONNECT_TIMEOUT,
 };
 
 static const struct option client_opts[] = {
@@ -420,6 +474,8 @@ static const struct option client_opts[] = {
     {"rekey-records", required_argument, NULL, OPT_REKEY_RECORDS},
     {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
     {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+    {"connect-attempts", required_argument, NULL, OPT_CONNECT_ATTEMPTS},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -482,6 +538,19 @@ static int client_flag(int o, const char *arg, struct config_client *c, enum log
 		if (cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0)
 			return 0;
 		fprintf(stderr, "postern client: bad --keepalive '%s'\n", arg);
+		return -1;
+	case OPT_CONNECT_ATTEMPTS:
+		if (cmd_parse_uint(arg, 0, 1000, &c->connect_attempts) == 0)
+			return 0;
+		fprintf(stderr, "postern client: bad --connect-attempts '%s' (0..1000)\n", arg);
+		return -1;
+	case OPT_CONNECT_TIMEOUT:
+		if (cmd_parse_uint(arg, 1, 3600, &c->connect_timeout_ms) == 0) {
+			c->connect_timeout_ms *= 1000;
+			return 0;
+		}
+		fprintf(stderr, "postern client: bad --connect-timeout '%s' (1..3600 seconds)\n",
+			arg);
 		return -1;
 	case OPT_RECONNECT_MAX:
 		if (cmd_parse_uint(arg, 1, 3600, &c->reconnect_max_s) == 0)
@@ -575,6 +644,13 @@ int cmd_client(int argc, char **argv)
 	cl.sigint.data = cl.sigterm.data = &cl;
 	uv_signal_start(&cl.sigint, on_signal, SIGINT);
 	uv_signal_start(&cl.sigterm, on_signal, SIGTERM);
+	uv_signal_t *info[] = {&cl.sighup, &cl.sigusr1, &cl.sigusr2};
+	int infonum[] = {SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(cl.loop, info[i]);
+		info[i]->data = &cl;
+		uv_signal_start(info[i], on_info_signal, infonum[i]);
+	}
 	try_connect(&cl);
 	busypoll_init(&cl.poll, cl.cfg.busy_poll_us);
 	busypoll_run(&cl.poll, cl.loop);

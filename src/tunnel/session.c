@@ -379,8 +379,8 @@ static void on_hs_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		const char *why = s->p.role == SESSION_SERVER
 				      ? "incomplete first message"
-				      : "server closed the connection during the handshake "
-					"(wrong key, clock skew, or banned?)";
+				      : "the server refused the handshake: wrong key, clocks more "
+					"than replay_window apart, or this address is banned";
 		if (s->p.role == SESSION_SERVER)
 			session_refuse(s, why);
 		else

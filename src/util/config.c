@@ -73,6 +73,7 @@ static const struct uint_setting server_uints[] = {
 static const struct uint_setting client_uints[] = {
     {"keepalive", offsetof(struct config_client, keepalive_s), 0, 3600, 1, " seconds"},
     {"reconnect_max", offsetof(struct config_client, reconnect_max_s), 1, 3600, 1, " seconds"},
+    {"connect_attempts", offsetof(struct config_client, connect_attempts), 0, 1000, 1, ""},
     {"connect_timeout", offsetof(struct config_client, connect_timeout_ms), 1, 3600, 1000,
      " seconds"},
     {"rekey_records", offsetof(struct config_client, rekey_records), 1, 1u << 30, 1, " records"},
@@ -243,6 +244,7 @@ void config_client_defaults(struct config_client *c)
 	c->keepalive_s = 25;
 	c->reconnect_max_s = 30;
 	c->connect_timeout_ms = 10000;
+	c->connect_attempts = 3;
 	c->exit_on_forward_failure = 1;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;

@@ -118,6 +118,7 @@ struct config_client {
 	unsigned busy_poll_us;	     /* poll this long before sleeping (100); 0 = off */
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
+	unsigned connect_attempts;   /* until a first session; default 3; 0 = forever */
 };
 
 /* config_server_defaults(c): zero ${c} and set every default. */
