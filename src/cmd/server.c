@@ -5,13 +5,17 @@
  * session that stays silent until its first message authenticates under one
  * of the keys; abuse accounting decides who may even try.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cmd/cmd.h"
@@ -28,9 +32,27 @@
 #include "util/log.h"
 #include "util/tcpopt.h"
 
-enum { REPLAY_CAPACITY = 1 << 16, MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
+enum {
+	REPLAY_CAPACITY = 1 << 16,
+	MAX_LISTENERS = 16,
+	REFUSAL_LOGS_PER_S = 20,
+	ACCEPT_BATCH = 256,    /* accepts per readiness event, so other work runs */
+	ACCEPT_PAUSE_MS = 100, /* no descriptor at all: let the kernel queue wait */
+};
 
 struct server;
+
+/*
+ * A listening socket we accept from ourselves (a uv_poll_t on a dup of the
+ * libuv listener's descriptor): libuv's own accept answers EMFILE by
+ * accepting and closing every queued connection, a FIN to strangers.
+ */
+struct listener {
+	struct server *srv;
+	uv_tcp_t tcp; /* binds, sets the options, listens; closed right after */
+	uv_poll_t poll;
+	int fd;
+};
 
 /* One accepted connection, from accept to close. */
 struct conn {
@@ -52,8 +74,10 @@ struct server {
 	const uint8_t **psks;
 	struct abuse *abuse;
 	struct replay *replay;
-	uv_tcp_t listeners[MAX_LISTENERS];
+	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;
+	int spare_fd;		 /* reserve: closed to accept at the fd limit, then reopened */
+	uv_timer_t accept_pause; /* accepting resumes when no descriptor was free */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	uv_timer_t stop_timer; /* bounds a graceful shutdown */
 	struct conn *head, *tail;
@@ -379,16 +403,13 @@ static const char *admit(struct server *srv, struct conn *c)
 	return "too many unauthenticated connections";
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/*
+ * take_connection(srv, fd, why): a session for the accepted ${fd}; with
+ * ${why} (the server is out of descriptors) it is refused without being read.
+ */
+static void take_connection(struct server *srv, int fd, const char *why)
 {
-	struct server *srv = listener->data;
-	if (status < 0) {
-		log_warn("accept failed: %s", uv_strerror(status));
-		return;
-	}
 	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return;
 	struct session_params p = {
 	    .role = SESSION_SERVER,
 	    .hooks = &server_hooks,
@@ -398,17 +419,24 @@ static void on_connection(uv_stream_t *listener, int status)
 	    .keepalive_s = srv->cfg.keepalive_s,
 	    .rekey_records = srv->cfg.rekey_records,
 	};
-	c->srv = srv;
-	c->s = session_new(srv->loop, &p);
-	if (c->s == NULL) {
-		free(c);
+	if (c != NULL) {
+		c->srv = srv;
+		c->s = session_new(srv->loop, &p);
+	}
+	if (c == NULL || c->s == NULL || uv_tcp_open(session_tcp(c->s), fd) != 0) {
+		/* Out of memory: nothing to hold it with, so a reset now (never a FIN). */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+		if (c != NULL && c->s != NULL) {
+			conn_link(srv, c);
+			session_close(c->s, "cannot take the connection", 0);
+		} else {
+			free(c);
+		}
 		return;
 	}
 	conn_link(srv, c);
-	if (uv_accept(listener, (uv_stream_t *)session_tcp(c->s)) != 0) {
-		session_close(c->s, "accept failed", 0);
-		return;
-	}
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	if (uv_tcp_getpeername(session_tcp(c->s), (struct sockaddr *)&ss, &len) != 0 ||
@@ -422,7 +450,8 @@ static void on_connection(uv_stream_t *listener, int status)
 		session_close(c->s, "server shutting down", 0);
 		return;
 	}
-	const char *why = admit(srv, c);
+	if (why == NULL)
+		why = admit(srv, c);
 	if (why != NULL) {
 		/* Not read at all, but reset no sooner than any other refusal:
 		 * an instant reset would tell a prober it is banned or capped. */
@@ -431,7 +460,72 @@ static void on_connection(uv_stream_t *listener, int status)
 	}
 }
 
+static void on_accept_resume(uv_timer_t *t);
+
+/* Nothing to accept with: leave the queue to the kernel for a moment. */
+static void pause_accepting(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		uv_poll_stop(&srv->listeners[i].poll);
+	uv_timer_start(&srv->accept_pause, on_accept_resume, ACCEPT_PAUSE_MS, 0);
+	log_refusal(srv, "new connections", "out of descriptors; they wait in the listen queue");
+}
+
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		uv_poll_start(&srv->listeners[i].poll, UV_READABLE, on_readable);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct listener *l = h->data;
+	struct server *srv = l->srv;
+	(void)events;
+	if (status < 0) {
+		log_warn("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	if (srv->spare_fd < 0)
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int n = 0; n < ACCEPT_BATCH; n++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			/* Accepted with the reserve: the server is at its limit. */
+			take_connection(srv, fd,
+					srv->spare_fd < 0 ? "server out of descriptors" : NULL);
+			if (srv->spare_fd < 0)
+				srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+			close(srv->spare_fd);
+			srv->spare_fd = -1;
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			pause_accepting(srv);
+			return;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_warn("accept failed: %s", strerror(errno));
+		return;
+	}
+}
+
 /* --- set-up --- */
+
+/* libuv never accepts for us (see struct listener); kept for its signature. */
+static void on_unused_connection(uv_stream_t *listener, int status)
+{
+	(void)listener;
+	(void)status;
+}
 
 static int listen_addr(struct server *srv, const struct sockaddr *sa, const char *spec)
 {
@@ -440,18 +534,31 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 		log_error("too many listen addresses (max %d)", MAX_LISTENERS);
 		return -1;
 	}
-	uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
-	uv_tcp_init(srv->loop, l);
-	l->data = srv;
-	int rc = tcpopt_listen(l, sa, 1024, on_connection);
+	struct listener *l = &srv->listeners[srv->nlisteners];
+	uv_os_fd_t fd = -1;
+	l->srv = srv;
+	l->fd = -1;
+	uv_tcp_init(srv->loop, &l->tcp);
+	int rc = tcpopt_listen(&l->tcp, sa, 1024, on_unused_connection);
+	if (rc == 0 && uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0)
+		l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct sockaddr_storage ss;
+	int slen = sizeof(ss);
+	uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &slen);
+	/* The duplicate keeps the socket listening; libuv lets go of its own. */
+	uv_close((uv_handle_t *)&l->tcp, NULL);
+	if (rc == 0 && (l->fd < 0 || uv_poll_init_socket(srv->loop, &l->poll, l->fd) != 0))
+		rc = UV_EMFILE;
 	if (rc != 0) {
+		if (l->fd >= 0)
+			close(l->fd);
 		log_error("cannot listen on %s (%s): %s", spec,
 			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));
 		return -1;
 	}
-	struct sockaddr_storage ss;
-	int slen = sizeof(ss);
-	uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
+	l->poll.data = l;
+	uv_poll_start(&l->poll, UV_READABLE, on_readable);
+	srv->nlisteners++;
 	log_info("listening on %s",
 		 net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
 	return 0;
@@ -502,9 +609,12 @@ static void on_signal(uv_signal_t *sig, int signum)
 	struct server *srv = sig->data;
 	log_info("signal %d: shutting down", signum);
 	srv->stopping = 1;
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		uv_close((uv_handle_t *)&srv->listeners[i].poll, NULL);
+		close(srv->listeners[i].fd);
+	}
 	srv->nlisteners = 0;
+	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -914,6 +1024,13 @@ static int setup(struct server *srv)
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
 	srv->sigint.data = srv->sigterm.data = srv;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->spare_fd < 0) {
+		log_error("cannot open /dev/null for the descriptor reserve: %s", strerror(errno));
+		return -1;
+	}
+	uv_timer_init(srv->loop, &srv->accept_pause);
+	srv->accept_pause.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
 	uv_signal_t *info[] = {&srv->sighup, &srv->sigusr1, &srv->sigusr2};
@@ -931,6 +1048,7 @@ int cmd_server(int argc, char **argv)
 	struct server srv = {0};
 	enum log_level lvl = LOG_LVL_INFO;
 	int rc = EXIT_USAGE;
+	srv.spare_fd = -1;
 	config_server_defaults(&srv.cfg);
 	if (configure(argc, argv, &srv.cfg, &lvl) != 0)
 		goto out;
@@ -952,6 +1070,8 @@ out:
 	}
 	free(srv.psks);
 	free(srv.pen);
+	if (srv.spare_fd >= 0)
+		close(srv.spare_fd);
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import noise_probe
-from conftest import IO_TIMEOUT
+from conftest import IO_TIMEOUT, echo_roundtrip, forward_spec, free_port, hostport
 
 N = 20  # samples per class
 DELAY = (1, 2)  # --reject-delay, seconds
@@ -22,6 +22,8 @@ DELAY = (1, 2)  # --reject-delay, seconds
 KS_BOUND = 0.8
 SLACK = 1.5  # seconds past the maximum a loaded 2-core machine may add
 HOLDERS = 8  # the default max_unauth_per_source
+NOFILE = 40  # the server's descriptor limit in the exhaustion test ...
+PAST_LIMIT = 100  # ... and the strangers that arrive at once
 
 
 def ks_statistic(a, b):
@@ -121,6 +123,22 @@ def test_every_refusal_class_resets_from_one_delay_distribution(pg):
         assert got == b"", f"{name}: the server sent {len(got)} bytes"
         assert outcome == "reset", f"{name}: the connection ended with {outcome}, not a reset"
         samples[name].append(delay)
+    # The classes are what they claim: the same set-up again, one probe
+    # each, past the second whose refusal log lines the flood used up.
+    time.sleep(1.1)
+    holders = []
+    try:
+        for _ in range(HOLDERS):
+            h = socket.socket()
+            holders.append(h)
+            h.settimeout(IO_TIMEOUT)
+            h.bind(("127.0.5.1", 0))
+            h.connect(srv.addr)
+        refusal_delay(srv.addr, "127.0.5.1", os.urandom(64))
+    finally:
+        for h in holders:
+            h.close()
+    refusal_delay(srv.addr, banned, noise_probe.first_message(pg.psk(key)))
     assert srv.search(r"refused 127\.0\.5\.1:\d+: too many unauthenticated connections"), \
         "no probe was over the per-source cap"
     assert srv.search(r"refused 127\.200\.0\.1:\d+: banned"), "no probe was refused as banned"
@@ -137,3 +155,33 @@ def test_every_refusal_class_resets_from_one_delay_distribution(pg):
         rest = [x for n, w in samples.items() if n != name for x in w]
         d = ks_statistic(v, rest)
         assert d <= KS_BOUND, f"{name}: KS statistic {d:.2f} against the other classes; {report}"
+
+
+def test_out_of_descriptors_still_resets_after_the_delay(pg, echo_server):
+    """At the descriptor limit no stranger sees a FIN (libuv's own answer to
+    EMFILE) or an early reset: the reserve descriptor takes one more, and the
+    rest wait in the listen queue until a refusal frees one."""
+    key = pg.keygen()
+    port = free_port()
+    argv = ["prlimit", f"--nofile={NOFILE}:{NOFILE}", pg.bin, "server", "-l", hostport("127.0.0.1", port),
+            "-k", key, "--permit-open", hostport(*echo_server.addr), "--reject-delay", "1-2",
+            "--max-unauth", "1000", "--ban-threshold", "1000000"]
+    srv = pg.procs.start(argv, "server")
+    srv.watch = True
+    srv.addr = ("127.0.0.1", port)
+    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % port)
+    start = threading.Event()
+    with ThreadPoolExecutor(PAST_LIMIT) as ex:
+        futs = [ex.submit(refusal_delay, srv.addr, f"127.0.7.{i + 1}", os.urandom(10), start)
+                for i in range(PAST_LIMIT)]
+        start.set()
+        results = [f.result() for f in futs]
+    for delay, got, outcome in results:
+        assert got == b"", f"the server sent {len(got)} bytes"
+        assert outcome == "reset", f"a connection ended with {outcome}, not a reset"
+        assert delay >= DELAY[0] - 0.05, f"a reset after {delay:.3f} s, before the minimum delay"
+    srv.wait_for_log(r"out of descriptors")  # the limit was reached
+    # Once the refusals are gone the server takes real clients again.
+    lport = free_port()
+    pg.start_client(server=srv.addr, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    assert echo_roundtrip(("127.0.0.1", lport))
