@@ -1058,6 +1058,13 @@ int cmd_server(int argc, char **argv)
 	rc = EXIT_RUNTIME;
 	if (setup(&srv) != 0)
 		goto out;
+	for (size_t i = 0; i < srv.cfg.nkeys; i++)
+		if (!policy_permits_anything(&srv.cfg.keys[i]))
+			log_warn(
+			    "key '%s' permits nothing: every forward it asks for will be denied "
+			    "(give it permit_open or permit_listen; on the command line "
+			    "--permit-open or --permit-listen)",
+			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
 	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);
 	busypoll_run(&srv.poll, srv.loop);

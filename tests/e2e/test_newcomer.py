@@ -99,3 +99,27 @@ def test_ban_exempt_source_is_never_banned(pg, echo_server):
     lport = free_port()
     pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
     assert echo_roundtrip(("127.0.0.1", lport))
+
+
+def test_server_whose_only_key_permits_nothing_warns_at_start(pg):
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[])
+    srv.wait_for_log(r"WARN key 'default' permits nothing: every forward it asks for will be denied")
+    ok = pg.start_server(key=key, permit=["127.0.0.1:1"], name="server-2")
+    ok.wait_for_log(r"server ready")
+    assert not ok.search(r"permits nothing")
+
+
+def test_denied_localhost_says_names_never_match_addresses(pg, echo_server):
+    key = pg.keygen()
+    port = echo_server.addr[1]
+    srv = pg.start_server(key=key, permit=[f"127.0.0.1:{port}"])
+    lport = free_port()
+    pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, "localhost", port)])
+    try:
+        with socket.create_connection(("127.0.0.1", lport), timeout=10) as s:
+            s.recv(1)
+    except ConnectionResetError:
+        pass  # the denied channel is reset: expected
+    srv.wait_for_log(r"denied localhost:%d for key 'default': not in permit_open \(names never match "
+                     r"addresses: localhost is not permit_open 127\.0\.0\.1:%d" % (port, port))
