@@ -4,7 +4,9 @@
  * server: connect, handshake, open the -L entrances once the first session
  * is up (so a forward that cannot be bound is reported at once and the
  * client exits, like ssh's ExitOnForwardFailure), and reconnect with
- * exponential backoff whenever the session drops.
+ * exponential backoff whenever the session drops; until a first session
+ * exists it gives up after connect_attempts failed rounds, so a wrong key
+ * does not get its owner banned.
  */
 #include <getopt.h>
 #include <netdb.h>
@@ -42,6 +44,8 @@ struct client {
 	struct noise_hs *hs;	 /* handshake in progress */
 	struct fwd_local **fwds; /* -L then -D entrances */
 	size_t nfwds;
+	struct addrinfo **binds;       /* their TCP bind addresses, resolved at start */
+	char (*bind_err)[NET_ERR_MAX]; /* why a bind address did not resolve */
 	int forwards_open;
 	struct client_remote *remote; /* -R */
 	size_t nremote;
@@ -156,9 +160,12 @@ static int open_forwards(struct client *cl)
 		int socks = i >= cl->cfg.nlocal;
 		const struct net_endpoint *listen =
 		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
-		cl->fwds[i] =
-		    fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
-				   current_session, cl, err);
+		if (!listen->is_unix && cl->binds[i] == NULL)
+			snprintf(err, sizeof(err), "%s", cl->bind_err[i]);
+		else
+			cl->fwds[i] = fwd_local_open(cl->loop, listen, cl->binds[i],
+						     socks ? NULL : &cl->cfg.local[i].target,
+						     current_session, cl, err);
 		cl->nfwds = i + 1;
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
@@ -170,6 +177,34 @@ static int open_forwards(struct client *cl)
 	}
 	cl->forwards_open = 1;
 	return 0;
+}
+
+/*
+ * The entrances' bind names are resolved once, before the loop runs (the
+ * listeners open only after the first session, but a slow resolver must
+ * never stall a running loop). A failure is reported when they open.
+ */
+static void resolve_binds(struct client *cl)
+{
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++) {
+		int socks = i >= cl->cfg.nlocal;
+		const struct net_endpoint *ep =
+		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
+		char port[8];
+		if (ep->is_unix)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
+				    &cl->binds[i]);
+		if (g != 0) {
+			cl->binds[i] = NULL;
+			snprintf(cl->bind_err[i], NET_ERR_MAX,
+				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
+		}
+	}
 }
 
 /* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
@@ -625,9 +660,12 @@ int cmd_client(int argc, char **argv)
 		goto out;
 	}
 	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));
+	cl.binds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.binds));
+	cl.bind_err = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.bind_err));
 	cl.remote = calloc(cl.cfg.nremote + 1, sizeof(*cl.remote));
-	if (cl.fwds == NULL || cl.remote == NULL)
+	if (cl.fwds == NULL || cl.binds == NULL || cl.bind_err == NULL || cl.remote == NULL)
 		goto out;
+	resolve_binds(&cl);
 	for (size_t i = 0; i < cl.cfg.nremote; i++) {
 		cl.remote[i].fw = cl.cfg.remote[i];
 		cl.remote[i].bind_given = cl.cfg.remote[i].listen.host[0] != 0;
@@ -661,6 +699,11 @@ out:
 		uv_freeaddrinfo(cl.ai);
 	crypto_wipe(cl.psk, sizeof(cl.psk));
 	free(cl.fwds);
+	for (size_t i = 0; cl.binds != NULL && i < cl.cfg.nlocal + cl.cfg.ndynamic; i++)
+		if (cl.binds[i] != NULL)
+			freeaddrinfo(cl.binds[i]);
+	free(cl.binds);
+	free(cl.bind_err);
 	free(cl.remote);
 	config_client_free(&cl.cfg);
 	session_txbuf_pool_drain();
