@@ -3,7 +3,9 @@
  * server: `postern server`. Reads the configuration (file and/or flags),
  * binds its listeners, then runs the loop: every accepted connection is a
  * session that stays silent until its first message authenticates under one
- * of the keys; abuse accounting decides who may even try.
+ * of the keys; abuse accounting decides who may even try. Owns the accept
+ * path (with a reserve descriptor), admission, and the pen where every
+ * refused connection waits for its reset at the deadline drawn at accept.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -402,6 +402,9 @@ int session_start_server(struct session *s)
 	uint32_t r = 0;
 	crypto_random(&r, sizeof(r));
 	uint64_t delay = hi > lo ? lo + r % (hi - lo + 1) : lo;
+	/* The loop's clock dates from the start of this iteration, which may
+	 * have accepted many: without the update a deadline could come early. */
+	uv_update_time(s->loop);
 	s->refuse_at = uv_now(s->loop) + delay;
 	uv_timer_start(&s->timer, on_hs_timeout, delay, 0);
 	if (uv_read_start((uv_stream_t *)&s->tcp, hs_alloc, on_hs_read) != 0) {
