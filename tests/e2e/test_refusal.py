@@ -185,3 +185,24 @@ def test_out_of_descriptors_still_resets_after_the_delay(pg, echo_server):
     lport = free_port()
     pg.start_client(server=srv.addr, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
     assert echo_roundtrip(("127.0.0.1", lport))
+
+
+def test_a_full_pen_resets_the_refusal_due_first_early(pg):
+    """max_refusals bounds the refused connections held for their reset; past
+    it, the one due first goes early (only a flood shows a short delay)."""
+    key = pg.keygen()
+    pen, flood, delay = 16, 40, 6
+    srv = pg.start_server(key=key, reject_delay=f"{delay}-{delay}", ban_threshold=1000000,
+                          max_unauth=1000, extra=["--max-refusals", str(pen)])
+    start = threading.Event()
+    with ThreadPoolExecutor(flood) as ex:
+        futs = [ex.submit(refusal_delay, srv.addr, f"127.0.8.{i + 1}", os.urandom(64), start)
+                for i in range(flood)]
+        start.set()
+        results = [f.result() for f in futs]
+    early = [d for d, _, _ in results if d < delay - 1]
+    for d, got, outcome in results:
+        assert got == b"" and outcome == "reset", f"{outcome} with {len(got)} bytes after {d:.3f} s"
+    # Exactly the overflow went early; the pen's 16 waited their full delay.
+    assert len(early) == flood - pen, f"{len(early)} early resets, expected {flood - pen}"
+    srv.wait_for_log(r"reset early \(max_refusals held\)")
