@@ -1060,6 +1060,10 @@ int cmd_server(int argc, char **argv)
 	rc = EXIT_RUNTIME;
 	if (setup(&srv) != 0)
 		goto out;
+	if (srv.cfg.reject_delay_min_ms < 1000)
+		log_warn(
+		    "reject_delay starts below 1 s: a client has only that long after connecting "
+		    "to deliver its first message, so real clients may be refused");
 	for (size_t i = 0; i < srv.cfg.nkeys; i++)
 		if (!policy_permits_anything(&srv.cfg.keys[i]))
 			log_warn(

@@ -123,3 +123,12 @@ def test_denied_localhost_says_names_never_match_addresses(pg, echo_server):
         pass  # the denied channel is reset: expected
     srv.wait_for_log(r"denied localhost:%d for key 'default': not in permit_open \(names never match "
                      r"addresses: localhost is not permit_open 127\.0\.0\.1:%d" % (port, port))
+
+
+def test_reject_delay_below_one_second_warns_at_start(pg):
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=["127.0.0.1:1"], reject_delay="0-2")
+    srv.wait_for_log(r"WARN reject_delay starts below 1 s")
+    ok = pg.start_server(key=key, permit=["127.0.0.1:1"], reject_delay="1-2", name="server-2")
+    ok.wait_for_log(r"server ready")
+    assert not ok.search(r"reject_delay starts below")
