@@ -43,7 +43,7 @@ struct session {
 	char peer[64];
 	const void *ident;
 	int handles_open;
-	char close_reason[96];
+	char close_reason[192]; /* room for the client's longest hint */
 
 	uint8_t hs[SESSION_HS_LEN];
 	size_t hs_len;
@@ -308,7 +308,11 @@ static void on_hs_timeout(uv_timer_t *t)
 	else if (s->p.role == SESSION_SERVER)
 		session_refuse(s, "no complete first message by the reject delay");
 	else
-		session_close(s, "handshake timed out (wrong key, or server unreachable?)", 0);
+		session_close(
+		    s,
+		    "no handshake reply within connect_timeout: wrong key, clocks more "
+		    "than replay_window apart, this address banned, or not a postern server",
+		    0);
 }
 
 static void hs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
