@@ -28,9 +28,13 @@ static void check_server(const struct config_server *c)
 {
 	size_t i;
 
-	if (c->preauth_timeout_ms < 1000 || c->preauth_timeout_ms > 3600000 ||
-	    c->reject_delay_min_ms > c->reject_delay_max_ms)
+	if (c->max_refusals < 16 || c->max_refusals > 1000000 ||
+	    c->reject_delay_min_ms > c->reject_delay_max_ms ||
+	    c->nban_exempt > CONFIG_BAN_EXEMPT_MAX)
 		abort();
+	for (i = 0; i < c->nban_exempt; i++)
+		if (memchr(c->ban_exempt[i], '\0', CONFIG_CIDR_MAX + 1) == NULL)
+			abort();
 	for (i = 0; i < c->nkeys; i++)
 		if (c->keys[i].key_file[0] == '\0' || c->keys[i].name[0] == '\0')
 			abort();

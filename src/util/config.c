@@ -320,12 +320,13 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 int config_add_ban_exempt(struct config_server *c, const char *spec, char *err)
 {
 	struct abuse_cidr cidr;
+	char q[QUOTE_MAX + 4];
+	/* ${spec} may be any bytes of a file: echo it only through quote(). */
 	if (abuse_cidr_parse(spec, &cidr) != 0 || strlen(spec) > CONFIG_CIDR_MAX) {
-		snprintf(
-		    err, CONFIG_ERR_MAX,
-		    "ban_exempt: '%.64s' is not ADDR or ADDR/BITS (e.g. 192.0.2.7, 10.0.0.0/8, "
-		    "2001:db8::/32)",
-		    spec);
+		snprintf(err, CONFIG_ERR_MAX,
+			 "ban_exempt: '%s' is not ADDR or ADDR/BITS (e.g. 192.0.2.7, 10.0.0.0/8, "
+			 "2001:db8::/32)",
+			 quote(q, spec));
 		return -1;
 	}
 	if (c->nban_exempt == CONFIG_BAN_EXEMPT_MAX) {

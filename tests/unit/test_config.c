@@ -213,6 +213,7 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nban_exempt = 10.0.0.0/33\n", 2, "ban_exempt: '10.0.0.0/33' is not ADDR"},
     {"[server]\nban_exempt = [::1]\n", 2, "ban_exempt: '[::1]' is not ADDR"},
     {"[server]\nban_exempt = host.example\n", 2, "is not ADDR or ADDR/BITS"},
+    {"[server]\nban_exempt = 10.0.0.0\x01/8\n", 2, "ban_exempt: '10.0.0.0?/8' is not ADDR"},
     {"[server]\nmax_sessions = 1000001\n", 2,
      "max_sessions: bad value '1000001' (expected 1..1000000)"},
     {"[server]\nmax_unauth = 0\n", 2, "max_unauth: bad value '0'"},
