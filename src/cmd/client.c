@@ -4,7 +4,9 @@
  * server: connect, handshake, open the -L entrances once the first session
  * is up (so a forward that cannot be bound is reported at once and the
  * client exits, like ssh's ExitOnForwardFailure), and reconnect with
- * exponential backoff whenever the session drops.
+ * exponential backoff whenever the session drops; until a first session
+ * exists it gives up after connect_attempts failed rounds, so a wrong key
+ * does not get its owner banned.
  */
 #include <netdb.h>
 #include <signal.h>
@@ -43,6 +45,8 @@ struct client {
 	struct noise_hs *hs;	 /* handshake in progress */
 	struct fwd_local **fwds; /* -L then -D entrances */
 	size_t nfwds;
+	struct addrinfo **binds;       /* their TCP bind addresses, resolved at start */
+	char (*bind_err)[NET_ERR_MAX]; /* why a bind address did not resolve */
 	int forwards_open;
 	struct client_remote *remote; /* -R */
 	size_t nremote;
@@ -51,15 +55,17 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
+	unsigned attempts; /* failed rounds before any session was established */
+	int established_once;
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
 };
 
 static void try_connect(struct client *cl);
-static void schedule_reconnect(struct client *cl);
+static void schedule_reconnect(struct client *cl, const char *why);
 
 static enum crypto_aead_alg pick_cipher(int configured)
 {
@@ -90,6 +96,9 @@ static void stop(struct client *cl, int code)
 	uv_timer_stop(&cl->retry);
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
+	uv_close((uv_handle_t *)&cl->sighup, NULL);
+	uv_close((uv_handle_t *)&cl->sigusr1, NULL);
+	uv_close((uv_handle_t *)&cl->sigusr2, NULL);
 	uv_close((uv_handle_t *)&cl->retry, NULL);
 	for (size_t i = 0; i < cl->nfwds; i++) {
 		fwd_local_close(cl->fwds[i]);
@@ -103,6 +112,29 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
 	log_info("signal %d: shutting down", signum);
 	stop(sig->data, 0);
+}
+
+/* Signals an operator sends by habit must never kill the client silently. */
+static void on_info_signal(uv_signal_t *sig, int signum)
+{
+	struct client *cl = sig->data;
+	if (signum == SIGHUP) {
+		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+	} else if (signum == SIGUSR1) {
+		struct session_stats st = {0};
+		int up = cl->s != NULL && session_established(cl->s);
+		if (up)
+			session_get_stats(cl->s, &st);
+		size_t open = 0;
+		for (size_t i = 0; i < cl->nfwds; i++)
+			open += cl->fwds[i] != NULL;
+		log_info("status: session with %s %s, %zu channel(s), %zu of %zu local "
+			 "forward(s) listening, %zu remote forward(s)",
+			 cl->server_name, up ? "established" : "not established", st.channels, open,
+			 cl->cfg.nlocal + cl->cfg.ndynamic, cl->nremote);
+	} else {
+		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
+	}
 }
 
 /* --- session hooks --- */
@@ -129,18 +161,51 @@ static int open_forwards(struct client *cl)
 		int socks = i >= cl->cfg.nlocal;
 		const struct net_endpoint *listen =
 		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
-		cl->fwds[i] =
-		    fwd_local_open(cl->loop, listen, socks ? NULL : &cl->cfg.local[i].target,
-				   current_session, cl, err);
+		if (!listen->is_unix && cl->binds[i] == NULL)
+			snprintf(err, sizeof(err), "%s", cl->bind_err[i]);
+		else
+			cl->fwds[i] = fwd_local_open(cl->loop, listen, cl->binds[i],
+						     socks ? NULL : &cl->cfg.local[i].target,
+						     current_session, cl, err);
+		cl->nfwds = i + 1;
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
 				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
-			return -1;
+			if (cl->cfg.exit_on_forward_failure)
+				return -1;
+			log_warn("continuing without it (--no-exit-on-forward-failure)");
 		}
-		cl->nfwds = i + 1;
 	}
 	cl->forwards_open = 1;
 	return 0;
+}
+
+/*
+ * The entrances' bind names are resolved once, before the loop runs (the
+ * listeners open only after the first session, but a slow resolver must
+ * never stall a running loop). A failure is reported when they open.
+ */
+static void resolve_binds(struct client *cl)
+{
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++) {
+		int socks = i >= cl->cfg.nlocal;
+		const struct net_endpoint *ep =
+		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
+		char port[8];
+		if (ep->is_unix)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
+				    &cl->binds[i]);
+		if (g != 0) {
+			cl->binds[i] = NULL;
+			snprintf(cl->bind_err[i], NET_ERR_MAX,
+				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
+		}
+	}
 }
 
 /* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
@@ -162,6 +227,7 @@ static void on_established(void *arg, struct session *s)
 	struct client *cl = arg;
 	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
 	cl->backoff_s = 0;
+	cl->established_once = 1;
 	if (!cl->forwards_open) {
 		if (open_forwards(cl) != 0) {
 			log_error("exiting: a requested forward could not be set up");
@@ -231,7 +297,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		cl->hs = NULL;
 	}
 	if (!cl->stopping)
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, reason);
 }
 
 /* --- connecting --- */
@@ -241,11 +307,21 @@ static void on_retry(uv_timer_t *t)
 	try_connect(t->data);
 }
 
-static void schedule_reconnect(struct client *cl)
+static void schedule_reconnect(struct client *cl, const char *why)
 {
 	if (cl->ai != NULL) {
 		uv_freeaddrinfo(cl->ai);
 		cl->ai = cl->ai_next = NULL;
+	}
+	/* Like ssh: a client that never got in stops, rather than retry a
+	 * wrong key until the server bans its address (connect_attempts stays
+	 * below the default ban_threshold). Once in, it reconnects for good. */
+	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
+	    ++cl->attempts >= cl->cfg.connect_attempts) {
+		log_error("cannot establish a session with %s after %u attempt(s): %s",
+			  cl->server_name, cl->attempts, why);
+		stop(cl, EXIT_RUNTIME);
+		return;
 	}
 	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
 	if (cl->backoff_s > cl->cfg.reconnect_max_s)
@@ -264,10 +340,12 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 	if (status == UV_ECANCELED || s == NULL)
 		return;
 	if (status < 0) {
+		char why[96];
 		log_info("connect to %s failed: %s", cl->server_name, strerror(-status));
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(-status));
 		/* Try the next address; the session object goes with this socket. */
 		cl->s = NULL;
-		session_close(s, "connect failed", 0);
+		session_close(s, why, 0);
 		return;
 	}
 	cl->hs = handshake_client_begin(cl->psk, cl->alg, cmd_now_ms(), msg1);
@@ -304,7 +382,7 @@ static void connect_next(struct client *cl)
 {
 	struct addrinfo *a = cl->ai_next;
 	if (a == NULL) {
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "no address to connect to");
 		return;
 	}
 	cl->ai_next = a->ai_next;
@@ -318,16 +396,18 @@ static void connect_next(struct client *cl)
 	};
 	cl->s = session_new(cl->loop, &p);
 	if (cl->s == NULL) {
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "out of memory");
 		return;
 	}
 	cl->conn.data = cl;
 	int rc = tcpopt_connect(&cl->conn, session_tcp(cl->s), a->ai_addr, on_tcp_connected);
 	if (rc != 0) {
 		struct session *s = cl->s;
+		char why[96];
 		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(-rc));
 		cl->s = NULL;
-		session_close(s, "connect failed", 0);
+		session_close(s, why, 0);
 	}
 }
 
@@ -340,8 +420,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (status < 0) {
-		log_warn("cannot resolve %s: %s", cl->cfg.server.host, uv_strerror(status));
-		schedule_reconnect(cl);
+		char why[NET_HOST_MAX + 64];
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", cl->cfg.server.host,
+			 uv_strerror(status));
+		log_warn("%s", why);
+		schedule_reconnect(cl, why);
 		return;
 	}
 	cl->ai = cl->ai_next = res;
@@ -363,7 +446,7 @@ static void try_connect(struct client *cl)
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	cl->gai.data = cl;
 	if (uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg.server.host, port, &hints) != 0)
-		schedule_reconnect(cl);
+		schedule_reconnect(cl, "cannot start name resolution");
 }
 
 /* --- command line --- */
@@ -414,9 +497,12 @@ int cmd_client(int argc, char **argv)
 		goto out;
 	}
 	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));
+	cl.binds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.binds));
+	cl.bind_err = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.bind_err));
 	cl.remote = calloc(cl.cfg.nremote + 1, sizeof(*cl.remote));
-	if (cl.fwds == NULL || cl.remote == NULL)
+	if (cl.fwds == NULL || cl.binds == NULL || cl.bind_err == NULL || cl.remote == NULL)
 		goto out;
+	resolve_binds(&cl);
 	for (size_t i = 0; i < cl.cfg.nremote; i++) {
 		cl.remote[i].fw = cl.cfg.remote[i];
 		cl.remote[i].bind_given = cl.cfg.remote[i].listen.host[0] != 0;
@@ -433,6 +519,13 @@ int cmd_client(int argc, char **argv)
 	cl.sigint.data = cl.sigterm.data = &cl;
 	uv_signal_start(&cl.sigint, on_signal, SIGINT);
 	uv_signal_start(&cl.sigterm, on_signal, SIGTERM);
+	uv_signal_t *info[] = {&cl.sighup, &cl.sigusr1, &cl.sigusr2};
+	int infonum[] = {SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(cl.loop, info[i]);
+		info[i]->data = &cl;
+		uv_signal_start(info[i], on_info_signal, infonum[i]);
+	}
 	try_connect(&cl);
 	busypoll_init(&cl.poll, cl.cfg.busy_poll_us);
 	busypoll_run(&cl.poll, cl.loop);
@@ -443,6 +536,11 @@ out:
 		uv_freeaddrinfo(cl.ai);
 	crypto_wipe(cl.psk, sizeof(cl.psk));
 	free(cl.fwds);
+	for (size_t i = 0; cl.binds != NULL && i < cl.cfg.nlocal + cl.cfg.ndynamic; i++)
+		if (cl.binds[i] != NULL)
+			freeaddrinfo(cl.binds[i]);
+	free(cl.binds);
+	free(cl.bind_err);
 	free(cl.remote);
 	config_client_free(&cl.cfg);
 	session_txbuf_pool_drain();

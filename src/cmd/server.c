@@ -3,14 +3,20 @@
  * server: `postern server`. Reads the configuration (file and/or flags),
  * binds its listeners, then runs the loop: every accepted connection is a
  * session that stays silent until its first message authenticates under one
- * of the keys; abuse accounting decides who may even try.
+ * of the keys; abuse accounting decides who may even try. Owns the accept
+ * path (with a reserve descriptor), admission, and the pen where every
+ * refused connection waits for its reset at the deadline drawn at accept.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cmd/cmd.h"
@@ -29,16 +35,37 @@
 #include "util/log.h"
 #include "util/tcpopt.h"
 
-enum { REPLAY_CAPACITY = 1 << 16, MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
+enum {
+	REPLAY_CAPACITY = 1 << 16,
+	MAX_LISTENERS = 16,
+	REFUSAL_LOGS_PER_S = 20,
+	ACCEPT_BATCH = 256,    /* accepts per readiness event, so other work runs */
+	ACCEPT_PAUSE_MS = 100, /* no descriptor at all: let the kernel queue wait */
+};
 
 struct server;
+
+/*
+ * A listening socket we accept from ourselves (a uv_poll_t on a dup of the
+ * libuv listener's descriptor): libuv's own accept answers EMFILE by
+ * accepting and closing every queued connection, a FIN to strangers.
+ */
+struct listener {
+	struct server *srv;
+	uv_tcp_t tcp; /* binds, sets the options, listens; closed right after */
+	uv_poll_t poll;
+	int fd;
+};
 
 /* One accepted connection, from accept to close. */
 struct conn {
 	struct server *srv;
 	struct session *s;
 	struct abuse_source src;
-	int pending; /* counted by abuse as unauthenticated */
+	int pending;	/* counted by abuse as unauthenticated */
+	int held;	/* refused at admission: not a failed handshake */
+	size_t pen_idx; /* position in srv->pen while in_pen */
+	int in_pen;
 	const struct config_key *key;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
@@ -50,12 +77,18 @@ struct server {
 	const uint8_t **psks;
 	struct abuse *abuse;
 	struct replay *replay;
-	uv_tcp_t listeners[MAX_LISTENERS];
+	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;
-	uv_signal_t sigint, sigterm;
+	int spare_fd;		 /* reserve: closed to accept at the fd limit, then reopened */
+	uv_timer_t accept_pause; /* accepting resumes when no descriptor was free */
+	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	uv_timer_t stop_timer; /* bounds a graceful shutdown */
 	struct conn *head, *tail;
 	unsigned nconns;
+	/* Refused connections waiting for their reset: a min-heap on the reset
+	 * time, at most cfg.max_refusals, so a flood cannot hold every fd. */
+	struct conn **pen;
+	unsigned npen;
 	int stopping;
 	uint64_t log_second;
 	unsigned log_count, log_suppressed;
@@ -116,6 +149,82 @@ static void release_pending(struct conn *c)
 	abuse_release(c->srv->abuse, &c->src);
 }
 
+/* --- the refusal pen --- */
+
+static uint64_t pen_key(const struct server *srv, unsigned i)
+{
+	return session_refuse_at(srv->pen[i]->s);
+}
+
+static void pen_set(struct server *srv, unsigned i, struct conn *c)
+{
+	srv->pen[i] = c;
+	c->pen_idx = i;
+}
+
+static void pen_sift_up(struct server *srv, unsigned i)
+{
+	struct conn *c = srv->pen[i];
+	uint64_t k = session_refuse_at(c->s);
+	while (i > 0 && pen_key(srv, (i - 1) / 2) > k) {
+		pen_set(srv, i, srv->pen[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	pen_set(srv, i, c);
+}
+
+static void pen_sift_down(struct server *srv, unsigned i)
+{
+	struct conn *c = srv->pen[i];
+	uint64_t k = session_refuse_at(c->s);
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+		uint64_t mk = k;
+		if (l < srv->npen && pen_key(srv, l) < mk)
+			m = l, mk = pen_key(srv, l);
+		if (l + 1 < srv->npen && pen_key(srv, l + 1) < mk)
+			m = l + 1;
+		if (m == i)
+			break;
+		pen_set(srv, i, srv->pen[m]);
+		i = m;
+	}
+	pen_set(srv, i, c);
+}
+
+static void pen_remove(struct server *srv, struct conn *c)
+{
+	if (!c->in_pen)
+		return;
+	c->in_pen = 0;
+	unsigned i = (unsigned)c->pen_idx;
+	struct conn *last = srv->pen[--srv->npen];
+	if (last == c)
+		return;
+	pen_set(srv, i, last);
+	pen_sift_up(srv, i);
+	pen_sift_down(srv, last->pen_idx);
+}
+
+/*
+ * pen_add(srv, c): hold a refused connection until its reset. A full pen
+ * resets the one due first, early: only a flood of more than max_refusals
+ * refusals per reject-delay window can show a prober a short delay.
+ */
+static void pen_add(struct server *srv, struct conn *c)
+{
+	if (srv->npen == srv->cfg.max_refusals) {
+		struct conn *due = srv->pen[0];
+		pen_remove(srv, due);
+		log_refusal(srv, session_peer(due->s), "reset early (max_refusals held)");
+		session_close(due->s, "refusal pen full", 0);
+	}
+	c->in_pen = 1;
+	srv->npen++;
+	pen_set(srv, srv->npen - 1, c);
+	pen_sift_up(srv, srv->npen - 1);
+}
+
 /* --- session hooks --- */
 
 static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
@@ -143,7 +252,8 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 	struct conn *c = arg;
 	struct server *srv = c->srv;
 	log_refusal(srv, session_peer(s), reason);
-	if (abuse_fail(srv->abuse, &c->src, now_ms())) {
+	pen_add(srv, c);
+	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
 		char src[64];
 		log_warn("banned %s for %u s after %u failures",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
@@ -243,6 +353,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
 	release_pending(c);
+	pen_remove(srv, c);
 	conn_unlink(srv, c);
 	free(c);
 }
@@ -265,70 +376,70 @@ static void evict_oldest(struct server *srv, const struct abuse_source *src)
 		    memcmp(c->src.bytes, src->bytes, src->len) != 0)
 			continue;
 		release_pending(c);
-		log_refusal(srv, session_peer(c->s),
-			    "evicted (too many unauthenticated connections)");
-		session_close(c->s, "evicted by connection cap", 0);
+		c->held = 1;
+		session_refuse(c->s, "evicted (too many unauthenticated connections)");
 		return;
 	}
 }
 
-static int admit(struct server *srv, struct conn *c)
+/* admit(srv, c): NULL if ${c} may try its handshake, else why not. */
+static const char *admit(struct server *srv, struct conn *c)
 {
 	struct abuse_source evict;
-	if (srv->nconns > srv->cfg.max_sessions) {
-		log_refusal(srv, session_peer(c->s), "too many sessions");
-		return -1;
-	}
+	/* Held refusals are not sessions: a flood of them must not lock out keys. */
+	if (srv->nconns - srv->npen > srv->cfg.max_sessions)
+		return "too many sessions";
 	switch (abuse_admit(srv->abuse, &c->src, now_ms(), &evict)) {
 	case ABUSE_ADMIT:
 		c->pending = 1;
-		return 0;
+		return NULL;
 	case ABUSE_EVICT_OLDEST:
 		c->pending = 1;
 		evict_oldest(srv, &evict);
-		return 0;
+		return NULL;
 	case ABUSE_BANNED:
-		log_refusal(srv, session_peer(c->s), "banned");
-		return -1;
+		return "banned";
 	case ABUSE_SOURCE_FULL:
 	case ABUSE_FULL:
-		log_refusal(srv, session_peer(c->s), "too many unauthenticated connections");
-		return -1;
+		break;
 	}
-	return -1;
+	return "too many unauthenticated connections";
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/*
+ * take_connection(srv, fd, why): a session for the accepted ${fd}; with
+ * ${why} (the server is out of descriptors) it is refused without being read.
+ */
+static void take_connection(struct server *srv, int fd, const char *why)
 {
-	struct server *srv = listener->data;
-	if (status < 0) {
-		log_warn("accept failed: %s", uv_strerror(status));
-		return;
-	}
 	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return;
 	struct session_params p = {
 	    .role = SESSION_SERVER,
 	    .hooks = &server_hooks,
 	    .arg = c,
-	    .handshake_timeout_ms = srv->cfg.preauth_timeout_ms,
 	    .reject_delay_min_ms = srv->cfg.reject_delay_min_ms,
 	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
 	    .keepalive_s = srv->cfg.keepalive_s,
 	    .rekey_records = srv->cfg.rekey_records,
 	};
-	c->srv = srv;
-	c->s = session_new(srv->loop, &p);
-	if (c->s == NULL) {
-		free(c);
+	if (c != NULL) {
+		c->srv = srv;
+		c->s = session_new(srv->loop, &p);
+	}
+	if (c == NULL || c->s == NULL || uv_tcp_open(session_tcp(c->s), fd) != 0) {
+		/* Out of memory: nothing to hold it with, so a reset now (never a FIN). */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+		if (c != NULL && c->s != NULL) {
+			conn_link(srv, c);
+			session_close(c->s, "cannot take the connection", 0);
+		} else {
+			free(c);
+		}
 		return;
 	}
 	conn_link(srv, c);
-	if (uv_accept(listener, (uv_stream_t *)session_tcp(c->s)) != 0) {
-		session_close(c->s, "accept failed", 0);
-		return;
-	}
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	if (uv_tcp_getpeername(session_tcp(c->s), (struct sockaddr *)&ss, &len) != 0 ||
@@ -336,14 +447,88 @@ static void on_connection(uv_stream_t *listener, int status)
 		session_close(c->s, "no peer address", 0);
 		return;
 	}
-	session_start_server(c->s);
-	if (srv->stopping || admit(srv, c) != 0) {
-		/* Not even a delay: these peers already cost us too much. */
-		session_close(c->s, "not admitted", 0);
+	if (session_start_server(c->s) != 0)
+		return;
+	if (srv->stopping) {
+		session_close(c->s, "server shutting down", 0);
+		return;
+	}
+	if (why == NULL)
+		why = admit(srv, c);
+	if (why != NULL) {
+		/* Not read at all, but reset no sooner than any other refusal:
+		 * an instant reset would tell a prober it is banned or capped. */
+		c->held = 1;
+		session_refuse(c->s, why);
+	}
+}
+
+static void on_accept_resume(uv_timer_t *t);
+
+/* Nothing to accept with: leave the queue to the kernel for a moment. */
+static void pause_accepting(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		uv_poll_stop(&srv->listeners[i].poll);
+	uv_timer_start(&srv->accept_pause, on_accept_resume, ACCEPT_PAUSE_MS, 0);
+	log_refusal(srv, "new connections", "out of descriptors; they wait in the listen queue");
+}
+
+static void on_readable(uv_poll_t *h, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		uv_poll_start(&srv->listeners[i].poll, UV_READABLE, on_readable);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+	struct listener *l = h->data;
+	struct server *srv = l->srv;
+	(void)events;
+	if (status < 0) {
+		log_warn("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	if (srv->spare_fd < 0)
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int n = 0; n < ACCEPT_BATCH; n++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			/* Accepted with the reserve: the server is at its limit. */
+			take_connection(srv, fd,
+					srv->spare_fd < 0 ? "server out of descriptors" : NULL);
+			if (srv->spare_fd < 0)
+				srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+			close(srv->spare_fd);
+			srv->spare_fd = -1;
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			pause_accepting(srv);
+			return;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_warn("accept failed: %s", strerror(errno));
+		return;
 	}
 }
 
 /* --- set-up --- */
+
+/* libuv never accepts for us (see struct listener); kept for its signature. */
+static void on_unused_connection(uv_stream_t *listener, int status)
+{
+	(void)listener;
+	(void)status;
+}
 
 static int listen_addr(struct server *srv, const struct sockaddr *sa, const char *spec)
 {
@@ -352,18 +537,31 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 		log_error("too many listen addresses (max %d)", MAX_LISTENERS);
 		return -1;
 	}
-	uv_tcp_t *l = &srv->listeners[srv->nlisteners++];
-	uv_tcp_init(srv->loop, l);
-	l->data = srv;
-	int rc = tcpopt_listen(l, sa, 1024, on_connection);
+	struct listener *l = &srv->listeners[srv->nlisteners];
+	uv_os_fd_t fd = -1;
+	l->srv = srv;
+	l->fd = -1;
+	uv_tcp_init(srv->loop, &l->tcp);
+	int rc = tcpopt_listen(&l->tcp, sa, 1024, on_unused_connection);
+	if (rc == 0 && uv_fileno((uv_handle_t *)&l->tcp, &fd) == 0)
+		l->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	struct sockaddr_storage ss;
+	int slen = sizeof(ss);
+	uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &slen);
+	/* The duplicate keeps the socket listening; libuv lets go of its own. */
+	uv_close((uv_handle_t *)&l->tcp, NULL);
+	if (rc == 0 && (l->fd < 0 || uv_poll_init_socket(srv->loop, &l->poll, l->fd) != 0))
+		rc = UV_EMFILE;
 	if (rc != 0) {
+		if (l->fd >= 0)
+			close(l->fd);
 		log_error("cannot listen on %s (%s): %s", spec,
 			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));
 		return -1;
 	}
-	struct sockaddr_storage ss;
-	int slen = sizeof(ss);
-	uv_tcp_getsockname(l, (struct sockaddr *)&ss, &slen);
+	l->poll.data = l;
+	uv_poll_start(&l->poll, UV_READABLE, on_readable);
+	srv->nlisteners++;
 	log_info("listening on %s",
 		 net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
 	return 0;
@@ -414,17 +612,62 @@ static void on_signal(uv_signal_t *sig, int signum)
 	struct server *srv = sig->data;
 	log_info("signal %d: shutting down", signum);
 	srv->stopping = 1;
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		uv_close((uv_handle_t *)&srv->listeners[i].poll, NULL);
+		close(srv->listeners[i].fd);
+	}
 	srv->nlisteners = 0;
+	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
 	uv_close((uv_handle_t *)&srv->sigterm, NULL);
+	uv_close((uv_handle_t *)&srv->sighup, NULL);
+	uv_close((uv_handle_t *)&srv->sigusr1, NULL);
+	uv_close((uv_handle_t *)&srv->sigusr2, NULL);
 	/* Peers that do not read must not keep us alive. */
 	uv_timer_init(srv->loop, &srv->stop_timer);
 	uv_timer_start(&srv->stop_timer, on_stop_timer, 2000, 0);
 	uv_unref((uv_handle_t *)&srv->stop_timer);
+}
+
+static void log_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	char name[64];
+	(void)arg;
+	log_info("status: %s banned, %llu s left", abuse_format_source(src, name, sizeof(name)),
+		 (unsigned long long)left_s);
+}
+
+static void log_status(struct server *srv)
+{
+	unsigned sessions = 0;
+	size_t channels = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		sessions++;
+		channels += st.channels;
+	}
+	log_info("status: %u session(s), %zu channel(s), %u unauthenticated, %u refusal(s) "
+		 "held",
+		 sessions, channels, abuse_pending(srv->abuse), srv->npen);
+	size_t bans = abuse_each_ban(srv->abuse, now_ms(), log_ban, NULL);
+	log_info("status: %zu source(s) banned (a ban lifts after ban_time, or on restart)", bans);
+}
+
+/* Signals an operator sends by habit must never kill the gateway silently. */
+static void on_info_signal(uv_signal_t *sig, int signum)
+{
+	struct server *srv = sig->data;
+	if (signum == SIGHUP)
+		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+	else if (signum == SIGUSR1)
+		log_status(srv);
+	else
+		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
 }
 
 static void usage(FILE *f)
@@ -466,10 +709,23 @@ static int setup(struct server *srv)
 	    .max_unauth = srv->cfg.max_unauth,
 	    .max_unauth_per_source = srv->cfg.max_unauth_per_source,
 	};
+	if (srv->cfg.nban_exempt > ABUSE_EXEMPT_MAX) {
+		log_error("ban_exempt: %zu entries, at most %d", srv->cfg.nban_exempt,
+			  ABUSE_EXEMPT_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < srv->cfg.nban_exempt; i++) {
+		const struct config_cidr *e = &srv->cfg.ban_exempt[i];
+		struct abuse_cidr *x = &ac.exempt[ac.nexempt++];
+		x->len = e->family == AF_INET ? 4 : 16;
+		memcpy(x->bytes, e->addr, x->len);
+		x->bits = e->bits;
+	}
 	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
 	srv->abuse = abuse_new(&ac);
 	srv->replay = replay_new(srv->cfg.replay_window_s, REPLAY_CAPACITY);
-	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL) {
+	srv->pen = calloc(srv->cfg.max_refusals, sizeof(*srv->pen));
+	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL || srv->pen == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
@@ -478,8 +734,22 @@ static int setup(struct server *srv)
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
 	srv->sigint.data = srv->sigterm.data = srv;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->spare_fd < 0) {
+		log_error("cannot open /dev/null for the descriptor reserve: %s", strerror(errno));
+		return -1;
+	}
+	uv_timer_init(srv->loop, &srv->accept_pause);
+	srv->accept_pause.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_signal_t *info[] = {&srv->sighup, &srv->sigusr1, &srv->sigusr2};
+	int infonum[] = {SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(srv->loop, info[i]);
+		info[i]->data = srv;
+		uv_signal_start(info[i], on_info_signal, infonum[i]);
+	}
 	return bind_listeners(srv);
 }
 
@@ -488,6 +758,7 @@ int cmd_server(int argc, char **argv)
 	struct server srv = {0};
 	enum log_level lvl = LOG_LVL_INFO;
 	int rc = EXIT_USAGE;
+	srv.spare_fd = -1;
 	config_server_defaults(&srv.cfg);
 	if (configure(argc, argv, &srv.cfg, &lvl) != 0)
 		goto out;
@@ -497,6 +768,17 @@ int cmd_server(int argc, char **argv)
 	rc = EXIT_RUNTIME;
 	if (setup(&srv) != 0)
 		goto out;
+	if (srv.cfg.reject_delay_min_ms < 1000)
+		log_warn(
+		    "reject_delay starts below 1 s: a client has only that long after connecting "
+		    "to deliver its first message, so real clients may be refused");
+	for (size_t i = 0; i < srv.cfg.nkeys; i++)
+		if (!policy_permits_anything(&srv.cfg.keys[i]))
+			log_warn(
+			    "key '%s' permits nothing: every forward it asks for will be denied "
+			    "(give it permit_open or permit_listen; on the command line "
+			    "--permit-open or --permit-listen)",
+			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
 	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);
 	busypoll_run(&srv.poll, srv.loop);
@@ -508,6 +790,9 @@ out:
 		uv_loop_close(srv.loop);
 	}
 	free(srv.psks);
+	free(srv.pen);
+	if (srv.spare_fd >= 0)
+		close(srv.spare_fd);
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);

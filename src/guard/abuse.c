@@ -438,10 +438,90 @@ void abuse_release(struct abuse *a, const struct abuse_source *src)
  * last ban_window_s" with two numbers per source; a burst straddling two
  * windows can reach up to 2 * threshold - 2 failures unbanned.
  */
+int abuse_cidr_parse(const char *spec, struct abuse_cidr *out)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = spec != NULL ? strchr(spec, '/') : NULL;
+	size_t alen = spec == NULL ? 0 : slash != NULL ? (size_t)(slash - spec) : strlen(spec);
+	if (out == NULL || alen == 0 || alen >= sizeof(addr))
+		return -1;
+	memset(out, 0, sizeof(*out));
+	memcpy(addr, spec, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, out->bytes) == 1)
+		out->len = 4;
+	else if (inet_pton(AF_INET6, addr, out->bytes) == 1)
+		out->len = 16;
+	else
+		return -1;
+	unsigned max = out->len * 8u, bits = max;
+	if (slash != NULL) {
+		const char *p = slash + 1;
+		bits = 0;
+		if (*p == '\0' || strlen(p) > 3)
+			return -1;
+		for (; *p != '\0'; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			bits = bits * 10 + (unsigned)(*p - '0');
+		}
+		if (bits > max)
+			return -1;
+	}
+	out->bits = (uint8_t)bits;
+	return 0;
+}
+
+/* Do the first ${bits} bits of ${x} and ${y} agree? */
+static int prefix_equal(const uint8_t *x, const uint8_t *y, unsigned bits)
+{
+	unsigned whole = bits / 8, rest = bits % 8;
+	if (memcmp(x, y, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (x[whole] & mask) == (y[whole] & mask);
+}
+
+int abuse_exempt(const struct abuse *a, const struct abuse_source *src)
+{
+	if (a == NULL || src == NULL)
+		return 0;
+	for (size_t i = 0; i < a->cfg.nexempt && i < ABUSE_EXEMPT_MAX; i++) {
+		const struct abuse_cidr *c = &a->cfg.exempt[i];
+		if (c->len == 4 && src->len == 4 && prefix_equal(c->bytes, src->bytes, c->bits))
+			return 1;
+		/* An IPv6 source is only its /64: it is covered when the two
+		 * prefixes overlap, i.e. agree on the shorter of the two. */
+		if (c->len == 16 && src->len == 8 &&
+		    prefix_equal(c->bytes, src->bytes, c->bits < 64 ? c->bits : 64))
+			return 1;
+	}
+	return 0;
+}
+
+size_t abuse_each_ban(const struct abuse *a, uint64_t now_ms,
+		      void (*fn)(void *arg, const struct abuse_source *src, uint64_t left_s),
+		      void *arg)
+{
+	size_t n = 0;
+	if (a == NULL || fn == NULL)
+		return 0;
+	for (uint32_t i = a->lists[LIST_BANNED].head; i != NIL; i = a->srcs[i].next) {
+		const struct src *s = &a->srcs[i];
+		if (s->banned_until_ms <= now_ms)
+			continue;
+		fn(arg, &s->key, (s->banned_until_ms - now_ms + 999) / 1000);
+		n++;
+	}
+	return n;
+}
+
 int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 {
 	struct abuse_source k;
-	if (a == NULL || normalize(src, &k) != 0)
+	if (a == NULL || normalize(src, &k) != 0 || abuse_exempt(a, &k))
 		return 0;
 	a->now_ms = now_ms;
 	uint32_t i = find_or_add(a, &k);

@@ -14,6 +14,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* ADDR[/BITS]: an address and the leading bits of it that count. */
+struct abuse_cidr {
+	uint8_t bytes[16];
+	uint8_t len;  /* 4 (IPv4) or 16 (IPv6) */
+	uint8_t bits; /* 0..32 or 0..128 */
+};
+
+enum { ABUSE_EXEMPT_MAX = 64 };
+
 struct abuse_config {
 	unsigned ban_threshold; /* failures within ban_window_s that trigger a ban */
 	unsigned ban_window_s;
@@ -21,6 +30,10 @@ struct abuse_config {
 	unsigned max_unauth; /* concurrent unauthenticated connections, all sources */
 	unsigned max_unauth_per_source;
 	size_t table_size; /* sources tracked; the least recently seen is forgotten */
+	/* Sources never banned (failures are not even counted). An IPv6 source
+	 * is its /64, so an IPv6 entry exempts the /64s it overlaps. */
+	struct abuse_cidr exempt[ABUSE_EXEMPT_MAX];
+	size_t nexempt;
 };
 
 /* A source key: the address family and the significant bytes. */
@@ -39,6 +52,12 @@ enum abuse_admit {
 };
 
 struct abuse;
+
+/*
+ * abuse_cidr_parse(spec, out): "192.0.2.1", "10.0.0.0/8", "2001:db8::/32"
+ * (no brackets). Returns 0, or -1 if ${spec} is not ADDR[/BITS]. Pure.
+ */
+int abuse_cidr_parse(const char *spec, struct abuse_cidr *out);
 
 struct abuse *abuse_new(const struct abuse_config *cfg);
 void abuse_free(struct abuse *a);
@@ -70,6 +89,17 @@ int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 
 /* abuse_is_banned(a, src, now_ms): 1 while a ban is in force. */
 int abuse_is_banned(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
+
+/* abuse_exempt(a, src): 1 if ${src} is covered by a ban_exempt entry. */
+int abuse_exempt(const struct abuse *a, const struct abuse_source *src);
+
+/*
+ * abuse_each_ban(a, now_ms, fn, arg): call fn(arg, src, seconds_left) for
+ * every ban in force, up to the table size. Returns how many it reported.
+ */
+size_t abuse_each_ban(const struct abuse *a, uint64_t now_ms,
+		      void (*fn)(void *arg, const struct abuse_source *src, uint64_t left_s),
+		      void *arg);
 
 /* abuse_pending(a): unauthenticated connections now counted (for status and tests). */
 unsigned abuse_pending(const struct abuse *a);

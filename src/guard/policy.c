@@ -224,6 +224,27 @@ static char *format_entry(const struct config_permit *p, char *out, size_t size)
 
 /* ---- decisions ---- */
 
+/* Does ${list} hold an entry this key may use (Unix ones only with allow_unix_forwarding)? */
+static int usable_entries(const struct config_key *key, const struct config_permit *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!list[i].is_unix || key->allow_unix_forwarding)
+			return 1;
+	return 0;
+}
+
+int policy_permits_anything(const struct config_key *key)
+{
+	if (key == NULL)
+		return 0;
+	int local = gate_direction(key, DIR_LOCAL) == NULL &&
+		    (key->permit_any || usable_entries(key, key->permit, key->npermit));
+	int remote = gate_direction(key, DIR_REMOTE) == NULL &&
+		     (key->permit_listen_any ||
+		      usable_entries(key, key->permit_listen, key->npermit_listen));
+	return local || remote;
+}
+
 int policy_may_open(const struct config_key *key, const char *host, uint16_t port, char *why)
 {
 	char e[ENTRY_MAX];
@@ -243,6 +264,20 @@ int policy_may_open(const struct config_key *key, const char *host, uint16_t por
 		const struct config_permit *p = &key->permit[i];
 		if (!p->is_unix && port_matches(p, port) && open_host_matches(p, host))
 			return say(why, 1, "permit_open %s", format_entry(p, e, sizeof(e)));
+	}
+	/* The commonest surprise: 'localhost' against a permitted 127.0.0.1
+	 * (or the reverse). Say why an entry that looks right did not match. */
+	int local_name = strcasecmp(host, "localhost") == 0;
+	for (i = 0; i < key->npermit && (local_name || is_loopback(host)); i++) {
+		const struct config_permit *p = &key->permit[i];
+		if (p->is_unix || p->cidr || !port_matches(p, port))
+			continue;
+		if (local_name ? is_loopback(p->host) : strcasecmp(p->host, "localhost") == 0)
+			return say(why, 0,
+				   "not in permit_open (names never match addresses: %s is not "
+				   "permit_open %s; permit it as written, or connect to what is "
+				   "permitted)",
+				   host, format_entry(p, e, sizeof(e)));
 	}
 	return say(why, 0, "not in permit_open");
 }

@@ -67,4 +67,11 @@ void policy_print_matrix_notes(FILE *f, const struct config_server *c,
  */
 int policy_check(const struct config_server *c, const char *name, const char *request, char *why);
 
+/*
+ * policy_permits_anything(key): 0 if every channel and remote forward ${key}
+ * could ask for would be denied (no usable permit_open/permit_listen entry in
+ * a direction allow_forwarding opens), so the server can warn at start.
+ */
+int policy_permits_anything(const struct config_key *key);
+
 #endif

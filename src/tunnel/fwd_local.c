@@ -176,31 +176,23 @@ static int listen_unix(uv_loop_t *loop, struct fwd_local *f, char *err)
 	return 0;
 }
 
-static int listen_all_tcp(uv_loop_t *loop, struct fwd_local *f, char *err)
+static int listen_all_tcp(uv_loop_t *loop, struct fwd_local *f, const struct addrinfo *addrs,
+			  char *err)
 {
-	char port[8];
-	snprintf(port, sizeof(port), "%u", (unsigned)f->listen.port);
-	const char *host = strcmp(f->listen.host, "*") == 0 ? NULL : f->listen.host;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
-			*res = NULL;
-	int g = getaddrinfo(host, port, &hints, &res);
-	if (g != 0) {
-		snprintf(err, NET_ERR_MAX, "cannot resolve bind address '%s': %s", f->listen.host,
-			 gai_strerror(g));
+	int rc = 0;
+	if (addrs == NULL) {
+		snprintf(err, NET_ERR_MAX, "no address to bind for '%s'", f->listen.host);
 		return -1;
 	}
-	int rc = 0;
-	for (struct addrinfo *a = res; a != NULL && f->n < FWD_MAX_ADDRS && rc == 0; a = a->ai_next)
+	for (const struct addrinfo *a = addrs; a != NULL && f->n < FWD_MAX_ADDRS && rc == 0;
+	     a = a->ai_next)
 		rc = listen_tcp(loop, f, a->ai_addr, err);
-	freeaddrinfo(res);
 	return rc;
 }
 
 struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *listen,
-				 const struct net_endpoint *target, fwd_session_cb get, void *arg,
-				 char *err)
+				 const struct addrinfo *addrs, const struct net_endpoint *target,
+				 fwd_session_cb get, void *arg, char *err)
 {
 	struct fwd_local *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
@@ -213,7 +205,7 @@ struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *lis
 		f->target = *target;
 	f->get = get;
 	f->arg = arg;
-	int rc = listen->is_unix ? listen_unix(loop, f, err) : listen_all_tcp(loop, f, err);
+	int rc = listen->is_unix ? listen_unix(loop, f, err) : listen_all_tcp(loop, f, addrs, err);
 	if (rc != 0) {
 		fwd_local_close(f);
 		return NULL;

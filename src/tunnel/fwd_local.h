@@ -8,6 +8,7 @@
 #ifndef POSTERN_FWD_LOCAL_H
 #define POSTERN_FWD_LOCAL_H
 
+#include <netdb.h>
 #include <uv.h>
 
 #include "util/net.h"
@@ -19,16 +20,18 @@ struct fwd_local;
 typedef struct session *(*fwd_session_cb)(void *arg);
 
 /*
- * fwd_local_open(loop, listen, target, get, arg, err): bind and listen on
- * ${listen}; connections go to ${target}, or, when ${target} is NULL, to
+ * fwd_local_open(loop, listen, addrs, target, get, arg, err): bind and listen
+ * on ${listen}: a Unix path, or for TCP each of ${addrs} (${listen} resolved
+ * by the caller; it resolves no name, so it never blocks a running loop).
+ * Connections go to ${target}, or, when ${target} is NULL, to
  * where their SOCKS request says. Logs "listening on A for T" per address.
  * A Unix socket path is created with mode 0600; a stale socket file left by
  * a dead process is replaced, anything else at the path is an error.
  * Returns NULL with ${err} (NET_ERR_MAX bytes) if any address cannot be bound.
  */
 struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *listen,
-				 const struct net_endpoint *target, fwd_session_cb get, void *arg,
-				 char *err);
+				 const struct addrinfo *addrs, const struct net_endpoint *target,
+				 fwd_session_cb get, void *arg, char *err);
 
 /* fwd_local_close(f): stop listening (unlinking a Unix path) and free; NULL is a no-op. */
 void fwd_local_close(struct fwd_local *f);

@@ -16,6 +16,7 @@
 #include "tunnel/session.h"
 
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 
@@ -42,10 +43,11 @@ struct session {
 	char peer[64];
 	const void *ident;
 	int handles_open;
-	char close_reason[96];
+	char close_reason[192]; /* room for the client's longest hint */
 
 	uint8_t hs[SESSION_HS_LEN];
 	size_t hs_len;
+	uint64_t refuse_at; /* server: loop ms of accept + the drawn reject delay */
 
 	struct noise_cipher tx, rx;
 	uint64_t tx_since_rekey;
@@ -263,24 +265,54 @@ void session_refuse(struct session *s, const char *reason)
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	if (s->p.hooks->refused != NULL)
 		s->p.hooks->refused(s->p.arg, s, reason);
-	/* A reset after a random pause: the prober learns neither that a
-	 * service is here nor how fast we judged its bytes. */
-	unsigned lo = s->p.reject_delay_min_ms, hi = s->p.reject_delay_max_ms;
-	uint32_t r = 0;
-	crypto_random(&r, sizeof(r));
-	unsigned delay = hi > lo ? lo + r % (hi - lo + 1) : lo;
-	uv_timer_start(&s->timer, on_reject_timer, delay, 0);
+	/* The reset comes at the deadline drawn at accept, whatever the class
+	 * of refusal and however fast we judged it: a prober learns neither
+	 * that a service is here nor what it looks at (docs/PROTOCOL.md). */
+	uint64_t now = uv_now(s->loop);
+	uv_timer_start(&s->timer, on_reject_timer, s->refuse_at > now ? s->refuse_at - now : 0, 0);
+}
+
+uint64_t session_refuse_at(const struct session *s)
+{
+	return s->refuse_at;
 }
 
 /* --- handshake --- */
 
+static void hs_judge(struct session *s);
+
+/*
+ * Bytes the kernel holds at the deadline were delivered in time, even if
+ * the loop has not read them yet (with a reject delay near 0 the timer can
+ * run before the read callback). Never more than the first message.
+ */
+static int hs_drain(struct session *s)
+{
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return -1;
+	while (s->hs_len < SESSION_HS_LEN) {
+		ssize_t n = recv(fd, s->hs + s->hs_len, SESSION_HS_LEN - s->hs_len, MSG_DONTWAIT);
+		if (n <= 0)
+			return -1;
+		s->hs_len += (size_t)n;
+	}
+	return 0;
+}
+
 static void on_hs_timeout(uv_timer_t *t)
 {
 	struct session *s = t->data;
-	if (s->p.role == SESSION_SERVER)
-		session_refuse(s, "pre-auth timeout");
+	if (s->p.role == SESSION_SERVER && hs_drain(s) == 0)
+		hs_judge(s);
+	else if (s->p.role == SESSION_SERVER)
+		session_refuse(s, "no complete first message by the reject delay");
 	else
-		session_close(s, "handshake timed out (wrong key, or server unreachable?)", 0);
+		session_close(
+		    s,
+		    "no handshake reply within connect_timeout: wrong key, clocks more "
+		    "than replay_window apart, this address banned, or not a postern server",
+		    0);
 }
 
 static void hs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -351,8 +383,8 @@ static void on_hs_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n < 0) {
 		const char *why = s->p.role == SESSION_SERVER
 				      ? "incomplete first message"
-				      : "server closed the connection during the handshake "
-					"(wrong key, clock skew, or banned?)";
+				      : "the server refused the handshake: wrong key, clocks more "
+					"than replay_window apart, or this address is banned";
 		if (s->p.role == SESSION_SERVER)
 			session_refuse(s, why);
 		else
@@ -368,7 +400,17 @@ int session_start_server(struct session *s)
 {
 	note_peer(s);
 	uv_tcp_nodelay(&s->tcp, 1);
-	uv_timer_start(&s->timer, on_hs_timeout, s->p.handshake_timeout_ms, 0);
+	/* One draw per connection, at accept: it is both the time a peer has
+	 * to deliver its first message and the moment any refusal resets. */
+	unsigned lo = s->p.reject_delay_min_ms, hi = s->p.reject_delay_max_ms;
+	uint32_t r = 0;
+	crypto_random(&r, sizeof(r));
+	uint64_t delay = hi > lo ? lo + r % (hi - lo + 1) : lo;
+	/* The loop's clock dates from the start of this iteration, which may
+	 * have accepted many: without the update a deadline could come early. */
+	uv_update_time(s->loop);
+	s->refuse_at = uv_now(s->loop) + delay;
+	uv_timer_start(&s->timer, on_hs_timeout, delay, 0);
 	if (uv_read_start((uv_stream_t *)&s->tcp, hs_alloc, on_hs_read) != 0) {
 		session_close(s, "read failed", 0);
 		return -1;

@@ -54,7 +54,7 @@ struct session_hooks {
 	void (*listen)(void *arg, struct session *s, const struct frame *f);
 	/*
 	 * refused(arg, s, reason): server only, a pre-authentication failure
-	 * (the reset follows after the reject delay).
+	 * (the reset follows at session_refuse_at()).
 	 */
 	void (*refused)(void *arg, struct session *s, const char *reason);
 	/* closed(arg, s, reason): the socket is gone; ${s} is freed on return. */
@@ -65,8 +65,8 @@ struct session_params {
 	enum session_role role;
 	const struct session_hooks *hooks;
 	void *arg;
-	unsigned handshake_timeout_ms; /* server: pre-auth timeout; client: reply timeout */
-	unsigned reject_delay_min_ms;  /* server: randomised delay before the reset */
+	unsigned handshake_timeout_ms; /* client: reply timeout (the server uses the delay) */
+	unsigned reject_delay_min_ms;  /* server: the delay, from accept, of every refusal */
 	unsigned reject_delay_max_ms;
 	unsigned keepalive_s;	/* 0 = no keepalives */
 	unsigned rekey_records; /* rekey our sending key after this many records; 0 = 2^20 */
@@ -95,8 +95,10 @@ uv_loop_t *session_loop(const struct session *s);
 void *session_arg(const struct session *s);
 
 /*
- * session_start_server(s): the TCP handle was accepted; read the first
- * message under the pre-auth timeout.
+ * session_start_server(s): the TCP handle was accepted; draw the refusal
+ * deadline (accept + U[reject_delay_min_ms, reject_delay_max_ms]) and read
+ * the first message until then; a peer that has not delivered it by the
+ * deadline is refused at that moment.
  */
 int session_start_server(struct session *s);
 
@@ -106,8 +108,15 @@ int session_start_server(struct session *s);
  */
 int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN]);
 
-/* session_refuse(s, reason): server, pre-auth: refuse now (delayed reset). */
+/*
+ * session_refuse(s, reason): server, pre-auth: stop reading now, call
+ * hooks->refused, and reset (RST, no byte written) at session_refuse_at(s).
+ * Callable right after session_start_server() to refuse without reading.
+ */
 void session_refuse(struct session *s, const char *reason);
+
+/* session_refuse_at(s): server: the loop time (ms) at which a refusal resets. */
+uint64_t session_refuse_at(const struct session *s);
 
 /*
  * session_close(s, reason): end the session: channels are reset, a GOODBYE

@@ -93,7 +93,6 @@ void config_server_defaults(struct config_server *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
-	c->preauth_timeout_ms = 10000;
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "/var/lib/postern");
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;

@@ -92,7 +92,6 @@ struct config_server {
 	size_t nkeys;
 	/* Not a setting any more (folded into reject_delay); kept at 10 s until
 	 * the session code stops reading it. */
-	unsigned preauth_timeout_ms;
 	unsigned reject_delay_min_ms;	/* default 1000 */
 	unsigned reject_delay_max_ms;	/* default 3000 */
 	unsigned replay_window_s;	/* default 120 */

@@ -774,7 +774,7 @@ class Postern:
 
     # server -------------------------------------------------------------
     def start_server(self, key=None, host="127.0.0.1", port=None, permit=None, config=None,
-                     preauth_timeout=None, reject_delay=None, ban_threshold=None, ban_window=None,
+                     reject_delay=None, ban_threshold=None, ban_window=None,
                      ban_time=None, max_unauth=None, replay_window=None, extra=(), wait=True,
                      name="server"):
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
@@ -800,8 +800,6 @@ class Postern:
             argv += ["-k", key]
         for p in permit or ():
             argv += ["--permit-open", p]
-        # preauth_timeout is no flag any more (folded into --reject-delay); the
-        # refusal work retires the parameter with the tests that still pass it.
         for flag, val in (("--reject-delay", reject_delay),
                           ("--ban-threshold", ban_threshold), ("--ban-window", ban_window),
                           ("--ban-time", ban_time), ("--max-unauth", max_unauth),

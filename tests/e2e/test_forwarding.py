@@ -753,7 +753,9 @@ ACCESS_CHECKS = [
     ("alice", "10.1.2.3:80", 1, "deny: not in permit_open"),
     ("alice", "11.0.0.1:443", 1, "deny: not in permit_open"),
     ("alice", "127.0.0.1:23", 1, "deny: not in permit_open"),
-    ("alice", "localhost:22", 1, "deny: not in permit_open"),  # a name is not an address
+    # a name is not an address, and the answer says so
+    ("alice", "localhost:22", 1, "deny: not in permit_open (names never match addresses: localhost is not "
+     "permit_open 127.0.0.1:22; permit it as written, or connect to what is permitted)"),
     ("alice", "listen:8080", 1, "deny: allow_forwarding = local"),
     ("alice", "unix:/run/app/x.sock", 1, "deny: allow_unix_forwarding = no"),
     ("bob", "listen:8080", 0, "allow: permit_listen 8080; gateway_ports = clientspecified -> binds *"),

@@ -21,7 +21,7 @@ REFUSED = r"refused 127\.0\.0\.1:%d: "
 def silent(pg):
     """A server with short timers and a ban threshold out of reach."""
     key = pg.keygen()
-    srv = pg.start_server(key=key, preauth_timeout=2, reject_delay="1-2", ban_threshold=1000)
+    srv = pg.start_server(key=key, reject_delay="1-2", ban_threshold=1000)
     srv.key = key
     srv.psk = pg.psk(key)
     return srv
@@ -45,11 +45,11 @@ def test_noise_probe_selftest():
 # (a) -----------------------------------------------------------------------
 
 def test_silent_connect_send_nothing(silent):
-    assert_silent_reset(silent, b"", "pre-auth timeout")
+    assert_silent_reset(silent, b"", "no complete first message by the reject delay")
 
 
 def test_silent_partial_first_message(silent):
-    assert_silent_reset(silent, os.urandom(40), "pre-auth timeout")
+    assert_silent_reset(silent, os.urandom(40), "no complete first message by the reject delay")
 
 
 # (b) -----------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_ban_after_threshold(pg, tcp_servers):
     echo = tcp_servers(echo_handler)
     key = pg.keygen()
     psk = pg.psk(key)
-    srv = pg.start_server(key=key, permit=[hostport(*echo.addr)], preauth_timeout=2, reject_delay="0-0",
+    srv = pg.start_server(key=key, permit=[hostport(*echo.addr)], reject_delay="1-1",
                           ban_threshold=3, ban_window=60, ban_time=600)
     for _ in range(3):
         assert_silent_reset(srv, os.urandom(64), "no key matched", source="127.0.0.2")
@@ -174,7 +174,8 @@ def test_silent_reused_ephemeral_with_new_timestamp(silent):
 def test_preauth_flood_does_not_lock_out_other_source(pg, tcp_servers):
     echo = tcp_servers(echo_handler)
     key = pg.keygen()
-    srv = pg.start_server(key=key, permit=[hostport(*echo.addr)], preauth_timeout=60, reject_delay="0-0",
+    # Idle peers may wait 30 s for their first message: the flood outlasts the test.
+    srv = pg.start_server(key=key, permit=[hostport(*echo.addr)], reject_delay="30-30",
                           ban_threshold=1000, max_unauth=16)
     flood = []
     try:
@@ -184,42 +185,22 @@ def test_preauth_flood_does_not_lock_out_other_source(pg, tcp_servers):
                 flood.append(s)
                 s.settimeout(10)
                 s.bind((f"127.0.1.{i + 1}", 0))
-                try:
-                    s.connect(srv.addr)
-                    s.sendall(b"\x00" * 10)  # a partial first message, then silence
-                except (ConnectionResetError, BrokenPipeError):
-                    pass  # refused at once (over the cap): fine
-        # The cap holds: at least 40 - 16 of them get closed (refused at accept
-        # or evicted), with no byte sent on any.
-        ended = set()
-
-        def count_ended():
-            for s in flood:
-                if s in ended:
-                    continue
-                s.setblocking(False)
-                try:
-                    data = s.recv(100)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                assert data == b"", f"server sent {data!r} to an unauthenticated connection"
-                ended.add(s)
-            return len(ended) >= 40 - 16
-
-        wait_until(count_ended, timeout=20, what="the server to shed connections over --max-unauth")
+                s.connect(srv.addr)
+                s.sendall(b"\x00" * 10)  # a partial first message, then silence
+        # The cap holds: the ones over it are refused (held for their reset,
+        # not read), while a real client from elsewhere still gets in.
+        srv.wait_for_log(r"refused 127\.0\.1\.\d+:\d+: too many unauthenticated connections")
         cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo.addr)])
         lport = cli.listen[0][1]
         assert echo_roundtrip(("127.0.0.1", lport))
-        # No flood connection ever received a byte.
+        # No flood connection ever received a byte, nor was closed early.
         for s in flood:
             s.setblocking(False)
             try:
                 data = s.recv(100)
-            except (BlockingIOError, ConnectionResetError, OSError):
-                data = b""
-            assert data == b"", f"server sent {data!r} to an unauthenticated connection"
+            except BlockingIOError:
+                data = None
+            assert data is None, f"the server ended or answered an idle connection before its delay: {data!r}"
     finally:
         for s in flood:
             s.close()

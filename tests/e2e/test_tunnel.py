@@ -263,7 +263,8 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
         # two keys, each allowed one destination
         [server]
         listen = 127.0.0.1:0
-        reject_delay = 0-0
+        max_refusals = 100
+        reject_delay = 1-1
 
         [key alice]
         key_file = {alice}

@@ -41,7 +41,8 @@ struct scenario {
 /* threshold, window_s, ban_s, max_unauth, per_source, table */
 #define CFG(th, win, ban, max, per, tab)                                                           \
 	{                                                                                          \
-		th, win, ban, max, per, tab                                                        \
+		.ban_threshold = th, .ban_window_s = win, .ban_time_s = ban, .max_unauth = max,    \
+		.max_unauth_per_source = per, .table_size = tab                                    \
 	}
 
 static const struct op threshold_bans[] = {
@@ -436,13 +437,82 @@ static void test_chaos(void **state)
 	abuse_free(a);
 }
 
+static void test_cidr_parse(void **state)
+{
+	struct abuse_cidr c;
+	(void)state;
+	assert_int_equal(abuse_cidr_parse("192.0.2.7", &c), 0);
+	assert_int_equal(c.len, 4);
+	assert_int_equal(c.bits, 32);
+	assert_int_equal(abuse_cidr_parse("10.0.0.0/8", &c), 0);
+	assert_int_equal(c.bits, 8);
+	assert_int_equal(abuse_cidr_parse("2001:db8::/32", &c), 0);
+	assert_int_equal(c.len, 16);
+	assert_int_equal(c.bits, 32);
+	assert_int_equal(abuse_cidr_parse("::1", &c), 0);
+	assert_int_equal(c.bits, 128);
+	const char *bad[] = {
+	    "",	     "/8",	"10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1",  "10.0.0/8",
+	    "[::1]", "::1/129", "host",	     "10.0.0.0/8x", "1.2.3.4/0008", "1.2.3.4 "};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (abuse_cidr_parse(bad[i], &c) == 0)
+			fail_msg("accepted '%s'", bad[i]);
+	assert_int_equal(abuse_cidr_parse(NULL, &c), -1);
+	assert_int_equal(abuse_cidr_parse("1.2.3.4", NULL), -1);
+}
+
+static void count_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	char name[64];
+	(void)left_s;
+	assert_string_equal(abuse_format_source(src, name, sizeof(name)), "10.1.0.1");
+	(*(int *)arg)++;
+}
+
+static void test_exempt_never_banned(void **state)
+{
+	struct abuse_config cfg = CFG(2, 60, 600, 64, 8, 0);
+	struct abuse_source src;
+	(void)state;
+	assert_int_equal(abuse_cidr_parse("10.0.0.0/16", &cfg.exempt[0]), 0);
+	assert_int_equal(abuse_cidr_parse("2001:db8:1::/48", &cfg.exempt[1]), 0);
+	cfg.nexempt = 2;
+	struct abuse *a = abuse_new(&cfg);
+	assert_non_null(a);
+	const char *exempt[] = {"10.0.0.1", "10.0.255.9", "2001:db8:1:7::1"};
+	for (size_t i = 0; i < 3; i++) {
+		parse_source(exempt[i], &src);
+		assert_int_equal(abuse_exempt(a, &src), 1);
+		for (int k = 0; k < 10; k++)
+			assert_int_equal(abuse_fail(a, &src, 1000), 0);
+		assert_int_equal(abuse_is_banned(a, &src, 1000), 0);
+	}
+	/* Outside the prefixes the threshold still bans. */
+	parse_source("10.1.0.1", &src);
+	assert_int_equal(abuse_exempt(a, &src), 0);
+	assert_int_equal(abuse_fail(a, &src, 1000), 0);
+	assert_int_equal(abuse_fail(a, &src, 1000), 1);
+	int n = 0;
+	assert_int_equal(abuse_each_ban(a, 2000, count_ban, &n), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(abuse_each_ban(a, 1000 + 600 * 1000, count_ban, &n), 0);
+	parse_source("2001:db8:2::1", &src);
+	assert_int_equal(abuse_exempt(a, &src), 0);
+	abuse_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_scenarios),	    cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_source_from),	    cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_evict_needs_out), cmocka_unit_test(test_pending_model),
+	    cmocka_unit_test(test_scenarios),
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_source_from),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_evict_needs_out),
+	    cmocka_unit_test(test_pending_model),
 	    cmocka_unit_test(test_chaos),
+	    cmocka_unit_test(test_cidr_parse),
+	    cmocka_unit_test(test_exempt_never_banned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

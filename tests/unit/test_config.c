@@ -192,6 +192,10 @@ struct bad_config {
 };
 
 static const struct bad_config bad_servers[] = {
+    {"[server]\nmax_refusals = 15\n", 2, "max_refusals: '15' is out of range 16..1000000"},
+    {"[server]\nmax_refusals = abc\n", 2, "max_refusals: bad value 'abc'"},
+    {"[server]\nban_exempt = 10.0.0.0/33\n", 2, "ban_exempt: '10.0.0.0/33' is not ADDR"},
+    {"[server]\nban_exempt = host.example\n", 2, "is not ADDR or ADDR/BITS"},
     {"[server]\nlisten = 0.0.0.0:2222\nbogus line\n", 3, "syntax error"},
     {"[server]\nlisten 0.0.0.0\n[key a]\nfoo = 1\n", 2, "syntax error"},
     {"[server\n", 1, "syntax error (missing ']')"},

@@ -209,11 +209,18 @@ static const struct open_case opens[] = {
     /* addresses as addresses; a name is not its address */
     {"names", "127.0.0.1", 22, 1, "permit_open 127.0.0.1:22"},
     {"names", "::ffff:127.0.0.1", 22, 1, "permit_open 127.0.0.1:22"},
-    {"names", "localhost", 22, 0, "not in permit_open"},
+    {"names", "localhost", 22, 0,
+     "not in permit_open (names never match addresses: localhost is not permit_open 127.0.0.1:22; "
+     "permit it "
+     "as written, or connect to what is permitted)"},
     {"names", "127.0.0.2", 22, 0, "not in permit_open"},
+
     {"names", "0:0::1", 5432, 1, "permit_open [::1]:5432"},
     {"names", "0000:0000:0000:0000:0000:0000:0000:0001", 5432, 1, "permit_open [::1]:5432"},
-    {"names", "localhost", 5432, 0, "not in permit_open"},
+    {"names", "localhost", 5432, 0,
+     "not in permit_open (names never match addresses: localhost is not permit_open [::1]:5432; "
+     "permit it "
+     "as written, or connect to what is permitted)"},
     {"names", "fe80::1%eth0", 5432, 0, "not in permit_open"},
     /* any, nothing, and the allow_forwarding gate */
     {"any", "x", 1, 1, "permit_open any"},
@@ -507,6 +514,21 @@ static const struct check_case checks[] = {
     {"any", "listen-unix:/a/../b", -1, "bad unix socket path"},
 };
 
+static void test_permits_anything(void **state)
+{
+	/* none: no entries; off: allow_forwarding = no; u_off: only Unix
+	 * entries without allow_unix_forwarding. The rest permit something. */
+	const char *nothing[] = {"none", "off", "u_off"};
+	const char *something[] = {"local", "remote", "l_server", "l_any", "u", "u_local", "any"};
+	for (size_t i = 0; i < sizeof(nothing) / sizeof(nothing[0]); i++)
+		if (policy_permits_anything(key(state, nothing[i])))
+			fail_msg("[key %s] said to permit something", nothing[i]);
+	for (size_t i = 0; i < sizeof(something) / sizeof(something[0]); i++)
+		if (!policy_permits_anything(key(state, something[i])))
+			fail_msg("[key %s] said to permit nothing", something[i]);
+	assert_int_equal(policy_permits_anything(NULL), 0);
+}
+
 static void test_check(void **state)
 {
 	const struct config_server *c = *state;
@@ -720,6 +742,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unix, load, unload),
 	    cmocka_unit_test(test_bad_values),
 	    cmocka_unit_test_setup_teardown(test_check, load, unload),
+	    cmocka_unit_test_setup_teardown(test_permits_anything, load, unload),
 	    cmocka_unit_test(test_matrix_golden),
 	    cmocka_unit_test(test_matrix_details),
 	};
