@@ -15,6 +15,8 @@
  */
 #include "tunnel/session.h"
 
+#include "tunnel/session_int.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,63 +24,9 @@
 #include "crypto/crypto.h"
 #include "crypto/record.h"
 #include "tunnel/channel.h"
-#include "tunnel/fwd_remote.h"
 #include "util/idmap.h"
 #include "util/log.h"
 #include "util/net.h"
-
-enum session_state { ST_HANDSHAKE, ST_REJECTING, ST_OPEN, ST_CLOSED };
-
-struct session {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* handshake timeout, reject delay, then keepalive */
-	uv_shutdown_t shutdown;
-	uv_prepare_t prep; /* flush corked records before the loop blocks ... */
-	uv_check_t check;  /* ... and after each round of I/O callbacks */
-	uv_loop_t *loop;
-	struct session_params p;
-	enum session_state state;
-	unsigned long id;
-	char peer[64];
-	const void *ident;
-	int handles_open;
-	char close_reason[96];
-
-	uint8_t hs[SESSION_HS_LEN];
-	size_t hs_len;
-
-	struct noise_cipher tx, rx;
-	uint64_t tx_since_rekey;
-	uint64_t tx_rekey_at_ms;
-
-	uint8_t *rxbuf; /* SESSION_RX_BUF bytes once OPEN */
-	size_t rx_len;
-
-	struct idmap chans;
-	uint32_t next_chan;
-	uint32_t *waiting; /* ids of channels paused by congestion */
-	size_t nwaiting, waiting_cap;
-	int congested;
-
-	struct fwd_remote *remotes;
-
-	/* Records sealed in this loop iteration, written together (one writev). */
-	struct session_txbuf *cork[SESSION_CORK_MAX];
-	size_t cork_len[SESSION_CORK_MAX];
-	size_t ncork, cork_bytes;
-	int cork_armed;
-
-	uint64_t last_rx_ms, last_tx_ms;
-	uint64_t ping_cookie;
-	struct session_stats st;
-};
-
-struct session_txbuf {
-	uv_write_t req;
-	struct session *s;
-	size_t cap;    /* plaintext capacity */
-	uint8_t rec[]; /* header, plaintext, tag */
-};
 
 static unsigned long next_session_id = 1;
 
@@ -86,8 +34,6 @@ static void on_close_handle(uv_handle_t *h);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void process_records(struct session *s);
 static void start_keepalive(struct session *s);
-static int cork_flush(struct session *s);
-static void cork_drop(struct session *s);
 
 /* --- construction and accessors --- */
 
@@ -104,7 +50,7 @@ struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 	s->id = next_session_id++;
 	/* Client channel ids have the top bit clear, server ones set, so the
 	 * two ends never pick the same id (docs/PROTOCOL.md, 5.1). */
-	s->next_chan = p->role == SESSION_CLIENT ? 1 : 0x80000001u;
+	s->next_chan = p->role == SESSION_CLIENT ? 1 : PROTO_CHAN_SERVER_BIT | 1;
 	strcpy(s->peer, "?");
 	uv_tcp_init(loop, &s->tcp);
 	uv_timer_init(loop, &s->timer);
@@ -168,6 +114,11 @@ struct fwd_remote **session_remotes(struct session *s)
 	return &s->remotes;
 }
 
+void session_on_close(struct session *s, void (*fn)(struct session *s))
+{
+	s->on_close = fn;
+}
+
 void session_get_stats(const struct session *s, struct session_stats *st)
 {
 	*st = s->st;
@@ -199,9 +150,9 @@ void session_close(struct session *s, const char *reason, int graceful)
 	if (was_open && graceful) {
 		uint8_t f[1];
 		session_send_frame(s, f, frame_bare(f, FRAME_GOODBYE));
-		cork_flush(s);
+		session_cork_flush(s);
 	}
-	cork_drop(s);
+	session_cork_drop(s);
 	s->state = ST_CLOSED;
 	/* Channels see the session die as a reset, never as a clean end of
 	 * stream: a truncated tunnel must not look like a finished transfer. */
@@ -209,8 +160,10 @@ void session_close(struct session *s, const char *reason, int graceful)
 	memset(&s->chans, 0, sizeof(s->chans));
 	idmap_each(&chans, reset_channel, NULL);
 	idmap_free(&chans);
-	/* A reconnecting client must be able to bind the same ports again. */
-	fwd_remote_close_all(&s->remotes);
+	/* The owner's per-session extras (-R listeners): a reconnecting client
+	 * must be able to bind the same ports again. */
+	if (s->on_close != NULL)
+		s->on_close(s);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
 	if (was_open && graceful &&
@@ -393,268 +346,14 @@ int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN])
 	return 0;
 }
 
-/* --- sending --- */
-
-/*
- * Large buffers (a channel's read of up to 256 KiB) come from a small free
- * list: a malloc/free pair of that size per read costs page faults and brk
- * calls on the hot path, and the list caps what an idle process keeps.
- */
-enum { TXBUF_BIG = 4096, TXBUF_POOL_CAP = FRAME_CHAN_HDR + FRAME_MAX_DATA, TXBUF_POOL_MAX = 8 };
-static struct session_txbuf *txbuf_pool[TXBUF_POOL_MAX];
-static size_t txbuf_pooled;
-
-struct session_txbuf *session_txbuf_new(size_t plain_cap)
-{
-	if (plain_cap > TXBUF_BIG && plain_cap <= TXBUF_POOL_CAP) {
-		if (txbuf_pooled > 0)
-			return txbuf_pool[--txbuf_pooled];
-		plain_cap = TXBUF_POOL_CAP;
-	}
-	struct session_txbuf *b = malloc(sizeof(*b) + plain_cap + RECORD_OVERHEAD);
-	if (b != NULL)
-		b->cap = plain_cap;
-	return b;
-}
-
-uint8_t *session_txbuf_plain(struct session_txbuf *b)
-{
-	return b->rec + RECORD_HDR_LEN;
-}
-
-void session_txbuf_pool_drain(void)
-{
-	while (txbuf_pooled > 0)
-		free(txbuf_pool[--txbuf_pooled]);
-}
-
-size_t session_txbuf_cap(const struct session_txbuf *b)
-{
-	return b->cap;
-}
-
-void session_txbuf_free(struct session_txbuf *b)
-{
-	if (b != NULL && b->cap == TXBUF_POOL_CAP && txbuf_pooled < TXBUF_POOL_MAX) {
-		txbuf_pool[txbuf_pooled++] = b;
-		return;
-	}
-	free(b);
-}
-
-static void drain_waiting(struct session *s)
-{
-	/* Resuming a channel may congest us again; it then re-registers. */
-	uint32_t *ids = s->waiting;
-	size_t n = s->nwaiting;
-	s->waiting = NULL;
-	s->nwaiting = s->waiting_cap = 0;
-	for (size_t i = 0; i < n && !s->congested && s->state == ST_OPEN; i++) {
-		struct channel *c = idmap_get(&s->chans, ids[i]);
-		if (c != NULL)
-			channel_resume(c);
-	}
-	/* Whoever we did not reach keeps waiting. */
-	for (size_t i = 0; i < n; i++) {
-		struct channel *c = idmap_get(&s->chans, ids[i]);
-		if (c != NULL && s->congested)
-			session_wait_uncongested(s, c);
-	}
-	free(ids);
-}
-
-static void update_congestion(struct session *s)
-{
-	size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp);
-	if (!s->congested && q > SESSION_TX_HIGH) {
-		s->congested = 1;
-	} else if (s->congested && q < SESSION_TX_LOW) {
-		s->congested = 0;
-		drain_waiting(s);
-	}
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-	struct session_txbuf *b = req->data;
-	struct session *s = b->s;
-	session_txbuf_free(b);
-	if (status == UV_ECANCELED)
-		return;
-	if (status < 0) {
-		session_close(s, uv_strerror(status), 0);
-		return;
-	}
-	update_congestion(s);
-}
-
-/* queue_rest: hand the unwritten tail of a record to libuv; it frees ${b} when done. */
-static int queue_rest(struct session *s, struct session_txbuf *b, size_t off, size_t len)
-{
-	uv_buf_t ub = uv_buf_init((char *)b->rec + off, (unsigned)(len - off));
-	b->s = s;
-	b->req.data = b;
-	return uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
-}
-
-static void cork_disarm(struct session *s)
-{
-	if (!s->cork_armed)
-		return;
-	s->cork_armed = 0;
-	uv_prepare_stop(&s->prep);
-	uv_check_stop(&s->check);
-}
-
-static void cork_drop(struct session *s)
-{
-	cork_disarm(s);
-	for (size_t i = 0; i < s->ncork; i++)
-		session_txbuf_free(s->cork[i]);
-	s->ncork = s->cork_bytes = 0;
-}
-
-/*
- * cork_flush: write every corked record with one writev; whatever the
- * kernel does not take is queued in order, record by record, without a copy.
- */
-static int cork_flush(struct session *s)
-{
-	uv_buf_t bufs[SESSION_CORK_MAX];
-	size_t n = s->ncork, i;
-	cork_disarm(s);
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		bufs[i] = uv_buf_init((char *)s->cork[i]->rec, (unsigned)s->cork_len[i]);
-	int w = uv_try_write((uv_stream_t *)&s->tcp, bufs, (unsigned)n);
-	if (w < 0 && w != UV_EAGAIN) {
-		cork_drop(s);
-		session_close(s, uv_strerror(w), 0);
-		return -1;
-	}
-	size_t done = w > 0 ? (size_t)w : 0;
-	int rc = 0;
-	s->ncork = s->cork_bytes = 0;
-	for (i = 0; i < n; i++) {
-		struct session_txbuf *b = s->cork[i];
-		size_t len = s->cork_len[i];
-		if (done >= len) {
-			done -= len;
-			session_txbuf_free(b);
-			continue;
-		}
-		if (rc == 0)
-			rc = queue_rest(s, b, done, len);
-		if (rc != 0)
-			session_txbuf_free(b);
-		done = 0;
-	}
-	if (rc != 0) {
-		session_close(s, uv_strerror(rc), 0);
-		return -1;
-	}
-	update_congestion(s);
-	return 0;
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-	cork_flush(h->data);
-}
-
-static void on_check(uv_check_t *h)
-{
-	cork_flush(h->data);
-}
-
-/*
- * Small records wait for the end of the loop iteration so that frames made
- * together (OPEN and early DATA, EOF and CLOSE, many channels' WINDOWs) leave
- * in one system call; a large record flushes at once.
- */
-static int seal_and_write(struct session *s, struct session_txbuf *b, size_t plen)
-{
-	ssize_t len = record_seal(&s->tx, b->rec, plen);
-	if (len < 0) {
-		session_txbuf_free(b);
-		session_close(s, "cannot seal record", 0);
-		return -1;
-	}
-	s->st.records_out++;
-	s->tx_since_rekey++;
-	s->last_tx_ms = uv_now(s->loop);
-	s->cork[s->ncork] = b;
-	s->cork_len[s->ncork++] = (size_t)len;
-	s->cork_bytes += (size_t)len;
-	if (s->ncork == SESSION_CORK_MAX || s->cork_bytes >= SESSION_CORK_BYTES)
-		return cork_flush(s);
-	if (!s->cork_armed) {
-		s->cork_armed = 1;
-		uv_prepare_start(&s->prep, on_prepare);
-		uv_check_start(&s->check, on_check);
-	}
-	return 0;
-}
-
-static int maybe_rekey(struct session *s)
-{
-	if (s->tx_since_rekey < s->p.rekey_records && uv_now(s->loop) < s->tx_rekey_at_ms)
-		return 0;
-	struct session_txbuf *b = session_txbuf_new(1);
-	if (b == NULL)
-		return -1;
-	frame_bare(session_txbuf_plain(b), FRAME_REKEY);
-	if (seal_and_write(s, b, 1) != 0)
-		return -1;
-	/* The REKEY record went out under the old key; everything after it
-	 * uses the new one (Noise Rekey(), docs/PROTOCOL.md, 4.3). */
-	if (noise_cipher_rekey(&s->tx) != 0) {
-		session_close(s, "rekey failed", 0);
-		return -1;
-	}
-	s->tx_since_rekey = 0;
-	s->tx_rekey_at_ms = uv_now(s->loop) + SESSION_REKEY_MS;
-	s->st.rekeys++;
-	log_debug("session %lu: rekeyed the sending key (%llu records sent)", s->id,
-		  (unsigned long long)s->st.records_out);
-	return 0;
-}
-
-int session_send(struct session *s, struct session_txbuf *b, size_t plain_len)
-{
-	if (s->state != ST_OPEN || plain_len > b->cap) {
-		session_txbuf_free(b);
-		return -1;
-	}
-	if (maybe_rekey(s) != 0) {
-		session_txbuf_free(b);
-		return -1;
-	}
-	if (session_txbuf_plain(b)[0] == FRAME_DATA)
-		s->st.bytes_out += plain_len - FRAME_CHAN_HDR;
-	return seal_and_write(s, b, plain_len);
-}
-
-int session_send_frame(struct session *s, const uint8_t *frame, size_t len)
-{
-	struct session_txbuf *b = session_txbuf_new(len);
-	if (b == NULL) {
-		session_close(s, "out of memory", 0);
-		return -1;
-	}
-	memcpy(session_txbuf_plain(b), frame, len);
-	return session_send(s, b, len);
-}
-
 /* --- channel registry --- */
 
 int session_chan_add(struct session *s, struct channel *c, uint32_t *id_out)
 {
-	uint32_t base = s->p.role == SESSION_CLIENT ? 0 : 0x80000000u;
+	uint32_t base = s->p.role == SESSION_CLIENT ? 0 : PROTO_CHAN_SERVER_BIT;
 	for (;;) {
 		uint32_t id = s->next_chan;
-		s->next_chan = base | ((s->next_chan + 1) & 0x7fffffffu);
+		s->next_chan = base | ((s->next_chan + 1) & PROTO_CHAN_ID_MASK);
 		if (s->next_chan == base)
 			s->next_chan = base | 1;
 		if (idmap_get(&s->chans, id) != NULL)
@@ -681,21 +380,6 @@ int session_chan_exists(const struct session *s, uint32_t id)
 	return idmap_get(&s->chans, id) != NULL;
 }
 
-void session_wait_uncongested(struct session *s, struct channel *c)
-{
-	if (s->nwaiting == s->waiting_cap) {
-		size_t cap = s->waiting_cap ? s->waiting_cap * 2 : 16;
-		uint32_t *w = realloc(s->waiting, cap * sizeof(*w));
-		if (w == NULL) {
-			session_close(s, "out of memory", 0);
-			return;
-		}
-		s->waiting = w;
-		s->waiting_cap = cap;
-	}
-	s->waiting[s->nwaiting++] = channel_id(c);
-}
-
 /* --- receiving --- */
 
 static void rx_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -716,7 +400,7 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 {
 	if (f->type == FRAME_OPEN) {
 		/* The opener's id must be in its own half of the id space. */
-		int from_client = (f->chan & 0x80000000u) == 0;
+		int from_client = (f->chan & PROTO_CHAN_SERVER_BIT) == 0;
 		if (from_client != (s->p.role == SESSION_SERVER) || f->chan == 0 ||
 		    idmap_get(&s->chans, f->chan) != NULL) {
 			protocol_error(s, "bad channel id in OPEN");

@@ -16,11 +16,12 @@
 
 #include "crypto/noise.h"
 #include "tunnel/frame.h"
+#include "tunnel/proto.h"
 
 enum session_role { SESSION_CLIENT = 0, SESSION_SERVER = 1 };
 
 enum {
-	SESSION_HS_LEN = 64,		   /* both handshake messages are this long */
+	SESSION_HS_LEN = PROTO_HS_MSG_LEN, /* both handshake messages are this long */
 	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
@@ -157,6 +158,13 @@ void session_wait_uncongested(struct session *s, struct channel *c);
  * fwd_remote links them here and session_close() closes them all at once.
  */
 struct fwd_remote **session_remotes(struct session *s);
+
+/*
+ * session_on_close(s, fn): ${fn}(s) runs once when the session starts to
+ * close, after its channels are reset, so an owner (fwd_remote) releases
+ * what it attached to the session without session.c knowing its type.
+ */
+void session_on_close(struct session *s, void (*fn)(struct session *s));
 
 /* Counters for logs and status. */
 struct session_stats {
