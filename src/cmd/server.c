@@ -24,6 +24,7 @@
 #include "tunnel/session.h"
 #include "util/busypoll.h"
 #include "util/config.h"
+#include "util/fdbudget.h"
 #include "util/keys.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
@@ -316,6 +317,8 @@ static void on_connection(uv_stream_t *listener, int status)
 	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
 	    .keepalive_s = srv->cfg.keepalive_s,
 	    .rekey_records = srv->cfg.rekey_records,
+	    .max_channels = srv->cfg.max_channels,
+	    .buffer_budget = (size_t)srv->cfg.session_buffer_mib << 20,
 	};
 	c->srv = srv;
 	c->s = session_new(srv->loop, &p);
@@ -464,6 +467,11 @@ static void usage(FILE *f)
 	    "      --busy-poll USEC      after activity, poll up to USEC microseconds before\n"
 	    "                            sleeping (only while events come back to back;\n"
 	    "                            default 100, max 1000; 0 off)\n"
+	    "      --max-channels N      channels open at once per session (default 16384)\n"
+	    "      --session-buffer MIB  channel data buffered per session (default 64)\n"
+	    "      --server-buffer MIB   channel data buffered, whole server (default 1024)\n"
+	    "      --max-fds N           descriptor budget (default 0: the hard RLIMIT_NOFILE)\n"
+	    "      --log-rate N          peer-caused log lines per second (default 20)\n"
 	    "  -v, --verbose             debug logging\n"
 	    "  -q, --quiet               warnings and errors only\n"
 	    "  -h, --help                this help\n");
@@ -485,6 +493,11 @@ enum {
 	OPT_ALLOW_UNIX,
 	OPT_GATEWAY_PORTS,
 	OPT_BUSY_POLL,
+	OPT_MAX_CHANNELS,
+	OPT_SESSION_BUFFER,
+	OPT_SERVER_BUFFER,
+	OPT_MAX_FDS,
+	OPT_LOG_RATE,
 };
 
 static const struct option server_opts[] = {
@@ -506,6 +519,11 @@ static const struct option server_opts[] = {
     {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
     {"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
     {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+    {"max-channels", required_argument, NULL, OPT_MAX_CHANNELS},
+    {"session-buffer", required_argument, NULL, OPT_SESSION_BUFFER},
+    {"server-buffer", required_argument, NULL, OPT_SERVER_BUFFER},
+    {"max-fds", required_argument, NULL, OPT_MAX_FDS},
+    {"log-rate", required_argument, NULL, OPT_LOG_RATE},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -631,6 +649,26 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
 			   ? 0
 			   : bad_value("--keepalive", arg);
+	case OPT_MAX_CHANNELS:
+		return cmd_parse_uint(arg, 1, 65536, &c->max_channels) == 0
+			   ? 0
+			   : bad_value("--max-channels", arg);
+	case OPT_SESSION_BUFFER:
+		return cmd_parse_uint(arg, 4, 65536, &c->session_buffer_mib) == 0
+			   ? 0
+			   : bad_value("--session-buffer", arg);
+	case OPT_SERVER_BUFFER:
+		return cmd_parse_uint(arg, 4, 1048576, &c->server_buffer_mib) == 0
+			   ? 0
+			   : bad_value("--server-buffer", arg);
+	case OPT_MAX_FDS:
+		return cmd_parse_uint(arg, 0, 16777216, &c->max_fds) == 0
+			   ? 0
+			   : bad_value("--max-fds", arg);
+	case OPT_LOG_RATE:
+		return cmd_parse_uint(arg, 1, 100000, &c->log_rate) == 0
+			   ? 0
+			   : bad_value("--log-rate", arg);
 	case 'v':
 		*lvl = LOG_LVL_DEBUG;
 		return 0;
@@ -747,6 +785,36 @@ out:
 	return rc;
 }
 
+/*
+ * The descriptor reserve: listeners and libuv's own, every unauthenticated
+ * connection and every session (one socket each), and each session's -R
+ * listeners counted at two per session. Channels get the rest.
+ */
+static int setup_limits(struct server *srv)
+{
+	char err[256];
+	unsigned long reserve = 64 + srv->cfg.nlisten + (unsigned long)srv->cfg.max_unauth +
+				3ul * srv->cfg.max_sessions;
+	if (reserve > 16777216)
+		reserve = 16777216;
+	log_set_peer_rate(srv->cfg.log_rate);
+	session_set_server_buffer((size_t)srv->cfg.server_buffer_mib << 20);
+	if (fdbudget_init(srv->cfg.max_fds, (unsigned)reserve, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (fdbudget_reserve_shrunk())
+		log_warn("descriptor limit %u is low for max_unauth %u and max_sessions %u: "
+			 "%u kept for them, %u for channels (raise max_fds or the hard "
+			 "RLIMIT_NOFILE)",
+			 fdbudget_limit(), srv->cfg.max_unauth, srv->cfg.max_sessions,
+			 fdbudget_reserve(), fdbudget_channels());
+	else
+		log_info("descriptor limit %u: %u for channels", fdbudget_limit(),
+			 fdbudget_channels());
+	return 0;
+}
+
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
@@ -765,6 +833,8 @@ static int setup(struct server *srv)
 	}
 	for (size_t i = 0; i < srv->cfg.nkeys; i++)
 		srv->psks[i] = srv->cfg.keys[i].psk;
+	if (setup_limits(srv) != 0)
+		return -1;
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
 	srv->sigint.data = srv->sigterm.data = srv;

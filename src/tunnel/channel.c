@@ -63,16 +63,27 @@ void chan_maybe_free(struct channel *c)
 	}
 	free(c->socks);
 	free(c->early);
-	free(c->held);
+	chan_drop_held(c);
 	live_channels--;
 	free(c);
 }
 
-/* detach: forget the id; from now on no frame can reach this channel. */
+void chan_drop_held(struct channel *c)
+{
+	if (c->held_len > 0)
+		session_buffer_sub(c->s, c->held_len);
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
+}
+
 void chan_detach(struct channel *c)
 {
 	if (c->s == NULL)
 		return;
+	/* What is still queued counts for the process until it is written. */
+	if (c->wq_pending + c->held_len > 0)
+		session_buffer_disown(c->s, c->wq_pending + c->held_len);
 	session_chan_del(c->s, c->id);
 	c->s = NULL;
 }
@@ -194,9 +205,10 @@ static void on_local_written(uv_write_t *req, int status)
 	struct channel *c = w->c;
 	size_t len = w->len;
 	free(w);
+	c->wq_pending -= len;
+	session_buffer_sub(c->s, len);
 	if (status == UV_ECANCELED)
 		return;
-	c->wq_pending -= len;
 	if (status < 0) {
 		log_debug("channel %u: local write failed: %s", c->id, uv_strerror(status));
 		channel_abort(c);
@@ -221,6 +233,7 @@ static int queue_local(struct channel *c, const uint8_t *p, size_t len)
 		return -1;
 	}
 	c->wq_pending += len;
+	session_buffer_add(c->s, len);
 	return 0;
 }
 
@@ -235,6 +248,7 @@ static int hold_data(struct channel *c, const struct frame *f)
 	memcpy(p + c->held_len, f->data, f->len);
 	c->held = p;
 	c->held_len += f->len;
+	session_buffer_add(c->s, f->len);
 	return 0;
 }
 

@@ -44,9 +44,7 @@ static void open_fail(struct channel *c, uint8_t code, const char *msg)
 		uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
 		session_send_frame(c->s, f, frame_open_fail(f, c->id, code, msg));
 	}
-	free(c->held);
-	c->held = NULL;
-	c->held_len = 0;
+	chan_drop_held(c);
 	chan_close_local(c, 1);
 	chan_maybe_free(c);
 }
@@ -106,9 +104,7 @@ static void on_connect(uv_connect_t *req, int status)
 		c->eof_rcvd = 0; /* on_data refuses data after EOF */
 		chan_on_data(c, &d);
 		c->eof_rcvd = eof;
-		free(c->held);
-		c->held = NULL;
-		c->held_len = 0;
+		chan_drop_held(c);
 		if (c->s == NULL)
 			return;
 	}

@@ -81,6 +81,8 @@ struct local_write {
 struct channel *chan_new(struct session *s);
 /* chan_maybe_free(c): free ${c} once detached, its handle closed and no request pending. */
 void chan_maybe_free(struct channel *c);
+/* chan_drop_held(c): free the early DATA held for the connect, and its accounting. */
+void chan_drop_held(struct channel *c);
 /* chan_detach(c): forget the id; from now on no frame can reach ${c}. */
 void chan_detach(struct channel *c);
 /* chan_close_local(c, reset): close the local handle (with a TCP reset if ${reset}). */

@@ -17,6 +17,7 @@
 
 #include "tunnel/session_int.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #include "crypto/crypto.h"
 #include "crypto/record.h"
 #include "tunnel/channel.h"
+#include "util/fdbudget.h"
 #include "util/idmap.h"
 #include "util/log.h"
 #include "util/net.h"
@@ -46,6 +48,10 @@ struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 	s->p = *p;
 	if (s->p.rekey_records == 0)
 		s->p.rekey_records = SESSION_REKEY_RECORDS;
+	if (s->p.max_channels == 0)
+		s->p.max_channels = SESSION_MAX_CHANNELS;
+	if (s->p.buffer_budget == 0)
+		s->p.buffer_budget = (size_t)SESSION_BUFFER_DEFAULT_MIB << 20;
 	s->state = ST_HANDSHAKE;
 	s->id = next_session_id++;
 	/* Client channel ids have the top bit clear, server ones set, so the
@@ -123,6 +129,117 @@ void session_get_stats(const struct session *s, struct session_stats *st)
 {
 	*st = s->st;
 	st->channels = s->chans.count;
+	st->tx_mem = s->tx_mem;
+	st->buffered = s->buffered;
+	st->rx_paused = s->rx_paused;
+}
+
+/* --- memory budgets: what pauses the read path --- */
+
+static size_t srv_budget = (size_t)SESSION_SERVER_BUFFER_DEFAULT_MIB << 20;
+static size_t srv_buffered;
+static struct session *open_head; /* established sessions */
+static size_t n_open;
+
+void session_set_server_buffer(size_t bytes)
+{
+	srv_budget = bytes ? bytes : (size_t)SESSION_SERVER_BUFFER_DEFAULT_MIB << 20;
+}
+
+size_t session_buffered_total(void)
+{
+	return srv_buffered;
+}
+
+/*
+ * A session is over budget when its channels hold more than its own
+ * budget, or when the process is over its budget and this session holds
+ * more than an equal share of it: a session under its share is never
+ * paused because of what others buffer.
+ */
+static int over_budget(const struct session *s)
+{
+	if (s->buffered > s->p.buffer_budget)
+		return 1;
+	return srv_buffered > srv_budget && n_open > 0 && s->buffered > srv_budget / n_open;
+}
+
+static int rx_should_pause(const struct session *s)
+{
+	return s->tx_mem > SESSION_TX_HIGH || over_budget(s);
+}
+
+static int rx_may_resume(const struct session *s)
+{
+	return s->tx_mem < SESSION_TX_LOW && !over_budget(s);
+}
+
+static void note_peak(struct session *s)
+{
+	size_t m = s->tx_mem + s->buffered;
+	if (m > s->mem_peak)
+		s->mem_peak = m;
+}
+
+static void open_list_add(struct session *s)
+{
+	s->next_open = open_head;
+	if (open_head != NULL)
+		open_head->prev_open = s;
+	open_head = s;
+	n_open++;
+}
+
+/* kick_all: the process came back under its budget, or a share grew. */
+static void kick_all(void)
+{
+	for (struct session *x = open_head, *next; x != NULL; x = next) {
+		next = x->next_open;
+		session_rx_kick(x);
+	}
+}
+
+static void open_list_del(struct session *s)
+{
+	if (s->prev_open == NULL && open_head != s)
+		return;
+	if (s->prev_open != NULL)
+		s->prev_open->next_open = s->next_open;
+	else
+		open_head = s->next_open;
+	if (s->next_open != NULL)
+		s->next_open->prev_open = s->prev_open;
+	s->next_open = s->prev_open = NULL;
+	n_open--;
+	if (srv_buffered > srv_budget)
+		kick_all();
+}
+
+void session_buffer_add(struct session *s, size_t n)
+{
+	srv_buffered += n;
+	if (s != NULL) {
+		s->buffered += n;
+		note_peak(s);
+	}
+}
+
+void session_buffer_sub(struct session *s, size_t n)
+{
+	int was_over = srv_buffered > srv_budget;
+	srv_buffered -= n;
+	if (s != NULL) {
+		s->buffered -= n;
+		session_rx_kick(s);
+	}
+	if (was_over && srv_buffered <= srv_budget)
+		kick_all();
+}
+
+void session_buffer_disown(struct session *s, size_t n)
+{
+	s->buffered -= n;
+	session_rx_kick(s);
 }
 
 static void note_peer(struct session *s)
@@ -154,6 +271,7 @@ void session_close(struct session *s, const char *reason, int graceful)
 	}
 	session_cork_drop(s);
 	s->state = ST_CLOSED;
+	open_list_del(s);
 	/* Channels see the session die as a reset, never as a clean end of
 	 * stream: a truncated tunnel must not look like a finished transfer. */
 	struct idmap chans = s->chans;
@@ -197,7 +315,12 @@ static void on_close_handle(uv_handle_t *h)
 		free(s->rxbuf);
 	}
 	free(s->waiting);
+	int trim = s->mem_peak >= SESSION_TRIM_AT;
 	free(s);
+	/* Thousands of small queued records leave the heap fragmented, and
+	 * glibc keeps it: give a big session's memory back to the system. */
+	if (trim)
+		malloc_trim(0);
 }
 
 /* --- the server's silent rejection --- */
@@ -259,6 +382,7 @@ static int become_open(struct session *s)
 	uv_timer_stop(&s->timer);
 	if (uv_read_start((uv_stream_t *)&s->tcp, rx_alloc, on_rx) != 0)
 		return -1;
+	open_list_add(s);
 	start_keepalive(s);
 	return 0;
 }
@@ -396,6 +520,18 @@ static void protocol_error(struct session *s, const char *what)
 	session_close(s, what, 0);
 }
 
+/* open_refusal(s): why the peer may not open one more channel now, or NULL. */
+static const char *open_refusal(const struct session *s)
+{
+	if (s->chans.count >= s->p.max_channels)
+		return "too many channels";
+	if (s->buffered >= s->p.buffer_budget || srv_buffered >= srv_budget)
+		return "buffer budget reached";
+	if (!fdbudget_may_open(s->chans.count, channel_count()))
+		return "descriptor budget reached";
+	return NULL;
+}
+
 static void handle_chan_frame(struct session *s, const struct frame *f)
 {
 	if (f->type == FRAME_OPEN) {
@@ -406,10 +542,11 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 			protocol_error(s, "bad channel id in OPEN");
 			return;
 		}
-		if (s->chans.count >= SESSION_MAX_CHANNELS) {
-			log_warn("session %lu: channel %u refused: %d channels open", s->id,
-				 f->chan, SESSION_MAX_CHANNELS);
-			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, "too many channels");
+		const char *why = open_refusal(s);
+		if (why != NULL) {
+			log_peer(LOG_LVL_WARN, "session %lu: channel %u refused: %s", s->id,
+				 f->chan, why);
+			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, why);
 			return;
 		}
 		s->p.hooks->open(s->p.arg, s, f);
@@ -469,10 +606,24 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 	}
 }
 
+static void rx_pause(struct session *s)
+{
+	s->rx_paused = 1;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	log_debug("session %lu: not reading (%zu bytes queued, %zu buffered)", s->id, s->tx_mem,
+		  s->buffered);
+}
+
+/*
+ * process_records: open and dispatch whole records from the receive buffer
+ * until it runs dry or the session is paused; a pause keeps the rest of the
+ * buffer for session_rx_kick().
+ */
 static void process_records(struct session *s)
 {
 	size_t off = 0;
-	while (s->state == ST_OPEN) {
+	s->in_rx = 1;
+	while (s->state == ST_OPEN && !s->rx_paused) {
 		uint8_t *plain;
 		size_t plen, used;
 		enum record_status r =
@@ -492,7 +643,12 @@ static void process_records(struct session *s)
 		s->st.records_in++;
 		off += used;
 		handle_frame(s, plain, plen);
+		/* Every reply (PONG, WINDOW, OPEN_FAIL) is queued for the peer:
+		 * one that does not read must not make us queue without end. */
+		if (s->state == ST_OPEN && rx_should_pause(s))
+			rx_pause(s);
 	}
+	s->in_rx = 0;
 	if (s->state != ST_OPEN)
 		return;
 	s->rx_len -= off;
@@ -521,6 +677,19 @@ static void on_rx(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	process_records(s);
 }
 
+void session_rx_kick(struct session *s)
+{
+	note_peak(s);
+	if (!s->rx_paused || s->in_rx || s->state != ST_OPEN || !rx_may_resume(s))
+		return;
+	s->rx_paused = 0;
+	log_debug("session %lu: reading again", s->id);
+	process_records(s);
+	if (s->state == ST_OPEN && !s->rx_paused &&
+	    uv_read_start((uv_stream_t *)&s->tcp, rx_alloc, on_rx) != 0)
+		session_close(s, "read failed", 0);
+}
+
 /* --- keepalive --- */
 
 static void on_keepalive(uv_timer_t *t)
@@ -529,6 +698,9 @@ static void on_keepalive(uv_timer_t *t)
 	uint64_t now = uv_now(s->loop), ka = (uint64_t)s->p.keepalive_s * 1000;
 	if (s->state != ST_OPEN)
 		return;
+	/* We chose not to read: silence then is ours, not the peer's. */
+	if (s->rx_paused)
+		s->last_rx_ms = now;
 	if (now - s->last_rx_ms >= 3 * ka) {
 		session_close(s, "peer timed out (no keepalive)", 0);
 		return;

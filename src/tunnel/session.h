@@ -27,7 +27,10 @@ enum {
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
 	SESSION_REKEY_RECORDS = 1u << 20,  /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
-	SESSION_MAX_CHANNELS = 65536,	   /* channels the peer may have open at once */
+	SESSION_MAX_CHANNELS = 16384,	   /* default max_channels: open at once per session */
+	SESSION_BUFFER_DEFAULT_MIB = 64,   /* default session_buffer */
+	SESSION_SERVER_BUFFER_DEFAULT_MIB = 1024, /* default server_buffer */
+	SESSION_TRIM_AT = 4 * 1024 * 1024, /* give the heap back after a session held this much */
 	SESSION_CORK_MAX = 32,		   /* small records gathered into one write */
 	SESSION_CORK_BYTES = 16384,	   /* flush at once past this many corked bytes */
 };
@@ -71,7 +74,31 @@ struct session_params {
 	unsigned reject_delay_max_ms;
 	unsigned keepalive_s;	/* 0 = no keepalives */
 	unsigned rekey_records; /* rekey our sending key after this many records; 0 = 2^20 */
+	unsigned max_channels;	/* channels the peer may have open at once; 0 = default */
+	size_t buffer_budget;	/* bytes of channel data buffered for this session; 0 = default */
 };
+
+/*
+ * session_set_server_buffer(bytes): the budget of buffered channel data for
+ * the whole process (server_buffer); 0 = the default. Sessions over their
+ * fair share of it stop being read while the process is over it.
+ */
+void session_set_server_buffer(size_t bytes);
+
+/* session_buffered_total(): channel data buffered in the whole process, in bytes. */
+size_t session_buffered_total(void);
+
+/*
+ * Buffered channel data (bytes a channel copied because its destination
+ * would not take them at once). session_buffer_add(s, n): ${s} now holds ${n}
+ * more. session_buffer_sub(s, n): ${n} of them were written or dropped; ${s}
+ * is NULL for a channel that left its session. session_buffer_disown(s, n):
+ * a channel leaves ${s} with ${n} bytes still queued: they stop counting
+ * against ${s} but count for the process until session_buffer_sub(NULL, n).
+ */
+void session_buffer_add(struct session *s, size_t n);
+void session_buffer_sub(struct session *s, size_t n);
+void session_buffer_disown(struct session *s, size_t n);
 
 /* session_new(loop, p): a session with an initialised, unconnected TCP handle. */
 struct session *session_new(uv_loop_t *loop, const struct session_params *p);
@@ -172,6 +199,9 @@ struct session_stats {
 	uint64_t records_in, records_out;
 	uint64_t rekeys; /* of our sending key */
 	size_t channels;
+	size_t tx_mem;	 /* heap held by records queued on the socket */
+	size_t buffered; /* channel data buffered for slow destinations */
+	int rx_paused;	 /* 1 while we do not read the socket */
 };
 void session_get_stats(const struct session *s, struct session_stats *st);
 

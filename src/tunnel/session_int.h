@@ -42,6 +42,15 @@ struct session {
 	uint8_t *rxbuf; /* SESSION_RX_BUF bytes once OPEN */
 	size_t rx_len;
 
+	/* Reading stops while the replies we owe pile up (tx_mem) or the data
+	 * our channels hold for slow destinations (buffered) is over budget. */
+	int rx_paused;
+	int in_rx;	 /* process_records() is running */
+	size_t tx_mem;	 /* heap held by records queued on the socket */
+	size_t buffered; /* channel data copied for destinations that would not take it */
+	size_t mem_peak; /* the most of the two at once, to trim the heap after a big one */
+	struct session *next_open, *prev_open; /* established sessions, for fair shares */
+
 	struct idmap chans;
 	uint32_t next_chan;
 	uint32_t *waiting; /* ids of channels paused by congestion */
@@ -68,6 +77,13 @@ struct session_txbuf {
 	size_t cap;    /* plaintext capacity */
 	uint8_t rec[]; /* header, plaintext, tag */
 };
+
+/*
+ * session_rx_kick(s): something the read path waits for drained (the
+ * socket's queue, buffered channel data); resume reading if nothing else
+ * still holds it.
+ */
+void session_rx_kick(struct session *s);
 
 /* session_cork_flush(s): write the corked records now. 0, or -1 (the session closed). */
 int session_cork_flush(struct session *s);

@@ -95,10 +95,17 @@ static void update_congestion(struct session *s)
 	}
 }
 
+/* What a queued record costs the heap: small replies cost mostly the request. */
+static size_t txbuf_mem(const struct session_txbuf *b)
+{
+	return sizeof(*b) + b->cap + RECORD_OVERHEAD;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
 	struct session_txbuf *b = req->data;
 	struct session *s = b->s;
+	s->tx_mem -= txbuf_mem(b);
 	session_txbuf_free(b);
 	if (status == UV_ECANCELED)
 		return;
@@ -107,6 +114,7 @@ static void on_written(uv_write_t *req, int status)
 		return;
 	}
 	update_congestion(s);
+	session_rx_kick(s);
 }
 
 /* queue_rest: hand the unwritten tail of a record to libuv; it frees ${b} when done. */
@@ -115,7 +123,13 @@ static int queue_rest(struct session *s, struct session_txbuf *b, size_t off, si
 	uv_buf_t ub = uv_buf_init((char *)b->rec + off, (unsigned)(len - off));
 	b->s = s;
 	b->req.data = b;
-	return uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
+	int rc = uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
+	if (rc == 0) {
+		s->tx_mem += txbuf_mem(b);
+		if (s->tx_mem > s->mem_peak)
+			s->mem_peak = s->tx_mem;
+	}
+	return rc;
 }
 
 static void cork_disarm(struct session *s)

@@ -68,6 +68,11 @@ static const struct uint_setting server_uints[] = {
     {"rekey_records", offsetof(struct config_server, rekey_records), 1, 1u << 30, 1, " records"},
     {"busy_poll", offsetof(struct config_server, busy_poll_us), 0, BUSYPOLL_MAX_US, 1,
      " microseconds"},
+    {"max_channels", offsetof(struct config_server, max_channels), 1, 65536, 1, ""},
+    {"session_buffer", offsetof(struct config_server, session_buffer_mib), 4, 65536, 1, " MiB"},
+    {"server_buffer", offsetof(struct config_server, server_buffer_mib), 4, 1048576, 1, " MiB"},
+    {"max_fds", offsetof(struct config_server, max_fds), 0, 16777216, 1, ""},
+    {"log_rate", offsetof(struct config_server, log_rate), 1, 100000, 1, " lines per second"},
 };
 
 static const struct uint_setting client_uints[] = {
@@ -232,6 +237,11 @@ void config_server_defaults(struct config_server *c)
 	c->gateway_ports = CONFIG_GW_NO;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
+	c->max_channels = 16384;
+	c->session_buffer_mib = 64;
+	c->server_buffer_mib = 1024;
+	c->max_fds = 0;
+	c->log_rate = 20;
 }
 
 void config_client_defaults(struct config_client *c)

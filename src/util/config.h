@@ -93,6 +93,11 @@ struct config_server {
 	unsigned keepalive_s;		/* default 25; 0 = off */
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
+	unsigned max_channels;		/* channels open at once per session (16384) */
+	unsigned session_buffer_mib;	/* MiB of channel data buffered per session (64) */
+	unsigned server_buffer_mib;	/* MiB of channel data buffered, whole server (1024) */
+	unsigned max_fds;		/* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
+	unsigned log_rate;		/* peer-caused log lines per second (20) */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
 };
