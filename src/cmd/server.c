@@ -183,7 +183,8 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 		return;
 	}
 	net_format_endpoint(&ep, target, sizeof(target));
-	log_warn("channel %u: denied %s for key '%s': %s", f->chan, target, c->key->name, why);
+	log_peer(LOG_LVL_WARN, "channel %u: denied %s for key '%s': %s", f->chan, target,
+		 c->key->name, why);
 	channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, why);
 }
 

@@ -474,8 +474,8 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 	/* The text comes from the server; keep it printable for the log. */
 	char msg[FRAME_MAX_MSG + 1];
 	log_printable(msg, f->data, f->len);
-	log_warn("channel %u: open failed: %s%s%s (%s)", c->id, frame_fail_text(f->code),
-		 msg[0] ? ": " : "", msg, c->target);
+	log_peer(LOG_LVL_WARN, "channel %u: open failed: %s%s%s (%s)", c->id,
+		 frame_fail_text(f->code), msg[0] ? ": " : "", msg, c->target);
 	/* Acknowledge with CLOSE: it follows any early data we sent, so the
 	 * peer can free the id knowing nothing more will arrive (PROTOCOL.md 5.2). */
 	chan_send_close(c, 0);

@@ -36,8 +36,8 @@ uint8_t channel_fail_code(int uv_err)
 
 static void open_fail(struct channel *c, uint8_t code, const char *msg)
 {
-	log_info("channel %u: open %s failed: %s: %s", c->id, c->target, frame_fail_text(code),
-		 msg);
+	log_peer(LOG_LVL_INFO, "channel %u: open %s failed: %s: %s", c->id, c->target,
+		 frame_fail_text(code), msg);
 	c->state = CH_FAILED;
 	c->close_sent = 1;
 	if (c->s != NULL) {
