@@ -166,12 +166,12 @@ static int over_budget(const struct session *s)
 
 static int rx_should_pause(const struct session *s)
 {
-	return s->tx_mem > SESSION_TX_HIGH || over_budget(s);
+	return s->tx_mem > SESSION_RX_PAUSE || over_budget(s);
 }
 
 static int rx_may_resume(const struct session *s)
 {
-	return s->tx_mem < SESSION_TX_LOW && !over_budget(s);
+	return s->tx_mem < SESSION_RX_RESUME && !over_budget(s);
 }
 
 static void note_peak(struct session *s)

@@ -25,6 +25,11 @@ enum {
 	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
+	/* Stop reading the socket above this much heap in queued records (replies
+	 * included), resume below SESSION_RX_RESUME. Above the channels' mark so
+	 * that our own bulk DATA pauses the channels first, not the read path. */
+	SESSION_RX_PAUSE = 4 * 1024 * 1024,
+	SESSION_RX_RESUME = 1024 * 1024,
 	SESSION_REKEY_RECORDS = 1u << 20,  /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
 	SESSION_MAX_CHANNELS = 16384,	   /* default max_channels: open at once per session */

@@ -113,8 +113,11 @@ static void on_written(uv_write_t *req, int status)
 		session_close(s, uv_strerror(status), 0);
 		return;
 	}
-	update_congestion(s);
+	/* The read path first: records already received (the peer's WINDOWs
+	 * among them) go before our channels refill the queue. */
 	session_rx_kick(s);
+	if (s->state == ST_OPEN)
+		update_congestion(s);
 }
 
 /* queue_rest: hand the unwritten tail of a record to libuv; it frees ${b} when done. */
