@@ -190,12 +190,13 @@ static void open_list_add(struct session *s)
 	n_open++;
 }
 
-/* kick_all: the process came back under its budget, or a share grew. */
+/* kick_all: the process came back under its budget, or a share grew (deferred: the
+ * callers are in other sessions' and channels' callbacks). */
 static void kick_all(void)
 {
 	for (struct session *x = open_head, *next; x != NULL; x = next) {
 		next = x->next_open;
-		session_rx_kick(x);
+		session_rx_kick_later(x);
 	}
 }
 
@@ -230,7 +231,7 @@ void session_buffer_sub(struct session *s, size_t n)
 	srv_buffered -= n;
 	if (s != NULL) {
 		s->buffered -= n;
-		session_rx_kick(s);
+		session_rx_kick_later(s);
 	}
 	if (was_over && srv_buffered <= srv_budget)
 		kick_all();
@@ -239,7 +240,7 @@ void session_buffer_sub(struct session *s, size_t n)
 void session_buffer_disown(struct session *s, size_t n)
 {
 	s->buffered -= n;
-	session_rx_kick(s);
+	session_rx_kick_later(s);
 }
 
 static void note_peer(struct session *s)

@@ -45,10 +45,11 @@ struct session {
 	/* Reading stops while the replies we owe pile up (tx_mem) or the data
 	 * our channels hold for slow destinations (buffered) is over budget. */
 	int rx_paused;
-	int in_rx;	 /* process_records() is running */
-	size_t tx_mem;	 /* heap held by records queued on the socket */
-	size_t buffered; /* channel data copied for destinations that would not take it */
-	size_t mem_peak; /* the most of the two at once, to trim the heap after a big one */
+	int in_rx;	  /* process_records() is running */
+	int kick_pending; /* session_rx_kick_later() armed the check handle */
+	size_t tx_mem;	  /* heap held by records queued on the socket */
+	size_t buffered;  /* channel data copied for destinations that would not take it */
+	size_t mem_peak;  /* the most of the two at once, to trim the heap after a big one */
 	struct session *next_open, *prev_open; /* established sessions, for fair shares */
 
 	struct idmap chans;
@@ -84,6 +85,13 @@ struct session_txbuf {
  * still holds it.
  */
 void session_rx_kick(struct session *s);
+
+/*
+ * session_rx_kick_later(s): the same, from the loop's check phase: for
+ * callers inside a channel's own callbacks, which must not see frames
+ * dispatched under them.
+ */
+void session_rx_kick_later(struct session *s);
 
 /* session_cork_flush(s): write the corked records now. 0, or -1 (the session closed). */
 int session_cork_flush(struct session *s);

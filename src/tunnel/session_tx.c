@@ -141,7 +141,8 @@ static void cork_disarm(struct session *s)
 		return;
 	s->cork_armed = 0;
 	uv_prepare_stop(&s->prep);
-	uv_check_stop(&s->check);
+	if (!s->kick_pending)
+		uv_check_stop(&s->check);
 }
 
 void session_cork_drop(struct session *s)
@@ -203,7 +204,22 @@ static void on_prepare(uv_prepare_t *h)
 
 static void on_check(uv_check_t *h)
 {
-	session_cork_flush(h->data);
+	struct session *s = h->data;
+	session_cork_flush(s);
+	if (!s->kick_pending || s->state == ST_CLOSED)
+		return;
+	s->kick_pending = 0;
+	if (!s->cork_armed)
+		uv_check_stop(&s->check);
+	session_rx_kick(s);
+}
+
+void session_rx_kick_later(struct session *s)
+{
+	if (s->kick_pending || !s->rx_paused || s->state != ST_OPEN)
+		return;
+	s->kick_pending = 1;
+	uv_check_start(&s->check, on_check);
 }
 
 /*
