@@ -689,6 +689,12 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		chan_close_local(c, 1);
 		return 0;
 	}
+	const char *why = session_chan_refusal(s);
+	if (why != NULL) {
+		log_peer(LOG_LVL_WARN, "connection on %s refused: %s", e->name, why);
+		chan_close_local(c, 1);
+		return 0;
+	}
 	if (session_chan_add(s, c, &c->id) != 0) {
 		chan_close_local(c, 1);
 		return 0;

@@ -521,8 +521,7 @@ static void protocol_error(struct session *s, const char *what)
 	session_close(s, what, 0);
 }
 
-/* open_refusal(s): why the peer may not open one more channel now, or NULL. */
-static const char *open_refusal(const struct session *s)
+const char *session_chan_refusal(const struct session *s)
 {
 	if (s->chans.count >= s->p.max_channels)
 		return "too many channels";
@@ -543,7 +542,7 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 			protocol_error(s, "bad channel id in OPEN");
 			return;
 		}
-		const char *why = open_refusal(s);
+		const char *why = session_chan_refusal(s);
 		if (why != NULL) {
 			log_peer(LOG_LVL_WARN, "session %lu: channel %u refused: %s", s->id,
 				 f->chan, why);

@@ -172,6 +172,14 @@ int session_send(struct session *s, struct session_txbuf *b, size_t plain_len);
 /* session_send_frame(s, frame, len): copy a small frame into a record and send it. */
 int session_send_frame(struct session *s, const uint8_t *frame, size_t len);
 
+/*
+ * session_chan_refusal(s): why ${s} may not take one more channel now
+ * ("too many channels", "buffer budget reached", "descriptor budget
+ * reached"), or NULL. The session asks it for every OPEN; channel_accept()
+ * asks it for connections accepted on a -R listener.
+ */
+const char *session_chan_refusal(const struct session *s);
+
 /* Channel registry: the session finds channels by id for incoming frames. */
 int session_chan_add(struct session *s, struct channel *c, uint32_t *id_out);
 int session_chan_add_peer(struct session *s, struct channel *c, uint32_t id);
