@@ -49,6 +49,11 @@ static const char good_server[] = "# postern server\n"
 				  "max_unauth_per_source = 4\n"
 				  "max_sessions = 2000\n"
 				  "keepalive = 0\n"
+				  "max_channels = 100\n"
+				  "session_buffer = 8\n"
+				  "server_buffer = 256\n"
+				  "max_fds = 5000\n"
+				  "log_rate = 5\n"
 				  "\n"
 				  "[key alice]\n"
 				  "key_file = alice.key\n"
@@ -87,12 +92,17 @@ static void test_server_good(void **state)
 	assert_int_equal(c.max_unauth_per_source, 4);
 	assert_int_equal(c.max_sessions, 2000);
 	assert_int_equal(c.keepalive_s, 0);
+	assert_int_equal(c.max_channels, 100);
+	assert_int_equal(c.session_buffer_mib, 8);
+	assert_int_equal(c.server_buffer_mib, 256);
+	assert_int_equal(c.max_fds, 5000);
+	assert_int_equal(c.log_rate, 5);
 
 	assert_int_equal(c.nkeys, 2);
 	assert_string_equal(c.keys[0].name, "alice");
 	in_dir(state, "alice.key", expect, sizeof(expect));
 	assert_string_equal(c.keys[0].key_file, expect);
-	assert_int_equal(c.keys[0].line, 17);
+	assert_int_equal(c.keys[0].line, 22);
 	assert_int_equal(c.keys[0].permit_any, 0);
 	assert_int_equal(c.keys[0].npermit, 4);
 	assert_string_equal(c.keys[0].permit[0].host, "localhost");
@@ -133,6 +143,11 @@ static void test_server_defaults_and_check(void **state)
 	assert_int_equal(c.max_unauth_per_source, 8);
 	assert_int_equal(c.max_sessions, 1024);
 	assert_int_equal(c.keepalive_s, 25);
+	assert_int_equal(c.max_channels, 16384);
+	assert_int_equal(c.session_buffer_mib, 64);
+	assert_int_equal(c.server_buffer_mib, 1024);
+	assert_int_equal(c.max_fds, 0);
+	assert_int_equal(c.log_rate, 20);
 
 	assert_int_equal(config_server_check(&c, err), -1);
 	assert_string_equal(
@@ -215,6 +230,12 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nmax_sessions = 1000001\n", 2,
      "max_sessions: bad value '1000001' (expected 1..1000000)"},
     {"[server]\nmax_unauth = 0\n", 2, "max_unauth: bad value '0'"},
+    {"[server]\nmax_channels = 0\n", 2, "max_channels: bad value '0' (expected 1..65536)"},
+    {"[server]\nmax_channels = 65537\n", 2, "max_channels: bad value '65537'"},
+    {"[server]\nsession_buffer = 3\n", 2, "session_buffer: bad value '3' (expected 4..65536 MiB)"},
+    {"[server]\nserver_buffer = 1048577\n", 2, "server_buffer: bad value '1048577'"},
+    {"[server]\nmax_fds = 16777217\n", 2, "max_fds: bad value '16777217'"},
+    {"[server]\nlog_rate = 0\n", 2, "log_rate: bad value '0'"},
     {"[server]\nban_threshold = 0\n", 2, "ban_threshold: bad value '0'"},
     {"[server]\nban_time = 86401\n", 2, "ban_time: bad value"},
     {"[server]\nkeepalive = 3601\n", 2, "keepalive: bad value '3601' (expected 0..3600 seconds)"},
