@@ -10,7 +10,10 @@
  * the window we granted. Credit goes back as the local socket drains.
  *
  * A channel id is free for reuse only when both ends have sent CLOSE, so a
- * late frame can never land on a new channel.
+ * late frame can never land on a new channel. What a channel copies for a
+ * slow destination is counted against its session's and the process's
+ * buffer budgets (session_buffer_*). The connecting side (resolve,
+ * connect, OPEN_OK/OPEN_FAIL) is channel_connect.c.
  */
 #include "tunnel/channel.h"
 

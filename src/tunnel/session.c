@@ -9,9 +9,13 @@
  *   OPEN       records both ways; channels, keepalives, rekeys
  *   CLOSED     handles are closing; hooks->closed fires when both are gone
  *
- * Records are sealed in the buffer they were read into and written with
- * uv_try_write(), so the common path copies nothing and allocates one
- * buffer per chunk of stream data. Only what the kernel refuses is queued.
+ * This file owns the read path (records opened in place in the receive
+ * buffer, frames dispatched), the channel registry, keepalives, the
+ * receiving key's rekey, teardown, and the memory budgets that pause the
+ * read path: a peer that does not read what we owe it, or whose channels
+ * buffer too much for slow destinations, is not read until that drains
+ * (docs/ARCHITECTURE.md, "Resource bounds"). The send path (sealing, cork,
+ * queue) is session_tx.c.
  */
 #include "tunnel/session.h"
 
