@@ -140,9 +140,10 @@ static void cork_disarm(struct session *s)
 	if (!s->cork_armed)
 		return;
 	s->cork_armed = 0;
+	if (s->kick_pending)
+		return; /* the handles stay on for the kick */
 	uv_prepare_stop(&s->prep);
-	if (!s->kick_pending)
-		uv_check_stop(&s->check);
+	uv_check_stop(&s->check);
 }
 
 void session_cork_drop(struct session *s)
@@ -197,21 +198,29 @@ int session_cork_flush(struct session *s)
 	return 0;
 }
 
+/* run_kick: the deferred session_rx_kick(), from whichever phase comes first. */
+static void run_kick(struct session *s)
+{
+	if (!s->kick_pending || s->state == ST_CLOSED)
+		return;
+	s->kick_pending = 0;
+	if (!s->cork_armed) {
+		uv_prepare_stop(&s->prep);
+		uv_check_stop(&s->check);
+	}
+	session_rx_kick(s);
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
 	session_cork_flush(h->data);
+	run_kick(h->data);
 }
 
 static void on_check(uv_check_t *h)
 {
-	struct session *s = h->data;
-	session_cork_flush(s);
-	if (!s->kick_pending || s->state == ST_CLOSED)
-		return;
-	s->kick_pending = 0;
-	if (!s->cork_armed)
-		uv_check_stop(&s->check);
-	session_rx_kick(s);
+	session_cork_flush(h->data);
+	run_kick(h->data);
 }
 
 void session_rx_kick_later(struct session *s)
@@ -219,6 +228,9 @@ void session_rx_kick_later(struct session *s)
 	if (s->kick_pending || !s->rx_paused || s->state != ST_OPEN)
 		return;
 	s->kick_pending = 1;
+	/* The check phase follows I/O callbacks; the prepare phase catches a
+	 * kick made in a timer callback before the loop blocks. */
+	uv_prepare_start(&s->prep, on_prepare);
 	uv_check_start(&s->check, on_check);
 }
 
