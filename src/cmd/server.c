@@ -31,6 +31,7 @@
 #include "tunnel/session.h"
 #include "util/busypoll.h"
 #include "util/config.h"
+#include "util/fdbudget.h"
 #include "util/keys.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
@@ -293,7 +294,8 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 		return;
 	}
 	net_format_endpoint(&ep, target, sizeof(target));
-	log_warn("channel %u: denied %s for key '%s': %s", f->chan, target, c->key->name, why);
+	log_peer(LOG_LVL_WARN, "channel %u: denied %s for key '%s': %s", f->chan, target,
+		 c->key->name, why);
 	channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, why);
 }
 
@@ -421,6 +423,8 @@ static void take_connection(struct server *srv, int fd, const char *why)
 	    .reject_delay_max_ms = srv->cfg.reject_delay_max_ms,
 	    .keepalive_s = srv->cfg.keepalive_s,
 	    .rekey_records = srv->cfg.rekey_records,
+	    .max_channels = srv->cfg.max_channels,
+	    .buffer_budget = (size_t)srv->cfg.session_buffer_mib << 20,
 	};
 	if (c != NULL) {
 		c->srv = srv;
@@ -700,6 +704,37 @@ static int configure(int argc, char **argv, struct config_server *c, enum log_le
 	return 0;
 }
 
+/*
+ * The descriptor reserve: listeners and libuv's own, every unauthenticated
+ * connection, every held refusal and the accept path's spare, and every
+ * session (one socket each) with its -R listeners counted at two per
+ * session. Channels get the rest.
+ */
+static int setup_limits(struct server *srv)
+{
+	char err[256];
+	unsigned long reserve = 64 + srv->cfg.nlisten + (unsigned long)srv->cfg.max_unauth +
+				srv->cfg.max_refusals + 1 + 3ul * srv->cfg.max_sessions;
+	if (reserve > 16777216)
+		reserve = 16777216;
+	log_set_peer_rate(srv->cfg.log_rate);
+	session_set_server_buffer((size_t)srv->cfg.server_buffer_mib << 20);
+	if (fdbudget_init(srv->cfg.max_fds, (unsigned)reserve, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (fdbudget_reserve_shrunk())
+		log_warn("descriptor limit %u is low for max_unauth %u and max_sessions %u: "
+			 "%u kept for them, %u for channels (raise max_fds or the hard "
+			 "RLIMIT_NOFILE)",
+			 fdbudget_limit(), srv->cfg.max_unauth, srv->cfg.max_sessions,
+			 fdbudget_reserve(), fdbudget_channels());
+	else
+		log_info("descriptor limit %u: %u for channels", fdbudget_limit(),
+			 fdbudget_channels());
+	return 0;
+}
+
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
@@ -731,6 +766,8 @@ static int setup(struct server *srv)
 	}
 	for (size_t i = 0; i < srv->cfg.nkeys; i++)
 		srv->psks[i] = srv->cfg.keys[i].psk;
+	if (setup_limits(srv) != 0)
+		return -1;
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
 	srv->sigint.data = srv->sigterm.data = srv;

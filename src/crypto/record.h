@@ -14,11 +14,12 @@
 #include <sys/types.h>
 
 #include "crypto/noise.h"
+#include "tunnel/proto.h"
 
 enum {
 	RECORD_HDR_LEN = 4,
 	RECORD_TAG_LEN = 16,
-	RECORD_MAX_PLAIN = 262144 + 64,
+	RECORD_MAX_PLAIN = FRAME_MAX_LEN, /* one frame per record */
 	RECORD_MAX_BODY = RECORD_MAX_PLAIN + RECORD_TAG_LEN,
 	RECORD_MIN_BODY = 1 + RECORD_TAG_LEN,
 	RECORD_OVERHEAD = RECORD_HDR_LEN + RECORD_TAG_LEN,

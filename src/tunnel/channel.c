@@ -10,11 +10,15 @@
  * the window we granted. Credit goes back as the local socket drains.
  *
  * A channel id is free for reuse only when both ends have sent CLOSE, so a
- * late frame can never land on a new channel.
+ * late frame can never land on a new channel. What a channel copies for a
+ * slow destination is counted against its session's and the process's
+ * buffer budgets (session_buffer_*). The connecting side (resolve,
+ * connect, OPEN_OK/OPEN_FAIL) is channel_connect.c.
  */
 #include "tunnel/channel.h"
 
-#include <netdb.h>
+#include "tunnel/channel_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,73 +28,9 @@
 #include "util/log.h"
 #include "util/tcpopt.h"
 
-/*
- * CH_FAILED: we answered OPEN_FAIL; the id stays taken, swallowing the
- * opener's early DATA and EOF, until its CLOSE acknowledges the failure.
- */
-enum chan_state { CH_SOCKS, CH_OPENING, CH_CONNECTING, CH_OPEN, CH_FAILED };
-
-/* The SOCKS negotiation of a -D connection; freed once it is over. */
-struct socks_ctx {
-	struct socks_state st;
-	struct socks_request req;
-	size_t len;
-	uint8_t buf[SOCKS_MAX_REQUEST];
-};
-
-struct channel {
-	union {
-		uv_handle_t h;
-		uv_stream_t st;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} local;
-	struct session *s; /* NULL once detached from the session */
-	uint32_t id;
-	enum chan_state state;
-	unsigned local_init : 1; /* local handle initialised, not yet closed */
-	unsigned local_closing : 1;
-	unsigned is_tcp : 1;
-	unsigned reading : 1;
-	unsigned retrying : 1; /* local closed to try the next address */
-	unsigned gai_pending : 1;
-	unsigned eof_sent : 1, eof_rcvd : 1, shut_started : 1, shut_done : 1;
-	unsigned close_sent : 1, close_rcvd : 1;
-
-	uint32_t tx_window;   /* bytes we may still send */
-	uint32_t rx_window;   /* bytes the peer may still send */
-	uint32_t rx_consumed; /* written locally, not yet returned as credit */
-	size_t wq_pending;    /* bytes queued on the local socket */
-	struct session_txbuf *rdbuf;
-	struct socks_ctx *socks; /* -D, until the SOCKS reply is sent */
-	uint8_t *early;		 /* -D: application bytes that came with the request */
-	size_t early_len;
-	uint8_t *held; /* connecting side: early DATA until the connect completes */
-	size_t held_len;
-	uint32_t early_sent;	  /* opener: DATA bytes sent before OPEN_OK */
-	struct net_endpoint dest; /* server: where to connect */
-
-	uv_getaddrinfo_t gai;
-	uv_connect_t conn;
-	uv_shutdown_t shut;
-	struct addrinfo *ai, *ai_next;
-	struct addrinfo *lit; /* our own one-entry list for an IP literal */
-	int last_err;
-	char target[NET_HOST_MAX + 16];
-};
-
-struct local_write {
-	uv_write_t req;
-	struct channel *c;
-	size_t len;
-	char data[];
-};
-
 static unsigned long live_channels;
 
 static void on_local_closed(uv_handle_t *h);
-static void start_reading(struct channel *c);
-static void connect_next(struct channel *c);
 
 uint32_t channel_id(const struct channel *c)
 {
@@ -102,7 +42,7 @@ unsigned long channel_count(void)
 	return live_channels;
 }
 
-static struct channel *channel_new(struct session *s)
+struct channel *chan_new(struct session *s)
 {
 	struct channel *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -114,7 +54,7 @@ static struct channel *channel_new(struct session *s)
 	return c;
 }
 
-static void maybe_free(struct channel *c)
+void chan_maybe_free(struct channel *c)
 {
 	if (c->s != NULL || c->local_init || c->gai_pending)
 		return;
@@ -126,21 +66,32 @@ static void maybe_free(struct channel *c)
 	}
 	free(c->socks);
 	free(c->early);
-	free(c->held);
+	chan_drop_held(c);
 	live_channels--;
 	free(c);
 }
 
-/* detach: forget the id; from now on no frame can reach this channel. */
-static void detach(struct channel *c)
+void chan_drop_held(struct channel *c)
+{
+	if (c->held_len > 0)
+		session_buffer_sub(c->s, c->held_len);
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
+}
+
+void chan_detach(struct channel *c)
 {
 	if (c->s == NULL)
 		return;
+	/* What is still queued counts for the process until it is written. */
+	if (c->wq_pending + c->held_len > 0)
+		session_buffer_disown(c->s, c->wq_pending + c->held_len);
 	session_chan_del(c->s, c->id);
 	c->s = NULL;
 }
 
-static void close_local(struct channel *c, int reset)
+void chan_close_local(struct channel *c, int reset)
 {
 	if (!c->local_init || c->local_closing)
 		return;
@@ -162,13 +113,13 @@ static void on_local_closed(uv_handle_t *h)
 	c->local_closing = 0;
 	if (c->retrying && c->s != NULL) {
 		c->retrying = 0;
-		connect_next(c);
+		chan_connect_next(c);
 		return;
 	}
-	maybe_free(c);
+	chan_maybe_free(c);
 }
 
-static void send_close(struct channel *c, uint8_t flags)
+void chan_send_close(struct channel *c, uint8_t flags)
 {
 	if (c->close_sent || c->s == NULL)
 		return;
@@ -182,12 +133,12 @@ static void channel_abort(struct channel *c)
 {
 	/* Before its OPEN the peer does not know this channel: tell it nothing. */
 	if (c->state == CH_SOCKS)
-		detach(c);
-	send_close(c, FRAME_CLOSE_RESET);
-	close_local(c, 1);
+		chan_detach(c);
+	chan_send_close(c, FRAME_CLOSE_RESET);
+	chan_close_local(c, 1);
 	if (c->close_rcvd)
-		detach(c);
-	maybe_free(c);
+		chan_detach(c);
+	chan_maybe_free(c);
 }
 
 void channel_session_lost(struct channel *c)
@@ -196,8 +147,8 @@ void channel_session_lost(struct channel *c)
 	if (c->gai_pending)
 		uv_cancel((uv_req_t *)&c->gai);
 	c->retrying = 0;
-	close_local(c, 1);
-	maybe_free(c);
+	chan_close_local(c, 1);
+	chan_maybe_free(c);
 }
 
 /* --- orderly end: EOF both ways, then CLOSE both ways --- */
@@ -206,11 +157,11 @@ static void check_done(struct channel *c)
 {
 	if (!(c->eof_sent && c->shut_done) || c->close_sent)
 		return;
-	send_close(c, 0);
-	close_local(c, 0);
+	chan_send_close(c, 0);
+	chan_close_local(c, 0);
 	if (c->close_rcvd)
-		detach(c);
-	maybe_free(c);
+		chan_detach(c);
+	chan_maybe_free(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -222,7 +173,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	check_done(c);
 }
 
-static void maybe_shutdown(struct channel *c)
+void chan_maybe_shutdown(struct channel *c)
 {
 	if (!c->eof_rcvd || c->wq_pending > 0 || c->shut_started || !c->local_init ||
 	    c->local_closing)
@@ -257,16 +208,17 @@ static void on_local_written(uv_write_t *req, int status)
 	struct channel *c = w->c;
 	size_t len = w->len;
 	free(w);
+	c->wq_pending -= len;
+	session_buffer_sub(c->s, len);
 	if (status == UV_ECANCELED)
 		return;
-	c->wq_pending -= len;
 	if (status < 0) {
 		log_debug("channel %u: local write failed: %s", c->id, uv_strerror(status));
 		channel_abort(c);
 		return;
 	}
 	return_credit(c, len);
-	maybe_shutdown(c);
+	chan_maybe_shutdown(c);
 }
 
 static int queue_local(struct channel *c, const uint8_t *p, size_t len)
@@ -284,6 +236,7 @@ static int queue_local(struct channel *c, const uint8_t *p, size_t len)
 		return -1;
 	}
 	c->wq_pending += len;
+	session_buffer_add(c->s, len);
 	return 0;
 }
 
@@ -298,10 +251,11 @@ static int hold_data(struct channel *c, const struct frame *f)
 	memcpy(p + c->held_len, f->data, f->len);
 	c->held = p;
 	c->held_len += f->len;
+	session_buffer_add(c->s, f->len);
 	return 0;
 }
 
-static int on_data(struct channel *c, const struct frame *f)
+int chan_on_data(struct channel *c, const struct frame *f)
 {
 	if (c->state == CH_CONNECTING && !c->eof_rcvd)
 		return hold_data(c, f);
@@ -409,7 +363,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-static void start_reading(struct channel *c)
+void chan_start_reading(struct channel *c)
 {
 	if (c->reading || c->eof_sent || c->close_sent || c->tx_window == 0 || c->s == NULL ||
 	    !c->local_init || c->local_closing ||
@@ -442,7 +396,7 @@ static void read_first(struct channel *c)
 
 void channel_resume(struct channel *c)
 {
-	start_reading(c);
+	chan_start_reading(c);
 }
 
 /* --- frames from the peer --- */
@@ -512,7 +466,7 @@ static int on_open_ok(struct channel *c, const struct frame *f)
 		if (send_early(c) != 0 || c->s == NULL)
 			return 0;
 	}
-	start_reading(c);
+	chan_start_reading(c);
 	return 0;
 }
 
@@ -523,23 +477,23 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 	/* The text comes from the server; keep it printable for the log. */
 	char msg[FRAME_MAX_MSG + 1];
 	log_printable(msg, f->data, f->len);
-	log_warn("channel %u: open failed: %s%s%s (%s)", c->id, frame_fail_text(f->code),
-		 msg[0] ? ": " : "", msg, c->target);
+	log_peer(LOG_LVL_WARN, "channel %u: open failed: %s%s%s (%s)", c->id,
+		 frame_fail_text(f->code), msg[0] ? ": " : "", msg, c->target);
 	/* Acknowledge with CLOSE: it follows any early data we sent, so the
 	 * peer can free the id knowing nothing more will arrive (PROTOCOL.md 5.2). */
-	send_close(c, 0);
+	chan_send_close(c, 0);
 	c->close_rcvd = 1;
-	detach(c);
+	chan_detach(c);
 	if (c->socks != NULL) {
 		/* Tell the SOCKS client why, then end the stream normally so it
 		 * reads the reply rather than a reset. */
 		uint8_t r[SOCKS_MAX_REPLY];
 		size_t n = socks_reply(c->socks->req.version, socks_result_of(f->code), r);
-		close_local(c, write_small(c, r, n) != 0);
+		chan_close_local(c, write_small(c, r, n) != 0);
 	} else {
-		close_local(c, 1);
+		chan_close_local(c, 1);
 	}
-	maybe_free(c);
+	chan_maybe_free(c);
 	return 0;
 }
 
@@ -549,19 +503,19 @@ static int on_close(struct channel *c, const struct frame *f)
 		return -1;
 	c->close_rcvd = 1;
 	if (c->state == CH_FAILED) {
-		detach(c);
-		maybe_free(c);
+		chan_detach(c);
+		chan_maybe_free(c);
 		return 0;
 	}
 	int reset = (f->flags & FRAME_CLOSE_RESET) || !c->eof_rcvd || c->state != CH_OPEN;
 	if (reset) {
 		stop_reading(c);
-		send_close(c, FRAME_CLOSE_RESET);
-		close_local(c, 1);
+		chan_send_close(c, FRAME_CLOSE_RESET);
+		chan_close_local(c, 1);
 	}
 	if (c->close_sent)
-		detach(c);
-	maybe_free(c);
+		chan_detach(c);
+	chan_maybe_free(c);
 	return 0;
 }
 
@@ -575,18 +529,18 @@ int channel_on_frame(struct channel *c, const struct frame *f)
 	case FRAME_OPEN_FAIL:
 		return on_open_fail(c, f);
 	case FRAME_DATA:
-		return on_data(c, f);
+		return chan_on_data(c, f);
 	case FRAME_WINDOW:
 		if (c->state != CH_OPEN || (uint64_t)c->tx_window + f->increment > UINT32_MAX)
 			return -1;
 		c->tx_window += f->increment;
-		start_reading(c);
+		chan_start_reading(c);
 		return 0;
 	case FRAME_EOF:
 		if ((c->state != CH_OPEN && c->state != CH_CONNECTING) || c->eof_rcvd)
 			return -1;
 		c->eof_rcvd = 1;
-		maybe_shutdown(c);
+		chan_maybe_shutdown(c);
 		return 0;
 	case FRAME_CLOSE:
 		return on_close(c, f);
@@ -622,14 +576,14 @@ static int send_open(struct channel *c, uint8_t kind, const char *target, uint16
 			  : frame_open(f, c->id, CHANNEL_WINDOW, kind, target, port);
 	c->state = CH_OPENING;
 	if (flen == 0 || session_send_frame(c->s, f, flen) != 0) {
-		detach(c);
-		close_local(c, 1);
+		chan_detach(c);
+		chan_close_local(c, 1);
 		return -1;
 	}
 	/* Like TCP Fast Open: data the application already sent goes out now,
 	 * within the early window, instead of one tunnel round trip later. */
 	c->tx_window = CHANNEL_EARLY_WINDOW;
-	start_reading(c);
+	chan_start_reading(c);
 	read_first(c);
 	return 0;
 }
@@ -647,9 +601,9 @@ static void socks_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void socks_failed(struct channel *c, const char *why)
 {
 	log_info("channel %u: SOCKS request on %s refused: %s", c->id, c->target, why);
-	detach(c);
-	close_local(c, 0);
-	maybe_free(c);
+	chan_detach(c);
+	chan_close_local(c, 0);
+	chan_maybe_free(c);
 }
 
 static void socks_requested(struct channel *c)
@@ -716,15 +670,15 @@ static void on_socks_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e)
 {
-	struct channel *c = channel_new(NULL);
+	struct channel *c = chan_new(NULL);
 	if (c == NULL)
 		return -1;
 	if (init_local_like(c, listener) != 0) {
-		maybe_free(c);
+		chan_maybe_free(c);
 		return -1;
 	}
 	if (uv_accept(listener, &c->local.st) != 0) {
-		close_local(c, 0);
+		chan_close_local(c, 0);
 		return -1;
 	}
 	if (c->is_tcp)
@@ -735,11 +689,17 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		snprintf(c->target, sizeof(c->target), "%s", e->name);
 	if (s == NULL || !session_established(s)) {
 		log_warn("connection on %s refused: no session to the server", e->name);
-		close_local(c, 1);
+		chan_close_local(c, 1);
+		return 0;
+	}
+	const char *why = session_chan_refusal(s);
+	if (why != NULL) {
+		log_peer(LOG_LVL_WARN, "connection on %s refused: %s", e->name, why);
+		chan_close_local(c, 1);
 		return 0;
 	}
 	if (session_chan_add(s, c, &c->id) != 0) {
-		close_local(c, 1);
+		chan_close_local(c, 1);
 		return 0;
 	}
 	c->s = s;
@@ -764,232 +724,4 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 	}
 	c->reading = 1;
 	return 0;
-}
-
-/* --- the connecting side: resolve, connect, answer the OPEN --- */
-
-uint8_t channel_fail_code(int uv_err)
-{
-	switch (uv_err) {
-	case UV_ECONNREFUSED:
-		return FRAME_FAIL_REFUSED;
-	case UV_ENETUNREACH:
-		return FRAME_FAIL_NET_UNREACH;
-	case UV_EHOSTUNREACH:
-		return FRAME_FAIL_HOST_UNREACH;
-	case UV_ETIMEDOUT:
-		return FRAME_FAIL_TIMEDOUT;
-	case UV_EADDRINUSE:
-		return FRAME_FAIL_IN_USE;
-	}
-	return FRAME_FAIL_CONNECT;
-}
-
-static void open_fail(struct channel *c, uint8_t code, const char *msg)
-{
-	log_info("channel %u: open %s failed: %s: %s", c->id, c->target, frame_fail_text(code),
-		 msg);
-	c->state = CH_FAILED;
-	c->close_sent = 1;
-	if (c->s != NULL) {
-		uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
-		session_send_frame(c->s, f, frame_open_fail(f, c->id, code, msg));
-	}
-	free(c->held);
-	c->held = NULL;
-	c->held_len = 0;
-	close_local(c, 1);
-	maybe_free(c);
-}
-
-void channel_refuse(struct session *s, uint32_t chan, uint8_t code, const char *msg)
-{
-	uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
-	struct channel *c = channel_new(s);
-	if (c != NULL) {
-		c->id = chan;
-		c->state = CH_FAILED;
-		c->close_sent = 1;
-		if (session_chan_add_peer(s, c, chan) != 0) {
-			c->s = NULL;
-			maybe_free(c);
-		}
-	}
-	session_send_frame(s, f, frame_open_fail(f, chan, code, msg));
-}
-
-static void on_connect(uv_connect_t *req, int status)
-{
-	struct channel *c = req->data;
-	if (status == UV_ECANCELED || c->s == NULL) {
-		close_local(c, 1);
-		return;
-	}
-	if (status < 0) {
-		c->last_err = status;
-		c->retrying = c->ai_next != NULL;
-		if (c->retrying) {
-			close_local(c, 0);
-			return;
-		}
-		/* libuv errors are negated errno values: say it as the C library does. */
-		open_fail(c, channel_fail_code(status), strerror(-status));
-		return;
-	}
-	if (c->close_rcvd) {
-		/* The opener gave up while we were connecting. */
-		send_close(c, FRAME_CLOSE_RESET);
-		detach(c);
-		close_local(c, 1);
-		return;
-	}
-	if (c->is_tcp)
-		uv_tcp_nodelay(&c->local.tcp, 1);
-	c->state = CH_OPEN;
-	uint8_t f[FRAME_CHAN_HDR + 4];
-	if (session_send_frame(c->s, f, frame_open_ok(f, c->id, CHANNEL_WINDOW)) != 0)
-		return;
-	log_debug("channel %u: connected to %s", c->id, c->target);
-	if (c->held_len > 0) {
-		struct frame d = {
-		    .type = FRAME_DATA, .chan = c->id, .data = c->held, .len = c->held_len};
-		int eof = c->eof_rcvd;
-		c->eof_rcvd = 0; /* on_data refuses data after EOF */
-		on_data(c, &d);
-		c->eof_rcvd = eof;
-		free(c->held);
-		c->held = NULL;
-		c->held_len = 0;
-		if (c->s == NULL)
-			return;
-	}
-	maybe_shutdown(c);
-	start_reading(c);
-}
-
-static void connect_next(struct channel *c)
-{
-	struct addrinfo *a = c->ai_next;
-	if (a == NULL || uv_tcp_init(session_loop(c->s), &c->local.tcp) != 0) {
-		open_fail(c, FRAME_FAIL_CONNECT, "no usable address");
-		return;
-	}
-	c->ai_next = a->ai_next;
-	c->local.h.data = c;
-	c->local_init = 1;
-	c->is_tcp = 1;
-	c->conn.data = c;
-	int rc = tcpopt_connect(&c->conn, &c->local.tcp, a->ai_addr, on_connect);
-	if (rc != 0) {
-		c->last_err = rc;
-		c->retrying = c->ai_next != NULL;
-		if (!c->retrying) {
-			close_local(c, 0);
-			open_fail(c, channel_fail_code(rc), strerror(-rc));
-			return;
-		}
-		close_local(c, 0);
-	}
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct channel *c = req->data;
-	c->gai_pending = 0;
-	c->ai = res;
-	c->ai_next = res;
-	if (c->s == NULL) {
-		maybe_free(c);
-		return;
-	}
-	if (c->close_rcvd) {
-		send_close(c, FRAME_CLOSE_RESET);
-		detach(c);
-		maybe_free(c);
-		return;
-	}
-	if (status < 0) {
-		open_fail(c, FRAME_FAIL_RESOLVE, uv_strerror(status));
-		return;
-	}
-	connect_next(c);
-}
-
-static void connect_unix(struct channel *c)
-{
-	if (uv_pipe_init(session_loop(c->s), &c->local.pipe, 0) != 0) {
-		open_fail(c, FRAME_FAIL_RESOURCE, "cannot create socket");
-		return;
-	}
-	c->local.h.data = c;
-	c->local_init = 1;
-	c->conn.data = c;
-	uv_pipe_connect(&c->conn, &c->local.pipe, c->dest.path, on_connect);
-}
-
-/*
- * An IP literal needs no resolver: skip the thread-pool round trip that
- * uv_getaddrinfo() costs, which dominates the time to open a channel.
- */
-static int connect_literal(struct channel *c)
-{
-	struct sockaddr_storage *ss = calloc(1, sizeof(*ss));
-	struct addrinfo *ai = calloc(1, sizeof(*ai));
-	if (ss == NULL || ai == NULL)
-		goto fail;
-	if (uv_ip4_addr(c->dest.host, c->dest.port, (struct sockaddr_in *)ss) == 0)
-		ai->ai_addrlen = sizeof(struct sockaddr_in);
-	else if (uv_ip6_addr(c->dest.host, c->dest.port, (struct sockaddr_in6 *)ss) == 0)
-		ai->ai_addrlen = sizeof(struct sockaddr_in6);
-	else
-		goto fail;
-	ai->ai_addr = (struct sockaddr *)ss;
-	ai->ai_family = ss->ss_family;
-	c->lit = ai;
-	c->ai_next = ai;
-	connect_next(c);
-	return 0;
-fail:
-	free(ss);
-	free(ai);
-	return -1;
-}
-
-void channel_connect(struct session *s, uint32_t chan, uint32_t window,
-		     const struct net_endpoint *target)
-{
-	struct channel *c = channel_new(s);
-	char port[8];
-	if (c == NULL) {
-		uint8_t f[FRAME_CHAN_HDR + 2 + FRAME_MAX_MSG];
-		session_send_frame(s, f,
-				   frame_open_fail(f, chan, FRAME_FAIL_RESOURCE, "out of memory"));
-		return;
-	}
-	c->id = chan;
-	c->state = CH_CONNECTING;
-	c->tx_window = window;
-	c->dest = *target;
-	net_format_endpoint(target, c->target, sizeof(c->target));
-	if (session_chan_add_peer(s, c, c->id) != 0) {
-		c->s = NULL;
-		maybe_free(c);
-		return;
-	}
-	if (target->is_unix) {
-		connect_unix(c);
-		return;
-	}
-	if (connect_literal(c) == 0)
-		return;
-	snprintf(port, sizeof(port), "%u", (unsigned)target->port);
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-	c->gai.data = c;
-	if (uv_getaddrinfo(session_loop(s), &c->gai, on_resolved, c->dest.host, port, &hints) !=
-	    0) {
-		open_fail(c, FRAME_FAIL_RESOLVE, "resolver unavailable");
-		return;
-	}
-	c->gai_pending = 1;
 }

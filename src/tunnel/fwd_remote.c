@@ -65,6 +65,11 @@ void fwd_remote_close_all(struct fwd_remote **head)
 	}
 }
 
+static void close_session_remotes(struct session *s)
+{
+	fwd_remote_close_all(session_remotes(s));
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct fwd_remote *r = listener->data;
@@ -186,5 +191,6 @@ int fwd_remote_open(struct session *s, uint32_t id, const struct net_endpoint *b
 	}
 	r->next = *head;
 	*head = r;
+	session_on_close(s, close_session_remotes);
 	return 0;
 }

@@ -14,9 +14,10 @@
 
 #include "crypto/noise.h"
 #include "crypto/replay.h"
+#include "tunnel/proto.h"
 
 enum {
-	HANDSHAKE_MSG_LEN = 64,
+	HANDSHAKE_MSG_LEN = PROTO_HS_MSG_LEN,
 	HANDSHAKE_PAYLOAD_LEN = 16,
 	HANDSHAKE_VERSION = 1,
 };

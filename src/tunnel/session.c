@@ -9,12 +9,19 @@
  *   OPEN       records both ways; channels, keepalives, rekeys
  *   CLOSED     handles are closing; hooks->closed fires when both are gone
  *
- * Records are sealed in the buffer they were read into and written with
- * uv_try_write(), so the common path copies nothing and allocates one
- * buffer per chunk of stream data. Only what the kernel refuses is queued.
+ * This file owns the read path (records opened in place in the receive
+ * buffer, frames dispatched), the channel registry, keepalives, the
+ * receiving key's rekey, teardown, and the memory budgets that pause the
+ * read path: a peer that does not read what we owe it, or whose channels
+ * buffer too much for slow destinations, is not read until that drains
+ * (docs/ARCHITECTURE.md, "Resource bounds"). The send path (sealing, cork,
+ * queue) is session_tx.c.
  */
 #include "tunnel/session.h"
 
+#include "tunnel/session_int.h"
+
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
@@ -23,64 +30,10 @@
 #include "crypto/crypto.h"
 #include "crypto/record.h"
 #include "tunnel/channel.h"
-#include "tunnel/fwd_remote.h"
+#include "util/fdbudget.h"
 #include "util/idmap.h"
 #include "util/log.h"
 #include "util/net.h"
-
-enum session_state { ST_HANDSHAKE, ST_REJECTING, ST_OPEN, ST_CLOSED };
-
-struct session {
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* handshake timeout, reject delay, then keepalive */
-	uv_shutdown_t shutdown;
-	uv_prepare_t prep; /* flush corked records before the loop blocks ... */
-	uv_check_t check;  /* ... and after each round of I/O callbacks */
-	uv_loop_t *loop;
-	struct session_params p;
-	enum session_state state;
-	unsigned long id;
-	char peer[64];
-	const void *ident;
-	int handles_open;
-	char close_reason[192]; /* room for the client's longest hint */
-
-	uint8_t hs[SESSION_HS_LEN];
-	size_t hs_len;
-	uint64_t refuse_at; /* server: loop ms of accept + the drawn reject delay */
-
-	struct noise_cipher tx, rx;
-	uint64_t tx_since_rekey;
-	uint64_t tx_rekey_at_ms;
-
-	uint8_t *rxbuf; /* SESSION_RX_BUF bytes once OPEN */
-	size_t rx_len;
-
-	struct idmap chans;
-	uint32_t next_chan;
-	uint32_t *waiting; /* ids of channels paused by congestion */
-	size_t nwaiting, waiting_cap;
-	int congested;
-
-	struct fwd_remote *remotes;
-
-	/* Records sealed in this loop iteration, written together (one writev). */
-	struct session_txbuf *cork[SESSION_CORK_MAX];
-	size_t cork_len[SESSION_CORK_MAX];
-	size_t ncork, cork_bytes;
-	int cork_armed;
-
-	uint64_t last_rx_ms, last_tx_ms;
-	uint64_t ping_cookie;
-	struct session_stats st;
-};
-
-struct session_txbuf {
-	uv_write_t req;
-	struct session *s;
-	size_t cap;    /* plaintext capacity */
-	uint8_t rec[]; /* header, plaintext, tag */
-};
 
 static unsigned long next_session_id = 1;
 
@@ -88,8 +41,6 @@ static void on_close_handle(uv_handle_t *h);
 static void on_shutdown(uv_shutdown_t *req, int status);
 static void process_records(struct session *s);
 static void start_keepalive(struct session *s);
-static int cork_flush(struct session *s);
-static void cork_drop(struct session *s);
 
 /* --- construction and accessors --- */
 
@@ -102,11 +53,15 @@ struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 	s->p = *p;
 	if (s->p.rekey_records == 0)
 		s->p.rekey_records = SESSION_REKEY_RECORDS;
+	if (s->p.max_channels == 0)
+		s->p.max_channels = SESSION_MAX_CHANNELS;
+	if (s->p.buffer_budget == 0)
+		s->p.buffer_budget = (size_t)SESSION_BUFFER_DEFAULT_MIB << 20;
 	s->state = ST_HANDSHAKE;
 	s->id = next_session_id++;
 	/* Client channel ids have the top bit clear, server ones set, so the
 	 * two ends never pick the same id (docs/PROTOCOL.md, 5.1). */
-	s->next_chan = p->role == SESSION_CLIENT ? 1 : 0x80000001u;
+	s->next_chan = p->role == SESSION_CLIENT ? 1 : PROTO_CHAN_SERVER_BIT | 1;
 	strcpy(s->peer, "?");
 	uv_tcp_init(loop, &s->tcp);
 	uv_timer_init(loop, &s->timer);
@@ -170,10 +125,127 @@ struct fwd_remote **session_remotes(struct session *s)
 	return &s->remotes;
 }
 
+void session_on_close(struct session *s, void (*fn)(struct session *s))
+{
+	s->on_close = fn;
+}
+
 void session_get_stats(const struct session *s, struct session_stats *st)
 {
 	*st = s->st;
 	st->channels = s->chans.count;
+	st->tx_mem = s->tx_mem;
+	st->buffered = s->buffered;
+	st->rx_paused = s->rx_paused;
+}
+
+/* --- memory budgets: what pauses the read path --- */
+
+static size_t srv_budget = (size_t)SESSION_SERVER_BUFFER_DEFAULT_MIB << 20;
+static size_t srv_buffered;
+static struct session *open_head; /* established sessions */
+static size_t n_open;
+
+void session_set_server_buffer(size_t bytes)
+{
+	srv_budget = bytes ? bytes : (size_t)SESSION_SERVER_BUFFER_DEFAULT_MIB << 20;
+}
+
+size_t session_buffered_total(void)
+{
+	return srv_buffered;
+}
+
+/*
+ * A session is over budget when its channels hold more than its own
+ * budget, or when the process is over its budget and this session holds
+ * more than an equal share of it: a session under its share is never
+ * paused because of what others buffer.
+ */
+static int over_budget(const struct session *s)
+{
+	if (s->buffered > s->p.buffer_budget)
+		return 1;
+	return srv_buffered > srv_budget && n_open > 0 && s->buffered > srv_budget / n_open;
+}
+
+static int rx_should_pause(const struct session *s)
+{
+	return s->tx_mem > SESSION_RX_PAUSE || over_budget(s);
+}
+
+static int rx_may_resume(const struct session *s)
+{
+	return s->tx_mem < SESSION_RX_RESUME && !over_budget(s);
+}
+
+static void note_peak(struct session *s)
+{
+	size_t m = s->tx_mem + s->buffered;
+	if (m > s->mem_peak)
+		s->mem_peak = m;
+}
+
+static void open_list_add(struct session *s)
+{
+	s->next_open = open_head;
+	if (open_head != NULL)
+		open_head->prev_open = s;
+	open_head = s;
+	n_open++;
+}
+
+/* kick_all: the process came back under its budget, or a share grew (deferred: the
+ * callers are in other sessions' and channels' callbacks). */
+static void kick_all(void)
+{
+	for (struct session *x = open_head, *next; x != NULL; x = next) {
+		next = x->next_open;
+		session_rx_kick_later(x);
+	}
+}
+
+static void open_list_del(struct session *s)
+{
+	if (s->prev_open == NULL && open_head != s)
+		return;
+	if (s->prev_open != NULL)
+		s->prev_open->next_open = s->next_open;
+	else
+		open_head = s->next_open;
+	if (s->next_open != NULL)
+		s->next_open->prev_open = s->prev_open;
+	s->next_open = s->prev_open = NULL;
+	n_open--;
+	if (srv_buffered > srv_budget)
+		kick_all();
+}
+
+void session_buffer_add(struct session *s, size_t n)
+{
+	srv_buffered += n;
+	if (s != NULL) {
+		s->buffered += n;
+		note_peak(s);
+	}
+}
+
+void session_buffer_sub(struct session *s, size_t n)
+{
+	int was_over = srv_buffered > srv_budget;
+	srv_buffered -= n;
+	if (s != NULL) {
+		s->buffered -= n;
+		session_rx_kick_later(s);
+	}
+	if (was_over && srv_buffered <= srv_budget)
+		kick_all();
+}
+
+void session_buffer_disown(struct session *s, size_t n)
+{
+	s->buffered -= n;
+	session_rx_kick_later(s);
 }
 
 static void note_peer(struct session *s)
@@ -201,18 +273,21 @@ void session_close(struct session *s, const char *reason, int graceful)
 	if (was_open && graceful) {
 		uint8_t f[1];
 		session_send_frame(s, f, frame_bare(f, FRAME_GOODBYE));
-		cork_flush(s);
+		session_cork_flush(s);
 	}
-	cork_drop(s);
+	session_cork_drop(s);
 	s->state = ST_CLOSED;
+	open_list_del(s);
 	/* Channels see the session die as a reset, never as a clean end of
 	 * stream: a truncated tunnel must not look like a finished transfer. */
 	struct idmap chans = s->chans;
 	memset(&s->chans, 0, sizeof(s->chans));
 	idmap_each(&chans, reset_channel, NULL);
 	idmap_free(&chans);
-	/* A reconnecting client must be able to bind the same ports again. */
-	fwd_remote_close_all(&s->remotes);
+	/* The owner's per-session extras (-R listeners): a reconnecting client
+	 * must be able to bind the same ports again. */
+	if (s->on_close != NULL)
+		s->on_close(s);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	uv_timer_stop(&s->timer);
 	if (was_open && graceful &&
@@ -246,7 +321,12 @@ static void on_close_handle(uv_handle_t *h)
 		free(s->rxbuf);
 	}
 	free(s->waiting);
+	int trim = s->mem_peak >= SESSION_TRIM_AT;
 	free(s);
+	/* Thousands of small queued records leave the heap fragmented, and
+	 * glibc keeps it: give a big session's memory back to the system. */
+	if (trim)
+		malloc_trim(0);
 }
 
 /* --- the server's silent rejection --- */
@@ -338,6 +418,7 @@ static int become_open(struct session *s)
 	uv_timer_stop(&s->timer);
 	if (uv_read_start((uv_stream_t *)&s->tcp, rx_alloc, on_rx) != 0)
 		return -1;
+	open_list_add(s);
 	start_keepalive(s);
 	return 0;
 }
@@ -435,268 +516,14 @@ int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN])
 	return 0;
 }
 
-/* --- sending --- */
-
-/*
- * Large buffers (a channel's read of up to 256 KiB) come from a small free
- * list: a malloc/free pair of that size per read costs page faults and brk
- * calls on the hot path, and the list caps what an idle process keeps.
- */
-enum { TXBUF_BIG = 4096, TXBUF_POOL_CAP = FRAME_CHAN_HDR + FRAME_MAX_DATA, TXBUF_POOL_MAX = 8 };
-static struct session_txbuf *txbuf_pool[TXBUF_POOL_MAX];
-static size_t txbuf_pooled;
-
-struct session_txbuf *session_txbuf_new(size_t plain_cap)
-{
-	if (plain_cap > TXBUF_BIG && plain_cap <= TXBUF_POOL_CAP) {
-		if (txbuf_pooled > 0)
-			return txbuf_pool[--txbuf_pooled];
-		plain_cap = TXBUF_POOL_CAP;
-	}
-	struct session_txbuf *b = malloc(sizeof(*b) + plain_cap + RECORD_OVERHEAD);
-	if (b != NULL)
-		b->cap = plain_cap;
-	return b;
-}
-
-uint8_t *session_txbuf_plain(struct session_txbuf *b)
-{
-	return b->rec + RECORD_HDR_LEN;
-}
-
-void session_txbuf_pool_drain(void)
-{
-	while (txbuf_pooled > 0)
-		free(txbuf_pool[--txbuf_pooled]);
-}
-
-size_t session_txbuf_cap(const struct session_txbuf *b)
-{
-	return b->cap;
-}
-
-void session_txbuf_free(struct session_txbuf *b)
-{
-	if (b != NULL && b->cap == TXBUF_POOL_CAP && txbuf_pooled < TXBUF_POOL_MAX) {
-		txbuf_pool[txbuf_pooled++] = b;
-		return;
-	}
-	free(b);
-}
-
-static void drain_waiting(struct session *s)
-{
-	/* Resuming a channel may congest us again; it then re-registers. */
-	uint32_t *ids = s->waiting;
-	size_t n = s->nwaiting;
-	s->waiting = NULL;
-	s->nwaiting = s->waiting_cap = 0;
-	for (size_t i = 0; i < n && !s->congested && s->state == ST_OPEN; i++) {
-		struct channel *c = idmap_get(&s->chans, ids[i]);
-		if (c != NULL)
-			channel_resume(c);
-	}
-	/* Whoever we did not reach keeps waiting. */
-	for (size_t i = 0; i < n; i++) {
-		struct channel *c = idmap_get(&s->chans, ids[i]);
-		if (c != NULL && s->congested)
-			session_wait_uncongested(s, c);
-	}
-	free(ids);
-}
-
-static void update_congestion(struct session *s)
-{
-	size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp);
-	if (!s->congested && q > SESSION_TX_HIGH) {
-		s->congested = 1;
-	} else if (s->congested && q < SESSION_TX_LOW) {
-		s->congested = 0;
-		drain_waiting(s);
-	}
-}
-
-static void on_written(uv_write_t *req, int status)
-{
-	struct session_txbuf *b = req->data;
-	struct session *s = b->s;
-	session_txbuf_free(b);
-	if (status == UV_ECANCELED)
-		return;
-	if (status < 0) {
-		session_close(s, uv_strerror(status), 0);
-		return;
-	}
-	update_congestion(s);
-}
-
-/* queue_rest: hand the unwritten tail of a record to libuv; it frees ${b} when done. */
-static int queue_rest(struct session *s, struct session_txbuf *b, size_t off, size_t len)
-{
-	uv_buf_t ub = uv_buf_init((char *)b->rec + off, (unsigned)(len - off));
-	b->s = s;
-	b->req.data = b;
-	return uv_write(&b->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written);
-}
-
-static void cork_disarm(struct session *s)
-{
-	if (!s->cork_armed)
-		return;
-	s->cork_armed = 0;
-	uv_prepare_stop(&s->prep);
-	uv_check_stop(&s->check);
-}
-
-static void cork_drop(struct session *s)
-{
-	cork_disarm(s);
-	for (size_t i = 0; i < s->ncork; i++)
-		session_txbuf_free(s->cork[i]);
-	s->ncork = s->cork_bytes = 0;
-}
-
-/*
- * cork_flush: write every corked record with one writev; whatever the
- * kernel does not take is queued in order, record by record, without a copy.
- */
-static int cork_flush(struct session *s)
-{
-	uv_buf_t bufs[SESSION_CORK_MAX];
-	size_t n = s->ncork, i;
-	cork_disarm(s);
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		bufs[i] = uv_buf_init((char *)s->cork[i]->rec, (unsigned)s->cork_len[i]);
-	int w = uv_try_write((uv_stream_t *)&s->tcp, bufs, (unsigned)n);
-	if (w < 0 && w != UV_EAGAIN) {
-		cork_drop(s);
-		session_close(s, uv_strerror(w), 0);
-		return -1;
-	}
-	size_t done = w > 0 ? (size_t)w : 0;
-	int rc = 0;
-	s->ncork = s->cork_bytes = 0;
-	for (i = 0; i < n; i++) {
-		struct session_txbuf *b = s->cork[i];
-		size_t len = s->cork_len[i];
-		if (done >= len) {
-			done -= len;
-			session_txbuf_free(b);
-			continue;
-		}
-		if (rc == 0)
-			rc = queue_rest(s, b, done, len);
-		if (rc != 0)
-			session_txbuf_free(b);
-		done = 0;
-	}
-	if (rc != 0) {
-		session_close(s, uv_strerror(rc), 0);
-		return -1;
-	}
-	update_congestion(s);
-	return 0;
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-	cork_flush(h->data);
-}
-
-static void on_check(uv_check_t *h)
-{
-	cork_flush(h->data);
-}
-
-/*
- * Small records wait for the end of the loop iteration so that frames made
- * together (OPEN and early DATA, EOF and CLOSE, many channels' WINDOWs) leave
- * in one system call; a large record flushes at once.
- */
-static int seal_and_write(struct session *s, struct session_txbuf *b, size_t plen)
-{
-	ssize_t len = record_seal(&s->tx, b->rec, plen);
-	if (len < 0) {
-		session_txbuf_free(b);
-		session_close(s, "cannot seal record", 0);
-		return -1;
-	}
-	s->st.records_out++;
-	s->tx_since_rekey++;
-	s->last_tx_ms = uv_now(s->loop);
-	s->cork[s->ncork] = b;
-	s->cork_len[s->ncork++] = (size_t)len;
-	s->cork_bytes += (size_t)len;
-	if (s->ncork == SESSION_CORK_MAX || s->cork_bytes >= SESSION_CORK_BYTES)
-		return cork_flush(s);
-	if (!s->cork_armed) {
-		s->cork_armed = 1;
-		uv_prepare_start(&s->prep, on_prepare);
-		uv_check_start(&s->check, on_check);
-	}
-	return 0;
-}
-
-static int maybe_rekey(struct session *s)
-{
-	if (s->tx_since_rekey < s->p.rekey_records && uv_now(s->loop) < s->tx_rekey_at_ms)
-		return 0;
-	struct session_txbuf *b = session_txbuf_new(1);
-	if (b == NULL)
-		return -1;
-	frame_bare(session_txbuf_plain(b), FRAME_REKEY);
-	if (seal_and_write(s, b, 1) != 0)
-		return -1;
-	/* The REKEY record went out under the old key; everything after it
-	 * uses the new one (Noise Rekey(), docs/PROTOCOL.md, 4.3). */
-	if (noise_cipher_rekey(&s->tx) != 0) {
-		session_close(s, "rekey failed", 0);
-		return -1;
-	}
-	s->tx_since_rekey = 0;
-	s->tx_rekey_at_ms = uv_now(s->loop) + SESSION_REKEY_MS;
-	s->st.rekeys++;
-	log_debug("session %lu: rekeyed the sending key (%llu records sent)", s->id,
-		  (unsigned long long)s->st.records_out);
-	return 0;
-}
-
-int session_send(struct session *s, struct session_txbuf *b, size_t plain_len)
-{
-	if (s->state != ST_OPEN || plain_len > b->cap) {
-		session_txbuf_free(b);
-		return -1;
-	}
-	if (maybe_rekey(s) != 0) {
-		session_txbuf_free(b);
-		return -1;
-	}
-	if (session_txbuf_plain(b)[0] == FRAME_DATA)
-		s->st.bytes_out += plain_len - FRAME_CHAN_HDR;
-	return seal_and_write(s, b, plain_len);
-}
-
-int session_send_frame(struct session *s, const uint8_t *frame, size_t len)
-{
-	struct session_txbuf *b = session_txbuf_new(len);
-	if (b == NULL) {
-		session_close(s, "out of memory", 0);
-		return -1;
-	}
-	memcpy(session_txbuf_plain(b), frame, len);
-	return session_send(s, b, len);
-}
-
 /* --- channel registry --- */
 
 int session_chan_add(struct session *s, struct channel *c, uint32_t *id_out)
 {
-	uint32_t base = s->p.role == SESSION_CLIENT ? 0 : 0x80000000u;
+	uint32_t base = s->p.role == SESSION_CLIENT ? 0 : PROTO_CHAN_SERVER_BIT;
 	for (;;) {
 		uint32_t id = s->next_chan;
-		s->next_chan = base | ((s->next_chan + 1) & 0x7fffffffu);
+		s->next_chan = base | ((s->next_chan + 1) & PROTO_CHAN_ID_MASK);
 		if (s->next_chan == base)
 			s->next_chan = base | 1;
 		if (idmap_get(&s->chans, id) != NULL)
@@ -723,21 +550,6 @@ int session_chan_exists(const struct session *s, uint32_t id)
 	return idmap_get(&s->chans, id) != NULL;
 }
 
-void session_wait_uncongested(struct session *s, struct channel *c)
-{
-	if (s->nwaiting == s->waiting_cap) {
-		size_t cap = s->waiting_cap ? s->waiting_cap * 2 : 16;
-		uint32_t *w = realloc(s->waiting, cap * sizeof(*w));
-		if (w == NULL) {
-			session_close(s, "out of memory", 0);
-			return;
-		}
-		s->waiting = w;
-		s->waiting_cap = cap;
-	}
-	s->waiting[s->nwaiting++] = channel_id(c);
-}
-
 /* --- receiving --- */
 
 static void rx_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -754,20 +566,32 @@ static void protocol_error(struct session *s, const char *what)
 	session_close(s, what, 0);
 }
 
+const char *session_chan_refusal(const struct session *s)
+{
+	if (s->chans.count >= s->p.max_channels)
+		return "too many channels";
+	if (s->buffered >= s->p.buffer_budget || srv_buffered >= srv_budget)
+		return "buffer budget reached";
+	if (!fdbudget_may_open(s->chans.count, channel_count()))
+		return "descriptor budget reached";
+	return NULL;
+}
+
 static void handle_chan_frame(struct session *s, const struct frame *f)
 {
 	if (f->type == FRAME_OPEN) {
 		/* The opener's id must be in its own half of the id space. */
-		int from_client = (f->chan & 0x80000000u) == 0;
+		int from_client = (f->chan & PROTO_CHAN_SERVER_BIT) == 0;
 		if (from_client != (s->p.role == SESSION_SERVER) || f->chan == 0 ||
 		    idmap_get(&s->chans, f->chan) != NULL) {
 			protocol_error(s, "bad channel id in OPEN");
 			return;
 		}
-		if (s->chans.count >= SESSION_MAX_CHANNELS) {
-			log_warn("session %lu: channel %u refused: %d channels open", s->id,
-				 f->chan, SESSION_MAX_CHANNELS);
-			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, "too many channels");
+		const char *why = session_chan_refusal(s);
+		if (why != NULL) {
+			log_peer(LOG_LVL_WARN, "session %lu: channel %u refused: %s", s->id,
+				 f->chan, why);
+			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, why);
 			return;
 		}
 		s->p.hooks->open(s->p.arg, s, f);
@@ -827,10 +651,24 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 	}
 }
 
+static void rx_pause(struct session *s)
+{
+	s->rx_paused = 1;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	log_debug("session %lu: not reading (%zu bytes queued, %zu buffered)", s->id, s->tx_mem,
+		  s->buffered);
+}
+
+/*
+ * process_records: open and dispatch whole records from the receive buffer
+ * until it runs dry or the session is paused; a pause keeps the rest of the
+ * buffer for session_rx_kick().
+ */
 static void process_records(struct session *s)
 {
 	size_t off = 0;
-	while (s->state == ST_OPEN) {
+	s->in_rx = 1;
+	while (s->state == ST_OPEN && !s->rx_paused) {
 		uint8_t *plain;
 		size_t plen, used;
 		enum record_status r =
@@ -850,7 +688,12 @@ static void process_records(struct session *s)
 		s->st.records_in++;
 		off += used;
 		handle_frame(s, plain, plen);
+		/* Every reply (PONG, WINDOW, OPEN_FAIL) is queued for the peer:
+		 * one that does not read must not make us queue without end. */
+		if (s->state == ST_OPEN && rx_should_pause(s))
+			rx_pause(s);
 	}
+	s->in_rx = 0;
 	if (s->state != ST_OPEN)
 		return;
 	s->rx_len -= off;
@@ -879,6 +722,19 @@ static void on_rx(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	process_records(s);
 }
 
+void session_rx_kick(struct session *s)
+{
+	note_peak(s);
+	if (!s->rx_paused || s->in_rx || s->state != ST_OPEN || !rx_may_resume(s))
+		return;
+	s->rx_paused = 0;
+	log_debug("session %lu: reading again", s->id);
+	process_records(s);
+	if (s->state == ST_OPEN && !s->rx_paused &&
+	    uv_read_start((uv_stream_t *)&s->tcp, rx_alloc, on_rx) != 0)
+		session_close(s, "read failed", 0);
+}
+
 /* --- keepalive --- */
 
 static void on_keepalive(uv_timer_t *t)
@@ -887,6 +743,9 @@ static void on_keepalive(uv_timer_t *t)
 	uint64_t now = uv_now(s->loop), ka = (uint64_t)s->p.keepalive_s * 1000;
 	if (s->state != ST_OPEN)
 		return;
+	/* We chose not to read: silence then is ours, not the peer's. */
+	if (s->rx_paused)
+		s->last_rx_ms = now;
 	if (now - s->last_rx_ms >= 3 * ka) {
 		session_close(s, "peer timed out (no keepalive)", 0);
 		return;

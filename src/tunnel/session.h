@@ -16,17 +16,26 @@
 
 #include "crypto/noise.h"
 #include "tunnel/frame.h"
+#include "tunnel/proto.h"
 
 enum session_role { SESSION_CLIENT = 0, SESSION_SERVER = 1 };
 
 enum {
-	SESSION_HS_LEN = 64,		   /* both handshake messages are this long */
+	SESSION_HS_LEN = PROTO_HS_MSG_LEN, /* both handshake messages are this long */
 	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
+	/* Stop reading the socket above this much heap in queued records (replies
+	 * included), resume below SESSION_RX_RESUME. Above the channels' mark so
+	 * that our own bulk DATA pauses the channels first, not the read path. */
+	SESSION_RX_PAUSE = 4 * 1024 * 1024,
+	SESSION_RX_RESUME = 1024 * 1024,
 	SESSION_REKEY_RECORDS = 1u << 20,  /* rekey a direction after this many records */
 	SESSION_REKEY_MS = 10 * 60 * 1000, /* or after this long */
-	SESSION_MAX_CHANNELS = 65536,	   /* channels the peer may have open at once */
+	SESSION_MAX_CHANNELS = 16384,	   /* default max_channels: open at once per session */
+	SESSION_BUFFER_DEFAULT_MIB = 64,   /* default session_buffer */
+	SESSION_SERVER_BUFFER_DEFAULT_MIB = 1024, /* default server_buffer */
+	SESSION_TRIM_AT = 4 * 1024 * 1024, /* give the heap back after a session held this much */
 	SESSION_CORK_MAX = 32,		   /* small records gathered into one write */
 	SESSION_CORK_BYTES = 16384,	   /* flush at once past this many corked bytes */
 };
@@ -70,7 +79,31 @@ struct session_params {
 	unsigned reject_delay_max_ms;
 	unsigned keepalive_s;	/* 0 = no keepalives */
 	unsigned rekey_records; /* rekey our sending key after this many records; 0 = 2^20 */
+	unsigned max_channels;	/* channels the peer may have open at once; 0 = default */
+	size_t buffer_budget;	/* bytes of channel data buffered for this session; 0 = default */
 };
+
+/*
+ * session_set_server_buffer(bytes): the budget of buffered channel data for
+ * the whole process (server_buffer); 0 = the default. Sessions over their
+ * fair share of it stop being read while the process is over it.
+ */
+void session_set_server_buffer(size_t bytes);
+
+/* session_buffered_total(): channel data buffered in the whole process, in bytes. */
+size_t session_buffered_total(void);
+
+/*
+ * Buffered channel data (bytes a channel copied because its destination
+ * would not take them at once). session_buffer_add(s, n): ${s} now holds ${n}
+ * more. session_buffer_sub(s, n): ${n} of them were written or dropped; ${s}
+ * is NULL for a channel that left its session. session_buffer_disown(s, n):
+ * a channel leaves ${s} with ${n} bytes still queued: they stop counting
+ * against ${s} but count for the process until session_buffer_sub(NULL, n).
+ */
+void session_buffer_add(struct session *s, size_t n);
+void session_buffer_sub(struct session *s, size_t n);
+void session_buffer_disown(struct session *s, size_t n);
 
 /* session_new(loop, p): a session with an initialised, unconnected TCP handle. */
 struct session *session_new(uv_loop_t *loop, const struct session_params *p);
@@ -148,6 +181,14 @@ int session_send(struct session *s, struct session_txbuf *b, size_t plain_len);
 /* session_send_frame(s, frame, len): copy a small frame into a record and send it. */
 int session_send_frame(struct session *s, const uint8_t *frame, size_t len);
 
+/*
+ * session_chan_refusal(s): why ${s} may not take one more channel now
+ * ("too many channels", "buffer budget reached", "descriptor budget
+ * reached"), or NULL. The session asks it for every OPEN; channel_accept()
+ * asks it for connections accepted on a -R listener.
+ */
+const char *session_chan_refusal(const struct session *s);
+
 /* Channel registry: the session finds channels by id for incoming frames. */
 int session_chan_add(struct session *s, struct channel *c, uint32_t *id_out);
 int session_chan_add_peer(struct session *s, struct channel *c, uint32_t id);
@@ -167,12 +208,22 @@ void session_wait_uncongested(struct session *s, struct channel *c);
  */
 struct fwd_remote **session_remotes(struct session *s);
 
+/*
+ * session_on_close(s, fn): ${fn}(s) runs once when the session starts to
+ * close, after its channels are reset, so an owner (fwd_remote) releases
+ * what it attached to the session without session.c knowing its type.
+ */
+void session_on_close(struct session *s, void (*fn)(struct session *s));
+
 /* Counters for logs and status. */
 struct session_stats {
 	uint64_t bytes_in, bytes_out; /* payload bytes of DATA frames */
 	uint64_t records_in, records_out;
 	uint64_t rekeys; /* of our sending key */
 	size_t channels;
+	size_t tx_mem;	 /* heap held by records queued on the socket */
+	size_t buffered; /* channel data buffered for slow destinations */
+	int rx_paused;	 /* 1 while we do not read the socket */
 };
 void session_get_stats(const struct session *s, struct session_stats *st);
 

@@ -1,17 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * idmap: the open-addressing table behind every session's channel ids:
- * growth that keeps the load under half, linear probing, backward-shift
- * deletion (no tombstones), and a walk over every entry.
+ * idmap: the channel map (and any other table keyed by a peer's uint32s):
+ * open addressing with linear probing, slots from keyed SipHash.
  */
 #include "util/idmap.h"
 
 #include <stdlib.h>
 
+#include "crypto/crypto.h"
+#include "util/wire.h"
+
+static size_t slot_of(const struct idmap *m, uint32_t key);
+
+size_t idmap_home(const struct idmap *m, uint32_t key)
+{
+	return slot_of(m, key);
+}
+
+/* One key for every map: drawn before the first table exists, never shown. */
+static uint8_t hash_key[CRYPTO_SIPHASH_KEY_LEN];
+static int hash_keyed;
+
 static size_t slot_of(const struct idmap *m, uint32_t key)
 {
-	/* Fibonacci hashing: ids are sequential, so spread them over the table. */
-	return (size_t)((key * 2654435769u) >> 7) & (m->cap - 1);
+	uint8_t b[4];
+	store32_be(b, key);
+	return (size_t)crypto_siphash(hash_key, b, sizeof(b)) & (m->cap - 1);
 }
 
 void *idmap_get(const struct idmap *m, uint32_t key)
@@ -29,6 +43,11 @@ void *idmap_get(const struct idmap *m, uint32_t key)
 static int grow(struct idmap *m)
 {
 	struct idmap n = {0};
+	if (!hash_keyed) {
+		if (crypto_random(hash_key, sizeof(hash_key)) != 0)
+			return -1;
+		hash_keyed = 1;
+	}
 	n.cap = m->cap ? m->cap * 2 : 16;
 	n.keys = calloc(n.cap, sizeof(*n.keys));
 	n.vals = calloc(n.cap, sizeof(*n.vals));
@@ -50,9 +69,13 @@ int idmap_put(struct idmap *m, uint32_t key, void *val)
 	/* Keep the load under 1/2 so probe sequences stay short. */
 	if ((m->count + 1) * 2 > m->cap && grow(m) != 0)
 		return -1;
-	size_t i = slot_of(m, key);
-	while (m->vals[i] != NULL)
+	size_t i = slot_of(m, key), probe = 0;
+	while (m->vals[i] != NULL) {
 		i = (i + 1) & (m->cap - 1);
+		probe++;
+	}
+	if (probe > m->max_probe)
+		m->max_probe = probe;
 	m->keys[i] = key;
 	m->vals[i] = val;
 	m->count++;
@@ -89,7 +112,7 @@ void idmap_free(struct idmap *m)
 	free(m->vals);
 	m->keys = NULL;
 	m->vals = NULL;
-	m->cap = m->count = 0;
+	m->cap = m->count = m->max_probe = 0;
 }
 
 void idmap_each(struct idmap *m, void (*fn)(void *val, void *arg), void *arg)

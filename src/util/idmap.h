@@ -2,6 +2,9 @@
 /*
  * idmap: uint32 -> pointer map for channel ids. Linear probing with
  * backward-shift deletion, so lookups stay short however channels churn.
+ * The peer chooses the ids it opens, so slots come from SipHash under a
+ * secret per-process key: no set of ids can be built to collide, and each
+ * operation costs O(1) expected whatever the peer sends.
  */
 #ifndef POSTERN_IDMAP_H
 #define POSTERN_IDMAP_H
@@ -14,12 +17,19 @@ struct idmap {
 	void **vals; /* NULL = empty slot */
 	size_t cap;  /* power of two, or 0 */
 	size_t count;
+	size_t max_probe; /* longest probe of any put since the table was last built */
 };
+
+/* idmap_home(m, key): the slot ${key} hashes to (m->cap > 0); for tests of the layout. */
+size_t idmap_home(const struct idmap *m, uint32_t key);
 
 /* idmap_get(m, key): the value, or NULL. */
 void *idmap_get(const struct idmap *m, uint32_t key);
 
-/* idmap_put(m, key, val): insert (key must be absent, val non-NULL). Returns 0 or -1. */
+/*
+ * idmap_put(m, key, val): insert (key must be absent, val non-NULL). Returns
+ * 0, or -1 (out of memory, or no random key for the hash).
+ */
 int idmap_put(struct idmap *m, uint32_t key, void *val);
 
 /* idmap_del(m, key): remove if present. */

@@ -154,6 +154,63 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved;
 }
 
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX];
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	sanitize(msg);
+	if (log_state.use_syslog)
+		syslog(syslog_priority(level), "%s", msg);
+	else
+		write_stderr(level, msg);
+}
+
+int log_limit_allow(struct log_limit *l, uint64_t now_s)
+{
+	unsigned rate = l->rate ? l->rate : LOG_PEER_RATE_DEFAULT;
+	if (now_s != l->sec) {
+		l->sec = now_s;
+		l->n = 0;
+		if (l->suppressed > 0) {
+			log_msg(LOG_LVL_WARN, "%lu similar log lines suppressed (log_rate %u/s)",
+				l->suppressed, rate);
+			l->suppressed = 0;
+		}
+	}
+	if (l->n < rate) {
+		l->n++;
+		return 1;
+	}
+	l->suppressed++;
+	return 0;
+}
+
+static struct log_limit peer_limit;
+
+void log_set_peer_rate(unsigned per_sec)
+{
+	peer_limit.rate = per_sec;
+}
+
+void log_peer(enum log_level level, const char *fmt, ...)
+{
+	int saved = errno;
+	struct timespec ts;
+	if (!log_enabled(level) || !fmt)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!log_limit_allow(&peer_limit, (uint64_t)ts.tv_sec))
+		goto out;
+	va_list ap;
+	va_start(ap, fmt);
+	errno = saved;
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+out:
+	errno = saved;
+}
+
 char *log_printable(char *dst, const uint8_t *src, size_t len)
 {
 	for (size_t i = 0; i < len; i++)

@@ -148,7 +148,7 @@ static void check_full(const struct idmap *map, struct model *m, size_t limit)
 		used++;
 		/* Every slot between a key's home and its position is occupied, or get() would stop
 		 * short. */
-		size_t home = ((map->keys[j] * FIB) >> 7) & (map->cap - 1);
+		size_t home = idmap_home(map, map->keys[j]);
 		for (size_t i = home; i != j; i = (i + 1) & (map->cap - 1))
 			assert_non_null(map->vals[i]);
 	}
@@ -242,6 +242,32 @@ static void test_colliding_keys_collide(void **state)
 	}
 }
 
+/*
+ * Issue 9, finding 7: ids that all share one home slot under the old
+ * unkeyed hash (product bits 7..23 zero: slot 0 of every table up to 2^17
+ * slots) made each insert walk the whole cluster. Under the keyed hash the
+ * longest probe stays that of random keys at load 1/2 (a few tens at this
+ * size); the old hash reaches 32,767.
+ */
+static void test_chosen_ids_bounded_probes(void **state)
+{
+	(void)state;
+	enum { N = 32768 };
+	static int tok[N];
+	uint32_t inv = inverse_mod_2_32(FIB);
+	struct idmap map = {0};
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t key = inv * (((i >> 7) << 24) | (i & 0x7f));
+		assert_int_equal(idmap_put(&map, key, &tok[i]), 0);
+	}
+	assert_int_equal(map.count, N);
+	assert_true(map.max_probe < 256);
+	for (uint32_t i = 0; i < N; i++)
+		assert_ptr_equal(idmap_get(&map, inv * (((i >> 7) << 24) | (i & 0x7f))), &tok[i]);
+	idmap_free(&map);
+	assert_int_equal(map.max_probe, 0);
+}
+
 /* Growth from nothing to 100000 sequential ids: every one stays reachable, load stays <= 1/2. */
 static void test_growth(void **state)
 {
@@ -306,6 +332,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_colliding_keys_collide),
+	    cmocka_unit_test(test_chosen_ids_bounded_probes),
 	    cmocka_unit_test(test_random_against_model),
 	    cmocka_unit_test(test_growth),
 	    cmocka_unit_test(test_empty),
