@@ -17,18 +17,20 @@
 #include "cmd/cmd.h"
 #include "crypto/replay.h"
 #include "guard/abuse.h"
+#include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_remote.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
+#include "tunnel/verify.h"
 #include "util/busypoll.h"
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
 
-enum { REPLAY_CAPACITY = 1 << 16, MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
+enum { MAX_LISTENERS = 16, REFUSAL_LOGS_PER_S = 20 };
 
 struct server;
 
@@ -37,7 +39,8 @@ struct conn {
 	struct server *srv;
 	struct session *s;
 	struct abuse_source src;
-	int pending; /* counted by abuse as unauthenticated */
+	int pending;		/* counted by abuse as unauthenticated */
+	struct verify_job *job; /* message 1 on the verification queue */
 	const struct config_key *key;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
@@ -49,6 +52,9 @@ struct server {
 	const uint8_t **psks;
 	struct abuse *abuse;
 	struct replay *replay;
+	struct verify *verify;	/* judges first messages on the thread pool */
+	struct replay_file *rf; /* NULL with state_dir = none */
+	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	uv_tcp_t listeners[MAX_LISTENERS];
 	size_t nlisteners;
 	uv_signal_t sigint, sigterm;
@@ -117,24 +123,91 @@ static void release_pending(struct conn *c)
 
 /* --- session hooks --- */
 
+static void log_key(const struct conn *c)
+{
+	log_info("session %lu from %s authenticated as key '%s'", session_id(c->s),
+		 session_peer(c->s), c->key->name);
+}
+
+/* The reason a refused first message is logged with; ${buf} may hold the text. */
+static const char *verdict_reason(const struct server *srv, enum handshake_verdict v,
+				  const struct handshake_found *f, uint64_t ts, uint64_t now,
+				  char *buf, size_t len)
+{
+	if (v == HANDSHAKE_STALE) {
+		/* Say how far off the client's clock is: a skewed clock is the usual cause. */
+		uint64_t d = ts > now ? ts - now : now - ts;
+		snprintf(buf, len, "%s (client clock %llu s %s)", handshake_verdict_text(v),
+			 (unsigned long long)(d / 1000), ts > now ? "ahead" : "behind");
+		return buf;
+	}
+	if (v == HANDSHAKE_QUOTA) {
+		snprintf(buf, len, "replay quota of key '%s' full", srv->cfg.keys[f->which].name);
+		return buf;
+	}
+	return handshake_verdict_text(v);
+}
+
+/* The worker found (or did not find) the key; the rest is judged here, on the loop. */
+static void on_verified(void *arg, int found, struct handshake_found *f)
+{
+	struct conn *c = arg;
+	struct server *srv = c->srv;
+	uint8_t reply[HANDSHAKE_MSG_LEN];
+	struct noise_cipher tx = {0}, rx = {0};
+	char why[128];
+	const char *reason;
+	uint64_t ts = 0, now = now_ms();
+	c->job = NULL;
+	/* Refused or closed while the worker ran: the cache must not learn of it. */
+	if (!session_judging(c->s))
+		return;
+	if (found <= 0) {
+		session_handshake_done(
+		    c->s, NULL, NULL, NULL,
+		    handshake_verdict_text(found == 0 ? HANDSHAKE_NO_KEY : HANDSHAKE_ERROR));
+		return;
+	}
+	enum handshake_verdict v =
+	    handshake_accept(f, srv->replay, (uint32_t)f->which, now, reply, &tx, &rx, &ts);
+	if (v != HANDSHAKE_OK) {
+		reason = verdict_reason(srv, v, f, ts, now, why, sizeof(why));
+		session_handshake_done(c->s, NULL, NULL, NULL, reason);
+		goto out;
+	}
+	/* On disk before the reply leaves: a crash after it cannot forget the message. */
+	if (srv->rf != NULL &&
+	    replay_file_append(srv->rf, f->id, ts + (uint64_t)srv->cfg.replay_window_s * 1000,
+			       (uint32_t)f->which) != 0) {
+		session_handshake_done(c->s, NULL, NULL, NULL,
+				       "first message not recorded (state directory not writable)");
+		goto out;
+	}
+	c->key = &srv->cfg.keys[f->which];
+	session_set_ident(c->s, c->key);
+	release_pending(c);
+	log_key(c);
+	session_handshake_done(c->s, reply, &tx, &rx, NULL);
+out:
+	noise_cipher_clear(&tx);
+	noise_cipher_clear(&rx);
+	crypto_wipe(reply, sizeof(reply));
+}
+
 static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
 			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
 {
 	struct conn *c = arg;
-	struct server *srv = c->srv;
-	size_t which = 0;
-	enum handshake_verdict v = handshake_server(srv->psks, srv->cfg.nkeys, srv->replay,
-						    now_ms(), in, out, tx, rx, &which);
-	if (v != HANDSHAKE_OK) {
-		*reason = handshake_verdict_text(v);
+	(void)s;
+	(void)out;
+	(void)tx;
+	(void)rx;
+	c->job = verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	if (c->job == NULL) {
+		*reason = "verification queue full";
 		return -1;
 	}
-	c->key = &srv->cfg.keys[which];
-	session_set_ident(s, c->key);
-	release_pending(c);
-	log_info("session %lu from %s authenticated as key '%s'", session_id(s), session_peer(s),
-		 c->key->name);
-	return 0;
+	return 1;
 }
 
 static void on_refused(void *arg, struct session *s, const char *reason)
@@ -241,6 +314,8 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
+	verify_cancel(c->job);
+	c->job = NULL;
 	release_pending(c);
 	conn_unlink(srv, c);
 	free(c);
@@ -454,6 +529,10 @@ static void usage(FILE *f)
 	    "      --reject-delay MIN-MAX  reset refused peers after a random delay (default 1-3 "
 	    "s)\n"
 	    "      --replay-window SEC   accepted clock skew of first messages (default 120)\n"
+	    "      --state-dir DIR       where the replay cache persists across restarts\n"
+	    "                            (default /var/lib/postern; none = not persisted)\n"
+	    "      --replay-cache N      first messages remembered, all keys (default 262144)\n"
+	    "      --replay-quota N      ... of which one key may hold (default 16384)\n"
 	    "      --ban-threshold N     failures that ban a source (default 5)\n"
 	    "      --ban-window SEC      ... within this many seconds (default 60)\n"
 	    "      --ban-time SEC        ban length (default 600)\n"
@@ -485,6 +564,9 @@ enum {
 	OPT_ALLOW_UNIX,
 	OPT_GATEWAY_PORTS,
 	OPT_BUSY_POLL,
+	OPT_STATE_DIR,
+	OPT_REPLAY_CACHE,
+	OPT_REPLAY_QUOTA,
 };
 
 static const struct option server_opts[] = {
@@ -506,6 +588,9 @@ static const struct option server_opts[] = {
     {"allow-unix-forwarding", required_argument, NULL, OPT_ALLOW_UNIX},
     {"gateway-ports", required_argument, NULL, OPT_GATEWAY_PORTS},
     {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"replay-cache", required_argument, NULL, OPT_REPLAY_CACHE},
+    {"replay-quota", required_argument, NULL, OPT_REPLAY_QUOTA},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -627,6 +712,19 @@ static int parse_flag(int o, const char *arg, struct server_flags *fl, struct co
 		return cmd_parse_uint(arg, 0, BUSYPOLL_MAX_US, &c->busy_poll_us) == 0
 			   ? 0
 			   : bad_value("--busy-poll", arg);
+	case OPT_STATE_DIR:
+		if (arg[0] == '\0' || strlen(arg) > CONFIG_PATH_MAX)
+			return bad_value("--state-dir", arg);
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", arg);
+		return 0;
+	case OPT_REPLAY_CACHE:
+		return cmd_parse_uint(arg, 1024, 16777216, &c->replay_cache) == 0
+			   ? 0
+			   : bad_value("--replay-cache (1024..16777216)", arg);
+	case OPT_REPLAY_QUOTA:
+		return cmd_parse_uint(arg, 16, 16777216, &c->replay_quota) == 0
+			   ? 0
+			   : bad_value("--replay-quota (16..16777216)", arg);
 	case OPT_KEEPALIVE:
 		return cmd_parse_uint(arg, 0, 3600, &c->keepalive_s) == 0
 			   ? 0
@@ -756,21 +854,48 @@ static int setup(struct server *srv)
 	    .max_unauth = srv->cfg.max_unauth,
 	    .max_unauth_per_source = srv->cfg.max_unauth_per_source,
 	};
+	char err[REPLAY_FILE_ERR_MAX];
 	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
+	srv->tags = calloc(srv->cfg.nkeys + 1, sizeof(*srv->tags));
 	srv->abuse = abuse_new(&ac);
-	srv->replay = replay_new(srv->cfg.replay_window_s, REPLAY_CAPACITY);
-	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL) {
+	srv->replay = replay_new(srv->cfg.replay_window_s, srv->cfg.replay_cache);
+	if (srv->psks == NULL || srv->tags == NULL || srv->abuse == NULL || srv->replay == NULL ||
+	    replay_set_quota(srv->replay, (uint32_t)srv->cfg.nkeys, srv->cfg.replay_quota) != 0) {
 		log_error("out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < srv->cfg.nkeys; i++)
+	for (size_t i = 0; i < srv->cfg.nkeys; i++) {
 		srv->psks[i] = srv->cfg.keys[i].psk;
+		srv->tags[i] = replay_file_tag(srv->cfg.keys[i].name);
+	}
+	struct handshake_keys *keys = handshake_keys_new(srv->psks, srv->cfg.nkeys);
+	srv->verify = verify_new(srv->loop, keys);
+	if (srv->verify == NULL) {
+		handshake_keys_free(keys);
+		log_error("out of memory");
+		return -1;
+	}
 	uv_signal_init(srv->loop, &srv->sigint);
 	uv_signal_init(srv->loop, &srv->sigterm);
 	srv->sigint.data = srv->sigterm.data = srv;
 	uv_signal_start(&srv->sigint, on_signal, SIGINT);
 	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
-	return bind_listeners(srv);
+	if (bind_listeners(srv) != 0)
+		return -1;
+	/* Before the loop runs, so no first message is judged without the restored cache. */
+	if (strcmp(srv->cfg.state_dir, "none") == 0) {
+		log_warn("state_dir none: the replay cache is not persisted, so a first message "
+			 "captured before a restart can be replayed after it (within "
+			 "replay_window)");
+	} else {
+		srv->rf = replay_file_open(srv->loop, srv->cfg.state_dir, srv->replay, srv->tags,
+					   srv->cfg.nkeys, now_ms(), err);
+		if (srv->rf == NULL) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int cmd_server(int argc, char **argv)
@@ -794,10 +919,14 @@ int cmd_server(int argc, char **argv)
 out:
 	if (srv.loop != NULL) {
 		uv_walk(srv.loop, close_walk, NULL);
+		/* Also lets a verification still on a worker finish. */
 		uv_run(srv.loop, UV_RUN_DEFAULT);
+		verify_free(srv.verify);
 		uv_loop_close(srv.loop);
 	}
+	replay_file_close(srv.rf);
 	free(srv.psks);
+	free(srv.tags);
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);

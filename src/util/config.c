@@ -68,6 +68,8 @@ static const struct uint_setting server_uints[] = {
     {"rekey_records", offsetof(struct config_server, rekey_records), 1, 1u << 30, 1, " records"},
     {"busy_poll", offsetof(struct config_server, busy_poll_us), 0, BUSYPOLL_MAX_US, 1,
      " microseconds"},
+    {"replay_cache", offsetof(struct config_server, replay_cache), 1024, 16777216, 1, " entries"},
+    {"replay_quota", offsetof(struct config_server, replay_quota), 16, 16777216, 1, " entries"},
 };
 
 static const struct uint_setting client_uints[] = {
@@ -232,6 +234,9 @@ void config_server_defaults(struct config_server *c)
 	c->gateway_ports = CONFIG_GW_NO;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_STATE_DIR_DEFAULT);
+	c->replay_cache = 262144;
+	c->replay_quota = 16384;
 }
 
 void config_client_defaults(struct config_client *c)
@@ -900,6 +905,11 @@ static int server_setting(struct parser *p, const char *name, const char *value)
 				GATEWAY_WORDS, &p->srv->gateway_ports);
 	if (strcmp(name, "reject_delay") == 0)
 		return once(p, "reject_delay") < 0 ? -1 : set_reject_delay(p, value);
+	if (strcmp(name, "state_dir") == 0)
+		return once(p, "state_dir") < 0 ? -1
+		       : strcmp(value, "none") == 0
+			   ? (snprintf(p->srv->state_dir, sizeof(p->srv->state_dir), "none"), 0)
+			   : set_path(p, "state_dir", value, p->srv->state_dir);
 	u = find_uint(server_uints, NUM(server_uints), name);
 	if (u)
 		return once(p, u->name) < 0 ? -1 : set_uint(p, u, p->srv, value);

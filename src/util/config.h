@@ -75,6 +75,8 @@ struct config_key {
 	int line; /* where the stanza starts, for messages */
 };
 
+#define CONFIG_STATE_DIR_DEFAULT "/var/lib/postern"
+
 struct config_server {
 	struct net_endpoint *listen; /* one or more */
 	size_t nlisten;
@@ -93,8 +95,11 @@ struct config_server {
 	unsigned keepalive_s;		/* default 25; 0 = off */
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
-	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
-	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
+	char state_dir[CONFIG_PATH_MAX + 1]; /* "/var/lib/postern"; "none" = not persisted */
+	unsigned replay_cache;		     /* live first-message fingerprints (262144) */
+	unsigned replay_quota;		     /* of which one identity may hold (16384) */
+	int gateway_ports;		     /* enum config_gateway, default CONFIG_GW_NO */
+	char file[CONFIG_PATH_MAX + 1];	     /* the config file, "" for flags only */
 };
 
 struct config_client {

@@ -751,6 +751,7 @@ class Postern:
         self.tmp = Path(tmp)
         self.procs = procs
         self._nkeys = 0
+        self.nstate = 0
 
     # keys ---------------------------------------------------------------
     def keygen(self, name=None):
@@ -768,12 +769,14 @@ class Postern:
     def start_server(self, key=None, host="127.0.0.1", port=None, permit=None, config=None,
                      preauth_timeout=None, reject_delay=None, ban_threshold=None, ban_window=None,
                      ban_time=None, max_unauth=None, replay_window=None, extra=(), wait=True,
-                     name="server"):
+                     name="server", state_dir=None):
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
 
         With ${config}, pass -c (and listen comes from the file unless
         ${port} is given). ${permit} is a list of --permit-open values
         (default: "any" with a -k key, none with a config file).
+        ${state_dir}: the server's --state-dir; by default a fresh directory
+        per start, so no test shares /var/lib/postern or another's cache.
         """
         if permit is None:
             permit = ["any"] if config is None else []
@@ -788,6 +791,10 @@ class Postern:
             argv += ["-k", key]
         for p in permit or ():
             argv += ["--permit-open", p]
+        if state_dir is None:
+            self.nstate += 1
+            state_dir = self.tmp / f"state-{name}-{self.nstate}"
+        argv += ["--state-dir", str(state_dir)]
         for flag, val in (("--preauth-timeout", preauth_timeout), ("--reject-delay", reject_delay),
                           ("--ban-threshold", ban_threshold), ("--ban-window", ban_window),
                           ("--ban-time", ban_time), ("--max-unauth", max_unauth),
