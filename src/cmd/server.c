@@ -138,7 +138,7 @@ static const char *verdict_reason(const struct server *srv, enum handshake_verdi
 		/* Say how far off the client's clock is: a skewed clock is the usual cause. */
 		uint64_t d = ts > now ? ts - now : now - ts;
 		snprintf(buf, len, "%s (client clock %llu s %s)", handshake_verdict_text(v),
-			 (unsigned long long)(d / 1000), ts > now ? "ahead" : "behind");
+			 (unsigned long long)((d + 500) / 1000), ts > now ? "ahead" : "behind");
 		return buf;
 	}
 	if (v == HANDSHAKE_QUOTA) {

@@ -218,3 +218,19 @@ def test_many_keys_under_junk(pg, tmp, tcp_servers):
     assert sent[0] >= JUNK_PER_S * JUNK_SECONDS // 4, f"only {sent[0]} junk connections sent"
     srv.wait_for_log(r"refused 127\.0\.\d+\.\d+:\d+: (no key matched|verification queue full)")
     assert done >= MIN_ROUNDTRIPS, f"only {done} round trips in {JUNK_SECONDS} s of junk"
+
+
+# --- clock skew (issue 16) ------------------------------------------------------
+
+def test_clock_skew_logged_in_seconds(pg):
+    key = pg.keygen()
+    psk = pg.psk(key)
+    srv = pg.start_server(key=key, ban_threshold=1000, reject_delay="0-1")
+    for offset, word in ((-312, "behind"), (+500, "ahead")):
+        m = assert_silent_reset(srv, noise_probe.first_message(psk, ts_offset_s=offset),
+                                "timestamp outside window (client clock ")
+        line = srv.log()[m.end():].split("\n")[0]
+        got = re.match(r"(\d+) s (\w+)\)$", line)
+        assert got, line
+        # The probe's message is built a moment before the server reads it.
+        assert abs(int(got.group(1)) - abs(offset)) <= 1 and got.group(2) == word, line
