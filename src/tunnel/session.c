@@ -3,8 +3,10 @@
  * session: one tunnel on one TCP connection (docs/PROTOCOL.md, 3-6).
  *
  * Life of a session:
- *   HANDSHAKE  read exactly 64 bytes, let the owner judge them
- *              (server: silent until then; a failure goes to REJECTING)
+ *   HANDSHAKE  read exactly 64 bytes, let the owner judge them, at once or
+ *              later through session_handshake_done() (the server judges
+ *              off the loop); server: silent until then, a failure goes
+ *              to REJECTING
  *   REJECTING  server only: stop reading, wait a random delay, reset
  *   OPEN       records both ways; channels, keepalives, rekeys
  *   CLOSED     handles are closing; hooks->closed fires when both are gone
