@@ -131,8 +131,8 @@ def test_replay_quota_one_identity(pg, tmp):
     ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
     port = free_port()
     conf = write_config(tmp / "server.conf", port, [("a", ka), ("b", kb)],
-                        "replay_quota = 16\nban_threshold = 1000\nreject_delay = 1-2\n")
-    srv = pg.start_server(config=conf)
+                        "ban_threshold = 1000\nreject_delay = 1-2\n")
+    srv = pg.start_server(config=conf, extra=["--replay-quota", "16"])
     psk_a, psk_b = pg.psk(ka), pg.psk(kb)
     for _ in range(16):
         _, _, _, s = noise_probe.handshake(srv.addr, psk_a, timeout=20)

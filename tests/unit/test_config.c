@@ -49,6 +49,9 @@ static const char good_server[] = "# postern server\n"
 				  "max_unauth_per_source = 4\n"
 				  "max_sessions = 2000\n"
 				  "keepalive = 0\n"
+				  "state_dir = state\n"
+				  "replay_cache = 2048\n"
+				  "replay_quota = 32\n"
 				  "\n"
 				  "[key alice]\n"
 				  "key_file = alice.key\n"
@@ -87,12 +90,17 @@ static void test_server_good(void **state)
 	assert_int_equal(c.max_unauth_per_source, 4);
 	assert_int_equal(c.max_sessions, 2000);
 	assert_int_equal(c.keepalive_s, 0);
+	/* Relative to the file, like key_file. */
+	in_dir(state, "state", expect, sizeof(expect));
+	assert_string_equal(c.state_dir, expect);
+	assert_int_equal(c.replay_cache, 2048);
+	assert_int_equal(c.replay_quota, 32);
 
 	assert_int_equal(c.nkeys, 2);
 	assert_string_equal(c.keys[0].name, "alice");
 	in_dir(state, "alice.key", expect, sizeof(expect));
 	assert_string_equal(c.keys[0].key_file, expect);
-	assert_int_equal(c.keys[0].line, 17);
+	assert_int_equal(c.keys[0].line, 20);
 	assert_int_equal(c.keys[0].permit_any, 0);
 	assert_int_equal(c.keys[0].npermit, 4);
 	assert_string_equal(c.keys[0].permit[0].host, "localhost");
@@ -133,6 +141,9 @@ static void test_server_defaults_and_check(void **state)
 	assert_int_equal(c.max_unauth_per_source, 8);
 	assert_int_equal(c.max_sessions, 1024);
 	assert_int_equal(c.keepalive_s, 25);
+	assert_string_equal(c.state_dir, "/var/lib/postern");
+	assert_int_equal(c.replay_cache, 262144);
+	assert_int_equal(c.replay_quota, 16384);
 
 	assert_int_equal(config_server_check(&c, err), -1);
 	assert_string_equal(
