@@ -25,7 +25,7 @@ echo "== postern keygen -o $dir/tunnel.key"
 "$P" keygen -o "$dir/tunnel.key"
 echo "== postern server -l 127.0.0.1:$srvp -k tunnel.key --permit-open 127.0.0.1:$web"
 "$P" server -l "127.0.0.1:$srvp" -k "$dir/tunnel.key" --permit-open "127.0.0.1:$web" \
-	--reject-delay 1-2 2>"$dir/server.log" & pids+=($!)
+	--reject-delay 1-2 --state-dir "$dir/state" 2>"$dir/server.log" & pids+=($!)
 wait_port "$srvp"
 echo "== postern client -k tunnel.key -L $ent:127.0.0.1:$web 127.0.0.1:$srvp"
 "$P" client -k "$dir/tunnel.key" -L "$ent:127.0.0.1:$web" "127.0.0.1:$srvp" 2>"$dir/client.log" & pids+=($!)

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,13 @@
 #include "conf/settings.h"
 #include "crypto/replay.h"
 #include "guard/abuse.h"
+#include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_remote.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
+#include "tunnel/verify.h"
 #include "util/busypoll.h"
 #include "util/config.h"
 #include "util/fdbudget.h"
@@ -37,7 +40,6 @@
 #include "util/tcpopt.h"
 
 enum {
-	REPLAY_CAPACITY = 1 << 16,
 	MAX_LISTENERS = 16,
 	REFUSAL_LOGS_PER_S = 20,
 	ACCEPT_BATCH = 256,    /* accepts per readiness event, so other work runs */
@@ -67,6 +69,7 @@ struct conn {
 	int held;	/* refused at admission: not a failed handshake */
 	size_t pen_idx; /* position in srv->pen while in_pen */
 	int in_pen;
+	struct verify_job *job; /* message 1 on the verification queue */
 	const struct config_key *key;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
@@ -78,6 +81,9 @@ struct server {
 	const uint8_t **psks;
 	struct abuse *abuse;
 	struct replay *replay;
+	struct verify *verify;	/* judges first messages on the thread pool */
+	struct replay_file *rf; /* NULL with state_dir = none */
+	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;
 	int spare_fd;		 /* reserve: closed to accept at the fd limit, then reopened */
@@ -228,24 +234,93 @@ static void pen_add(struct server *srv, struct conn *c)
 
 /* --- session hooks --- */
 
+static void log_key(const struct conn *c)
+{
+	log_info("session %lu from %s authenticated as key '%s'", session_id(c->s),
+		 session_peer(c->s), c->key->name);
+}
+
+/* The reason a refused first message is logged with; ${buf} may hold the text. */
+static const char *verdict_reason(const struct server *srv, enum handshake_verdict v,
+				  const struct handshake_found *f, uint64_t ts, uint64_t now,
+				  char *buf, size_t len)
+{
+	if (v == HANDSHAKE_STALE) {
+		/* Say how far off the client's clock is: a skewed clock is the usual cause. */
+		uint64_t d = ts > now ? ts - now : now - ts;
+		snprintf(buf, len, "%s (client clock %llu s %s)", handshake_verdict_text(v),
+			 (unsigned long long)((d + 500) / 1000), ts > now ? "ahead" : "behind");
+		return buf;
+	}
+	if (v == HANDSHAKE_QUOTA) {
+		snprintf(buf, len, "replay quota of key '%s' full", srv->cfg.keys[f->which].name);
+		return buf;
+	}
+	return handshake_verdict_text(v);
+}
+
+/* The worker found (or did not find) the key; the rest is judged here, on the loop. */
+static void on_verified(void *arg, int found, struct handshake_found *f)
+{
+	struct conn *c = arg;
+	struct server *srv = c->srv;
+	uint8_t reply[HANDSHAKE_MSG_LEN];
+	struct noise_cipher tx = {0}, rx = {0};
+	char why[128];
+	const char *reason;
+	uint64_t ts = 0, now = now_ms();
+	c->job = NULL;
+	/* Refused or closed while the worker ran: the cache must not learn of it. */
+	if (!session_judging(c->s))
+		return;
+	if (found <= 0) {
+		session_handshake_done(
+		    c->s, NULL, NULL, NULL,
+		    handshake_verdict_text(found == 0 ? HANDSHAKE_NO_KEY : HANDSHAKE_ERROR));
+		return;
+	}
+	enum handshake_verdict v =
+	    handshake_accept(f, srv->replay, (uint32_t)f->which, now, reply, &tx, &rx, &ts);
+	if (v != HANDSHAKE_OK) {
+		reason = verdict_reason(srv, v, f, ts, now, why, sizeof(why));
+		session_handshake_done(c->s, NULL, NULL, NULL, reason);
+		goto out;
+	}
+	/* On disk before the reply leaves: a crash after it cannot forget the message. */
+	if (srv->rf != NULL &&
+	    replay_file_append(srv->rf, f->id, ts + (uint64_t)srv->cfg.replay_window_s * 1000,
+			       (uint32_t)f->which) != 0) {
+		session_handshake_done(c->s, NULL, NULL, NULL,
+				       "first message not recorded (state directory not writable)");
+		goto out;
+	}
+	c->key = &srv->cfg.keys[f->which];
+	session_set_ident(c->s, c->key);
+	release_pending(c);
+	log_key(c);
+	session_handshake_done(c->s, reply, &tx, &rx, NULL);
+out:
+	noise_cipher_clear(&tx);
+	noise_cipher_clear(&rx);
+	crypto_wipe(reply, sizeof(reply));
+}
+
 static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
 			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
 {
 	struct conn *c = arg;
-	struct server *srv = c->srv;
-	size_t which = 0;
-	enum handshake_verdict v = handshake_server(srv->psks, srv->cfg.nkeys, srv->replay,
-						    now_ms(), in, out, tx, rx, &which);
-	if (v != HANDSHAKE_OK) {
-		*reason = handshake_verdict_text(v);
+	(void)s;
+	(void)out;
+	(void)tx;
+	(void)rx;
+	c->job = verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	if (c->job == NULL) {
+		/* The queue is full of other people's messages: not this source's failure. */
+		c->held = 1;
+		*reason = "verification queue full";
 		return -1;
 	}
-	c->key = &srv->cfg.keys[which];
-	session_set_ident(s, c->key);
-	release_pending(c);
-	log_info("session %lu from %s authenticated as key '%s'", session_id(s), session_peer(s),
-		 c->key->name);
-	return 0;
+	return 1;
 }
 
 static void on_refused(void *arg, struct session *s, const char *reason)
@@ -354,6 +429,8 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
+	verify_cancel(c->job);
+	c->job = NULL;
 	release_pending(c);
 	pen_remove(srv, c);
 	conn_unlink(srv, c);
@@ -735,6 +812,47 @@ static int setup_limits(struct server *srv)
 	return 0;
 }
 
+/*
+ * state_dir = auto: root keeps its state where a system daemon does; anyone
+ * else in their own XDG state directory (created, 0700, like ~/.ssh), so a
+ * first `postern server` as a normal user needs no flag.
+ */
+static int resolve_state_dir(char *dir, size_t len)
+{
+	if (strcmp(dir, "auto") != 0)
+		return 0;
+	if (geteuid() == 0) {
+		snprintf(dir, len, "/var/lib/postern");
+		return 0;
+	}
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char base[CONFIG_PATH_MAX + 1];
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(base, sizeof(base), "%s", xdg);
+	else if (home != NULL && home[0] == '/')
+		snprintf(base, sizeof(base), "%s/.local/state", home);
+	else {
+		log_error("state_dir auto: neither XDG_STATE_HOME nor HOME is set; give "
+			  "--state-dir DIR (or --state-dir none)");
+		return -1;
+	}
+	/* Create the parents (~/.local, ~/.local/state) as XDG expects; the state
+	 * directory itself is created and locked by replay_file_open(). */
+	for (char *p = base + 1; *p != 0; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		mkdir(base, 0700);
+		*p = '/';
+	}
+	mkdir(base, 0700);
+	if ((size_t)snprintf(dir, len, "%s/postern", base) >= len) {
+		log_error("state_dir auto: %s/postern is too long", base);
+		return -1;
+	}
+	return 0;
+}
+
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
@@ -744,6 +862,7 @@ static int setup(struct server *srv)
 	    .max_unauth = srv->cfg.max_unauth,
 	    .max_unauth_per_source = srv->cfg.max_unauth_per_source,
 	};
+	char err[REPLAY_FILE_ERR_MAX];
 	if (srv->cfg.nban_exempt > ABUSE_EXEMPT_MAX) {
 		log_error("ban_exempt: %zu entries, at most %d", srv->cfg.nban_exempt,
 			  ABUSE_EXEMPT_MAX);
@@ -757,15 +876,27 @@ static int setup(struct server *srv)
 		x->bits = e->bits;
 	}
 	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
+	srv->tags = calloc(srv->cfg.nkeys + 1, sizeof(*srv->tags));
 	srv->abuse = abuse_new(&ac);
-	srv->replay = replay_new(srv->cfg.replay_window_s, REPLAY_CAPACITY);
+	srv->replay = replay_new(srv->cfg.replay_window_s, srv->cfg.replay_cache);
 	srv->pen = calloc(srv->cfg.max_refusals, sizeof(*srv->pen));
-	if (srv->psks == NULL || srv->abuse == NULL || srv->replay == NULL || srv->pen == NULL) {
+	if (srv->psks == NULL || srv->tags == NULL || srv->abuse == NULL || srv->replay == NULL ||
+	    srv->pen == NULL ||
+	    replay_set_quota(srv->replay, (uint32_t)srv->cfg.nkeys, srv->cfg.replay_quota) != 0) {
 		log_error("out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < srv->cfg.nkeys; i++)
+	for (size_t i = 0; i < srv->cfg.nkeys; i++) {
 		srv->psks[i] = srv->cfg.keys[i].psk;
+		srv->tags[i] = replay_file_tag(srv->cfg.keys[i].name);
+	}
+	struct handshake_keys *keys = handshake_keys_new(srv->psks, srv->cfg.nkeys);
+	srv->verify = verify_new(srv->loop, keys);
+	if (srv->verify == NULL) {
+		handshake_keys_free(keys);
+		log_error("out of memory");
+		return -1;
+	}
 	if (setup_limits(srv) != 0)
 		return -1;
 	uv_signal_init(srv->loop, &srv->sigint);
@@ -787,7 +918,24 @@ static int setup(struct server *srv)
 		info[i]->data = srv;
 		uv_signal_start(info[i], on_info_signal, infonum[i]);
 	}
-	return bind_listeners(srv);
+	if (bind_listeners(srv) != 0)
+		return -1;
+	/* Before the loop runs, so no first message is judged without the restored cache. */
+	if (resolve_state_dir(srv->cfg.state_dir, sizeof(srv->cfg.state_dir)) != 0)
+		return -1;
+	if (strcmp(srv->cfg.state_dir, "none") == 0) {
+		log_warn("state_dir none: the replay cache is not persisted, so a first message "
+			 "captured before a restart can be replayed after it (within "
+			 "replay_window)");
+	} else {
+		srv->rf = replay_file_open(srv->loop, srv->cfg.state_dir, srv->replay, srv->tags,
+					   srv->cfg.nkeys, now_ms(), err);
+		if (srv->rf == NULL) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int cmd_server(int argc, char **argv)
@@ -823,13 +971,17 @@ int cmd_server(int argc, char **argv)
 out:
 	if (srv.loop != NULL) {
 		uv_walk(srv.loop, close_walk, NULL);
+		/* Also lets a verification still on a worker finish. */
 		uv_run(srv.loop, UV_RUN_DEFAULT);
+		verify_free(srv.verify);
 		uv_loop_close(srv.loop);
 	}
+	replay_file_close(srv.rf);
 	free(srv.psks);
 	free(srv.pen);
 	if (srv.spare_fd >= 0)
 		close(srv.spare_fd);
+	free(srv.tags);
 	abuse_free(srv.abuse);
 	replay_free(srv.replay);
 	config_server_free(&srv.cfg);

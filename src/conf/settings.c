@@ -367,8 +367,9 @@ static const struct setting server_table[] = {
      .arg = "DIR",
      .type = SETTINGS_PATH,
      SRV(state_dir),
-     .def = "/var/lib/postern",
-     .help = "where replay caches and bans persist across restarts; 'none': nowhere"},
+     .def = "auto",
+     .help = "where the replay cache persists across restarts; 'auto': /var/lib/postern for root, "
+	     "else $XDG_STATE_HOME/postern (~/.local/state/postern); 'none': nowhere (a warning)"},
     {.key = "ban_threshold",
      .flag = "ban-threshold",
      .arg = "N",

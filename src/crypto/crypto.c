@@ -32,7 +32,6 @@ struct crypto_aead {
 static struct {
 	EVP_CIPHER *cipher[2];
 	EVP_MD *md[2];
-	EVP_MAC *hmac;
 	EVP_MAC *siphash;
 	int ok;
 } algs;
@@ -55,9 +54,8 @@ static void algs_fetch(void)
 		algs.md[i] = EVP_MD_fetch(NULL, md_names[i], NULL);
 		ok = ok && algs.cipher[i] != NULL && algs.md[i] != NULL;
 	}
-	algs.hmac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
 	algs.siphash = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_SIPHASH, NULL);
-	algs.ok = ok && algs.hmac != NULL && algs.siphash != NULL;
+	algs.ok = ok && algs.siphash != NULL;
 }
 
 static int algs_ready(void)
@@ -264,32 +262,43 @@ out:
 	return rc;
 }
 
+/*
+ * RFC 2104 over crypto_hash(), not EVP_MAC: an HMAC context takes its digest
+ * as a name parameter and looks it up on every init, which made HMAC ten
+ * times the cost of the two hashes it is. The server's key search runs three
+ * HMACs per trial (Noise HKDF), so this is most of its cost.
+ */
 int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size_t keylen,
 		const uint8_t *data, size_t datalen)
 {
-	/* EVP_MAC_init takes a NULL key as "keep the old key"; an empty key is still a key. */
-	static const uint8_t empty[1];
-	EVP_MAC_CTX *ctx = NULL;
-	OSSL_PARAM params[2];
-	size_t outl = 0;
+	enum { BLOCK_MAX = 128 };
+	uint8_t ipad[BLOCK_MAX], opad[BLOCK_MAX], inner[CRYPTO_HASH_MAX];
+	size_t hlen = crypto_hash_len(alg), block = alg == CRYPTO_BLAKE2B ? 128 : 64;
 	int rc = -1;
 
-	if (!hash_alg_ok(alg) || out == NULL || !algs_ready())
+	if (!hash_alg_ok(alg) || out == NULL || (key == NULL && keylen > 0) ||
+	    (data == NULL && datalen > 0))
 		goto out;
-	ctx = EVP_MAC_CTX_new(algs.hmac);
-	if (ctx == NULL)
-		goto out;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, md_names[alg], 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(ctx, key != NULL ? key : empty, keylen, params))
-		goto out;
-	if (!EVP_MAC_update(ctx, data, datalen))
-		goto out;
-	if (!EVP_MAC_final(ctx, out, &outl, crypto_hash_len(alg)) || outl != crypto_hash_len(alg))
+	memset(ipad, 0, sizeof(ipad));
+	/* Inputs are copied before ${out} is written: it may alias ${key} or ${data}. */
+	if (keylen > block) {
+		if (crypto_hash(alg, ipad, key, keylen, NULL, 0) != 0)
+			goto out;
+	} else if (keylen > 0) {
+		memcpy(ipad, key, keylen);
+	}
+	for (size_t i = 0; i < block; i++) {
+		opad[i] = ipad[i] ^ 0x5c;
+		ipad[i] ^= 0x36;
+	}
+	if (crypto_hash(alg, inner, ipad, block, data, datalen) != 0 ||
+	    crypto_hash(alg, out, opad, block, inner, hlen) != 0)
 		goto out;
 	rc = 0;
 out:
-	EVP_MAC_CTX_free(ctx);
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	OPENSSL_cleanse(inner, sizeof(inner));
 	return rc;
 }
 

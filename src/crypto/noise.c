@@ -48,6 +48,16 @@ struct noise_hs {
 	enum crypto_hash_alg hash;
 	size_t hashlen;
 	struct noise_cipher cs; /* the SymmetricState's CipherState */
+	/*
+	 * The CipherState's key k, kept as bytes and loaded into cs.aead only
+	 * when it is used: MixKey often replaces a key before it encrypts
+	 * anything (psk then e in NNpsk0), and a snapshot can then be copied
+	 * without copying a cipher context.
+	 */
+	uint8_t k[CRYPTO_KEY_LEN];
+	int has_k;    /* k holds a key (InitializeKey has run) */
+	int k_stale;  /* cs.aead is not yet keyed with k */
+	int tok_done; /* tokens of message ${next} already processed (noise_hs_premix) */
 	uint8_t ck[CRYPTO_HASH_MAX];
 	uint8_t h[CRYPTO_HASH_MAX];
 	struct keypair s, e;
@@ -259,6 +269,25 @@ static int mix_hash(struct noise_hs *hs, const uint8_t *data, size_t len)
 	return crypto_hash(hs->hash, hs->h, hs->h, hs->hashlen, data, len);
 }
 
+/* InitializeKey(k): deferred until the key is used (see struct noise_hs). */
+static void set_key(struct noise_hs *hs, const uint8_t *k)
+{
+	memcpy(hs->k, k, CRYPTO_KEY_LEN);
+	hs->has_k = 1;
+	hs->k_stale = 1;
+	hs->cs.n = 0;
+}
+
+static int load_key(struct noise_hs *hs)
+{
+	if (!hs->k_stale)
+		return 0;
+	if (cipher_set_key(&hs->cs, hs->k) != 0)
+		return -1;
+	hs->k_stale = 0;
+	return 0;
+}
+
 static int mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 {
 	uint8_t k[CRYPTO_HASH_MAX];
@@ -267,8 +296,7 @@ static int mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	if (crypto_noise_hkdf(hs->hash, hs->ck, ikm, len, 2, hs->ck, k, NULL) != 0)
 		goto out;
 	/* With a 64-byte hash only the first 32 bytes key the cipher. */
-	if (cipher_set_key(&hs->cs, k) != 0)
-		goto out;
+	set_key(hs, k);
 	rc = 0;
 out:
 	crypto_wipe(k, sizeof(k));
@@ -282,8 +310,9 @@ static int mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 
 	if (crypto_noise_hkdf(hs->hash, hs->ck, ikm, len, 3, hs->ck, th, k) != 0)
 		goto out;
-	if (mix_hash(hs, th, hs->hashlen) != 0 || cipher_set_key(&hs->cs, k) != 0)
+	if (mix_hash(hs, th, hs->hashlen) != 0)
 		goto out;
+	set_key(hs, k);
 	rc = 0;
 out:
 	crypto_wipe(th, sizeof(th));
@@ -294,8 +323,9 @@ out:
 /* In place: ${buf} has room for the tag. */
 static int encrypt_and_hash(struct noise_hs *hs, uint8_t *buf, size_t len, size_t *outlen)
 {
-	if (hs->cs.aead != NULL) {
-		if (noise_cipher_encrypt(&hs->cs, hs->h, hs->hashlen, buf, len) != 0)
+	if (hs->has_k) {
+		if (load_key(hs) != 0 ||
+		    noise_cipher_encrypt(&hs->cs, hs->h, hs->hashlen, buf, len) != 0)
 			return -1;
 		len += CRYPTO_TAG_LEN;
 	}
@@ -316,8 +346,8 @@ static int decrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, 
 
 	if (crypto_hash(hs->hash, next_h, hs->h, hs->hashlen, in, len) != 0)
 		goto out;
-	if (hs->cs.aead != NULL) {
-		if (len < CRYPTO_TAG_LEN)
+	if (hs->has_k) {
+		if (len < CRYPTO_TAG_LEN || load_key(hs) != 0)
 			goto out;
 		if (cipher_decrypt_to(&hs->cs, hs->h, hs->hashlen, in, len, out) != 0)
 			goto out;
@@ -466,10 +496,10 @@ static int turn_is_ours(const struct noise_hs *hs, int writing)
 static size_t message_len(const struct noise_hs *hs, size_t plen)
 {
 	const uint8_t *tok = hs->msgs[hs->next];
-	int keyed = hs->cs.aead != NULL;
+	int keyed = hs->has_k;
 	size_t len = 0;
 
-	for (int i = 0; i < hs->ntokens[hs->next]; i++) {
+	for (int i = hs->tok_done; i < hs->ntokens[hs->next]; i++) {
 		switch (tok[i]) {
 		case T_E:
 			len += CRYPTO_DH_LEN;
@@ -582,7 +612,7 @@ static int read_token(struct noise_hs *hs, int token, const uint8_t *msg, size_t
 			return -1;
 		return hs->psk_mode ? mix_key(hs, hs->re, CRYPTO_DH_LEN) : 0;
 	case T_S: /* s */
-		n = CRYPTO_DH_LEN + (hs->cs.aead != NULL ? CRYPTO_TAG_LEN : 0);
+		n = CRYPTO_DH_LEN + (hs->has_k ? CRYPTO_TAG_LEN : 0);
 		if (mlen - *off < n)
 			return -1;
 		if (decrypt_and_hash(hs, msg + *off, n, hs->rs, &got) != 0)
@@ -610,7 +640,7 @@ long noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, ui
 	need = message_len(hs, plen);
 	if (need > outcap || need > NOISE_MAX_MSG)
 		return -1;
-	for (int i = 0; i < hs->ntokens[hs->next]; i++) {
+	for (int i = hs->tok_done; i < hs->ntokens[hs->next]; i++) {
 		if (write_token(hs, hs->msgs[hs->next][i], msg, &off) != 0)
 			goto out;
 	}
@@ -619,6 +649,7 @@ long noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, ui
 	if (encrypt_and_hash(hs, msg + off, plen, &n) != 0)
 		goto out;
 	hs->next++;
+	hs->tok_done = 0;
 	rc = (long)(off + n);
 out:
 	/* Past the length checks a failure leaves h and ck half-mixed: no retry is possible. */
@@ -640,18 +671,66 @@ long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t
 		goto out;
 	if (mlen - fixed > 0 && payload == NULL)
 		goto out;
-	for (int i = 0; i < hs->ntokens[hs->next]; i++) {
+	for (int i = hs->tok_done; i < hs->ntokens[hs->next]; i++) {
 		if (read_token(hs, hs->msgs[hs->next][i], msg, mlen, &off) != 0)
 			goto out;
 	}
 	if (decrypt_and_hash(hs, msg + off, mlen - off, payload, &plen) != 0)
 		goto out;
 	hs->next++;
+	hs->tok_done = 0;
 	rc = (long)plen;
 out:
 	if (rc < 0 && hs != NULL)
 		hs->dead = 1;
 	return rc;
+}
+
+int noise_hs_premix(struct noise_hs *hs)
+{
+	if (hs == NULL || hs->dead || hs->next >= hs->nmsgs)
+		return -1;
+	/* Only psk needs nothing from the message or the peer's keys. */
+	while (hs->tok_done < hs->ntokens[hs->next] && hs->msgs[hs->next][hs->tok_done] == T_PSK) {
+		if (mix_key_and_hash(hs, hs->psk, CRYPTO_KEY_LEN) != 0) {
+			hs->dead = 1;
+			return -1;
+		}
+		hs->tok_done++;
+	}
+	return 0;
+}
+
+int noise_hs_restore(struct noise_hs *dst, const struct noise_hs *src)
+{
+	struct crypto_aead *aead;
+
+	if (dst == NULL || src == NULL || dst == src)
+		return -1;
+	aead = dst->cs.aead;
+	/* A context keyed for the other cipher cannot be rekeyed into this one. */
+	if (aead != NULL && dst->cs.alg != src->cs.alg) {
+		crypto_aead_free(aead);
+		aead = NULL;
+	}
+	memcpy(dst, src, sizeof(*dst));
+	dst->cs.aead = aead;
+	dst->k_stale = dst->has_k;
+	return 0;
+}
+
+struct noise_hs *noise_hs_clone(const struct noise_hs *src)
+{
+	struct noise_hs *hs;
+
+	if (src == NULL || src->split)
+		return NULL;
+	hs = calloc(1, sizeof(*hs));
+	if (hs == NULL)
+		return NULL;
+	hs->cs.alg = src->cs.alg;
+	noise_hs_restore(hs, src);
+	return hs;
 }
 
 int noise_hs_done(const struct noise_hs *hs)

@@ -66,6 +66,28 @@ long noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, ui
 long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
 		   size_t pcap);
 
+/*
+ * noise_hs_premix(hs): process the tokens at the head of the next message
+ * that depend on no message bytes (a leading psk, as in NNpsk0), so that a
+ * state shared by many handshakes can be computed once per key. The next
+ * noise_hs_read()/noise_hs_write() goes on from there. Returns 0 or -1.
+ */
+int noise_hs_premix(struct noise_hs *hs);
+
+/*
+ * noise_hs_clone(hs): an independent copy of ${hs} (before Split), or
+ * NULL. The copy owns its own cipher context and is freed on its own.
+ */
+struct noise_hs *noise_hs_clone(const struct noise_hs *hs);
+
+/*
+ * noise_hs_restore(dst, src): make ${dst} a copy of ${src} again, reusing
+ * ${dst}'s cipher context when the suites match, so a loop of trials
+ * allocates nothing. ${src} is only read (many threads may restore from it
+ * at once). Returns 0, or -1 if dst == src or either is NULL.
+ */
+int noise_hs_restore(struct noise_hs *dst, const struct noise_hs *src);
+
 /* noise_hs_done(hs): 1 once every message of the pattern has been processed. */
 int noise_hs_done(const struct noise_hs *hs);
 

@@ -37,6 +37,7 @@ struct entry {
 	uint64_t expiry_ms;    /* last instant at which a copy of this message is not stale */
 	uint32_t hnext;	       /* next in the hash bucket, or in the free list */
 	uint32_t wprev, wnext; /* neighbours in the wheel slot */
+	uint32_t owner;	       /* identity charged for it, or REPLAY_NO_OWNER */
 };
 
 struct replay {
@@ -51,6 +52,11 @@ struct replay {
 	uint32_t *buckets;
 	uint32_t *slots;
 	struct entry *pool;
+	size_t capacity;
+	/* Live entries per identity: a counter each keeps the quota O(1). */
+	uint32_t nowners;
+	size_t quota;
+	size_t *owned;
 	uint64_t key[2];
 };
 
@@ -124,6 +130,7 @@ struct replay *replay_new(unsigned window_s, size_t capacity)
 	if (r == NULL)
 		return NULL;
 	r->window_ms = (uint64_t)window_s * 1000;
+	r->capacity = capacity;
 	size_wheel(r, capacity);
 	if (alloc_tables(r, capacity) != 0 || crypto_random(r->key, sizeof(r->key)) != 0) {
 		replay_free(r);
@@ -139,6 +146,7 @@ void replay_free(struct replay *r)
 	free(r->pool);
 	free(r->buckets);
 	free(r->slots);
+	free(r->owned);
 	crypto_wipe(r->key, sizeof(r->key));
 	free(r);
 }
@@ -179,8 +187,15 @@ static void hash_unlink(struct replay *r, uint32_t i)
 		*link = r->pool[i].hnext;
 }
 
+static int owned_here(const struct replay *r, uint32_t owner)
+{
+	return r->owned != NULL && owner < r->nowners;
+}
+
 static void drop(struct replay *r, uint32_t i)
 {
+	if (owned_here(r, r->pool[i].owner))
+		r->owned[r->pool[i].owner]--;
 	hash_unlink(r, i);
 	wheel_unlink(r, i);
 	r->pool[i].hnext = r->free_head;
@@ -228,13 +243,17 @@ static uint32_t lookup(const struct replay *r, const uint8_t id[REPLAY_ID_LEN])
 	return i;
 }
 
-static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms)
+static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
+		   uint32_t owner)
 {
 	uint32_t i = r->free_head;
 	struct entry *e = &r->pool[i];
 	r->free_head = e->hnext;
 	memcpy(e->id, id, REPLAY_ID_LEN);
 	e->expiry_ms = expiry_ms;
+	e->owner = owned_here(r, owner) ? owner : REPLAY_NO_OWNER;
+	if (e->owner != REPLAY_NO_OWNER)
+		r->owned[owner]++;
 	uint32_t *head = &r->buckets[bucket_of(r, id)];
 	e->hnext = *head;
 	*head = i;
@@ -254,8 +273,73 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+int replay_set_quota(struct replay *r, uint32_t nowners, size_t quota)
+{
+	if (r == NULL || r->count > 0 || nowners == REPLAY_NO_OWNER)
+		return -1;
+	size_t *owned = calloc((size_t)nowners + 1, sizeof(*owned));
+	if (owned == NULL)
+		return -1;
+	free(r->owned);
+	r->owned = owned;
+	r->nowners = nowners;
+	r->quota = quota;
+	return 0;
+}
+
+size_t replay_owner_count(const struct replay *r, uint32_t owner)
+{
+	return r != NULL && owned_here(r, owner) ? r->owned[owner] : 0;
+}
+
 enum replay_verdict replay_check(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t ts_ms,
 				 uint64_t now_ms)
+{
+	return replay_check_as(r, id, ts_ms, now_ms, REPLAY_NO_OWNER);
+}
+
+int replay_insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
+		  uint32_t owner, uint64_t now_ms)
+{
+	if (r == NULL || id == NULL)
+		return -1;
+	sweep(r, now_ms);
+	if (expiry_ms < now_ms)
+		return 0;
+	/* A wheel spans 2 * window: an expiry further out (a file written
+	 * with a wider window) is clamped, keeping it at least that long. */
+	if (expiry_ms > add_sat(now_ms, 2 * r->window_ms))
+		expiry_ms = add_sat(now_ms, 2 * r->window_ms);
+	uint32_t i = lookup(r, id);
+	if (i != NIL) {
+		if (r->pool[i].expiry_ms >= now_ms)
+			return 0;
+		drop(r, i);
+	}
+	if (r->free_head == NIL)
+		return -1;
+	insert(r, id, expiry_ms, owner);
+	return 0;
+}
+
+int replay_foreach(const struct replay *r,
+		   int (*fn)(void *arg, const uint8_t *id, uint64_t expiry_ms, uint32_t owner),
+		   void *arg)
+{
+	if (r == NULL)
+		return 0;
+	for (uint32_t b = 0; b <= r->bucket_mask; b++) {
+		for (uint32_t i = r->buckets[b]; i != NIL; i = r->pool[i].hnext) {
+			int rc = fn(arg, r->pool[i].id, r->pool[i].expiry_ms, r->pool[i].owner);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+enum replay_verdict replay_check_as(struct replay *r, const uint8_t id[REPLAY_ID_LEN],
+				    uint64_t ts_ms, uint64_t now_ms, uint32_t owner)
 {
 	/* Without a cache there is no way to tell a replay: refuse. */
 	if (r == NULL || id == NULL)
@@ -270,8 +354,10 @@ enum replay_verdict replay_check(struct replay *r, const uint8_t id[REPLAY_ID_LE
 		/* Expired within the current tick, not yet swept: make way. */
 		drop(r, i);
 	}
+	if (owned_here(r, owner) && r->owned[owner] >= r->quota)
+		return REPLAY_QUOTA;
 	if (r->free_head == NIL)
 		return REPLAY_FULL;
-	insert(r, id, add_sat(ts_ms, r->window_ms));
+	insert(r, id, add_sat(ts_ms, r->window_ms), owner);
 	return REPLAY_OK;
 }

@@ -21,7 +21,10 @@ enum replay_verdict {
 	REPLAY_STALE = 1, /* timestamp outside the window */
 	REPLAY_SEEN = 2,  /* fingerprint already recorded */
 	REPLAY_FULL = 3,  /* cache full of live entries: refuse rather than forget */
+	REPLAY_QUOTA = 4, /* this identity holds its quota of live entries */
 };
+
+#define REPLAY_NO_OWNER UINT32_MAX
 
 struct replay;
 
@@ -37,6 +40,43 @@ void replay_free(struct replay *r);
  */
 enum replay_verdict replay_check(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t ts_ms,
 				 uint64_t now_ms);
+
+/*
+ * replay_set_quota(r, nowners, quota): identities 0..nowners-1 may each
+ * hold at most ${quota} live entries, so one key holder fills only its own
+ * share of the cache. Call before the first check. Returns 0 or -1.
+ */
+int replay_set_quota(struct replay *r, uint32_t nowners, size_t quota);
+
+/*
+ * replay_check_as(r, id, ts_ms, now_ms, owner): replay_check() charged to
+ * identity ${owner}: REPLAY_QUOTA when it already holds its quota.
+ * REPLAY_NO_OWNER (or an owner out of range) counts only in the total.
+ * O(1) amortized, as replay_check().
+ */
+enum replay_verdict replay_check_as(struct replay *r, const uint8_t id[REPLAY_ID_LEN],
+				    uint64_t ts_ms, uint64_t now_ms, uint32_t owner);
+
+/*
+ * replay_insert(r, id, expiry_ms, owner, now_ms): remember ${id} until
+ * ${expiry_ms} without judging it (restoring a persisted cache). Ignores
+ * quotas; an entry already expired at ${now_ms} or already present is
+ * skipped. Returns 0 (stored or skipped), or -1 when the cache is full.
+ */
+int replay_insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
+		  uint32_t owner, uint64_t now_ms);
+
+/*
+ * replay_foreach(r, fn, arg): call fn(arg, id, expiry_ms, owner) for every
+ * entry held (live or expired but not yet swept), in no particular order;
+ * stops at and returns the first non-zero result of ${fn}.
+ */
+int replay_foreach(const struct replay *r,
+		   int (*fn)(void *arg, const uint8_t *id, uint64_t expiry_ms, uint32_t owner),
+		   void *arg);
+
+/* replay_owner_count(r, owner): live entries charged to ${owner}. */
+size_t replay_owner_count(const struct replay *r, uint32_t owner);
 
 /* replay_count(r): live entries (for status and tests). */
 size_t replay_count(const struct replay *r);

@@ -3,8 +3,10 @@
  * session: one tunnel on one TCP connection (docs/PROTOCOL.md, 3-6).
  *
  * Life of a session:
- *   HANDSHAKE  read exactly 64 bytes, let the owner judge them
- *              (server: silent until then; a failure goes to REJECTING)
+ *   HANDSHAKE  read exactly 64 bytes, let the owner judge them, at once or
+ *              later through session_handshake_done() (the server judges
+ *              off the loop); server: silent until then, a failure goes
+ *              to REJECTING
  *   REJECTING  server only: stop reading, wait a random delay, reset
  *   OPEN       records both ways; channels, keepalives, rekeys
  *   CLOSED     handles are closing; hooks->closed fires when both are gone
@@ -383,7 +385,11 @@ static int hs_drain(struct session *s)
 static void on_hs_timeout(uv_timer_t *t)
 {
 	struct session *s = t->data;
-	if (s->p.role == SESSION_SERVER && hs_drain(s) == 0)
+	if (s->p.role == SESSION_SERVER && s->judging)
+		/* The verdict is late (a queue of junk ahead of it): the deadline
+		 * still holds, and session_refuse() makes the verdict moot. */
+		session_refuse(s, "first message not judged by the reject delay");
+	else if (s->p.role == SESSION_SERVER && hs_drain(s) == 0)
 		hs_judge(s);
 	else if (s->p.role == SESSION_SERVER)
 		session_refuse(s, "no complete first message by the reject delay");
@@ -423,6 +429,25 @@ static int become_open(struct session *s)
 	return 0;
 }
 
+/* hs_finish: the handshake was accepted with ${reply} (server) or nothing to send (client). */
+static void hs_finish(struct session *s, const uint8_t *reply)
+{
+	if (s->p.role == SESSION_SERVER) {
+		uv_buf_t b = uv_buf_init((char *)reply, SESSION_HS_LEN);
+		/* A fresh socket's send buffer always takes 64 bytes. */
+		if (uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != SESSION_HS_LEN) {
+			session_close(s, "cannot send handshake reply", 0);
+			return;
+		}
+	}
+	if (become_open(s) != 0) {
+		session_close(s, "out of memory", 0);
+		return;
+	}
+	if (s->p.hooks->established != NULL)
+		s->p.hooks->established(s->p.arg, s);
+}
+
 static void hs_judge(struct session *s)
 {
 	uint8_t reply[SESSION_HS_LEN];
@@ -430,29 +455,42 @@ static void hs_judge(struct session *s)
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	int rc = s->p.hooks->handshake(s->p.arg, s, s->hs, reply, &s->tx, &s->rx, &reason);
 	crypto_wipe(s->hs, sizeof(s->hs));
-	if (rc != 0) {
+	if (rc == 1 && s->p.role == SESSION_SERVER) {
+		/* The owner judges elsewhere and calls session_handshake_done(). */
+		s->judging = 1;
+	} else if (rc != 0) {
 		if (s->p.role == SESSION_SERVER)
 			session_refuse(s, reason);
 		else
 			session_close(s, reason, 0);
-		goto out;
+	} else {
+		hs_finish(s, reply);
 	}
-	if (s->p.role == SESSION_SERVER) {
-		uv_buf_t b = uv_buf_init((char *)reply, sizeof(reply));
-		/* A fresh socket's send buffer always takes 64 bytes. */
-		if (uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)sizeof(reply)) {
-			session_close(s, "cannot send handshake reply", 0);
-			goto out;
-		}
-	}
-	if (become_open(s) != 0) {
-		session_close(s, "out of memory", 0);
-		goto out;
-	}
-	if (s->p.hooks->established != NULL)
-		s->p.hooks->established(s->p.arg, s);
-out:
 	crypto_wipe(reply, sizeof(reply));
+}
+
+int session_judging(const struct session *s)
+{
+	return s != NULL && s->state == ST_HANDSHAKE && s->judging;
+}
+
+int session_handshake_done(struct session *s, const uint8_t *reply, struct noise_cipher *tx,
+			   struct noise_cipher *rx, const char *reason)
+{
+	if (!session_judging(s))
+		return -1;
+	s->judging = 0;
+	if (reply == NULL || tx == NULL || rx == NULL) {
+		session_refuse(s, reason != NULL ? reason : "handshake failed");
+		return 0;
+	}
+	/* The ciphers move into the session: the caller's copies must not be freed. */
+	s->tx = *tx;
+	s->rx = *rx;
+	memset(tx, 0, sizeof(*tx));
+	memset(rx, 0, sizeof(*rx));
+	hs_finish(s, reply);
+	return 0;
 }
 
 static void on_hs_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)

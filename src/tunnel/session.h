@@ -48,7 +48,9 @@ struct session_hooks {
 	 * handshake(arg, s, in, out, tx, rx, reason): ${in} is the peer's
 	 * 64-byte handshake message. The server fills ${out} with its reply;
 	 * the client leaves it alone. On success fill ${tx}/${rx} and return 0;
-	 * else set *reason (a constant string) and return -1.
+	 * else set *reason (a constant string) and return -1. The server may
+	 * instead return 1: the verdict comes later through
+	 * session_handshake_done() (${in} must be copied, it is wiped on return).
 	 */
 	int (*handshake)(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
 			 struct noise_cipher *tx, struct noise_cipher *rx, const char **reason);
@@ -140,6 +142,22 @@ int session_start_server(struct session *s);
  * first message and wait for the reply under the handshake timeout.
  */
 int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN]);
+
+/*
+ * session_judging(s): 1 while the server's handshake hook returned 1 and no
+ * verdict has come yet (nor has the session been refused or closed since).
+ */
+int session_judging(const struct session *s);
+
+/*
+ * session_handshake_done(s, reply, tx, rx, reason): the asynchronous verdict
+ * on message 1. With ${reply} (64 bytes) the session takes the ciphers
+ * (*tx and *rx are zeroed), sends the reply and opens; with reply NULL it is
+ * refused for ${reason} as if the hook had returned -1. Returns -1, and does
+ * nothing, when the session no longer waits for a verdict.
+ */
+int session_handshake_done(struct session *s, const uint8_t *reply, struct noise_cipher *tx,
+			   struct noise_cipher *rx, const char *reason);
 
 /*
  * session_refuse(s, reason): server, pre-auth: stop reading now, call

@@ -35,6 +35,7 @@ struct session {
 	uint8_t hs[SESSION_HS_LEN];
 	size_t hs_len;
 	uint64_t refuse_at; /* server: loop ms of accept + the drawn reject delay */
+	int judging;	    /* server: the owner is judging message 1 (session_handshake_done) */
 
 	struct noise_cipher tx, rx;
 	uint64_t tx_since_rekey;

@@ -93,7 +93,7 @@ void config_server_defaults(struct config_server *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
-	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "/var/lib/postern");
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "auto");
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;
 	c->max_channels = 16384;

@@ -105,7 +105,7 @@ struct config_server {
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
-	char state_dir[CONFIG_PATH_MAX + 1]; /* "/var/lib/postern"; "none" = do not persist */
+	char state_dir[CONFIG_PATH_MAX + 1]; /* "auto" (see server.c); "none" = do not persist */
 	unsigned replay_cache;		     /* live first-message fingerprints (262144) */
 	unsigned replay_quota;		     /* ... one identity may hold (16384) */
 	unsigned max_channels;		     /* channels open at once per session (16384) */

@@ -759,6 +759,7 @@ class Postern:
         self.tmp = Path(tmp)
         self.procs = procs
         self._nkeys = 0
+        self.nstate = 0
 
     # keys ---------------------------------------------------------------
     def keygen(self, name=None):
@@ -776,7 +777,7 @@ class Postern:
     def start_server(self, key=None, host="127.0.0.1", port=None, permit=None, config=None,
                      reject_delay=None, ban_threshold=None, ban_window=None,
                      ban_time=None, max_unauth=None, replay_window=None, extra=(), wait=True,
-                     name="server"):
+                     name="server", state_dir=None):
         """Start `postern server`; returns the Proc with .host/.port/.addr set.
 
         With ${config}, pass -c (and listen comes from the file unless
@@ -786,6 +787,8 @@ class Postern:
         wait=False .port stays 0 until read_listen() is called).
         ${permit} is a list of --permit-open values (default: "any" with a -k
         key, none with a config file).
+        ${state_dir}: the server's --state-dir; by default a fresh directory
+        per start, so no test shares /var/lib/postern or another's cache.
         """
         if permit is None:
             permit = ["any"] if config is None else []
@@ -800,6 +803,10 @@ class Postern:
             argv += ["-k", key]
         for p in permit or ():
             argv += ["--permit-open", p]
+        if state_dir is None:
+            self.nstate += 1
+            state_dir = self.tmp / f"state-{name}-{self.nstate}"
+        argv += ["--state-dir", str(state_dir)]
         for flag, val in (("--reject-delay", reject_delay),
                           ("--ban-threshold", ban_threshold), ("--ban-window", ban_window),
                           ("--ban-time", ban_time), ("--max-unauth", max_unauth),
@@ -923,6 +930,20 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+
+
+SYSTEM_STATE_DIR = Path("/var/lib/postern")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_system_state_dir():
+    """Every server a test starts has its own --state-dir: none may touch the
+    system's (as root, the default would create /var/lib/postern)."""
+    existed = SYSTEM_STATE_DIR.exists()
+    yield
+    if not existed and SYSTEM_STATE_DIR.exists():
+        shutil.rmtree(SYSTEM_STATE_DIR, ignore_errors=True)
+        pytest.fail("a test started a server without --state-dir: /var/lib/postern was created")
 
 
 @pytest.fixture

@@ -308,6 +308,10 @@ def test_keygen_refuses_to_overwrite(postern_bin, pg):
     ["client", "--busy-poll", "1001"],
     ["client", "--busy-poll", "-1"],
     ["server", "--busy-poll", "lots"],
+    ["server", "--replay-cache", "1023"],
+    ["server", "--replay-quota", "15"],
+    ["server", "--replay-quota", "many"],
+    ["server", "--state-dir", ""],
     ["keygen"],
 ], ids=lambda a: " ".join(a))
 def test_usage_errors(postern_bin, key, argv):

@@ -182,6 +182,9 @@ class Examples:
     def substitute(self, text, server_listen=False):
         """Rewrite one example (a command line or a config file) for loopback, once."""
         text = re.sub(r"(?<![\w.-])/(tmp|run)/", lambda m: f"{self.short}/{m.group(1)}/", text)
+        # Every server the examples start gets its own state directory (the
+        # default would be /var/lib/postern, shared and locked).
+        text = re.sub(r"^state_dir\s*=.*$", lambda m: f"state_dir = {self.state_dir()}", text, flags=re.M)
         text = re.sub(r"127\.0\.0\.1:22(?!\d)", f"127.0.0.1:{self.sshd.port}", text)
         text = re.sub(r"127\.0\.0\.1:80(?!\d)", f"127.0.0.1:{self.echo80.port}", text)
         text = re.sub(r"127\.0\.0\.1:5432(?!\d)", f"127.0.0.1:{self.echo5432.port}", text)
@@ -224,7 +227,16 @@ class Examples:
                     r = run([self.pg.bin, "keygen", "-o", self.tmp / key], cwd=self.tmp)
                     assert r.returncode == 0, f"keygen {key}: {r.stderr}"
 
+    def state_dir(self):
+        self.nstate = getattr(self, "nstate", 0) + 1
+        return self.tmp / f"state-{self.nstate}"
+
     def start_server(self, argv, what):
+        if "--state-dir" not in argv and argv[:3] != ["postern", "server", "-c"]:
+            argv = argv + ["--state-dir", str(self.state_dir())]
+        elif argv[:3] == ["postern", "server", "-c"] and not re.search(
+                r"^state_dir\s*=", (self.tmp / argv[3]).read_text(), re.M):
+            argv = argv + ["--state-dir", str(self.state_dir())]
         p = self.procs.start([self.pg.bin] + argv[1:], "example-server", cwd=self.tmp)
         p.watch = True
         p.wait_for_log(r"server ready: ", timeout=15)

@@ -165,7 +165,7 @@ def test_out_of_descriptors_still_resets_after_the_delay(pg, echo_server):
     port = free_port()
     argv = ["prlimit", f"--nofile={NOFILE}:{NOFILE}", pg.bin, "server", "-l", hostport("127.0.0.1", port),
             "-k", key, "--permit-open", hostport(*echo_server.addr), "--reject-delay", "1-2",
-            "--max-unauth", "1000", "--ban-threshold", "1000000"]
+            "--max-unauth", "1000", "--ban-threshold", "1000000", "--state-dir", str(pg.tmp / "state")]
     srv = pg.procs.start(argv, "server")
     srv.watch = True
     srv.addr = ("127.0.0.1", port)

@@ -184,7 +184,7 @@ def test_one_session_cannot_take_every_descriptor(pg, echo_server):
     key = pg.keygen()
     port = free_port()
     argv = ["prlimit", "--nofile=300:300", pg.bin, "server", "-l", hostport("127.0.0.1", port),
-            "-k", key, "--permit-open", "any"]
+            "-k", key, "--permit-open", "any", "--state-dir", str(pg.tmp / "state")]
     srv = pg.procs.start(argv, "server")
     srv.watch = True
     srv.wait_for_log(r"listening on " + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)

@@ -97,7 +97,8 @@ def test_loopback_connections_do_not_pace(bbr_netns, pg, procs):
     target = procs.start(pre + ["python3", "-c", HOLD_SERVER, str(tport)], "target")
     target.wait_for_log(r"ready", timeout=START_TIMEOUT)
     srv = procs.start(pre + [pg.bin, "server", "-l", f"127.0.0.1:{sport}", "-k", str(key),
-                             "--permit-open", "any"], "server")
+                             "--permit-open", "any", "--state-dir", str(pg.tmp / "state")],
+                      "server")
     srv.watch = True
     srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % sport, timeout=START_TIMEOUT)
     cli = procs.start(pre + [pg.bin, "client", "-k", str(key), "-L", f"{eport}:127.0.0.1:{tport}",

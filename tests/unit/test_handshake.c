@@ -493,6 +493,7 @@ static const struct text_case text_cases[] = {
     {HANDSHAKE_STALE, "timestamp outside window"},
     {HANDSHAKE_REPLAY, "replayed first message"},
     {HANDSHAKE_BUSY, "replay cache full"},
+    {HANDSHAKE_QUOTA, "replay quota of its key full"},
     {HANDSHAKE_ERROR, "internal error"},
     {(enum handshake_verdict)99, "internal error"},
 };
@@ -516,6 +517,72 @@ static void test_protocol_name(void **state)
 			    "Noise_NNpsk0_25519_ChaChaPoly_SHA256");
 }
 
+/*
+ * One precomputed key set serves many messages: the shared states are not
+ * changed by a trial, whichever key and suite authenticate.
+ */
+static void test_keys_shared(void **state)
+{
+	(void)state;
+	const uint8_t *psks[3] = {key_a, key_b, key_c};
+	struct handshake_keys *ks = handshake_keys_new(psks, 3);
+	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	struct handshake_found f;
+	assert_non_null(ks);
+	assert_int_equal(handshake_keys_count(ks), 3);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < 3; i++) {
+			for (size_t su = 0; su < NSUITES; su++) {
+				struct noise_hs *c =
+				    handshake_client_begin(psks[i], suites[su], T0, msg1);
+				assert_non_null(c);
+				assert_int_equal(handshake_find(ks, msg1, &f), 1);
+				assert_int_equal(f.which, i);
+				assert_int_equal(f.alg, suites[su]);
+				assert_memory_equal(f.id, msg1, REPLAY_ID_LEN);
+				handshake_found_clear(&f);
+				noise_hs_free(c);
+			}
+		}
+	}
+	struct noise_hs *c = handshake_client_begin(key_x, CRYPTO_AESGCM, T0, msg1);
+	assert_int_equal(handshake_find(ks, msg1, &f), 0);
+	assert_null(f.hs);
+	handshake_found_clear(&f);
+	noise_hs_free(c);
+	handshake_keys_free(ks);
+	handshake_keys_free(NULL);
+}
+
+/* The quota of one key, through the server's two halves. */
+static void test_accept_quota(void **state)
+{
+	(void)state;
+	const uint8_t *psks[2] = {key_a, key_b};
+	struct handshake_keys *ks = handshake_keys_new(psks, 2);
+	struct replay *rp = replay_new(WINDOW_S, 64);
+	uint8_t msg1[HANDSHAKE_MSG_LEN], msg2[HANDSHAKE_MSG_LEN];
+	assert_int_equal(replay_set_quota(rp, 2, 16), 0);
+	for (int n = 0; n < 18; n++) {
+		const uint8_t *psk = n == 17 ? key_b : key_a;
+		struct noise_hs *c = handshake_client_begin(psk, CRYPTO_CHACHAPOLY, T0, msg1);
+		struct handshake_found f;
+		struct noise_cipher tx = {0}, rx = {0};
+		uint64_t ts = 0;
+		assert_int_equal(handshake_find(ks, msg1, &f), 1);
+		enum handshake_verdict v =
+		    handshake_accept(&f, rp, (uint32_t)f.which, T0, msg2, &tx, &rx, &ts);
+		assert_int_equal(ts, T0);
+		assert_int_equal(v, n < 16 || n == 17 ? HANDSHAKE_OK : HANDSHAKE_QUOTA);
+		handshake_found_clear(&f);
+		noise_cipher_clear(&tx);
+		noise_cipher_clear(&rx);
+		noise_hs_free(c);
+	}
+	replay_free(rp);
+	handshake_keys_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -534,6 +601,8 @@ int main(void)
 	    cmocka_unit_test(test_reply_version),
 	    cmocka_unit_test(test_verdict_text),
 	    cmocka_unit_test(test_protocol_name),
+	    cmocka_unit_test(test_keys_shared),
+	    cmocka_unit_test(test_accept_quota),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

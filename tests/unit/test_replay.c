@@ -258,12 +258,103 @@ static void test_chaos(void **state)
 	replay_free(r);
 }
 
+/* One identity filling its quota is refused alone; others and the ownerless still get in. */
+static void test_quota(void **state)
+{
+	(void)state;
+	struct replay *r = replay_new(120, 64);
+	uint8_t id[REPLAY_ID_LEN];
+	assert_non_null(r);
+	assert_int_equal(replay_set_quota(r, 3, 16), 0);
+	for (unsigned i = 0; i < 16; i++) {
+		make_id(id, i);
+		assert_int_equal(replay_check_as(r, id, T0, T0, 0), REPLAY_OK);
+	}
+	make_id(id, 100);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 0), REPLAY_QUOTA);
+	assert_int_equal(replay_owner_count(r, 0), 16);
+	/* A replay is still told as a replay, not as a full quota. */
+	make_id(id, 3);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 0), REPLAY_SEEN);
+	make_id(id, 101);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 1), REPLAY_OK);
+	make_id(id, 102);
+	assert_int_equal(replay_check_as(r, id, T0, T0, REPLAY_NO_OWNER), REPLAY_OK);
+	assert_int_equal(replay_count(r), 18);
+	/* Once its entries expire the identity gets its share back. */
+	make_id(id, 100);
+	assert_int_equal(replay_check_as(r, id, T0 + 121000, T0 + 121000, 0), REPLAY_OK);
+	assert_int_equal(replay_owner_count(r, 0), 1);
+	assert_int_equal(replay_owner_count(r, 1), 0);
+	/* Quotas are set before use only. */
+	assert_int_equal(replay_set_quota(r, 3, 16), -1);
+	replay_free(r);
+}
+
+/* The total still binds when quotas add up to more than the capacity. */
+static void test_quota_within_total(void **state)
+{
+	(void)state;
+	struct replay *r = replay_new(120, 20);
+	uint8_t id[REPLAY_ID_LEN];
+	assert_int_equal(replay_set_quota(r, 2, 16), 0);
+	for (unsigned i = 0; i < 16; i++) {
+		make_id(id, i);
+		assert_int_equal(replay_check_as(r, id, T0, T0, 0), REPLAY_OK);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		make_id(id, 50 + i);
+		assert_int_equal(replay_check_as(r, id, T0, T0, 1), REPLAY_OK);
+	}
+	make_id(id, 60);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 1), REPLAY_FULL);
+	replay_free(r);
+}
+
+static int collect(void *arg, const uint8_t *id, uint64_t expiry_ms, uint32_t owner)
+{
+	unsigned *n = arg;
+	(void)id;
+	assert_true(expiry_ms >= T0);
+	assert_true(owner == 1 || owner == REPLAY_NO_OWNER);
+	(*n)++;
+	return 0;
+}
+
+/* Restored entries are seen as replays and visited by replay_foreach. */
+static void test_insert_and_foreach(void **state)
+{
+	(void)state;
+	struct replay *r = replay_new(120, 8);
+	uint8_t id[REPLAY_ID_LEN];
+	unsigned n = 0;
+	assert_int_equal(replay_set_quota(r, 2, 16), 0);
+	make_id(id, 1);
+	assert_int_equal(replay_insert(r, id, T0 + 5000, 1, T0), 0);
+	make_id(id, 2);
+	assert_int_equal(replay_insert(r, id, T0 - 1, 1, T0), 0); /* expired: skipped */
+	make_id(id, 3);
+	assert_int_equal(replay_insert(r, id, T0 + 9000, 7, T0), 0); /* unknown owner */
+	assert_int_equal(replay_count(r), 2);
+	assert_int_equal(replay_owner_count(r, 1), 1);
+	make_id(id, 1);
+	assert_int_equal(replay_check_as(r, id, T0, T0 + 1, 0), REPLAY_SEEN);
+	assert_int_equal(replay_foreach(r, collect, &n), 0);
+	assert_int_equal(n, 2);
+	replay_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_scenarios),	  cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_extreme_times), cmocka_unit_test(test_against_model),
+	    cmocka_unit_test(test_scenarios),
+	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_extreme_times),
+	    cmocka_unit_test(test_against_model),
 	    cmocka_unit_test(test_chaos),
+	    cmocka_unit_test(test_quota),
+	    cmocka_unit_test(test_quota_within_total),
+	    cmocka_unit_test(test_insert_and_foreach),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,7 +214,7 @@ static void test_new_settings(void **state)
 	}
 	s = settings_find(SETTINGS_SERVER, SETTINGS_IN_SERVER, "state_dir");
 	assert_non_null(s);
-	assert_string_equal(s->def, "/var/lib/postern");
+	assert_string_equal(s->def, "auto");
 	assert_non_null(settings_find(SETTINGS_SERVER, SETTINGS_IN_SERVER, "ban_exempt"));
 	s = settings_find(SETTINGS_SERVER, SETTINGS_IN_SERVER, "preauth_timeout");
 	assert_non_null(s);

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * verify: the first-message queue. Owns the precomputed keys, the pending
+ * jobs and the single uv_work_t on the thread pool; runs on the loop except
+ * for work(), which only reads the keys and writes its own job.
+ *
+ * Why one job at a time: the pool has four threads by default and name
+ * resolution for channels needs them; one verification bounds the CPU that
+ * strangers' junk can take to one core, whatever the rate. Why a per-source
+ * share: a queue served in arrival order lets one source fill it; with at
+ * most VERIFY_PER_SOURCE entries each, a source gets a turn every
+ * VERIFY_QUEUE_MAX / VERIFY_PER_SOURCE jobs at worst, however fast it sends.
+ */
+#include "tunnel/verify.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+
+struct verify_job {
+	struct verify *v;
+	struct verify_job *next;
+	verify_cb cb;
+	void *arg;
+	int cancelled;
+	int found;
+	uint8_t src[VERIFY_SOURCE_MAX];
+	size_t srclen;
+	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	struct handshake_found f;
+};
+
+struct verify {
+	uv_loop_t *loop;
+	struct handshake_keys *keys;
+	uv_work_t work;
+	struct verify_job *running;
+	struct verify_job *head, *tail; /* waiting, oldest first */
+	size_t nqueued;			/* waiting + running */
+	int freeing;
+};
+
+static void start_next(struct verify *v);
+
+struct verify *verify_new(uv_loop_t *loop, struct handshake_keys *keys)
+{
+	struct verify *v = calloc(1, sizeof(*v));
+	if (v == NULL || loop == NULL || keys == NULL) {
+		free(v);
+		return NULL;
+	}
+	v->loop = loop;
+	v->keys = keys;
+	v->work.data = v;
+	return v;
+}
+
+static void job_free(struct verify_job *j)
+{
+	handshake_found_clear(&j->f);
+	crypto_wipe(j, sizeof(*j));
+	free(j);
+}
+
+static void destroy(struct verify *v)
+{
+	handshake_keys_free(v->keys);
+	free(v);
+}
+
+/* On a pool thread: the only code here that runs off the loop. */
+static void work(uv_work_t *w)
+{
+	struct verify *v = w->data;
+	struct verify_job *j = v->running;
+	j->found = handshake_find(v->keys, j->msg1, &j->f);
+}
+
+static void after_work(uv_work_t *w, int status)
+{
+	struct verify *v = w->data;
+	struct verify_job *j = v->running;
+	v->running = NULL;
+	v->nqueued--;
+	if (!j->cancelled && !v->freeing)
+		j->cb(j->arg, status == 0 ? j->found : -1, &j->f);
+	job_free(j);
+	if (v->freeing) {
+		destroy(v);
+		return;
+	}
+	start_next(v);
+}
+
+static void start_next(struct verify *v)
+{
+	while (v->running == NULL && v->head != NULL) {
+		struct verify_job *j = v->head;
+		v->head = j->next;
+		if (v->head == NULL)
+			v->tail = NULL;
+		v->running = j;
+		if (uv_queue_work(v->loop, &v->work, work, after_work) == 0)
+			return;
+		/* Cannot happen with a valid loop; refuse rather than stall the queue. */
+		v->running = NULL;
+		v->nqueued--;
+		if (!j->cancelled)
+			j->cb(j->arg, -1, &j->f);
+		job_free(j);
+	}
+}
+
+static size_t source_count(const struct verify *v, const void *src, size_t srclen)
+{
+	size_t n = 0;
+	const struct verify_job *r = v->running;
+	if (r != NULL && !r->cancelled && r->srclen == srclen && memcmp(r->src, src, srclen) == 0)
+		n++;
+	for (const struct verify_job *j = v->head; j != NULL; j = j->next)
+		if (j->srclen == srclen && memcmp(j->src, src, srclen) == 0)
+			n++;
+	return n;
+}
+
+struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
+				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg)
+{
+	if (v == NULL || v->freeing || cb == NULL || msg1 == NULL || srclen > VERIFY_SOURCE_MAX ||
+	    (src == NULL && srclen > 0))
+		return NULL;
+	/* The scan is over at most VERIFY_QUEUE_MAX + 1 jobs. */
+	if (v->nqueued >= VERIFY_QUEUE_MAX + 1 || source_count(v, src, srclen) >= VERIFY_PER_SOURCE)
+		return NULL;
+	struct verify_job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	j->v = v;
+	j->cb = cb;
+	j->arg = arg;
+	if (srclen > 0)
+		memcpy(j->src, src, srclen);
+	j->srclen = srclen;
+	memcpy(j->msg1, msg1, HANDSHAKE_MSG_LEN);
+	if (v->tail != NULL)
+		v->tail->next = j;
+	else
+		v->head = j;
+	v->tail = j;
+	v->nqueued++;
+	start_next(v);
+	return j;
+}
+
+void verify_cancel(struct verify_job *j)
+{
+	if (j == NULL)
+		return;
+	struct verify *v = j->v;
+	if (v->running == j) {
+		/* On a worker now: its completion frees it. */
+		j->cancelled = 1;
+		return;
+	}
+	struct verify_job **link = &v->head, *prev = NULL;
+	while (*link != NULL && *link != j) {
+		prev = *link;
+		link = &(*link)->next;
+	}
+	if (*link == NULL)
+		return;
+	*link = j->next;
+	if (v->tail == j)
+		v->tail = prev;
+	v->nqueued--;
+	job_free(j);
+}
+
+size_t verify_queued(const struct verify *v)
+{
+	return v == NULL ? 0 : v->nqueued;
+}
+
+void verify_free(struct verify *v)
+{
+	if (v == NULL)
+		return;
+	while (v->head != NULL) {
+		struct verify_job *j = v->head;
+		v->head = j->next;
+		job_free(j);
+	}
+	v->tail = NULL;
+	if (v->running != NULL) {
+		v->freeing = 1;
+		return;
+	}
+	destroy(v);
+}
