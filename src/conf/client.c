@@ -32,20 +32,6 @@ struct schema {
 	size_t nprofiles;
 };
 
-static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int set_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int remember_profile(struct schema *p, struct ini *in, const char *name)
 {
 	size_t i;
@@ -156,20 +142,20 @@ int conf_client_load_string(const char *text, size_t len, const char *name, cons
 	int rc = -1;
 
 	if (!c)
-		return set_err(err, "config: nothing to parse");
+		return config_set_err(err, "config: nothing to parse");
 	if (!name)
 		name = "(config)";
 	config_client_defaults(&p.scratch);
 	if (ini_load_text(text, len, name, &client_schema, &p, err) < 0)
 		goto out;
 	if (p.nprofiles == 0) {
-		set_err(err, "%s: no [profile NAME] stanza", name);
+		config_set_err(err, "%s: no [profile NAME] stanza", name);
 		goto out;
 	}
 	if (!p.found) {
 		list_profiles(&p, names, sizeof(names));
-		set_err(err, "%s: no profile '%s' (profiles: %s)", name,
-			config_quote(q, QUOTE_MAX, p.want), names);
+		config_set_err(err, "%s: no profile '%s' (profiles: %s)", name,
+			       config_quote(q, QUOTE_MAX, p.want), names);
 		goto out;
 	}
 	rc = 0;
@@ -186,7 +172,7 @@ int conf_client_load(const char *path, const char *profile, struct config_client
 	int rc;
 
 	if (!path || !c)
-		return set_err(err, "config: no file given");
+		return config_set_err(err, "config: no file given");
 	if (ini_read_file(path, &text, &len, err) < 0)
 		return -1;
 	rc = conf_client_load_string(text, len, path, profile, c, err);
@@ -199,17 +185,17 @@ int conf_client_check(const struct config_client *c, char *err)
 	char where[CONFIG_NAME_MAX + 32] = "";
 
 	if (!c)
-		return set_err(err, "config: nothing to check");
+		return config_set_err(err, "config: nothing to check");
 	if (c->profile[0])
 		snprintf(where, sizeof(where), " (or server in profile '%s')", c->profile);
 	if (c->server.host[0] == '\0' || c->server.port == 0)
-		return set_err(err, "no server: give SERVER:PORT%s", where);
+		return config_set_err(err, "no server: give SERVER:PORT%s", where);
 	if (c->profile[0])
 		snprintf(where, sizeof(where), " (or key_file in profile '%s')", c->profile);
 	else
 		snprintf(where, sizeof(where), " (or key_file in a profile)");
 	if (c->key_file[0] == '\0')
-		return set_err(err, "no key: give -k FILE%s", where);
+		return config_set_err(err, "no key: give -k FILE%s", where);
 	return 0;
 }
 
@@ -233,8 +219,8 @@ int conf_client_args(int argc, char **argv, struct config_client *c, int *log, c
 	if (i < a.npositional)
 		server = a.positional[i++];
 	if (i < a.npositional) {
-		set_err(err, "unexpected argument '%s' (see 'postern client --help')",
-			config_quote(q, QUOTE_MAX, a.positional[i]));
+		config_set_err(err, "unexpected argument '%s' (see 'postern client --help')",
+			       config_quote(q, QUOTE_MAX, a.positional[i]));
 		goto out;
 	}
 	if (a.config != NULL && conf_client_load(a.config, profile, c, err) != 0)
@@ -247,7 +233,7 @@ int conf_client_args(int argc, char **argv, struct config_client *c, int *log, c
 		    settings_find(SETTINGS_CLIENT, SETTINGS_IN_PROFILE, "server");
 		if (settings_apply(s, c, server, "", why) < 0) {
 			/* "server: ..." from the table; on the command line it is SERVER:PORT. */
-			set_err(err, "SERVER:PORT%s", why + strlen("server"));
+			config_set_err(err, "SERVER:PORT%s", why + strlen("server"));
 			goto out;
 		}
 	}

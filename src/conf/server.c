@@ -24,20 +24,6 @@ struct schema {
 	struct config_key *key; /* the current [key], or NULL in [server] */
 };
 
-static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int set_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Repeat a bad setting name only if it looks like one: it might be a pasted key. */
 static void unknown_setting(struct ini *in, const char *name, const char *where)
 {
@@ -131,7 +117,7 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 	struct schema sc = {.srv = c};
 
 	if (!c)
-		return set_err(err, "config: nothing to parse");
+		return config_set_err(err, "config: nothing to parse");
 	if (!name)
 		name = "(config)";
 	snprintf(c->file, sizeof(c->file), "%s", name);
@@ -141,8 +127,8 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 	 * insists on at least one after flags are applied. */
 	for (size_t i = 0; i < c->nkeys; i++)
 		if (c->keys[i].key_file[0] == '\0')
-			return set_err(err, "%s:%d: [key %s] has no key_file", name,
-				       c->keys[i].line, c->keys[i].name);
+			return config_set_err(err, "%s:%d: [key %s] has no key_file", name,
+					      c->keys[i].line, c->keys[i].name);
 	return 0;
 }
 
@@ -153,7 +139,7 @@ int conf_server_load(const char *path, struct config_server *c, char *err)
 	int rc;
 
 	if (!path || !c)
-		return set_err(err, "config: no file given");
+		return config_set_err(err, "config: no file given");
 	if (ini_read_file(path, &text, &len, err) < 0)
 		return -1;
 	rc = conf_server_load_string(text, len, path, c, err);
@@ -180,9 +166,9 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	for (j = 0; j < i; j++) {
 		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
-			return set_err(err,
-				       "%s: same key as [key %s]; each stanza needs its own key",
-				       where, c->keys[j].name);
+			return config_set_err(
+			    err, "%s: same key as [key %s]; each stanza needs its own key", where,
+			    c->keys[j].name);
 		}
 	}
 	return 0;
@@ -194,14 +180,14 @@ int conf_server_load_keys(struct config_server *c, char *err)
 	size_t i;
 
 	if (!c)
-		return set_err(err, "config: nothing to load");
+		return config_set_err(err, "config: nothing to load");
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));
 		if (k->key_file[0] == '\0')
-			return set_err(err, "%s has no key_file", where);
+			return config_set_err(err, "%s has no key_file", where);
 		if (keys_load(k->key_file, k->psk, why) < 0)
-			return set_err(err, "%s: %s", where, why);
+			return config_set_err(err, "%s: %s", where, why);
 		if (check_distinct(c, i, err) < 0)
 			return -1;
 	}
@@ -215,25 +201,26 @@ int conf_server_check(const struct config_server *c, char *err)
 	size_t i;
 
 	if (!c)
-		return set_err(err, "config: nothing to check");
+		return config_set_err(err, "config: nothing to check");
 	/* Without a file the user speaks flags, so the hint does too. */
 	file = c->file[0] ? c->file : NULL;
 	if (c->nlisten == 0 && !file)
-		return set_err(err, "no listen address: give -l HOST:PORT");
+		return config_set_err(err, "no listen address: give -l HOST:PORT");
 	if (c->nlisten == 0)
-		return set_err(err,
-			       "%s: no listen address (add 'listen = host:port' to [server], or "
-			       "give -l HOST:PORT)",
-			       file);
+		return config_set_err(
+		    err,
+		    "%s: no listen address (add 'listen = host:port' to [server], or "
+		    "give -l HOST:PORT)",
+		    file);
 	if (c->nkeys == 0 && !file)
-		return set_err(err, "no key: give -k FILE");
+		return config_set_err(err, "no key: give -k FILE");
 	if (c->nkeys == 0)
-		return set_err(
+		return config_set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
 	for (i = 0; i < c->nkeys; i++) {
 		if (c->keys[i].key_file[0] == '\0') {
 			key_where(c, &c->keys[i], where, sizeof(where));
-			return set_err(err, "%s has no key_file", where);
+			return config_set_err(err, "%s has no key_file", where);
 		}
 	}
 	return 0;
@@ -271,14 +258,14 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 	if (!key_flag) {
 		if (quick) {
 			char name[64];
-			return set_err(err, "%s needs a key: give -k FILE",
-				       settings_flag_name(quick->s, name, sizeof(name)));
+			return config_set_err(err, "%s needs a key: give -k FILE",
+					      settings_flag_name(quick->s, name, sizeof(name)));
 		}
 		return 0;
 	}
 	k = config_add_key(c, "default");
 	if (!k)
-		return set_err(err, "-k: a key named 'default' is already configured");
+		return config_set_err(err, "-k: a key named 'default' is already configured");
 	for (i = 0; i < a->nflags; i++)
 		if (a->flags[i].s->scope == SETTINGS_IN_KEY &&
 		    settings_apply_flag(&a->flags[i], k, err) < 0)
@@ -300,8 +287,8 @@ int conf_server_args(int argc, char **argv, struct config_server *c, int *log, c
 	}
 	*log = a.log;
 	if (a.npositional > 0) {
-		set_err(err, "unexpected argument '%s' (see 'postern server --help')",
-			config_quote(q, 64, a.positional[0]));
+		config_set_err(err, "unexpected argument '%s' (see 'postern server --help')",
+			       config_quote(q, 64, a.positional[0]));
 		goto out;
 	}
 	if (a.config != NULL && conf_server_load(a.config, c, err) != 0)
@@ -309,7 +296,7 @@ int conf_server_args(int argc, char **argv, struct config_server *c, int *log, c
 	if (apply_flags(&a, c, err) < 0)
 		goto out;
 	if (conf_server_check(c, why) != 0 || conf_server_load_keys(c, why) != 0) {
-		set_err(err, "%s", why);
+		config_set_err(err, "%s", why);
 		goto out;
 	}
 	rc = 0;

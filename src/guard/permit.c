@@ -15,20 +15,6 @@
 
 enum { QUOTE_MAX = 64 };
 
-static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int set_err(char *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static const char *quote(char out[QUOTE_MAX + 4], const char *s)
 {
 	return config_quote(out, QUOTE_MAX, s);
@@ -58,9 +44,11 @@ static int split_permit(const struct permit_kind *kd, const char *s, char *host,
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close)
-			return set_err(err, "%s '%s': unbalanced '['", kd->setting, quote(q, s));
+			return config_set_err(err, "%s '%s': unbalanced '['", kd->setting,
+					      quote(q, s));
 		if (close[1] != ':')
-			return set_err(err, "%s '%s': %s", kd->setting, quote(q, s), kd->usage);
+			return config_set_err(err, "%s '%s': %s", kd->setting, quote(q, s),
+					      kd->usage);
 		hlen = (size_t)(close - s - 1);
 		colon = close + 1;
 	} else {
@@ -71,18 +59,19 @@ static int split_permit(const struct permit_kind *kd, const char *s, char *host,
 			return 0;
 		}
 		if (!colon)
-			return set_err(err, "%s '%s': missing port (%s)", kd->setting, quote(q, s),
-				       kd->usage);
+			return config_set_err(err, "%s '%s': missing port (%s)", kd->setting,
+					      quote(q, s), kd->usage);
 		if (strchr(colon + 1, ':'))
-			return set_err(err,
-				       "%s '%s': too many ':' (IPv6 addresses go in brackets: "
-				       "[::1]:22)",
-				       kd->setting, quote(q, s));
+			return config_set_err(
+			    err,
+			    "%s '%s': too many ':' (IPv6 addresses go in brackets: "
+			    "[::1]:22)",
+			    kd->setting, quote(q, s));
 		hlen = (size_t)(colon - s);
 	}
 	if (hlen == 0 || hlen > NET_HOST_MAX)
-		return set_err(err, "%s '%s': %s host (%s)", kd->setting, quote(q, s),
-			       hlen ? "too long a" : "missing", kd->usage);
+		return config_set_err(err, "%s '%s': %s host (%s)", kd->setting, quote(q, s),
+				      hlen ? "too long a" : "missing", kd->usage);
 	memcpy(host, s[0] == '[' ? s + 1 : s, hlen);
 	host[hlen] = '\0';
 	*port = colon + 1;
@@ -135,16 +124,17 @@ static int parse_cidr(const char *s, struct config_permit *p, int bracketed, cha
 
 	*slash = '\0';
 	if (inet_pton(v6 ? AF_INET6 : AF_INET, p->host, a) != 1)
-		return set_err(err, "permit_open '%s': bad %s network address (%s)", quote(q, s),
-			       v6 ? "IPv6" : "IPv4",
-			       v6 ? "expected [V6ADDR/BITS]:port" : "expected a.b.c.d/BITS:port");
+		return config_set_err(err, "permit_open '%s': bad %s network address (%s)",
+				      quote(q, s), v6 ? "IPv6" : "IPv4",
+				      v6 ? "expected [V6ADDR/BITS]:port"
+					 : "expected a.b.c.d/BITS:port");
 	max = v6 ? 128 : 32;
 	if (parse_prefix(slash + 1, max, &bits) < 0)
-		return set_err(err, "permit_open '%s': bad prefix length (expected 0..%u)",
-			       quote(q, s), max);
+		return config_set_err(err, "permit_open '%s': bad prefix length (expected 0..%u)",
+				      quote(q, s), max);
 	if (host_bits_set(a, v6 ? 16 : 4, bits))
-		return set_err(err, "permit_open '%s': address has bits set beyond /%u",
-			       quote(q, s), bits);
+		return config_set_err(err, "permit_open '%s': address has bits set beyond /%u",
+				      quote(q, s), bits);
 	p->cidr = 1;
 	p->prefix = (uint8_t)bits;
 	return 0;
@@ -159,12 +149,13 @@ static int check_permit_host(const char *s, struct config_permit *p, int bracket
 	if (bracketed) {
 		if (strchr(p->host, ':') && net_is_ip_literal(p->host))
 			return 0;
-		return set_err(err, "permit_open '%s': bad IPv6 address in brackets", quote(q, s));
+		return config_set_err(err, "permit_open '%s': bad IPv6 address in brackets",
+				      quote(q, s));
 	}
 	if (strcmp(p->host, "*") == 0)
 		return 0;
 	if (net_check_host(p->host, why) < 0)
-		return set_err(err, "permit_open '%s': %s", quote(q, s), why);
+		return config_set_err(err, "permit_open '%s': %s", quote(q, s), why);
 	return 0;
 }
 
@@ -176,16 +167,16 @@ static int check_listen_host(const char *s, struct config_permit *p, int bracket
 	if (bracketed) {
 		if (strchr(p->host, ':') && net_is_ip_literal(p->host))
 			return 0;
-		return set_err(err, "permit_listen '%s': bad IPv6 address in brackets",
-			       quote(q, s));
+		return config_set_err(err, "permit_listen '%s': bad IPv6 address in brackets",
+				      quote(q, s));
 	}
 	if (p->host[0] == '\0' || strcmp(p->host, "*") == 0 || strcmp(p->host, "localhost") == 0)
 		return 0;
 	if (net_is_ip_literal(p->host))
 		return 0;
-	return set_err(err,
-		       "permit_listen '%s': bind address must be *, localhost or an IP address",
-		       quote(q, s));
+	return config_set_err(
+	    err, "permit_listen '%s': bind address must be *, localhost or an IP address",
+	    quote(q, s));
 }
 
 static int parse_permit_port(const struct permit_kind *kd, const char *s, const char *port,
@@ -197,7 +188,8 @@ static int parse_permit_port(const struct permit_kind *kd, const char *s, const 
 		return 0;
 	if (net_parse_port(port, 0, &p->port, NULL) == 0)
 		return 0;
-	return set_err(err, "%s '%s': bad port (expected 1..65535 or *)", kd->setting, quote(q, s));
+	return config_set_err(err, "%s '%s': bad port (expected 1..65535 or *)", kd->setting,
+			      quote(q, s));
 }
 
 int permit_parse_open(const char *s, struct config_permit *p, int *any, char *err)
@@ -205,7 +197,7 @@ int permit_parse_open(const char *s, struct config_permit *p, int *any, char *er
 	const char *port = NULL;
 
 	if (!s || !p || !any)
-		return set_err(err, "permit_open: nothing to parse");
+		return config_set_err(err, "permit_open: nothing to parse");
 	memset(p, 0, sizeof(*p));
 	*any = 0;
 	if (strcmp(s, "any") == 0 || strcmp(s, "*:*") == 0) {
@@ -227,7 +219,7 @@ int permit_parse_listen(const char *s, struct config_permit *p, int *any, char *
 	const char *port = NULL;
 
 	if (!s || !p || !any)
-		return set_err(err, "permit_listen: nothing to parse");
+		return config_set_err(err, "permit_listen: nothing to parse");
 	memset(p, 0, sizeof(*p));
 	*any = 0;
 	if (strcmp(s, "any") == 0 || strcmp(s, "*") == 0 || strcmp(s, "*:*") == 0) {
@@ -280,11 +272,11 @@ int permit_parse_path(const char *setting, const char *s, struct config_permit *
 	if (!setting)
 		setting = "permit_open";
 	if (!s || !p)
-		return set_err(err, "%s: nothing to parse", setting);
+		return config_set_err(err, "%s: nothing to parse", setting);
 	memset(p, 0, sizeof(*p));
 	why = permit_check_unix_path(s);
 	if (why)
-		return set_err(err, "%s '%s': %s", setting, quote(q, s), why);
+		return config_set_err(err, "%s '%s': %s", setting, quote(q, s), why);
 	p->is_unix = 1;
 	snprintf(p->path, sizeof(p->path), "%s", s);
 	return 0;
@@ -294,7 +286,8 @@ static int append_permit(struct config_permit **arr, size_t *n, const struct con
 			 const char *setting, char *err)
 {
 	if (config_grow((void **)arr, *n, sizeof(**arr)) < 0)
-		return set_err(err, "%s: too many entries (max %d)", setting, CONFIG_LIST_MAX);
+		return config_set_err(err, "%s: too many entries (max %d)", setting,
+				      CONFIG_LIST_MAX);
 	(*arr)[(*n)++] = *p;
 	return 0;
 }
@@ -305,7 +298,7 @@ int permit_add_open(struct config_key *k, const char *s, char *err)
 	int any = 0;
 
 	if (!k)
-		return set_err(err, "permit_open: no key stanza");
+		return config_set_err(err, "permit_open: no key stanza");
 	if (s && s[0] == '/') {
 		if (permit_parse_path("permit_open", s, &p, err) < 0)
 			return -1;
@@ -325,7 +318,7 @@ int permit_add_listen(struct config_key *k, const char *s, char *err)
 	int any = 0;
 
 	if (!k)
-		return set_err(err, "permit_listen: no key stanza");
+		return config_set_err(err, "permit_listen: no key stanza");
 	if (s && s[0] == '/') {
 		if (permit_parse_path("permit_listen", s, &p, err) < 0)
 			return -1;

@@ -19,9 +19,7 @@
 
 #define NUM(a) (sizeof(a) / sizeof((a)[0]))
 
-static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int set_err(char *err, const char *fmt, ...)
+int config_set_err(char *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -71,19 +69,20 @@ int config_valid_name(const char *s, const char *what, char *err)
 	size_t len = strlen(s), i;
 
 	if (len == 0)
-		return set_err(err, "[%s] needs a name: [%s NAME]", what, what);
+		return config_set_err(err, "[%s] needs a name: [%s NAME]", what, what);
 	if (len > CONFIG_NAME_MAX)
-		return set_err(err, "%s name longer than %d characters", what, CONFIG_NAME_MAX);
+		return config_set_err(err, "%s name longer than %d characters", what,
+				      CONFIG_NAME_MAX);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    c == '_' || c == '.' || c == '-')
 			continue;
 		if (c >= 0x20 && c < 0x7f)
-			return set_err(err, "bad %s name: '%c' not allowed (use A-Z a-z 0-9 _ . -)",
-				       what, c);
-		return set_err(err, "bad %s name: byte 0x%02x not allowed (use A-Z a-z 0-9 _ . -)",
-			       what, c);
+			return config_set_err(
+			    err, "bad %s name: '%c' not allowed (use A-Z a-z 0-9 _ . -)", what, c);
+		return config_set_err(
+		    err, "bad %s name: byte 0x%02x not allowed (use A-Z a-z 0-9 _ . -)", what, c);
 	}
 	return 0;
 }
@@ -316,7 +315,7 @@ int config_parse_cidr(const char *s, struct config_cidr *e, char *err)
 	unsigned bits = 0, max;
 
 	if (!s || !e)
-		return set_err(err, "nothing to parse");
+		return config_set_err(err, "nothing to parse");
 	memset(e, 0, sizeof(*e));
 	slash = strchr(s, '/');
 	n = slash ? (size_t)(slash - s) : strlen(s);
@@ -351,12 +350,12 @@ int config_parse_cidr(const char *s, struct config_cidr *e, char *err)
 	for (i = bits / 8; i < max / 8; i++) {
 		uint8_t mask = i == bits / 8 ? (uint8_t)(0xff >> (bits % 8)) : 0xff;
 		if (e->addr[i] & mask)
-			return set_err(err, "'%s' has bits set beyond /%u", config_quote(q, 64, s),
-				       bits);
+			return config_set_err(err, "'%s' has bits set beyond /%u",
+					      config_quote(q, 64, s), bits);
 	}
 	e->bits = (uint8_t)bits;
 	return 0;
 bad:
 	memset(e, 0, sizeof(*e));
-	return set_err(err, "'%s' is not ADDR or ADDR/BITS", config_quote(q, 64, s));
+	return config_set_err(err, "'%s' is not ADDR or ADDR/BITS", config_quote(q, 64, s));
 }

@@ -139,6 +139,13 @@ struct config_client {
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
 };
 
+/*
+ * config_set_err(err, fmt, ...): format a message into ${err}
+ * (CONFIG_ERR_MAX bytes; NULL is allowed) and return -1, so a parser can
+ * `return config_set_err(err, ...)` at the point of failure.
+ */
+int config_set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* config_server_defaults(c): zero ${c} and set every default. */
 void config_server_defaults(struct config_server *c);
 
