@@ -784,14 +784,13 @@ static int configure(int argc, char **argv, struct config_server *c, enum log_le
 /*
  * The descriptor reserve: listeners and libuv's own, every unauthenticated
  * connection, every held refusal and the accept path's spare, and every
- * session (one socket each) with its -R listeners counted at two per
- * session. Channels get the rest.
+ * session's socket. Channels and -R listeners share the rest (fdbudget).
  */
 static int setup_limits(struct server *srv)
 {
 	char err[256];
 	unsigned long reserve = 64 + srv->cfg.nlisten + (unsigned long)srv->cfg.max_unauth +
-				srv->cfg.max_refusals + 1 + 3ul * srv->cfg.max_sessions;
+				srv->cfg.max_refusals + 1 + srv->cfg.max_sessions;
 	if (reserve > 16777216)
 		reserve = 16777216;
 	log_set_peer_rate(srv->cfg.log_rate);

@@ -15,6 +15,7 @@
 
 #include "tunnel/channel.h"
 #include "tunnel/session.h"
+#include "util/fdbudget.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
 
@@ -24,6 +25,7 @@ struct fwd_remote {
 	uint32_t id;
 	int is_unix;
 	int nh, open_handles;
+	int charged; /* nh descriptors taken from fdbudget */
 	char name[NET_PATH_MAX + 16];
 	char path[NET_PATH_MAX + 1];
 	union {
@@ -43,6 +45,9 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_one(struct fwd_remote *r)
 {
+	if (r->charged)
+		fdbudget_charge(-(long)r->nh);
+	r->charged = 0;
 	if (r->is_unix && r->path[0] != 0)
 		unlink(r->path);
 	if (r->open_handles == 0) {
@@ -164,6 +169,15 @@ int fwd_remote_open(struct session *s, uint32_t id, const struct net_endpoint *b
 		snprintf(err, NET_ERR_MAX, "too many remote forwards (max %d)", FWD_REMOTE_MAX);
 		return -1;
 	}
+	/* A listener is a descriptor like a channel's: it comes out of the same
+	 * budget, under the same share rule, so -R cannot exhaust the process. */
+	struct session_stats st;
+	session_get_stats(s, &st);
+	if (!fdbudget_may_open(st.channels + (size_t)n * 2, channel_count())) {
+		*uv_err = UV_EMFILE;
+		snprintf(err, NET_ERR_MAX, "descriptor budget reached");
+		return -1;
+	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		*uv_err = UV_ENOMEM;
@@ -189,6 +203,8 @@ int fwd_remote_open(struct session *s, uint32_t id, const struct net_endpoint *b
 		shown.port = *bound_port;
 		net_format_endpoint(&shown, r->name, sizeof(r->name));
 	}
+	fdbudget_charge(r->nh);
+	r->charged = 1;
 	r->next = *head;
 	*head = r;
 	session_on_close(s, close_session_remotes);

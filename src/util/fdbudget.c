@@ -84,10 +84,19 @@ unsigned fdbudget_channels(void)
 	return chan_budget;
 }
 
+/* Descriptors held from the channel budget by other than channels (-R listeners). */
+static size_t charged;
+
+void fdbudget_charge(long delta)
+{
+	charged = delta < 0 && (size_t)-delta > charged ? 0 : charged + (size_t)delta;
+}
+
 int fdbudget_may_open(size_t mine, size_t used)
 {
 	if (chan_budget == 0)
 		return 1;
+	used += charged;
 	if (used >= chan_budget)
 		return 0;
 	/* Others keep what this session holds, or a quarter of the budget if

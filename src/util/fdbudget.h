@@ -40,4 +40,11 @@ unsigned fdbudget_channels(void);
  */
 int fdbudget_may_open(size_t mine, size_t used);
 
+/*
+ * fdbudget_charge(delta): descriptors taken from (delta > 0) or given back to
+ * the channel budget by something other than a channel: the server's -R
+ * listeners, which fdbudget_may_open() then counts as used.
+ */
+void fdbudget_charge(long delta);
+
 #endif

@@ -218,3 +218,33 @@ def test_one_session_cannot_take_every_descriptor(pg, echo_server):
     finally:
         for c in held:
             c.close()
+
+
+def test_remote_listeners_draw_on_the_descriptor_budget(pg, echo_server):
+    """-R listeners are descriptors too: one session asking for many of them
+    is refused ("descriptor budget reached") before the process runs out, and
+    another client still handshakes and carries bytes (the listeners used to
+    be outside every budget)."""
+    key = pg.keygen()
+    port = free_port()
+    argv = ["prlimit", "--nofile=300:300", pg.bin, "server", "-l", hostport("127.0.0.1", port),
+            "-k", key, "--permit-open", "any", "--permit-listen", "127.0.0.1:*",
+            "--state-dir", str(pg.tmp / "state")]
+    srv = pg.procs.start(argv, "server")
+    srv.watch = True
+    srv.wait_for_log(r"listening on " + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)
+    srv.addr = ("127.0.0.1", port)
+    remotes = []
+    for _ in range(200):
+        remotes += ["-R", f"127.0.0.1:0:{hostport(*echo_server.addr)}"]
+    pg.start_client(server=srv.addr, key=key, name="client-a", wait=False,
+                    extra=["--no-exit-on-forward-failure"] + remotes)
+    srv.wait_for_log(r"remote forward for key 'default': descriptor budget reached")
+    allocated = srv.count(r"remote forward listening on 127\.0\.0\.1:\d+")
+    assert 0 < allocated < 200, f"{allocated} of 200 listeners under a 300-descriptor limit"
+    lport = free_port()
+    pg.start_client(server=srv.addr, key=key, name="client-b",
+                    forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
+    with connect("127.0.0.1", lport) as c:
+        c.sendall(b"hello")
+        assert recv_exactly(c, 5) == b"hello"
