@@ -23,6 +23,7 @@ static const struct {
     {"connect", cmd_client, "alias of client"},
     {"keygen", cmd_keygen, "write a new pre-shared key file"},
     {"access", cmd_access, "print what each key may reach (the access matrix)"},
+    {"check", cmd_check, "validate a configuration without running it (like sshd -t)"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},
 };
 

@@ -238,6 +238,24 @@ static int apply_cipher(const struct setting *s, void *base, const char *value, 
 	return 0;
 }
 
+/* A user name as getpwnam(3) takes it: the portable set, so no file can smuggle in a path. */
+static int apply_user(const struct setting *s, void *base, const char *value, const char *dir,
+		      char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+
+	(void)dir;
+	if (n > CONFIG_NAME_MAX ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+	    value[0] == '-')
+		return say(why, "%s: '%s' is not a user name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	memcpy(((struct config_server *)base)->user, value, n + 1);
+	return 0;
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -500,6 +518,24 @@ static const struct setting server_table[] = {
      .unit = "descriptors",
      .def = "0",
      .help = "descriptor budget (0: the RLIMIT_NOFILE hard limit, raised at start)"},
+    {.key = "user",
+     .flag = "user",
+     .arg = "NAME",
+     .type = SETTINGS_VALUE,
+     SRV(user),
+     .def = "",
+     .help = "after binding and opening the state directory, run as this user (its group and "
+	     "supplementary groups); '' keeps the starting user",
+     .apply = apply_user},
+    {.key = "log",
+     .flag = "log",
+     .arg = "stderr|syslog",
+     .type = SETTINGS_WORDS,
+     SRV(log_sink),
+     .def = "stderr",
+     .help = "where log lines go: stderr, or syslog (facility daemon; the journal takes either)",
+     .words = "stderr or syslog",
+     .word = config_log_parse},
     {.key = "log_rate",
      .flag = "log-rate",
      .arg = "N",

@@ -281,6 +281,15 @@ int config_gateway_parse(const char *s)
 	return word_index(gateway_names, NUM(gateway_names), CONFIG_GW_NO, s);
 }
 
+int config_log_parse(const char *s)
+{
+	if (strcmp(s, "stderr") == 0)
+		return CONFIG_LOG_STDERR;
+	if (strcmp(s, "syslog") == 0)
+		return CONFIG_LOG_SYSLOG;
+	return -1;
+}
+
 int config_yesno_parse(const char *s)
 {
 	if (s && strcmp(s, "yes") == 0)

@@ -116,6 +116,8 @@ struct config_server {
 	struct config_cidr *ban_exempt;	     /* sources never banned */
 	size_t nban_exempt;
 	unsigned log_rate;		/* peer-caused log lines per second (20) */
+	char user[CONFIG_NAME_MAX + 1]; /* run as this user after binding; "" = stay */
+	int log_sink;			/* enum config_log_sink, default stderr */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
 };
 
@@ -180,6 +182,12 @@ int config_forwarding_parse(const char *s);
 
 /* config_gateway_parse(s): "no", "yes", "clientspecified" -> enum config_gateway, or -1. */
 int config_gateway_parse(const char *s);
+
+/* log: where log lines go. */
+enum config_log_sink { CONFIG_LOG_STDERR = 0, CONFIG_LOG_SYSLOG };
+
+/* config_log_parse(s): "stderr", "syslog" -> enum config_log_sink, or -1. */
+int config_log_parse(const char *s);
 
 /* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
 int config_yesno_parse(const char *s);
