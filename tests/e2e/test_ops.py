@@ -1,0 +1,249 @@
+"""Running it for real (issue 13): SIGHUP reload with sessions live, `postern
+check`, privilege drop. Every test drives real postern processes."""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import (MiB, connect, echo_roundtrip, forward_spec, free_port, hostport,
+                      recv_until_end, run, send_in_chunks, sha256, sink_sha_handler,
+                      wait_until)
+
+
+def server_conf(path, port, keys, extra="", listen=None):
+    """[server] with ${listen} (default 127.0.0.1:${port}) and one stanza per (name, key, permit)."""
+    listen = listen or [f"127.0.0.1:{port}"]
+    text = "[server]\n" + "".join(f"listen = {l}\n" for l in listen) + extra + "\n"
+    for name, key, permit in keys:
+        text += f"[key {name}]\nkey_file = {key}\npermit_open = {permit}\n"
+    path.write_text(text)
+    return path
+
+
+def hup(proc):
+    proc.p.send_signal(signal.SIGHUP)
+
+
+def reloaded(proc, n):
+    """Wait for the ${n}-th reload outcome line and return it."""
+    return proc.wait_for_log(r"reload: (configuration applied|.*configuration unchanged)",
+                             count=n)
+
+
+# --- reload -------------------------------------------------------------------
+
+def test_reload_keeps_kept_session_and_closes_removed(pg, tmp, tcp_servers, echo_server):
+    """A 64 MiB upload through key 'a' runs across a SIGHUP that removes key
+    'b': the upload completes with the right checksum, 'b's session is closed
+    (its open connection ends), and a session of 'b' cannot come back."""
+    ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
+    sink = tcp_servers(sink_sha_handler, conn_timeout=120)
+    port = free_port()
+    conf = tmp / "server.conf"
+    server_conf(conf, port, [("a", ka, hostport(*sink.addr)), ("b", kb, hostport(*echo_server.addr))])
+    srv = pg.start_server(config=conf)
+    ca = pg.start_client(server=srv, key=ka, forwards=[forward_spec("127.0.0.1", 0, *sink.addr)],
+                         name="client-a")
+    cb = pg.start_client(server=srv, key=kb,
+                         forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)], name="client-b")
+    sb = connect(*cb.listen[0])
+    sb.sendall(b"before")
+    assert sb.recv(6) == b"before"
+
+    data = os.urandom(64 * MiB)
+    s = connect(*ca.listen[0], timeout=120)
+    try:
+        send_in_chunks(s, data[:32 * MiB])
+        server_conf(conf, port, [("a", ka, hostport(*sink.addr))])
+        hup(srv)
+        assert "configuration applied" in reloaded(srv, 1).group(0)
+        srv.wait_for_log(r"key 'b' removed or replaced by reload; closing")
+        # The rest of the transfer goes after the reload, on the same session.
+        send_in_chunks(s, data[32 * MiB:])
+        s.shutdown(socket.SHUT_WR)
+        reply, outcome = recv_until_end(s)
+    finally:
+        s.close()
+    assert outcome == "eof", outcome
+    assert reply.decode(errors="replace") == f"{sha256(data)} {len(data)}\n"
+    assert srv.count(r"authenticated as key 'a'") == 1, "key a's session was not kept"
+
+    # b's connection ends (the session under it is gone) ...
+    sb.settimeout(10)
+    _, outcome_b = recv_until_end(sb)
+    sb.close()
+    assert outcome_b in ("eof", "reset"), outcome_b
+    srv.wait_for_log(r"session \d+ closed: key revoked by reload")
+    # ... and b's client, reconnecting, is refused: the key is gone.
+    srv.wait_for_log(r"refused 127\.0\.0\.1:\d+: no key matched")
+
+
+def test_reload_bad_config_keeps_old(pg, tmp, echo_server):
+    """A config with an error is rejected whole on SIGHUP (logged with
+    file:line); the old keys, policy and listener keep serving."""
+    ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
+    port = free_port()
+    conf = tmp / "server.conf"
+    server_conf(conf, port, [("a", ka, hostport(*echo_server.addr))])
+    srv = pg.start_server(config=conf)
+    cli = pg.start_client(server=srv, key=ka,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    echo_roundtrip(cli.listen[0])
+    # Valid stanzas first (a new key b, a tighter policy for a), then a typo:
+    # none of it may apply.
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:{port}\n"
+                    f"[key a]\nkey_file = {ka}\npermit_open = 127.0.0.1:1\n"
+                    f"[key b]\nkey_file = {kb}\npermit_open = any\npermt_listen = any\n")
+    hup(srv)
+    line = reloaded(srv, 1).group(0)
+    assert "server.conf:9: unknown setting 'permt_listen' in [key b]" in line, line
+    assert "configuration unchanged" in line
+    echo_roundtrip(cli.listen[0])  # a's old policy still allows the echo server
+    assert srv.count(r"denied") == 0
+    # A missing key file is an error too.
+    server_conf(conf, port, [("a", ka, "any"), ("b", tmp / "nope.key", "any")])
+    hup(srv)
+    line = reloaded(srv, 2).group(0)
+    assert "nope.key" in line and "configuration unchanged" in line, line
+    echo_roundtrip(cli.listen[0])
+
+
+def test_reload_policy_applies_to_new_channels(pg, tmp, echo_server):
+    """A kept key whose permit_open no longer allows a destination: the
+    channel already open keeps carrying bytes; a new one is denied."""
+    ka = pg.keygen("a.key")
+    port = free_port()
+    conf = tmp / "server.conf"
+    server_conf(conf, port, [("a", ka, hostport(*echo_server.addr))])
+    srv = pg.start_server(config=conf)
+    cli = pg.start_client(server=srv, key=ka,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    s = connect(*cli.listen[0])
+    s.sendall(b"one")
+    assert s.recv(3) == b"one"
+    server_conf(conf, port, [("a", ka, "127.0.0.1:1")])
+    hup(srv)
+    assert "configuration applied" in reloaded(srv, 1).group(0)
+    s.sendall(b"two")
+    assert s.recv(3) == b"two"
+    s.close()
+    t = connect(*cli.listen[0])
+    t.settimeout(10)
+    _, outcome = recv_until_end(t)
+    t.close()
+    assert outcome in ("eof", "reset"), outcome
+    srv.wait_for_log(r"denied 127\.0\.0\.1:\d+ for key 'a'")
+
+
+def test_reload_adds_key_and_listener(pg, tmp, echo_server):
+    """SIGHUP adds a key and a listen address: a client of the new key gets in
+    through the new address; a removed address stops accepting."""
+    ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
+    p1, p2 = free_port(), free_port()
+    conf = tmp / "server.conf"
+    server_conf(conf, p1, [("a", ka, "any")])
+    srv = pg.start_server(config=conf)
+    server_conf(conf, p1, [("a", ka, "any"), ("b", kb, hostport(*echo_server.addr))],
+                listen=[f"127.0.0.1:{p2}"])
+    hup(srv)
+    assert "configuration applied" in reloaded(srv, 1).group(0)
+    srv.wait_for_log(rf"listening on 127\.0\.0\.1:{p2}$")
+    srv.wait_for_log(rf"reload: no longer listening on 127\.0\.0\.1:{p1}$")
+    cli = pg.start_client(server=("127.0.0.1", p2), key=kb,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    echo_roundtrip(cli.listen[0])
+    srv.wait_for_log(r"authenticated as key 'b'")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", p1), timeout=5).close()
+
+
+# --- postern check ---------------------------------------------------------------
+
+BROKEN = [
+    ("[server]\nlisten = 127.0.0.1:7000\n[key a]\nkey_file = {key}\npermt_open = any\n",
+     "c.conf:5: unknown setting 'permt_open' in [key a]"),
+    ("[server]\nlisten = 127.0.0.1:99999\n[key a]\nkey_file = {key}\n",
+     "c.conf:2: listen"),
+    ("[server]\nlisten = 127.0.0.1:7000\nkeepalive = 99999\n[key a]\nkey_file = {key}\n",
+     "c.conf:3: keepalive: '99999' is out of range 0..3600"),
+    ("[server]\nlisten = 127.0.0.1:7000\nuser = ../root\n[key a]\nkey_file = {key}\n",
+     "c.conf:3: user: '../root' is not a user name"),
+    ("[server]\nlisten = 127.0.0.1:7000\nlog = journal\n[key a]\nkey_file = {key}\n",
+     "c.conf:3: log: bad value 'journal'"),
+    ("[server]\nlisten = 127.0.0.1:7000\n[key a]\nkey_file = {key}\n[key a]\nkey_file = {key}\n",
+     "c.conf:5:"),
+    ("[server]\nlisten = 127.0.0.1:7000\n[key a]\nkey_file = /nonexistent/k.key\n",
+     "/nonexistent/k.key"),
+]
+
+
+@pytest.mark.parametrize("text,want", BROKEN)
+def test_check_broken_configs(pg, tmp, text, want):
+    key = pg.keygen("k.key")
+    conf = tmp / "c.conf"
+    conf.write_text(text.format(key=key))
+    r = run([pg.bin, "check", "-c", conf])
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert want in r.stderr, r.stderr
+    assert r.stderr.startswith("postern check: "), r.stderr
+
+
+def test_check_good_config(pg, tmp):
+    key = pg.keygen("k.key")
+    conf = server_conf(tmp / "c.conf", 7000, [("a", key, "any"), ("b", pg.keygen(), "any")])
+    r = run([pg.bin, "check", "-c", conf])
+    assert r.returncode == 0, r.stderr
+    assert "ok: 2 key(s), 1 listen address(es)" in r.stdout
+    # Flags are checked as the server would take them.
+    r = run([pg.bin, "check", "-c", conf, "--keepalive", "99999"])
+    assert r.returncode == 1 and "--keepalive: '99999' is out of range" in r.stderr, r.stderr
+
+
+# --- privilege drop ---------------------------------------------------------------
+
+def proc_uids(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return [int(x) for x in line.split()[1:]]
+    raise AssertionError("no Uid line")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change user")
+def test_privilege_drop_then_reload(pg, echo_server):
+    """user = nobody: after binding, every uid of the server is nobody's, and
+    a reload (read as nobody) still applies: a key added by it gets in."""
+    nobody = pwd.getpwnam("nobody")
+    # tmp_path's parents are root's 0700: nobody needs a directory it can reach.
+    d = Path(tempfile.mkdtemp(prefix="postern-drop-"))
+    try:
+        os.chmod(d, 0o755)
+        ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
+        keys = []
+        for k in (ka, kb):
+            dst = d / k.name
+            shutil.copy(k, dst)
+            os.chown(dst, nobody.pw_uid, nobody.pw_gid)
+            os.chmod(dst, 0o600)
+            keys.append(dst)
+        port = free_port()
+        conf = server_conf(d / "server.conf", port, [("a", keys[0], "any")], "user = nobody\n")
+        os.chmod(conf, 0o644)
+        srv = pg.start_server(config=conf, state_dir=d / "state")
+        srv.wait_for_log(r"running as user nobody \(uid 65534")
+        assert proc_uids(srv.p.pid) == [nobody.pw_uid] * 4
+        server_conf(conf, port, [("a", keys[0], "any"), ("b", keys[1], "any")], "user = nobody\n")
+        hup(srv)
+        assert "configuration applied" in reloaded(srv, 1).group(0)
+        cli = pg.start_client(server=srv, key=kb,
+                              forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+        echo_roundtrip(cli.listen[0])
+        srv.wait_for_log(r"authenticated as key 'b'")
+        srv.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
