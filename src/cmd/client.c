@@ -33,6 +33,7 @@ struct client_remote {
 	struct net_forward fw;
 	int bind_given; /* the spec named a bind address */
 	uint16_t bound_port;
+	int gone; /* removed by a reload: its listen id refuses channels from now on */
 };
 
 struct client {
@@ -62,6 +63,8 @@ struct client {
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
+	int argc; /* the command line, read again on SIGHUP */
+	char **argv;
 };
 
 static void try_connect(struct client *cl);
@@ -114,12 +117,15 @@ static void on_signal(uv_signal_t *sig, int signum)
 	stop(sig->data, 0);
 }
 
+static int reload(struct client *cl);
+
 /* Signals an operator sends by habit must never kill the client silently. */
 static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct client *cl = sig->data;
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+		log_info("SIGHUP: reloading the configuration");
+		reload(cl);
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
 		int up = cl->s != NULL && session_established(cl->s);
@@ -212,6 +218,8 @@ static void resolve_binds(struct client *cl)
 static void request_remote(struct client *cl, struct session *s)
 {
 	for (size_t i = 0; i < cl->nremote; i++) {
+		if (cl->remote[i].gone)
+			continue;
 		const struct net_endpoint *l = &cl->remote[i].fw.listen;
 		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
 		size_t n = frame_listen(
@@ -279,7 +287,8 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 	struct client *cl = arg;
 	/* The server may only open channels for listeners we asked for, and
 	 * only to the targets we configured for them. */
-	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote) {
+	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote ||
+	    cl->remote[f->listen_id - 1].gone) {
 		channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, "no such remote forward");
 		return;
 	}
@@ -449,6 +458,225 @@ static void try_connect(struct client *cl)
 		schedule_reconnect(cl, "cannot start name resolution");
 }
 
+/* --- reload (SIGHUP) --- */
+
+/* entrance_name(c, i, out, len): entrance ${i} of ${c} (-L then -D) as one comparable string. */
+static const char *entrance_name(const struct config_client *c, size_t i, char *out, size_t len)
+{
+	char a[NET_PATH_MAX + 16], b[NET_PATH_MAX + 16];
+	if (i >= c->nlocal) {
+		net_format_endpoint(&c->dynamic[i - c->nlocal], a, sizeof(a));
+		snprintf(out, len, "-D %s", a);
+	} else {
+		net_format_endpoint(&c->local[i].listen, a, sizeof(a));
+		net_format_endpoint(&c->local[i].target, b, sizeof(b));
+		snprintf(out, len, "-L %s:%s", a, b);
+	}
+	return out;
+}
+
+static const char *remote_name(const struct net_forward *fw, char *out, size_t len)
+{
+	char a[NET_PATH_MAX + 16], b[NET_PATH_MAX + 16];
+	net_format_endpoint(&fw->listen, a, sizeof(a));
+	net_format_endpoint(&fw->target, b, sizeof(b));
+	snprintf(out, len, "-R %s:%s", a, b);
+	return out;
+}
+
+enum { NAME_MAX_LEN = 2 * (NET_PATH_MAX + 16) + 8 };
+
+/*
+ * reload_remote(cl, nc): -R forwards no longer configured stop taking
+ * channels (the protocol has no way to withdraw a server listener, so it
+ * stays bound until the session ends); new ones are appended, so the
+ * listen ids of kept ones never change, and requested now if a session is up.
+ */
+static int reload_remote(struct client *cl, const struct config_client *nc)
+{
+	char a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	size_t added = 0;
+	for (size_t j = 0; j < nc->nremote; j++) {
+		int have = 0;
+		for (size_t i = 0; i < cl->nremote && !have; i++)
+			have = !cl->remote[i].gone &&
+			       strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		added += !have;
+	}
+	struct client_remote *r = realloc(cl->remote, (cl->nremote + added + 1) * sizeof(*r));
+	if (r == NULL)
+		return -1;
+	cl->remote = r;
+	for (size_t i = 0; i < cl->nremote; i++) {
+		int keep = 0;
+		if (cl->remote[i].gone)
+			continue;
+		for (size_t j = 0; j < nc->nremote && !keep; j++)
+			keep = strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		if (!keep) {
+			cl->remote[i].gone = 1;
+			log_info("reload: %s removed (new connections to it are refused)", a);
+		}
+	}
+	size_t first = cl->nremote;
+	for (size_t j = 0; j < nc->nremote; j++) {
+		int have = 0;
+		for (size_t i = 0; i < cl->nremote && !have; i++)
+			have = !cl->remote[i].gone &&
+			       strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		if (have)
+			continue;
+		struct client_remote *n = &cl->remote[cl->nremote++];
+		memset(n, 0, sizeof(*n));
+		n->fw = nc->remote[j];
+		n->bind_given = nc->remote[j].listen.host[0] != 0;
+		log_info("reload: %s added", b);
+	}
+	if (cl->s != NULL && session_established(cl->s))
+		for (size_t i = first; i < cl->nremote; i++) {
+			const struct net_endpoint *l = &cl->remote[i].fw.listen;
+			uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
+			size_t n = frame_listen(
+			    f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+			    l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""),
+			    l->port);
+			if (n == 0 || session_send_frame(cl->s, f, n) != 0)
+				break;
+		}
+	return 0;
+}
+
+/*
+ * reload(cl): read the command line and the profile again and apply its
+ * forwards: an entrance still configured keeps its listener and its open
+ * connections; a removed one stops listening (its open connections go on
+ * until they end); a new one is opened now. Other settings (server, key,
+ * timers) take effect on restart. A profile with errors changes nothing.
+ * New bind names are resolved here, blocking the loop for that long.
+ */
+static int reload(struct client *cl)
+{
+	struct config_client nc;
+	char err[CONFIG_ERR_MAX], a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	int log = 0;
+	size_t nold = cl->cfg.nlocal + cl->cfg.ndynamic, nnew;
+	struct fwd_local **fwds = NULL;
+	struct addrinfo **binds = NULL;
+	char(*bind_err)[NET_ERR_MAX] = NULL;
+	int *taken = NULL, rc = -1;
+
+	config_client_defaults(&nc);
+	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
+		log_error("reload: %s; configuration unchanged", err);
+		config_client_free(&nc);
+		return -1;
+	}
+	nnew = nc.nlocal + nc.ndynamic;
+	fwds = calloc(nnew + 1, sizeof(*fwds));
+	binds = calloc(nnew + 1, sizeof(*binds));
+	bind_err = calloc(nnew + 1, sizeof(*bind_err));
+	taken = calloc(nold + 1, sizeof(*taken));
+	if (fwds == NULL || binds == NULL || bind_err == NULL || taken == NULL ||
+	    reload_remote(cl, &nc) != 0) {
+		log_error("reload: out of memory; configuration unchanged");
+		goto out;
+	}
+	for (size_t j = 0; j < nnew; j++) {
+		entrance_name(&nc, j, b, sizeof(b));
+		for (size_t i = 0; i < nold; i++) {
+			if (taken[i] || strcmp(entrance_name(&cl->cfg, i, a, sizeof(a)), b) != 0)
+				continue;
+			taken[i] = 1;
+			fwds[j] = cl->fwds[i];
+			binds[j] = cl->binds[i];
+			memcpy(bind_err[j], cl->bind_err[i], NET_ERR_MAX);
+			cl->fwds[i] = NULL;
+			cl->binds[i] = NULL;
+			break;
+		}
+	}
+	for (size_t i = 0; i < nold; i++) {
+		if (taken[i])
+			continue;
+		log_info("reload: %s removed", entrance_name(&cl->cfg, i, a, sizeof(a)));
+		fwd_local_close(cl->fwds[i]);
+		if (cl->binds[i] != NULL)
+			freeaddrinfo(cl->binds[i]);
+	}
+	free(cl->fwds);
+	free(cl->binds);
+	free(cl->bind_err);
+	/* The new configuration is in place before the new entrances open: they
+	 * read their specs from it. */
+	struct config_client old = cl->cfg;
+	cl->cfg = nc;
+	memcpy(cl->cfg.key_file, old.key_file, sizeof(old.key_file));
+	cl->cfg.server = old.server;
+	cl->fwds = fwds;
+	cl->binds = binds;
+	cl->bind_err = bind_err;
+	fwds = NULL;
+	binds = NULL;
+	bind_err = NULL;
+	for (size_t j = 0; j < nnew; j++) {
+		int socks = j >= nc.nlocal;
+		const struct net_endpoint *ep =
+		    socks ? &cl->cfg.dynamic[j - nc.nlocal] : &cl->cfg.local[j].listen;
+		if (cl->fwds[j] != NULL || cl->binds[j] != NULL || ep->is_unix ||
+		    cl->bind_err[j][0] != 0)
+			continue;
+		char port[8];
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
+				    &cl->binds[j]);
+		if (g != 0) {
+			cl->binds[j] = NULL;
+			snprintf(cl->bind_err[j], NET_ERR_MAX,
+				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
+		}
+	}
+	cl->nfwds = nnew;
+	if (cl->forwards_open)
+		for (size_t j = 0; j < nnew; j++) {
+			if (cl->fwds[j] != NULL)
+				continue;
+			int socks = j >= nc.nlocal;
+			const struct net_endpoint *ep =
+			    socks ? &cl->cfg.dynamic[j - nc.nlocal] : &cl->cfg.local[j].listen;
+			if (!ep->is_unix && cl->binds[j] == NULL)
+				snprintf(err, sizeof(err), "%s", cl->bind_err[j]);
+			else
+				cl->fwds[j] =
+				    fwd_local_open(cl->loop, ep, cl->binds[j],
+						   socks ? NULL : &cl->cfg.local[j].target,
+						   current_session, cl, err);
+			if (cl->fwds[j] == NULL)
+				log_error("reload: %s: %s",
+					  entrance_name(&cl->cfg, j, a, sizeof(a)), err);
+			else
+				log_info("reload: %s added",
+					 entrance_name(&cl->cfg, j, a, sizeof(a)));
+		}
+	config_client_free(&old);
+	log_info("reload: configuration applied: %zu local, %zu dynamic, %zu remote forward(s)",
+		 cl->cfg.nlocal, cl->cfg.ndynamic, cl->cfg.nremote);
+	rc = 0;
+out:
+	if (rc != 0)
+		config_client_free(&nc);
+	free(fwds);
+	free(binds);
+	free(bind_err);
+	free(taken);
+	return rc;
+}
+
 /* --- command line --- */
 
 static void usage(FILE *f)
@@ -489,6 +717,8 @@ int cmd_client(int argc, char **argv)
 	char err[KEYS_ERR_MAX];
 	int rc = EXIT_USAGE;
 	config_client_defaults(&cl.cfg);
+	cl.argc = argc;
+	cl.argv = argv;
 	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
 		goto out;
 	log_set_level(lvl);

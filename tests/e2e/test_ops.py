@@ -163,6 +163,57 @@ def test_reload_adds_key_and_listener(pg, tmp, echo_server):
         socket.create_connection(("127.0.0.1", p1), timeout=5).close()
 
 
+def client_profile(path, server, key, forwards):
+    text = f"[profile office]\nserver = {hostport(*server.addr)}\nkey_file = {key}\n"
+    text += "".join(f"local_forward = {f}\n" for f in forwards)
+    path.write_text(text)
+    return path
+
+
+def test_client_reload_adds_and_removes_forwards(pg, tmp, tcp_servers, echo_server):
+    """SIGHUP to a client: a forward added to its profile starts listening; a
+    removed one stops accepting, while a connection it already carried keeps
+    carrying bytes; a forward kept keeps its port."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key)
+    other = tcp_servers(lambda c, s: (c.sendall(b"other"), c.close()))
+    pa, pb = free_port(), free_port()
+    fa = forward_spec("127.0.0.1", pa, *echo_server.addr)
+    fb = forward_spec("127.0.0.1", pb, *other.addr)
+    conf = client_profile(tmp / "client.conf", srv, key, [fa])
+    cli = pg.start_client(config=conf, profile="office", expect_listen=[fa])
+    live = connect("127.0.0.1", pa)
+    live.sendall(b"one")
+    assert live.recv(3) == b"one"
+
+    client_profile(conf, srv, key, [fa, fb])
+    hup(cli)
+    cli.wait_for_log(r"reload: configuration applied: 2 local")
+    cli.wait_for_log(rf"listening on 127\.0\.0\.1:{pb} for ")
+    t = connect("127.0.0.1", pb)
+    t.settimeout(10)
+    got, _ = recv_until_end(t)
+    t.close()
+    assert got == b"other"
+    echo_roundtrip(("127.0.0.1", pa))
+
+    client_profile(conf, srv, key, [fb])
+    hup(cli)
+    cli.wait_for_log(r"reload: configuration applied: 1 local", count=1)
+    cli.wait_for_log(r"reload: -L 127\.0\.0\.1:\d+:127\.0\.0\.1:\d+ removed")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", pa), timeout=5).close()
+    live.sendall(b"two")
+    assert live.recv(3) == b"two"
+    live.close()
+    # A profile with an error changes nothing.
+    conf.write_text(conf.read_text() + "locl_forward = 1:2:3\n")
+    hup(cli)
+    line = cli.wait_for_log(r"reload: .*configuration unchanged").group(0)
+    assert "client.conf:5: unknown setting 'locl_forward'" in line, line
+    assert cli.count(r"session established") == 1
+
+
 # --- postern check ---------------------------------------------------------------
 
 BROKEN = [
