@@ -8,7 +8,10 @@
  * exists it gives up after connect_attempts failed rounds, so a wrong key
  * does not get its owner banned.
  */
+#include <errno.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include "conf/settings.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
+#include "tunnel/fwd_stdio.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
 #include "util/busypoll.h"
@@ -63,7 +67,8 @@ struct client {
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
-	int argc; /* the command line, read again on SIGHUP */
+	struct fwd_stdio *stdio; /* -W, once its channel is open */
+	int argc;		 /* the command line, read again on SIGHUP */
 	char **argv;
 };
 
@@ -107,6 +112,8 @@ static void stop(struct client *cl, int code)
 		fwd_local_close(cl->fwds[i]);
 		cl->fwds[i] = NULL;
 	}
+	fwd_stdio_close(cl->stdio);
+	cl->stdio = NULL;
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -230,12 +237,56 @@ static void request_remote(struct client *cl, struct session *s)
 	}
 }
 
+static void on_stdio_done(void *arg, int ok)
+{
+	struct client *cl = arg;
+	log_debug("-W: channel ended%s", ok ? "" : " with an error");
+	stop(cl, ok ? 0 : EXIT_RUNTIME);
+}
+
+/*
+ * open_stdio(cl, s): -W: a socketpair, one end a channel to the target, the
+ * other bridged to stdin/stdout. Once only: a -W stream cannot survive a
+ * reconnect (its bytes in flight are lost), so a lost session ends it.
+ */
+static int open_stdio(struct client *cl, struct session *s)
+{
+	int sv[2];
+	char name[NET_HOST_MAX + 16];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_error("-W: socketpair: %s", strerror(errno));
+		return -1;
+	}
+	struct channel_entrance e = {
+	    .kind = ENTRANCE_FIXED,
+	    .target = &cl->cfg.stdio,
+	    .name = net_format_endpoint(&cl->cfg.stdio, name, sizeof(name)),
+	};
+	cl->stdio = fwd_stdio_start(cl->loop, sv[1], on_stdio_done, cl);
+	if (cl->stdio == NULL) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (channel_open_fd(s, cl->loop, sv[0], &e) != 0) {
+		close(sv[0]);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_established(void *arg, struct session *s)
 {
 	struct client *cl = arg;
 	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
 	cl->backoff_s = 0;
 	cl->established_once = 1;
+	if (cl->cfg.stdio.host[0] != 0) {
+		if (cl->stdio == NULL && !cl->forwards_open && open_stdio(cl, s) != 0)
+			stop(cl, EXIT_RUNTIME);
+		cl->forwards_open = 1;
+		return;
+	}
 	if (!cl->forwards_open) {
 		if (open_forwards(cl) != 0) {
 			log_error("exiting: a requested forward could not be set up");
@@ -325,6 +376,11 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	/* Like ssh: a client that never got in stops, rather than retry a
 	 * wrong key until the server bans its address (connect_attempts stays
 	 * below the default ban_threshold). Once in, it reconnects for good. */
+	if (cl->cfg.stdio.host[0] != 0 && cl->established_once) {
+		log_error("-W: session to %s lost: %s", cl->server_name, why);
+		stop(cl, EXIT_RUNTIME);
+		return;
+	}
 	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
 	    ++cl->attempts >= cl->cfg.connect_attempts) {
 		log_error("cannot establish a session with %s after %u attempt(s): %s",
@@ -721,6 +777,9 @@ int cmd_client(int argc, char **argv)
 	cl.argv = argv;
 	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
 		goto out;
+	/* -W shares the terminal with ssh: only problems, unless -v asks. */
+	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
+		lvl = LOG_LVL_WARN;
 	log_set_level(lvl);
 	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);

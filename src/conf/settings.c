@@ -256,6 +256,23 @@ static int apply_user(const struct setting *s, void *base, const char *value, co
 	return 0;
 }
 
+/* -W HOST:PORT, as ssh's: "" turns it off (a flag over a profile that sets it). */
+static int apply_stdio(const struct setting *s, void *base, const char *value, const char *dir,
+		       char *why)
+{
+	struct config_client *c = base;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (value[0] == '\0') {
+		memset(&c->stdio, 0, sizeof(c->stdio));
+		return 0;
+	}
+	if (net_parse_hostport(value, &c->stdio, NULL, 0, err) == 0)
+		return 0;
+	return say(why, "%s: %s", s->key, err);
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -623,6 +640,16 @@ static const struct setting client_table[] = {
      CLI(dynamic),
      .help = "SOCKS 4/4a/5 entrance (or a Unix socket path); repeatable",
      .apply = apply_dynamic},
+    {.key = "stdio",
+     .flag = "stdio",
+     .short_flag = 'W',
+     .arg = "HOST:PORT",
+     .type = SETTINGS_VALUE,
+     CLI(stdio),
+     .def = "",
+     .help = "stdio mode (ssh -W): one channel to HOST:PORT on stdin and stdout, no local "
+	     "port; exits when either side closes (for ProxyCommand)",
+     .apply = apply_stdio},
     {.key = "exit_on_forward_failure",
      .flag = "exit-on-forward-failure",
      .type = SETTINGS_BOOL,

@@ -668,6 +668,8 @@ static void on_socks_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
+static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e);
+
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e)
 {
 	struct channel *c = chan_new(NULL);
@@ -681,6 +683,30 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		chan_close_local(c, 0);
 		return -1;
 	}
+	return entrance_start(c, s, e);
+}
+
+int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e)
+{
+	struct channel *c = chan_new(NULL);
+	if (c == NULL)
+		return -1;
+	if (e->kind != ENTRANCE_FIXED || uv_pipe_init(loop, &c->local.pipe, 0) != 0) {
+		chan_maybe_free(c);
+		return -1;
+	}
+	c->local.h.data = c;
+	c->local_init = 1;
+	if (uv_pipe_open(&c->local.pipe, fd) != 0) {
+		chan_close_local(c, 0);
+		return -1;
+	}
+	return entrance_start(c, s, e);
+}
+
+/* entrance_start(c, s, e): the local side of ${c} is connected: open it through ${s}. */
+static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e)
+{
 	if (c->is_tcp)
 		uv_tcp_nodelay(&c->local.tcp, 1);
 	if (e->target != NULL)

@@ -47,6 +47,14 @@ struct channel_entrance {
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e);
 
 /*
+ * channel_open_fd(s, loop, fd, e): as channel_accept() for a connected
+ * stream socket ${fd} (one end of a socketpair: -W), which the channel owns
+ * from now on (closed on failure too, unless -1 is returned). Only
+ * ENTRANCE_FIXED. Returns 0, or -1 (${fd} not taken).
+ */
+int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e);
+
+/*
  * channel_connect(s, chan, window, target): the peer's OPEN was allowed:
  * resolve without blocking, connect to ${target} (TCP or Unix), then answer
  * OPEN_OK or OPEN_FAIL on channel ${chan}.

@@ -139,6 +139,7 @@ struct config_client {
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
+	struct net_endpoint stdio;   /* -W: one channel to here on stdin/stdout; host "" = off */
 };
 
 /* config_server_defaults(c): zero ${c} and set every default. */

@@ -9,7 +9,11 @@ import socket
 import tempfile
 from pathlib import Path
 
+import hashlib
+import subprocess
+
 import pytest
+from test_peers import ssh_argv, sshd  # noqa: F401 (a fixture)
 
 from conftest import (MiB, connect, echo_roundtrip, forward_spec, free_port, hostport,
                       recv_until_end, run, send_in_chunks, sha256, sink_sha_handler,
@@ -212,6 +216,37 @@ def test_client_reload_adds_and_removes_forwards(pg, tmp, tcp_servers, echo_serv
     line = cli.wait_for_log(r"reload: .*configuration unchanged").group(0)
     assert "client.conf:5: unknown setting 'locl_forward'" in line, line
     assert cli.count(r"session established") == 1
+
+
+# --- -W (stdio mode) ----------------------------------------------------------------
+
+def test_stdio_mode_as_ssh_proxycommand(pg, sshd, tmp):  # noqa: F811
+    """ssh through `postern client -W %h:%p` as its ProxyCommand, to a real
+    sshd behind the server: a command runs, 8 MiB go up and come back
+    hashed, and the postern client exits when ssh is done."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=[f"127.0.0.1:{sshd.port}"])
+    proxy = f"{pg.bin} client -k {key} -W %h:%p {hostport(*srv.addr)}"
+    argv = ssh_argv(sshd.port, sshd.client_key, "echo", "via-W")
+    argv[1:1] = ["-o", f"ProxyCommand={proxy}"]
+    r = run(argv, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "via-W", (r.returncode, r.stdout, r.stderr)
+    srv.wait_for_log(r"authenticated as key 'default'")
+    blob = os.urandom(8 * MiB)
+    argv = ssh_argv(sshd.port, sshd.client_key, "sha256sum")
+    argv[1:1] = ["-o", f"ProxyCommand={proxy}"]
+    up = subprocess.run(argv, input=blob, capture_output=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.split()[0].decode() == hashlib.sha256(blob).hexdigest()
+    # Each ssh ran its own client, which ended with it.
+    srv.wait_for_log(r"session \d+ closed", count=2)
+
+
+def test_stdio_mode_refuses_forwards(pg):
+    key = pg.keygen()
+    r = run([pg.bin, "client", "-k", key, "-W", "127.0.0.1:22", "-L", "1:127.0.0.1:2",
+             "127.0.0.1:1"])
+    assert r.returncode == 2 and "-W takes stdin and stdout" in r.stderr, r.stderr
 
 
 # --- postern check ---------------------------------------------------------------
