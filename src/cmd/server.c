@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "conf/server.h"
 #include "conf/settings.h"
 #include "crypto/replay.h"
+#include "ctl/control.h"
 #include "guard/abuse.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
@@ -79,6 +81,7 @@ struct conn {
 	int in_pen;
 	struct verify_job *job; /* message 1 on the verification queue */
 	const struct config_key *key;
+	uint64_t started_ms;	  /* Unix ms of the authentication */
 	struct conn *prev, *next; /* all connections, oldest first */
 };
 
@@ -94,7 +97,11 @@ struct server {
 	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners; /* slots in use (any state but free) */
-	int argc;	   /* the command line, read again on SIGHUP */
+	struct ctl *ctl;   /* the control socket, or NULL */
+	/* Counters for metrics: they only grow. */
+	uint64_t refusals[8]; /* by enum refusal_kind */
+	uint64_t closed_bytes_in, closed_bytes_out, sessions_total;
+	int argc; /* the command line, read again on SIGHUP */
 	char **argv;
 	unsigned reloads;
 	int spare_fd;		 /* reserve: closed to accept at the fd limit, then reopened */
@@ -113,6 +120,38 @@ struct server {
 };
 
 static const struct session_hooks server_hooks;
+
+/* Refusal reasons as metrics count them (a stable, small label set). */
+enum refusal_kind {
+	REF_NO_KEY,
+	REF_STALE,
+	REF_REPLAY,
+	REF_BANNED,
+	REF_CAPACITY,
+	REF_TIMEOUT,
+	REF_OTHER,
+	REF_KINDS
+};
+static const char *const refusal_label[REF_KINDS] = {"no_key",	 "stale",   "replay", "banned",
+						     "capacity", "timeout", "other"};
+
+static enum refusal_kind refusal_kind_of(const char *reason)
+{
+	if (strstr(reason, "no key") != NULL)
+		return REF_NO_KEY;
+	if (strstr(reason, "stale") != NULL || strstr(reason, "clock") != NULL)
+		return REF_STALE;
+	if (strstr(reason, "replay") != NULL || strstr(reason, "seen") != NULL)
+		return REF_REPLAY;
+	if (strstr(reason, "banned") != NULL)
+		return REF_BANNED;
+	if (strstr(reason, "too many") != NULL || strstr(reason, "full") != NULL ||
+	    strstr(reason, "descriptors") != NULL || strstr(reason, "evicted") != NULL)
+		return REF_CAPACITY;
+	if (strstr(reason, "time") != NULL)
+		return REF_TIMEOUT;
+	return REF_OTHER;
+}
 
 static uint64_t now_ms(void)
 {
@@ -306,6 +345,8 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 		goto out;
 	}
 	c->key = &srv->cfg.keys[f->which];
+	c->started_ms = now_ms();
+	srv->sessions_total++;
 	session_set_ident(c->s, c->key);
 	release_pending(c);
 	log_key(c);
@@ -338,6 +379,7 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 {
 	struct conn *c = arg;
 	struct server *srv = c->srv;
+	srv->refusals[refusal_kind_of(reason)]++;
 	log_refusal(srv, session_peer(s), reason);
 	pen_add(srv, c);
 	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
@@ -437,6 +479,8 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	if (c->key != NULL) {
 		struct session_stats st;
 		session_get_stats(s, &st);
+		srv->closed_bytes_in += st.bytes_in;
+		srv->closed_bytes_out += st.bytes_out;
 		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
@@ -742,6 +786,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 		if (srv->listeners[i].state == LISTENER_ACTIVE)
 			listener_close(&srv->listeners[i]);
 	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
+	ctl_close(srv->ctl);
+	srv->ctl = NULL;
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -817,6 +863,11 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	KEEP(server_buffer_mib, "server_buffer");
 	KEEP(user, "user");
 	KEEP(log_sink, "log");
+	KEEP(control, "control");
+	KEEP(control_group, "control_group");
+	KEEP(control_max, "control_max");
+	KEEP(control_request_max, "control_request_max");
+	KEEP(control_output_max, "control_output_max");
 #undef KEEP
 	if (nc->nban_exempt != o->nban_exempt ||
 	    (o->nban_exempt > 0 &&
@@ -1204,6 +1255,220 @@ static int setup(struct server *srv)
 	return 0;
 }
 
+/* --- the control socket --- */
+
+struct ban_out {
+	struct ctl_out *o;
+	int json, n;
+};
+
+static void ban_line(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	struct ban_out *b = arg;
+	char name[64];
+	abuse_format_source(src, name, sizeof(name));
+	if (b->json)
+		ctl_printf(b->o, "%s{\"source\":\"%s\",\"seconds_left\":%llu}", b->n++ ? "," : "",
+			   name, (unsigned long long)left_s);
+	else
+		ctl_printf(b->o, "ban %s %llu s left\n", name, (unsigned long long)left_s);
+}
+
+/* ctl_status(srv, o, json): the schema is documented in docs/PROTOCOL.md (Control socket). */
+static void ctl_status(struct server *srv, struct ctl_out *o, int json)
+{
+	uint64_t now = now_ms();
+	int n = 0;
+	if (json)
+		ctl_printf(o, "{\"role\":\"server\",\"version\":1,\"now\":%llu,\"sessions\":[",
+			   (unsigned long long)(now / 1000));
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL || c->key == &revoked_key)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		if (json)
+			ctl_printf(
+			    o,
+			    "%s{\"id\":%lu,\"identity\":\"%s\",\"peer\":\"%s\",\"started\":%llu,"
+			    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"channels\":%zu}",
+			    n++ ? "," : "", session_id(c->s), c->key->name, session_peer(c->s),
+			    (unsigned long long)(c->started_ms / 1000),
+			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+			    st.channels);
+		else
+			ctl_printf(
+			    o,
+			    "session %lu identity %s peer %s up %llu s bytes in %llu out %llu "
+			    "channels %zu\n",
+			    session_id(c->s), c->key->name, session_peer(c->s),
+			    (unsigned long long)((now - c->started_ms) / 1000),
+			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+			    st.channels);
+	}
+	struct ban_out b = {.o = o, .json = json};
+	if (json)
+		ctl_printf(o, "],\"bans\":[");
+	abuse_each_ban(srv->abuse, now, ban_line, &b);
+	if (json)
+		ctl_printf(o,
+			   "],\"unauthenticated\":%u,\"refusals_held\":%u,\"reloads\":%u,"
+			   "\"listeners\":%zu}\n",
+			   abuse_pending(srv->abuse), srv->npen, srv->reloads, srv->nlisteners);
+	else
+		ctl_printf(o, "unauthenticated %u refusals_held %u reloads %u listeners %zu\n",
+			   abuse_pending(srv->abuse), srv->npen, srv->reloads, srv->nlisteners);
+}
+
+static void count_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	(void)src;
+	(void)left_s;
+	(*(unsigned *)arg)++;
+}
+
+/* ctl_metrics(srv, o): Prometheus text exposition format 0.0.4. */
+static void ctl_metrics(struct server *srv, struct ctl_out *o)
+{
+	unsigned sessions = 0, bans = 0;
+	uint64_t in = srv->closed_bytes_in, out = srv->closed_bytes_out;
+	size_t channels = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL || c->key == &revoked_key)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		sessions++;
+		channels += st.channels;
+		in += st.bytes_in;
+		out += st.bytes_out;
+	}
+	abuse_each_ban(srv->abuse, now_ms(), count_ban, &bans);
+	ctl_printf(o,
+		   "# HELP postern_sessions Authenticated sessions open now.\n"
+		   "# TYPE postern_sessions gauge\npostern_sessions %u\n",
+		   sessions);
+	ctl_printf(o,
+		   "# HELP postern_sessions_total Sessions authenticated since start.\n"
+		   "# TYPE postern_sessions_total counter\npostern_sessions_total %llu\n",
+		   (unsigned long long)srv->sessions_total);
+	ctl_printf(o,
+		   "# HELP postern_channels Channels open now.\n"
+		   "# TYPE postern_channels gauge\npostern_channels %zu\n",
+		   channels);
+	ctl_printf(o,
+		   "# HELP postern_bytes_total Channel payload bytes, by direction (in: from "
+		   "clients).\n# TYPE postern_bytes_total counter\n"
+		   "postern_bytes_total{direction=\"in\"} %llu\n"
+		   "postern_bytes_total{direction=\"out\"} %llu\n",
+		   (unsigned long long)in, (unsigned long long)out);
+	ctl_printf(o, "# HELP postern_refusals_total Connections refused, by reason.\n"
+		      "# TYPE postern_refusals_total counter\n");
+	for (int k = 0; k < REF_KINDS; k++)
+		ctl_printf(o, "postern_refusals_total{reason=\"%s\"} %llu\n", refusal_label[k],
+			   (unsigned long long)srv->refusals[k]);
+	ctl_printf(o,
+		   "# HELP postern_unauthenticated Connections still to prove a key.\n"
+		   "# TYPE postern_unauthenticated gauge\npostern_unauthenticated %u\n",
+		   abuse_pending(srv->abuse));
+	ctl_printf(o,
+		   "# HELP postern_bans Sources banned now.\n"
+		   "# TYPE postern_bans gauge\npostern_bans %u\n",
+		   bans);
+	ctl_printf(o,
+		   "# HELP postern_reloads_total Configuration reloads applied.\n"
+		   "# TYPE postern_reloads_total counter\npostern_reloads_total %u\n",
+		   srv->reloads);
+}
+
+static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	struct abuse_source src;
+	char buf[64];
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1)
+		v4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1)
+		v6->sin6_family = AF_INET6;
+	if (ss.ss_family == 0 || abuse_source_from((struct sockaddr *)&ss, &src) != 0) {
+		ctl_printf(o, "unban: '%s' is not an IP address\n", addr);
+		return -1;
+	}
+	abuse_format_source(&src, buf, sizeof(buf));
+	if (!abuse_unban(srv->abuse, &src, now_ms())) {
+		ctl_printf(o, "unban: %s is not banned\n", buf);
+		return -1;
+	}
+	log_warn("control: ban on %s lifted", buf);
+	ctl_printf(o, "unbanned %s\n", buf);
+	return 0;
+}
+
+static int reload(struct server *srv);
+
+static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct server *srv = arg;
+	struct ban_out b = {.o = o};
+	switch (req->verb) {
+	case CTL_STATUS:
+		ctl_status(srv, o, req->json);
+		return 0;
+	case CTL_METRICS:
+		ctl_metrics(srv, o);
+		return 0;
+	case CTL_BANS:
+		abuse_each_ban(srv->abuse, now_ms(), ban_line, &b);
+		return 0;
+	case CTL_UNBAN:
+		return ctl_unban(srv, req->args[0], o);
+	case CTL_RELOAD:
+		log_info("control: reloading the configuration");
+		if (reload(srv) == 0)
+			return ctl_printf(o, "reloaded\n"), 0;
+		ctl_printf(o, "reload failed; configuration unchanged (see the server's log)\n");
+		return -1;
+	case CTL_FORWARD:
+	case CTL_CANCEL:
+		break;
+	}
+	ctl_printf(o, "forward and cancel are for a client's control socket\n");
+	return -1;
+}
+
+/* open_control(srv): before the privilege drop, so the socket can live in /run. */
+static int open_control(struct server *srv)
+{
+	char err[256];
+	long gid = -1;
+	if (srv->cfg.control[0] == 0)
+		return 0;
+	if (srv->cfg.control_group[0] != 0) {
+		struct group *g = getgrnam(srv->cfg.control_group);
+		if (g == NULL) {
+			log_error("control_group %s: no such group", srv->cfg.control_group);
+			return -1;
+		}
+		gid = (long)g->gr_gid;
+	}
+	struct ctl_config cc = {
+	    .path = srv->cfg.control,
+	    .gid = gid,
+	    .max_clients = srv->cfg.control_max,
+	    .max_request = srv->cfg.control_request_max,
+	    .max_output = srv->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	srv->ctl = ctl_open(srv->loop, &cc, on_ctl, srv, err, sizeof(err));
+	if (srv->ctl == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * drop_privileges(srv): become cfg.user once everything that needs the
  * starting user is open: the listeners, the key files, the state directory
@@ -1266,7 +1531,7 @@ int cmd_server(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srv.loop = uv_default_loop();
 	rc = EXIT_RUNTIME;
-	if (setup(&srv) != 0 || drop_privileges(&srv) != 0)
+	if (setup(&srv) != 0 || open_control(&srv) != 0 || drop_privileges(&srv) != 0)
 		goto out;
 	if (srv.cfg.reject_delay_min_ms < 1000)
 		log_warn(

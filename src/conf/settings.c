@@ -273,6 +273,35 @@ static int apply_stdio(const struct setting *s, void *base, const char *value, c
 	return say(why, "%s: %s", s->key, err);
 }
 
+/* A group name for control_group: the same character set as user names. */
+static int apply_group_name(const struct setting *s, char *dst, const char *value, char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+	if (n > CONFIG_NAME_MAX ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+	    value[0] == '-')
+		return say(why, "%s: '%s' is not a group name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	memcpy(dst, value, n + 1);
+	return 0;
+}
+
+static int apply_srv_group(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	(void)dir;
+	return apply_group_name(s, ((struct config_server *)base)->control_group, value, why);
+}
+
+static int apply_cli_group(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	(void)dir;
+	return apply_group_name(s, ((struct config_client *)base)->control_group, value, why);
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -535,6 +564,53 @@ static const struct setting server_table[] = {
      .unit = "descriptors",
      .def = "0",
      .help = "descriptor budget (0: the RLIMIT_NOFILE hard limit, raised at start)"},
+    {.key = "control",
+     .flag = "control",
+     .arg = "PATH",
+     .type = SETTINGS_PATH,
+     SRV(control),
+     .help = "control socket for postern status, ctl and metrics (mode 0600; none if unset)"},
+    {.key = "control_group",
+     .flag = "control-group",
+     .arg = "GROUP",
+     .type = SETTINGS_VALUE,
+     SRV(control_group),
+     .def = "",
+     .help = "members of this group may use the control socket too (mode 0660)",
+     .apply = apply_srv_group},
+    {.key = "control_max",
+     .flag = "control-max",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(control_max),
+     .min = 1,
+     .max = 1024,
+     .scale = 1,
+     .unit = "connections",
+     .def = "8",
+     .help = "control socket connections served at once (more are closed at once)"},
+    {.key = "control_request_max",
+     .flag = "control-request-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     SRV(control_request_max),
+     .min = 64,
+     .max = 1024,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "512",
+     .help = "longest control request line"},
+    {.key = "control_output_max",
+     .flag = "control-output-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     SRV(control_output_max),
+     .min = 4096,
+     .max = 67108864,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "1048576",
+     .help = "largest control answer (status of many sessions is cut there, marked truncated)"},
     {.key = "user",
      .flag = "user",
      .arg = "NAME",
@@ -640,6 +716,53 @@ static const struct setting client_table[] = {
      CLI(dynamic),
      .help = "SOCKS 4/4a/5 entrance (or a Unix socket path); repeatable",
      .apply = apply_dynamic},
+    {.key = "control",
+     .flag = "control",
+     .arg = "PATH",
+     .type = SETTINGS_PATH,
+     CLI(control),
+     .help = "control socket for postern status, ctl and metrics (mode 0600; none if unset)"},
+    {.key = "control_group",
+     .flag = "control-group",
+     .arg = "GROUP",
+     .type = SETTINGS_VALUE,
+     CLI(control_group),
+     .def = "",
+     .help = "members of this group may use the control socket too (mode 0660)",
+     .apply = apply_cli_group},
+    {.key = "control_max",
+     .flag = "control-max",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     CLI(control_max),
+     .min = 1,
+     .max = 1024,
+     .scale = 1,
+     .unit = "connections",
+     .def = "8",
+     .help = "control socket connections served at once (more are closed at once)"},
+    {.key = "control_request_max",
+     .flag = "control-request-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     CLI(control_request_max),
+     .min = 64,
+     .max = 1024,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "512",
+     .help = "longest control request line"},
+    {.key = "control_output_max",
+     .flag = "control-output-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     CLI(control_output_max),
+     .min = 4096,
+     .max = 67108864,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "1048576",
+     .help = "largest control answer (status of many sessions is cut there, marked truncated)"},
     {.key = "stdio",
      .flag = "stdio",
      .short_flag = 'W',

@@ -28,8 +28,8 @@ static const struct {
 	enum ctl_verb verb;
 	int min, max; /* argument counts */
 } verbs[] = {
-    {"status", CTL_STATUS, 0, 1},   {"metrics", CTL_METRICS, 0, 0}, {"bans", CTL_BANS, 0, 0},
-    {"unban", CTL_UNBAN, 1, 1},	    {"forward", CTL_FORWARD, 2, 2}, {"cancel", CTL_CANCEL, 2, 2},
+    {"status", CTL_STATUS, 0, 1}, {"metrics", CTL_METRICS, 0, 0}, {"bans", CTL_BANS, 0, 0},
+    {"unban", CTL_UNBAN, 1, 1},	  {"forward", CTL_FORWARD, 2, 2}, {"cancel", CTL_CANCEL, 2, 2},
     {"reload", CTL_RELOAD, 0, 0},
 };
 
@@ -97,8 +97,9 @@ int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, 
 		}
 		return 0;
 	}
-	snprintf(err, errlen, "unknown request (status, metrics, bans, unban, forward, cancel, "
-			      "reload)");
+	snprintf(err, errlen,
+		 "unknown request (status, metrics, bans, unban, forward, cancel, "
+		 "reload)");
 	return -1;
 }
 
@@ -378,8 +379,7 @@ void ctl_close(struct ctl *c)
 
 /* --- the client side --- */
 
-int ctl_request(const char *path, const char *line, char *out, size_t max, char *err,
-		size_t errlen)
+int ctl_request(const char *path, const char *line, char *out, size_t max, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = -1, rc = -1;

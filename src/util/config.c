@@ -94,6 +94,9 @@ void config_server_defaults(struct config_server *c)
 		return;
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "auto");
+	c->control_max = 8;
+	c->control_request_max = 512;
+	c->control_output_max = 1u << 20;
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;
 	c->max_channels = 16384;
@@ -122,6 +125,9 @@ void config_client_defaults(struct config_client *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
+	c->control_max = 8;
+	c->control_request_max = 512;
+	c->control_output_max = 1u << 20;
 	c->cipher = -1;
 	c->keepalive_s = 25;
 	c->reconnect_max_s = 30;

@@ -115,10 +115,15 @@ struct config_server {
 	unsigned max_refusals;		     /* refused connections awaiting their reset (4096) */
 	struct config_cidr *ban_exempt;	     /* sources never banned */
 	size_t nban_exempt;
-	unsigned log_rate;		/* peer-caused log lines per second (20) */
-	char user[CONFIG_NAME_MAX + 1]; /* run as this user after binding; "" = stay */
-	int log_sink;			/* enum config_log_sink, default stderr */
-	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
+	unsigned log_rate;			 /* peer-caused log lines per second (20) */
+	char user[CONFIG_NAME_MAX + 1];		 /* run as this user after binding; "" = stay */
+	int log_sink;				 /* enum config_log_sink, default stderr */
+	char control[CONFIG_PATH_MAX + 1];	 /* control socket; "" = none */
+	char control_group[CONFIG_NAME_MAX + 1]; /* "" = mode 0600, else this group, 0660 */
+	unsigned control_max;			 /* control connections at once (8) */
+	unsigned control_request_max;		 /* bytes of a request line (512) */
+	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
+	char file[CONFIG_PATH_MAX + 1];		 /* the config file, "" for flags only */
 };
 
 struct config_client {
@@ -140,6 +145,11 @@ struct config_client {
 	unsigned connect_timeout_ms; /* default 10000 */
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
 	struct net_endpoint stdio;   /* -W: one channel to here on stdin/stdout; host "" = off */
+	char control[CONFIG_PATH_MAX + 1];	 /* control socket; "" = none */
+	char control_group[CONFIG_NAME_MAX + 1]; /* "" = mode 0600, else this group, 0660 */
+	unsigned control_max;			 /* control connections at once (8) */
+	unsigned control_request_max;		 /* bytes of a request line (512) */
+	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
 };
 
 /* config_server_defaults(c): zero ${c} and set every default. */
