@@ -9,6 +9,7 @@
  * does not get its owner banned.
  */
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "cmd/cmd.h"
 #include "conf/client.h"
 #include "conf/settings.h"
+#include "ctl/control.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/fwd_stdio.h"
@@ -68,6 +70,8 @@ struct client {
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
 	struct fwd_stdio *stdio; /* -W, once its channel is open */
+	struct ctl *ctl;	 /* the control socket, or NULL */
+	unsigned reconnects;	 /* sessions lost after the first was established */
 	int argc;		 /* the command line, read again on SIGHUP */
 	char **argv;
 };
@@ -114,6 +118,8 @@ static void stop(struct client *cl, int code)
 	}
 	fwd_stdio_close(cl->stdio);
 	cl->stdio = NULL;
+	ctl_close(cl->ctl);
+	cl->ctl = NULL;
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -388,6 +394,8 @@ static void schedule_reconnect(struct client *cl, const char *why)
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
+	if (cl->established_once && cl->backoff_s == 0)
+		cl->reconnects++;
 	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
 	if (cl->backoff_s > cl->cfg.reconnect_max_s)
 		cl->backoff_s = cl->cfg.reconnect_max_s;
@@ -613,16 +621,13 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
  * timers) take effect on restart. A profile with errors changes nothing.
  * New bind names are resolved here, blocking the loop for that long.
  */
+static int apply_forwards(struct client *cl, struct config_client *nc_in);
+
 static int reload(struct client *cl)
 {
 	struct config_client nc;
-	char err[CONFIG_ERR_MAX], a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	char err[CONFIG_ERR_MAX];
 	int log = 0;
-	size_t nold = cl->cfg.nlocal + cl->cfg.ndynamic, nnew;
-	struct fwd_local **fwds = NULL;
-	struct addrinfo **binds = NULL;
-	char(*bind_err)[NET_ERR_MAX] = NULL;
-	int *taken = NULL, rc = -1;
 
 	config_client_defaults(&nc);
 	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
@@ -630,6 +635,24 @@ static int reload(struct client *cl)
 		config_client_free(&nc);
 		return -1;
 	}
+	return apply_forwards(cl, &nc);
+}
+
+/*
+ * apply_forwards(cl, nc): make the forwards of ${nc} (taken over, freed on
+ * failure) the running ones, as reload() describes. Shared by SIGHUP and
+ * the control socket's forward/cancel.
+ */
+static int apply_forwards(struct client *cl, struct config_client *nc_in)
+{
+	struct config_client nc = *nc_in;
+	char err[CONFIG_ERR_MAX], a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	size_t nold = cl->cfg.nlocal + cl->cfg.ndynamic, nnew;
+	struct fwd_local **fwds = NULL;
+	struct addrinfo **binds = NULL;
+	char(*bind_err)[NET_ERR_MAX] = NULL;
+	int *taken = NULL, rc = -1;
+
 	nnew = nc.nlocal + nc.ndynamic;
 	fwds = calloc(nnew + 1, sizeof(*fwds));
 	binds = calloc(nnew + 1, sizeof(*binds));
@@ -733,6 +756,247 @@ out:
 	return rc;
 }
 
+/* --- the control socket --- */
+
+/* copy_forwards(cl, nc): ${nc} = the running configuration, lists duplicated. */
+static int copy_forwards(const struct client *cl, struct config_client *nc)
+{
+	*nc = cl->cfg;
+	nc->local = NULL;
+	nc->remote = NULL;
+	nc->dynamic = NULL;
+	nc->nlocal = nc->nremote = nc->ndynamic = 0;
+	for (size_t i = 0; i < cl->cfg.nlocal; i++)
+		if (config_add_forward(nc, &cl->cfg.local[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < cl->cfg.nremote; i++)
+		if (config_add_remote(nc, &cl->cfg.remote[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < cl->cfg.ndynamic; i++)
+		if (config_add_dynamic(nc, &cl->cfg.dynamic[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static const char *kind_key(const char *flag)
+{
+	return strcmp(flag, "-L") == 0	 ? "local_forward"
+	       : strcmp(flag, "-R") == 0 ? "remote_forward"
+					 : "dynamic_forward";
+}
+
+/* remove_match(nc, one): drop from ${nc} the forward ${one} holds (its only one). */
+static int remove_match(struct config_client *nc, const struct config_client *one)
+{
+	char a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	if (one->nremote == 1) {
+		remote_name(&one->remote[0], b, sizeof(b));
+		for (size_t i = 0; i < nc->nremote; i++)
+			if (strcmp(remote_name(&nc->remote[i], a, sizeof(a)), b) == 0) {
+				memmove(&nc->remote[i], &nc->remote[i + 1],
+					(nc->nremote - i - 1) * sizeof(*nc->remote));
+				nc->nremote--;
+				return 0;
+			}
+		return -1;
+	}
+	entrance_name(one, 0, b, sizeof(b));
+	for (size_t i = 0; i < nc->nlocal + nc->ndynamic; i++) {
+		if (strcmp(entrance_name(nc, i, a, sizeof(a)), b) != 0)
+			continue;
+		if (i < nc->nlocal) {
+			memmove(&nc->local[i], &nc->local[i + 1],
+				(nc->nlocal - i - 1) * sizeof(*nc->local));
+			nc->nlocal--;
+		} else {
+			size_t d = i - nc->nlocal;
+			memmove(&nc->dynamic[d], &nc->dynamic[d + 1],
+				(nc->ndynamic - d - 1) * sizeof(*nc->dynamic));
+			nc->ndynamic--;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * ctl_forward(cl, req, o): `ctl forward|cancel -L|-R|-D SPEC`, parsed by the
+ * settings table exactly as the flag is. Lasts until the next reload, which
+ * goes back to the profile.
+ */
+static int ctl_forward(struct client *cl, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct config_client nc, one;
+	char why[CONFIG_ERR_MAX];
+	const struct setting *st =
+	    settings_find(SETTINGS_CLIENT, SETTINGS_IN_PROFILE, kind_key(req->args[0]));
+	config_client_defaults(&one);
+	if (cl->cfg.stdio.host[0] != 0) {
+		ctl_printf(o, "a -W client has no forwards\n");
+		return -1;
+	}
+	if (st == NULL || settings_apply(st, &one, req->args[1], "", why) != 0) {
+		config_client_free(&one);
+		ctl_printf(o, "%s %s\n", req->args[0], st == NULL ? "unknown" : why);
+		return -1;
+	}
+	if (copy_forwards(cl, &nc) != 0) {
+		config_client_free(&one);
+		config_client_free(&nc);
+		ctl_printf(o, "out of memory\n");
+		return -1;
+	}
+	int rc = 0;
+	char want[NAME_MAX_LEN] = "";
+	if (one.nlocal + one.ndynamic == 1)
+		entrance_name(&one, 0, want, sizeof(want));
+	if (req->verb == CTL_CANCEL)
+		rc = remove_match(&nc, &one);
+	else if (one.nlocal == 1)
+		rc = config_add_forward(&nc, &one.local[0]);
+	else if (one.nremote == 1)
+		rc = config_add_remote(&nc, &one.remote[0]);
+	else if (one.ndynamic == 1)
+		rc = config_add_dynamic(&nc, &one.dynamic[0]);
+	config_client_free(&one);
+	if (rc != 0) {
+		config_client_free(&nc);
+		ctl_printf(o, "%s\n",
+			   req->verb == CTL_CANCEL ? "no such forward" : "too many forwards");
+		return -1;
+	}
+	if (apply_forwards(cl, &nc) != 0) {
+		ctl_printf(o, "failed (see the client's log)\n");
+		return -1;
+	}
+	/* A new entrance that could not be bound is a failed request. */
+	char a[NAME_MAX_LEN];
+	for (size_t i = 0;
+	     req->verb == CTL_FORWARD && want[0] != 0 && i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+		if (cl->forwards_open && cl->fwds[i] == NULL &&
+		    strcmp(entrance_name(&cl->cfg, i, a, sizeof(a)), want) == 0) {
+			ctl_printf(o, "%s %s: could not listen (see the client's log)\n",
+				   req->args[0], req->args[1]);
+			return -1;
+		}
+	ctl_printf(o, "%s %s %s\n", req->verb == CTL_CANCEL ? "cancelled" : "added", req->args[0],
+		   req->args[1]);
+	return 0;
+}
+
+static void ctl_client_status(struct client *cl, struct ctl_out *o, int json)
+{
+	struct session_stats st = {0};
+	char a[NAME_MAX_LEN];
+	int up = cl->s != NULL && session_established(cl->s);
+	if (up)
+		session_get_stats(cl->s, &st);
+	if (!json) {
+		ctl_printf(o,
+			   "server %s session %s channels %zu bytes out %llu in %llu reconnects %u "
+			   "keepalive %u s\n",
+			   cl->server_name, up ? "established" : "down", st.channels,
+			   (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+			   cl->reconnects, cl->cfg.keepalive_s);
+		for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+			ctl_printf(o, "forward %s %s\n", entrance_name(&cl->cfg, i, a, sizeof(a)),
+				   i < cl->nfwds && cl->fwds[i] != NULL ? "listening" : "closed");
+		for (size_t i = 0; i < cl->nremote; i++)
+			if (!cl->remote[i].gone)
+				ctl_printf(o, "forward %s port %u\n",
+					   remote_name(&cl->remote[i].fw, a, sizeof(a)),
+					   (unsigned)cl->remote[i].bound_port);
+		return;
+	}
+	ctl_printf(o,
+		   "{\"role\":\"client\",\"version\":1,\"server\":\"%s\",\"established\":%s,"
+		   "\"channels\":%zu,\"bytes_out\":%llu,\"bytes_in\":%llu,\"reconnects\":%u,"
+		   "\"keepalive\":%u,\"forwards\":[",
+		   cl->server_name, up ? "true" : "false", st.channels,
+		   (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+		   cl->reconnects, cl->cfg.keepalive_s);
+	int n = 0;
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+		ctl_printf(o, "%s{\"spec\":\"%s\",\"listening\":%s}", n++ ? "," : "",
+			   entrance_name(&cl->cfg, i, a, sizeof(a)),
+			   i < cl->nfwds && cl->fwds[i] != NULL ? "true" : "false");
+	for (size_t i = 0; i < cl->nremote; i++)
+		if (!cl->remote[i].gone)
+			ctl_printf(o, "%s{\"spec\":\"%s\",\"port\":%u}", n++ ? "," : "",
+				   remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				   (unsigned)cl->remote[i].bound_port);
+	ctl_printf(o, "]}\n");
+}
+
+static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct client *cl = arg;
+	struct session_stats st = {0};
+	switch (req->verb) {
+	case CTL_STATUS:
+		ctl_client_status(cl, o, req->json);
+		return 0;
+	case CTL_FORWARD:
+	case CTL_CANCEL:
+		return ctl_forward(cl, req, o);
+	case CTL_RELOAD:
+		if (reload(cl) == 0)
+			return ctl_printf(o, "reloaded\n"), 0;
+		ctl_printf(o, "reload failed; configuration unchanged\n");
+		return -1;
+	case CTL_METRICS:
+		if (cl->s != NULL && session_established(cl->s))
+			session_get_stats(cl->s, &st);
+		ctl_printf(
+		    o,
+		    "# HELP postern_client_established 1 while the session is up.\n"
+		    "# TYPE postern_client_established gauge\npostern_client_established %d\n"
+		    "# HELP postern_channels Channels open now.\n"
+		    "# TYPE postern_channels gauge\npostern_channels %zu\n"
+		    "# HELP postern_client_reconnects_total Sessions lost and retried.\n"
+		    "# TYPE postern_client_reconnects_total counter\n"
+		    "postern_client_reconnects_total %u\n",
+		    cl->s != NULL && session_established(cl->s), st.channels, cl->reconnects);
+		return 0;
+	case CTL_BANS:
+	case CTL_UNBAN:
+		break;
+	}
+	ctl_printf(o, "bans and unban are for a server's control socket\n");
+	return -1;
+}
+
+static int open_control(struct client *cl)
+{
+	char err[256];
+	long gid = -1;
+	if (cl->cfg.control[0] == 0)
+		return 0;
+	if (cl->cfg.control_group[0] != 0) {
+		struct group *g = getgrnam(cl->cfg.control_group);
+		if (g == NULL) {
+			fprintf(stderr, "postern client: control_group %s: no such group\n",
+				cl->cfg.control_group);
+			return -1;
+		}
+		gid = (long)g->gr_gid;
+	}
+	struct ctl_config cc = {
+	    .path = cl->cfg.control,
+	    .gid = gid,
+	    .max_clients = cl->cfg.control_max,
+	    .max_request = cl->cfg.control_request_max,
+	    .max_output = cl->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	cl->ctl = ctl_open(cl->loop, &cc, on_ctl, cl, err, sizeof(err));
+	if (cl->ctl == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* --- command line --- */
 
 static void usage(FILE *f)
@@ -815,7 +1079,12 @@ int cmd_client(int argc, char **argv)
 		info[i]->data = &cl;
 		uv_signal_start(info[i], on_info_signal, infonum[i]);
 	}
-	try_connect(&cl);
+	if (open_control(&cl) != 0) {
+		rc = EXIT_RUNTIME;
+		stop(&cl, EXIT_RUNTIME);
+	} else {
+		try_connect(&cl);
+	}
 	busypoll_init(&cl.poll, cl.cfg.busy_poll_us);
 	busypoll_run(&cl.poll, cl.loop);
 	rc = cl.exit_code;

@@ -408,6 +408,10 @@ int ctl_request(const char *path, const char *line, char *out, size_t max, char 
 		ssize_t n = read(fd, out + got, max - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ECONNRESET && got == 0) {
+			snprintf(err, errlen, "%s: closed without an answer (refused?)", path);
+			goto out;
+		}
 		if (n < 0) {
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;

@@ -10,12 +10,13 @@ import tempfile
 from pathlib import Path
 
 import hashlib
+import json
 import subprocess
 
 import pytest
 from test_peers import ssh_argv, sshd  # noqa: F401 (a fixture)
 
-from conftest import (MiB, connect, echo_roundtrip, forward_spec, free_port, hostport,
+from conftest import (MiB, connect, echo_roundtrip, forward_spec, free_port, hostport, probe,
                       recv_until_end, run, send_in_chunks, sha256, sink_sha_handler,
                       wait_until)
 
@@ -247,6 +248,139 @@ def test_stdio_mode_refuses_forwards(pg):
     r = run([pg.bin, "client", "-k", key, "-W", "127.0.0.1:22", "-L", "1:127.0.0.1:2",
              "127.0.0.1:1"])
     assert r.returncode == 2 and "-W takes stdin and stdout" in r.stderr, r.stderr
+
+
+# --- control socket: status, metrics, ctl -------------------------------------------
+
+def status_json(pg, path):
+    r = run([pg.bin, "status", "--control", path, "--json"])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_status_json_two_channels_and_metrics(pg, tmp, echo_server):
+    """A session with two open channels: status (text and --json) shows the
+    identity, the peer, both channels and byte counters that move; the
+    metrics parse as Prometheus text and agree."""
+    parser = pytest.importorskip("prometheus_client.parser")
+    ka = pg.keygen("a.key")
+    ctl = tmp / "server.sock"
+    conf = server_conf(tmp / "server.conf", free_port(), [("a", ka, hostport(*echo_server.addr))],
+                       f"control = {ctl}\n")
+    srv = pg.start_server(config=conf)
+    assert (os.stat(ctl).st_mode & 0o777) == 0o600
+    cli = pg.start_client(server=srv, key=ka,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    s1, s2 = connect(*cli.listen[0]), connect(*cli.listen[0])
+    for s in (s1, s2):
+        s.sendall(b"x" * 1000)
+        assert len(recv_exactly_n(s, 1000)) == 1000
+    st = status_json(pg, ctl)
+    assert st["role"] == "server" and st["version"] == 1
+    assert len(st["sessions"]) == 1
+    sess = st["sessions"][0]
+    assert sess["identity"] == "a" and sess["peer"].startswith("127.0.0.1:")
+    assert sess["channels"] == 2
+    assert sess["bytes_in"] >= 2000 and sess["bytes_out"] >= 2000
+    s1.sendall(b"y" * 5000)
+    assert len(recv_exactly_n(s1, 5000)) == 5000
+    st2 = status_json(pg, ctl)
+    assert st2["sessions"][0]["bytes_in"] >= sess["bytes_in"] + 5000
+    text = run([pg.bin, "status", "-c", conf])
+    assert text.returncode == 0 and "identity a" in text.stdout and "channels 2" in text.stdout
+    m = run([pg.bin, "metrics", "-c", conf])
+    assert m.returncode == 0, m.stderr
+    fams = {f.name: f for f in parser.text_string_to_metric_families(m.stdout)}
+    assert fams["postern_sessions"].samples[0].value == 1
+    assert fams["postern_channels"].samples[0].value == 2
+    got = {smp.labels["direction"]: smp.value for smp in fams["postern_bytes"].samples
+           if smp.name == "postern_bytes_total"}
+    assert got["in"] >= 7000 and got["out"] >= 7000
+    assert {smp.labels["reason"] for smp in fams["postern_refusals"].samples} >= {"no_key", "banned"}
+    s1.close()
+    s2.close()
+
+
+def test_control_socket_refuses_other_uid(pg, tmp):
+    """Even with the socket file opened up to everyone, a peer of another uid
+    (checked with SO_PEERCRED) gets no answer, and the refusal is logged."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another uid")
+    nobody = pwd.getpwnam("nobody")
+    d = Path(tempfile.mkdtemp(prefix="postern-ctl-"))
+    try:
+        os.chmod(d, 0o755)
+        ctl = d / "server.sock"
+        srv = pg.start_server(key=pg.keygen(), extra=["--control", str(ctl)])
+        os.chmod(ctl, 0o666)
+        r = subprocess.run([pg.bin, "status", "--control", str(ctl)], capture_output=True,
+                           text=True, timeout=20, user=nobody.pw_uid, group=nobody.pw_gid,
+                           extra_groups=[])
+        assert r.returncode == 1 and r.stdout == "", (r.stdout, r.stderr)
+        assert "closed without an answer" in r.stderr, r.stderr
+        srv.wait_for_log(r"control socket: refused uid 65534")
+        # Root still gets its answer.
+        assert run([pg.bin, "status", "--control", str(ctl)]).returncode == 0
+        srv.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_ctl_forward_and_cancel_on_running_client(pg, tmp, echo_server):
+    """`postern ctl forward -L` on a running client opens a forward that
+    carries a connection; `ctl cancel` closes it; bad requests fail clearly."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key)
+    ctl = tmp / "client.sock"
+    cli = pg.start_client(server=srv, key=key, extra=["--control", str(ctl)])
+    port = free_port()
+    spec = forward_spec("127.0.0.1", port, *echo_server.addr)
+    r = run([pg.bin, "ctl", "--control", ctl, "forward", "-L", spec])
+    assert r.returncode == 0 and f"added -L {spec}" in r.stdout, (r.stdout, r.stderr)
+    echo_roundtrip(("127.0.0.1", port))
+    st = status_json(pg, ctl)
+    assert st["role"] == "client" and st["established"] is True
+    assert [f["listening"] for f in st["forwards"]] == [True]
+    r = run([pg.bin, "ctl", "--control", ctl, "cancel", "-L", spec])
+    assert r.returncode == 0, r.stderr
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    r = run([pg.bin, "ctl", "--control", ctl, "cancel", "-L", spec])
+    assert r.returncode == 1 and "no such forward" in r.stderr, r.stderr
+    r = run([pg.bin, "ctl", "--control", ctl, "forward", "-L", "nonsense"])
+    assert r.returncode == 1 and "local_forward" in r.stderr, r.stderr
+    r = run([pg.bin, "ctl", "--control", ctl, "unban", "1.2.3.4"])
+    assert r.returncode == 1 and "server's control socket" in r.stderr
+    assert cli.alive
+
+
+def test_ctl_unban(pg, tmp, echo_server):
+    """A source banned for failed handshakes is listed by `ctl bans` and let
+    back in by `ctl unban`."""
+    key = pg.keygen()
+    ctl = tmp / "server.sock"
+    srv = pg.start_server(key=key, ban_threshold="1", reject_delay="1-1",
+                          extra=["--control", str(ctl)])
+    probe(srv.addr, os.urandom(96))
+    srv.wait_for_log(r"banned 127\.0\.0\.1 for")
+    r = run([pg.bin, "ctl", "--control", ctl, "bans"])
+    assert r.returncode == 0 and "ban 127.0.0.1 " in r.stdout, r.stdout
+    r = run([pg.bin, "ctl", "--control", ctl, "unban", "127.0.0.1"])
+    assert r.returncode == 0 and "unbanned 127.0.0.1" in r.stdout, r.stderr
+    assert "ban 127.0.0.1" not in run([pg.bin, "ctl", "--control", ctl, "bans"]).stdout
+    cli = pg.start_client(server=srv, key=key,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    echo_roundtrip(cli.listen[0])
+
+
+def recv_exactly_n(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
 
 
 # --- postern check ---------------------------------------------------------------
