@@ -219,6 +219,43 @@ def test_client_reload_adds_and_removes_forwards(pg, tmp, tcp_servers, echo_serv
     assert cli.count(r"session established") == 1
 
 
+# --- client resilience -----------------------------------------------------------
+
+def test_server_killed_during_traffic_client_comes_back_with_remote_forwards(
+        pg, tmp, tcp_servers, echo_server):
+    """kill -9 the server while a transfer runs: the client notices, keeps
+    its -L listener, reconnects when a server is back on the port, asks for
+    its -R forward again, and both directions work anew."""
+    key = pg.keygen()
+    rport = free_port()
+    state = tmp / "state"
+    args = dict(key=key, permit=[hostport(*echo_server.addr)], state_dir=state,
+                extra=["--permit-listen", str(rport), "--keepalive", "1"])
+    srv = pg.start_server(**args)
+    port = srv.port
+    cli = pg.start_client(server=srv, key=key,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)],
+                          extra=["-R", f"{rport}:{hostport(*echo_server.addr)}", "--keepalive", "1"])
+    cli.wait_for_log(rf"remote forward: server listening on port {rport} ")
+    lport = cli.listen[0][1]
+    s = connect("127.0.0.1", lport)
+    s.sendall(b"x" * 65536)
+    srv.kill()
+    cli.wait_for_log(r"session \d+ closed: ", timeout=10)
+    cli.wait_for_log(r"reconnecting in \d+ s")
+    s.settimeout(10)
+    _, outcome = recv_until_end(s)
+    s.close()
+    assert outcome in ("reset", "eof"), outcome
+    srv2 = pg.start_server(port=port, name="server-2", **args)
+    cli.wait_for_log(r"session established with ", count=2, timeout=90)
+    cli.wait_for_log(rf"remote forward: server listening on port {rport} ", count=2)
+    echo_roundtrip(("127.0.0.1", lport))
+    echo_roundtrip(("127.0.0.1", rport))
+    srv2.wait_for_log(r"authenticated as key 'default'")
+    assert cli.alive()
+
+
 # --- -W (stdio mode) ----------------------------------------------------------------
 
 def test_stdio_mode_as_ssh_proxycommand(pg, sshd, tmp):  # noqa: F811
