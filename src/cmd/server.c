@@ -96,8 +96,9 @@ struct server {
 	struct replay_file *rf; /* NULL with state_dir = none */
 	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
-	size_t nlisteners; /* slots in use (any state but free) */
-	struct ctl *ctl;   /* the control socket, or NULL */
+	size_t nlisteners;   /* slots in use (any state but free) */
+	struct ctl *ctl;     /* the control socket, or NULL */
+	struct ctl *metrics; /* metrics_listen, or NULL */
 	/* Counters for metrics: they only grow. */
 	uint64_t refusals[8]; /* by enum refusal_kind */
 	uint64_t closed_bytes_in, closed_bytes_out, sessions_total;
@@ -788,6 +789,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
 	ctl_close(srv->ctl);
 	srv->ctl = NULL;
+	ctl_close(srv->metrics);
+	srv->metrics = NULL;
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -864,6 +867,7 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	KEEP(user, "user");
 	KEEP(log_sink, "log");
 	KEEP(control, "control");
+	KEEP(metrics_listen, "metrics_listen");
 	KEEP(control_group, "control_group");
 	KEEP(control_max, "control_max");
 	KEEP(control_request_max, "control_request_max");
@@ -1348,10 +1352,12 @@ static void ctl_metrics(struct server *srv, struct ctl_out *o)
 		   "# HELP postern_sessions Authenticated sessions open now.\n"
 		   "# TYPE postern_sessions gauge\npostern_sessions %u\n",
 		   sessions);
-	ctl_printf(o,
-		   "# HELP postern_sessions_total Sessions authenticated since start.\n"
-		   "# TYPE postern_sessions_total counter\npostern_sessions_total %llu\n",
-		   (unsigned long long)srv->sessions_total);
+	ctl_printf(
+	    o,
+	    "# HELP postern_sessions_authenticated_total Sessions authenticated since start.\n"
+	    "# TYPE postern_sessions_authenticated_total "
+	    "counter\npostern_sessions_authenticated_total %llu\n",
+	    (unsigned long long)srv->sessions_total);
 	ctl_printf(o,
 		   "# HELP postern_channels Channels open now.\n"
 		   "# TYPE postern_channels gauge\npostern_channels %zu\n",
@@ -1469,6 +1475,34 @@ static int open_control(struct server *srv)
 	return 0;
 }
 
+/* open_metrics(srv): metrics_listen, with the control socket's bounds. */
+static int open_metrics(struct server *srv)
+{
+	char err[256];
+	struct sockaddr_storage ss;
+	const struct net_endpoint *ep = &srv->cfg.metrics_listen;
+	if (ep->host[0] == 0)
+		return 0;
+	if (uv_ip4_addr(ep->host, ep->port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(ep->host, ep->port, (struct sockaddr_in6 *)&ss) != 0) {
+		log_error("metrics_listen %s: not an IP address", ep->host);
+		return -1;
+	}
+	struct ctl_config cc = {
+	    .max_clients = srv->cfg.control_max,
+	    .max_request = srv->cfg.control_request_max,
+	    .max_output = srv->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	srv->metrics =
+	    ctl_open_metrics(srv->loop, (struct sockaddr *)&ss, &cc, on_ctl, srv, err, sizeof(err));
+	if (srv->metrics == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * drop_privileges(srv): become cfg.user once everything that needs the
  * starting user is open: the listeners, the key files, the state directory
@@ -1531,7 +1565,8 @@ int cmd_server(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srv.loop = uv_default_loop();
 	rc = EXIT_RUNTIME;
-	if (setup(&srv) != 0 || open_control(&srv) != 0 || drop_privileges(&srv) != 0)
+	if (setup(&srv) != 0 || open_control(&srv) != 0 || open_metrics(&srv) != 0 ||
+	    drop_privileges(&srv) != 0)
 		goto out;
 	if (srv.cfg.reject_delay_min_ms < 1000)
 		log_warn(

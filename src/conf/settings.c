@@ -302,6 +302,28 @@ static int apply_cli_group(const struct setting *s, void *base, const char *valu
 	return apply_group_name(s, ((struct config_client *)base)->control_group, value, why);
 }
 
+/* metrics_listen: a numeric address and a port ("" = none); no name, so no resolver. */
+static int apply_metrics_listen(const struct setting *s, void *base, const char *value,
+				const char *dir, char *why)
+{
+	struct config_server *c = base;
+	char err[NET_ERR_MAX], q[QUOTE_MAX + 4];
+	unsigned char a[16];
+
+	(void)dir;
+	if (value[0] == '\0') {
+		memset(&c->metrics_listen, 0, sizeof(c->metrics_listen));
+		return 0;
+	}
+	if (net_parse_hostport(value, &c->metrics_listen, NULL, 0, err) != 0)
+		return say(why, "%s: %s", s->key, err);
+	if (inet_pton(AF_INET, c->metrics_listen.host, a) != 1 &&
+	    inet_pton(AF_INET6, c->metrics_listen.host, a) != 1)
+		return say(why, "%s: '%s' is not an IP address (e.g. 127.0.0.1:9477)", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	return 0;
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -611,6 +633,15 @@ static const struct setting server_table[] = {
      .unit = "bytes",
      .def = "1048576",
      .help = "largest control answer (status of many sessions is cut there, marked truncated)"},
+    {.key = "metrics_listen",
+     .flag = "metrics-listen",
+     .arg = "ADDR:PORT",
+     .type = SETTINGS_VALUE,
+     SRV(metrics_listen),
+     .def = "",
+     .help = "also serve GET /metrics (Prometheus) over HTTP here, e.g. 127.0.0.1:9477; no "
+	     "authentication: loopback or a monitoring network only",
+     .apply = apply_metrics_listen},
     {.key = "user",
      .flag = "user",
      .arg = "NAME",

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -125,7 +126,12 @@ int ctl_printf(struct ctl_out *o, const char *fmt, ...)
 
 struct ctl_conn {
 	struct ctl *c;
-	uv_pipe_t pipe;
+	union {
+		uv_handle_t h;
+		uv_stream_t st;
+		uv_pipe_t pipe;
+		uv_tcp_t tcp;
+	} u;
 	uv_timer_t timer;
 	uv_write_t wr;
 	char *req;
@@ -137,7 +143,13 @@ struct ctl_conn {
 
 struct ctl {
 	uv_loop_t *loop;
-	uv_pipe_t listener;
+	union {
+		uv_handle_t h;
+		uv_stream_t st;
+		uv_pipe_t pipe;
+		uv_tcp_t tcp;
+	} lis;
+	int http; /* the metrics_listen TCP listener: HTTP GET /metrics only */
 	struct ctl_config cfg;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ctl_handler fn;
@@ -172,13 +184,48 @@ static void conn_close(struct ctl_conn *k)
 		return;
 	k->closing = 1;
 	uv_close((uv_handle_t *)&k->timer, conn_freed);
-	uv_close((uv_handle_t *)&k->pipe, conn_freed);
+	uv_close(&k->u.h, conn_freed);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
 	(void)status;
 	conn_close(w->data);
+}
+
+/*
+ * answer_http(k, head, len): metrics_listen speaks just enough HTTP/1.0 for
+ * a Prometheus scraper: GET /metrics gets the metrics, anything else 404.
+ */
+static void answer_http(struct ctl_conn *k, const char *head, size_t len)
+{
+	static const char get[] = "GET /metrics ";
+	struct ctl *c = k->c;
+	struct ctl_request req = {.verb = CTL_METRICS};
+	struct ctl_out o = {.max = c->cfg.max_output};
+	int ok = len >= sizeof(get) - 1 && memcmp(head, get, sizeof(get) - 1) == 0;
+	k->answer = malloc(c->cfg.max_output + 128);
+	if (k->answer == NULL) {
+		conn_close(k);
+		return;
+	}
+	o.buf = k->answer + 128;
+	o.buf[0] = 0;
+	if (ok && c->fn(c->arg, &req, &o) != 0)
+		ok = 0;
+	if (!ok)
+		o.len = 0;
+	char hdr[128];
+	int hl = snprintf(hdr, sizeof(hdr),
+			  "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			  ok ? "200 OK" : "404 Not Found", o.len);
+	char *start = o.buf - hl;
+	memcpy(start, hdr, (size_t)hl);
+	uv_buf_t b = uv_buf_init(start, (unsigned)(o.len + (size_t)hl));
+	k->wr.data = k;
+	if (uv_write(&k->wr, &k->u.st, &b, 1, on_written) != 0)
+		conn_close(k);
 }
 
 static void answer(struct ctl_conn *k, const char *line, size_t len)
@@ -190,7 +237,11 @@ static void answer(struct ctl_conn *k, const char *line, size_t len)
 	int ok;
 
 	k->answered = 1;
-	uv_read_stop((uv_stream_t *)&k->pipe);
+	uv_read_stop(&k->u.st);
+	if (c->http) {
+		answer_http(k, line, len);
+		return;
+	}
 	k->answer = malloc(c->cfg.max_output + 64);
 	if (k->answer == NULL) {
 		conn_close(k);
@@ -212,7 +263,7 @@ static void answer(struct ctl_conn *k, const char *line, size_t len)
 	memcpy(start, head, (size_t)hl);
 	uv_buf_t b = uv_buf_init(start, (unsigned)(o.len + (size_t)hl));
 	k->wr.data = k;
-	if (uv_write(&k->wr, (uv_stream_t *)&k->pipe, &b, 1, on_written) != 0)
+	if (uv_write(&k->wr, &k->u.st, &b, 1, on_written) != 0)
 		conn_close(k);
 }
 
@@ -236,6 +287,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	k->reqlen += (size_t)n;
 	char *nl = memchr(k->req, '\n', k->reqlen);
+	if (k->c->http) {
+		/* The request line is enough; headers are not read. */
+		if (nl != NULL || k->reqlen > k->c->cfg.max_request)
+			answer(k, k->req, k->reqlen);
+		return;
+	}
 	if (nl != NULL) {
 		answer(k, k->req, (size_t)(nl - k->req));
 		return;
@@ -277,20 +334,22 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	k->c = c;
 	k->req = malloc(c->cfg.max_request + 1);
-	uv_pipe_init(c->loop, &k->pipe, 0);
+	if (c->http)
+		uv_tcp_init(c->loop, &k->u.tcp);
+	else
+		uv_pipe_init(c->loop, &k->u.pipe, 0);
 	uv_timer_init(c->loop, &k->timer);
-	k->pipe.data = k->timer.data = k;
+	k->u.h.data = k->timer.data = k;
 	k->handles = 2;
 	k->next = c->conns;
 	c->conns = k;
 	c->nconns++;
 	uv_os_fd_t fd = -1;
-	if (k->req == NULL || uv_accept(server, (uv_stream_t *)&k->pipe) != 0 ||
-	    uv_fileno((uv_handle_t *)&k->pipe, &fd) != 0) {
+	if (k->req == NULL || uv_accept(server, &k->u.st) != 0 || uv_fileno(&k->u.h, &fd) != 0) {
 		conn_close(k);
 		return;
 	}
-	if (!peer_allowed(c, fd, who, sizeof(who))) {
+	if (!c->http && !peer_allowed(c, fd, who, sizeof(who))) {
 		log_peer(LOG_LVL_WARN, "control socket: refused %s (not root, not uid %u%s)", who,
 			 (unsigned)geteuid(), c->cfg.gid >= 0 ? ", not in the group" : "");
 		conn_close(k);
@@ -303,7 +362,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_timer_start(&k->timer, on_timeout, c->cfg.timeout_ms, 0);
-	uv_read_start((uv_stream_t *)&k->pipe, on_alloc, on_read);
+	uv_read_start(&k->u.st, on_alloc, on_read);
 }
 
 /* The last of the listener and the connections to go frees ${c}. */
@@ -345,24 +404,65 @@ struct ctl *ctl_open(uv_loop_t *loop, const struct ctl_config *cfg, ctl_handler 
 		}
 		unlink(c->path);
 	}
-	uv_pipe_init(loop, &c->listener, 0);
-	c->listener.data = c;
+	uv_pipe_init(loop, &c->lis.pipe, 0);
+	c->lis.h.data = c;
 	/* The umask makes the socket 0600 from its first instant, not after a chmod. */
 	mode_t old = umask(0177);
-	int rc = uv_pipe_bind(&c->listener, c->path);
+	int rc = uv_pipe_bind(&c->lis.pipe, c->path);
 	umask(old);
 	if (rc == 0 && cfg->gid >= 0 &&
 	    (chown(c->path, (uid_t)-1, (gid_t)cfg->gid) != 0 || chmod(c->path, 0660) != 0))
 		rc = uv_translate_sys_error(errno);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&c->listener, 16, on_connection);
+		rc = uv_listen(&c->lis.st, 16, on_connection);
 	if (rc != 0) {
 		snprintf(err, errlen, "control %s: %s", c->path, uv_strerror(rc));
 		c->closing = 1;
-		uv_close((uv_handle_t *)&c->listener, listener_freed);
+		uv_close(&c->lis.h, listener_freed);
 		return NULL;
 	}
 	log_info("control socket on %s", c->path);
+	return c;
+}
+
+struct ctl *ctl_open_metrics(uv_loop_t *loop, const struct sockaddr *sa,
+			     const struct ctl_config *cfg, ctl_handler fn, void *arg, char *err,
+			     size_t errlen)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->loop = loop;
+	c->cfg = *cfg;
+	c->fn = fn;
+	c->arg = arg;
+	c->http = 1;
+	if (c->cfg.max_request > CTL_LINE_MAX)
+		c->cfg.max_request = CTL_LINE_MAX;
+	uv_tcp_init(loop, &c->lis.tcp);
+	c->lis.h.data = c;
+	int rc = uv_tcp_bind(&c->lis.tcp, sa, 0);
+	if (rc == 0)
+		rc = uv_listen(&c->lis.st, 16, on_connection);
+	if (rc != 0) {
+		snprintf(err, errlen, "metrics_listen: %s", uv_strerror(rc));
+		c->closing = 1;
+		uv_close(&c->lis.h, listener_freed);
+		return NULL;
+	}
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char host[64] = "?";
+	uv_tcp_getsockname(&c->lis.tcp, (struct sockaddr *)&ss, &sl);
+	if (ss.ss_family == AF_INET)
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+	else
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+	log_info("metrics on http://%s%s%s:%u/metrics", ss.ss_family == AF_INET6 ? "[" : "", host,
+		 ss.ss_family == AF_INET6 ? "]" : "",
+		 (unsigned)ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	return c;
 }
 
@@ -371,10 +471,11 @@ void ctl_close(struct ctl *c)
 	if (c == NULL || c->closing)
 		return;
 	c->closing = 1;
-	unlink(c->path);
+	if (!c->http)
+		unlink(c->path);
 	for (struct ctl_conn *k = c->conns; k != NULL; k = k->next)
 		conn_close(k);
-	uv_close((uv_handle_t *)&c->listener, listener_freed);
+	uv_close(&c->lis.h, listener_freed);
 }
 
 /* --- the client side --- */

@@ -79,6 +79,17 @@ struct ctl;
 struct ctl *ctl_open(uv_loop_t *loop, const struct ctl_config *cfg, ctl_handler fn, void *arg,
 		     char *err, size_t errlen);
 
+/*
+ * ctl_open_metrics(loop, sa, cfg, fn, arg, err, errlen): the optional
+ * metrics_listen TCP listener on ${sa}: HTTP/1.0 `GET /metrics` answered by
+ * ${fn} with a CTL_METRICS request, anything else 404; no peer check (bind
+ * it to loopback or a monitoring network), the same bounds as ${cfg}
+ * (path unused). Logs "metrics on http://ADDR:PORT/metrics".
+ */
+struct ctl *ctl_open_metrics(uv_loop_t *loop, const struct sockaddr *sa,
+			     const struct ctl_config *cfg, ctl_handler fn, void *arg, char *err,
+			     size_t errlen);
+
 /* ctl_close(c): stop listening, close every connection, unlink the path. NULL is a no-op. */
 void ctl_close(struct ctl *c);
 

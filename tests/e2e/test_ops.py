@@ -338,6 +338,32 @@ def test_status_json_two_channels_and_metrics(pg, tmp, echo_server):
     s2.close()
 
 
+def test_metrics_listen_scrape(pg, tmp, echo_server):
+    """metrics_listen serves GET /metrics over HTTP, parseable by
+    prometheus_client and counting the session; other paths get 404."""
+    parser = pytest.importorskip("prometheus_client.parser")
+    import urllib.error
+    import urllib.request
+    key = pg.keygen()
+    mport = free_port()
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)],
+                          extra=["--metrics-listen", f"127.0.0.1:{mport}"])
+    srv.wait_for_log(rf"metrics on http://127\.0\.0\.1:{mport}/metrics")
+    cli = pg.start_client(server=srv, key=key,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    echo_roundtrip(cli.listen[0])
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        body = r.read().decode()
+    fams = {f.name: f for f in parser.text_string_to_metric_families(body)}
+    assert fams["postern_sessions"].samples[0].value == 1
+    assert fams["postern_sessions_authenticated"].samples[0].value == 1
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{mport}/other", timeout=10)
+    assert e.value.code == 404
+
+
 def test_control_socket_refuses_other_uid(pg, tmp):
     """Even with the socket file opened up to everyone, a peer of another uid
     (checked with SO_PEERCRED) gets no answer, and the refusal is logged."""
