@@ -99,6 +99,7 @@ struct server {
 	size_t nlisteners;   /* slots in use (any state but free) */
 	struct ctl *ctl;     /* the control socket, or NULL */
 	struct ctl *metrics; /* metrics_listen, or NULL */
+	int pid_written;     /* pid_file is ours to remove */
 	/* Counters for metrics: they only grow. */
 	uint64_t refusals[8]; /* by enum refusal_kind */
 	uint64_t closed_bytes_in, closed_bytes_out, sessions_total;
@@ -867,6 +868,7 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	KEEP(user, "user");
 	KEEP(log_sink, "log");
 	KEEP(control, "control");
+	KEEP(pid_file, "pid_file");
 	KEEP(metrics_listen, "metrics_listen");
 	KEEP(control_group, "control_group");
 	KEEP(control_max, "control_max");
@@ -1550,6 +1552,21 @@ static int drop_privileges(struct server *srv)
 	return 0;
 }
 
+/* write_pid_file(srv): only when asked (pid_file); a daemon under systemd needs none. */
+static int write_pid_file(struct server *srv)
+{
+	const char *path = srv->cfg.pid_file;
+	if (path[0] == 0)
+		return 0;
+	FILE *f = fopen(path, "we");
+	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	srv->pid_written = 1;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	struct server srv = {0};
@@ -1566,7 +1583,7 @@ int cmd_server(int argc, char **argv)
 	srv.loop = uv_default_loop();
 	rc = EXIT_RUNTIME;
 	if (setup(&srv) != 0 || open_control(&srv) != 0 || open_metrics(&srv) != 0 ||
-	    drop_privileges(&srv) != 0)
+	    write_pid_file(&srv) != 0 || drop_privileges(&srv) != 0)
 		goto out;
 	if (srv.cfg.reject_delay_min_ms < 1000)
 		log_warn(
@@ -1591,6 +1608,8 @@ out:
 		verify_free(srv.verify);
 		uv_loop_close(srv.loop);
 	}
+	if (srv.pid_written)
+		unlink(srv.cfg.pid_file);
 	replay_file_close(srv.rf);
 	free(srv.psks);
 	free(srv.pen);

@@ -642,6 +642,13 @@ static const struct setting server_table[] = {
      .help = "also serve GET /metrics (Prometheus) over HTTP here, e.g. 127.0.0.1:9477; no "
 	     "authentication: loopback or a monitoring network only",
      .apply = apply_metrics_listen},
+    {.key = "pid_file",
+     .flag = "pid-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(pid_file),
+     .help = "write the process id here at start (before the privilege drop) and remove it "
+	     "at exit; none if unset"},
     {.key = "user",
      .flag = "user",
      .arg = "NAME",

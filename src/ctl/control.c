@@ -497,7 +497,13 @@ int ctl_request(const char *path, const char *line, char *out, size_t max, char 
 		goto out;
 	}
 	size_t ll = strlen(line);
-	if (write(fd, line, ll) != (ssize_t)ll || write(fd, "\n", 1) != 1) {
+	/* A refused peer is closed at once: EPIPE, never a SIGPIPE that kills the tool. */
+	if (send(fd, line, ll, MSG_NOSIGNAL) != (ssize_t)ll ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		if (errno == EPIPE || errno == ECONNRESET) {
+			snprintf(err, errlen, "%s: closed without an answer (refused?)", path);
+			goto out;
+		}
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}

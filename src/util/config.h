@@ -124,6 +124,7 @@ struct config_server {
 	unsigned control_request_max;		 /* bytes of a request line (512) */
 	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
 	struct net_endpoint metrics_listen;	 /* HTTP /metrics; host "" = none */
+	char pid_file[CONFIG_PATH_MAX + 1];	 /* write the pid here; "" = none */
 	char file[CONFIG_PATH_MAX + 1];		 /* the config file, "" for flags only */
 };
 

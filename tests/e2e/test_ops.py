@@ -219,6 +219,26 @@ def test_client_reload_adds_and_removes_forwards(pg, tmp, tcp_servers, echo_serv
     assert cli.count(r"session established") == 1
 
 
+# --- daemon life -----------------------------------------------------------------
+
+def test_sigterm_removes_what_it_created(pg, tmp, echo_server):
+    """pid_file and the control socket exist while the server runs and are
+    gone after SIGTERM, which closes sessions with a GOODBYE and exits 0."""
+    key = pg.keygen()
+    pidf, ctl = tmp / "postern.pid", tmp / "ctl.sock"
+    srv = pg.start_server(key=key, permit=[hostport(*echo_server.addr)],
+                          extra=["--pid-file", str(pidf), "--control", str(ctl)])
+    assert pidf.read_text() == f"{srv.pid}\n"
+    assert ctl.exists()
+    cli = pg.start_client(server=srv, key=key,
+                          forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    echo_roundtrip(cli.listen[0])
+    srv.p.send_signal(signal.SIGTERM)
+    assert srv.p.wait(timeout=20) == 0
+    assert not pidf.exists() and not ctl.exists()
+    cli.wait_for_log(r"session \d+ closed: peer closed the session")
+
+
 # --- client resilience -----------------------------------------------------------
 
 def test_server_killed_during_traffic_client_comes_back_with_remote_forwards(
