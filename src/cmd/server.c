@@ -1280,6 +1280,44 @@ static void ban_line(void *arg, const struct abuse_source *src, uint64_t left_s)
 		ctl_printf(b->o, "ban %s %llu s left\n", name, (unsigned long long)left_s);
 }
 
+/* ctl_json_str(o, s): ${s} (peer-chosen: a channel's target) as a JSON string. */
+static void ctl_json_str(struct ctl_out *o, const char *str)
+{
+	ctl_printf(o, "\"");
+	for (const unsigned char *p = (const unsigned char *)str; *p != 0; p++) {
+		if (*p == '"' || *p == '\\')
+			ctl_printf(o, "\\%c", *p);
+		else if (*p < 0x20 || *p > 0x7e)
+			ctl_printf(o, "\\u%04x", *p);
+		else
+			ctl_printf(o, "%c", *p);
+	}
+	ctl_printf(o, "\"");
+}
+
+struct chan_out {
+	struct ctl_out *o;
+	int json, n;
+};
+
+static void chan_line(void *arg, const struct channel_info *ci)
+{
+	struct chan_out *c = arg;
+	if (c->json) {
+		ctl_printf(c->o, "%s{\"id\":%u,\"target\":", c->n++ ? "," : "", ci->id);
+		ctl_json_str(c->o, ci->target);
+		ctl_printf(c->o, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"open\":%s}",
+			   (unsigned long long)ci->bytes_in, (unsigned long long)ci->bytes_out,
+			   ci->open ? "true" : "false");
+		return;
+	}
+	char t[NET_HOST_MAX + 16];
+	log_printable(t, (const uint8_t *)ci->target, strnlen(ci->target, sizeof(t) - 1));
+	ctl_printf(c->o, "  channel %u %s bytes in %llu out %llu%s\n", ci->id, t,
+		   (unsigned long long)ci->bytes_in, (unsigned long long)ci->bytes_out,
+		   ci->open ? "" : " (opening)");
+}
+
 /* ctl_status(srv, o, json): the schema is documented in docs/PROTOCOL.md (Control socket). */
 static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 {
@@ -1297,7 +1335,8 @@ static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 			ctl_printf(
 			    o,
 			    "%s{\"id\":%lu,\"identity\":\"%s\",\"peer\":\"%s\",\"started\":%llu,"
-			    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"channels\":%zu}",
+			    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"channels\":%zu,\"channel_"
+			    "list\":[",
 			    n++ ? "," : "", session_id(c->s), c->key->name, session_peer(c->s),
 			    (unsigned long long)(c->started_ms / 1000),
 			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
@@ -1311,6 +1350,10 @@ static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 			    (unsigned long long)((now - c->started_ms) / 1000),
 			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
 			    st.channels);
+		struct chan_out co = {.o = o, .json = json};
+		session_each_channel(c->s, chan_line, &co);
+		if (json)
+			ctl_printf(o, "]}");
 	}
 	struct ban_out b = {.o = o, .json = json};
 	if (json)

@@ -32,6 +32,16 @@ static unsigned long live_channels;
 
 static void on_local_closed(uv_handle_t *h);
 
+void channel_info(const struct channel *c, struct channel_info *out)
+{
+	out->id = c->id;
+	out->target = c->target;
+	out->bytes_in = c->bytes_rx;
+	out->bytes_out = c->bytes_tx;
+	out->open = c->state == CH_OPEN;
+	out->live = c->state != CH_FAILED;
+}
+
 uint32_t channel_id(const struct channel *c)
 {
 	return c->id;
@@ -257,11 +267,13 @@ static int hold_data(struct channel *c, const struct frame *f)
 
 int chan_on_data(struct channel *c, const struct frame *f)
 {
+	/* Held data comes back through here once connected: counted then. */
 	if (c->state == CH_CONNECTING && !c->eof_rcvd)
 		return hold_data(c, f);
 	if (c->state != CH_OPEN || c->eof_rcvd || f->len > c->rx_window)
 		return -1;
 	c->rx_window -= (uint32_t)f->len;
+	c->bytes_rx += f->len;
 	/* After our CLOSE the peer may still have data in flight: drop it. */
 	if (c->close_sent || !c->local_init || c->local_closing)
 		return 0;
@@ -350,6 +362,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	c->rdbuf = NULL;
 	frame_data_hdr(session_txbuf_plain(b), c->id);
 	c->tx_window -= (uint32_t)n;
+	c->bytes_tx += (uint64_t)n;
 	if (c->state == CH_OPENING)
 		c->early_sent += (uint32_t)n;
 	struct session *s = c->s;
@@ -437,6 +450,7 @@ static int send_early(struct channel *c)
 	frame_data_hdr(p, c->id);
 	memcpy(p + FRAME_CHAN_HDR, c->early, c->early_len);
 	c->tx_window -= (uint32_t)c->early_len;
+	c->bytes_tx += c->early_len;
 	free(c->early);
 	c->early = NULL;
 	size_t n = c->early_len;

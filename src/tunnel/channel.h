@@ -84,6 +84,19 @@ void channel_session_lost(struct channel *c);
 /* channel_resume(c): the session drained; read again if the window allows. */
 void channel_resume(struct channel *c);
 
+/* What status shows of a channel; ${target} is valid while the channel is. */
+struct channel_info {
+	uint32_t id;
+	const char *target; /* "host:port", a Unix path, or the entrance for -D before SOCKS */
+	uint64_t bytes_in;  /* DATA payload from the peer */
+	uint64_t bytes_out; /* ... to the peer */
+	int open;	    /* both ends connected */
+	int live;	    /* not a refused id kept until the peer's CLOSE */
+};
+
+/* channel_info(c, out): ${c} for status. */
+void channel_info(const struct channel *c, struct channel_info *out);
+
 /* channel_id(c) */
 uint32_t channel_id(const struct channel *c);
 

@@ -338,11 +338,16 @@ def test_status_json_two_channels_and_metrics(pg, tmp, echo_server):
     sess = st["sessions"][0]
     assert sess["identity"] == "a" and sess["peer"].startswith("127.0.0.1:")
     assert sess["channels"] == 2
+    dests = [c["target"] for c in sess["channel_list"]]
+    assert dests == [hostport(*echo_server.addr)] * 2, sess
+    assert sorted(c["bytes_in"] for c in sess["channel_list"]) == [1000, 1000]
+    assert all(c["open"] for c in sess["channel_list"])
     assert sess["bytes_in"] >= 2000 and sess["bytes_out"] >= 2000
     s1.sendall(b"y" * 5000)
     assert len(recv_exactly_n(s1, 5000)) == 5000
     st2 = status_json(pg, ctl)
     assert st2["sessions"][0]["bytes_in"] >= sess["bytes_in"] + 5000
+    assert sorted(c["bytes_in"] for c in st2["sessions"][0]["channel_list"]) == [1000, 6000]
     text = run([pg.bin, "status", "-c", conf])
     assert text.returncode == 0 and "identity a" in text.stdout and "channels 2" in text.stdout
     m = run([pg.bin, "metrics", "-c", conf])
