@@ -239,6 +239,19 @@ def test_sigterm_removes_what_it_created(pg, tmp, echo_server):
     cli.wait_for_log(r"session \d+ closed: peer closed the session")
 
 
+def test_log_syslog_leaves_stderr_quiet(pg, tmp):
+    """log = syslog: the lines go to syslog, not stderr (the control socket
+    shows the server is up); the default writes them to stderr."""
+    key = pg.keygen()
+    ctl = tmp / "ctl.sock"
+    srv = pg.start_server(key=key, extra=["--log", "syslog", "--control", str(ctl)], port=free_port(),
+                          wait=False)
+    wait_until(lambda: run([pg.bin, "status", "--control", ctl]).returncode == 0,
+               what="the control socket to answer")
+    assert srv.alive()
+    assert "listening on" not in srv.log() and "server ready" not in srv.log(), srv.log()
+
+
 # --- client resilience -----------------------------------------------------------
 
 def test_server_killed_during_traffic_client_comes_back_with_remote_forwards(
@@ -439,7 +452,7 @@ def test_ctl_forward_and_cancel_on_running_client(pg, tmp, echo_server):
     assert r.returncode == 1 and "local_forward" in r.stderr, r.stderr
     r = run([pg.bin, "ctl", "--control", ctl, "unban", "1.2.3.4"])
     assert r.returncode == 1 and "server's control socket" in r.stderr
-    assert cli.alive
+    assert cli.alive()
 
 
 def test_ctl_unban(pg, tmp, echo_server):
