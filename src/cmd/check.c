@@ -6,6 +6,7 @@
  * files included, and nothing bound or connected. Exit 0 when it would
  * start, 1 with the file:line message when it would not, 2 on bad usage.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "conf/client.h"
 #include "conf/server.h"
 #include "util/config.h"
+#include "util/keys.h"
 
 static void usage(FILE *f)
 {
@@ -49,6 +51,16 @@ static int check_client(int argc, char **argv)
 
 	config_client_defaults(&c);
 	rc = conf_client_args(argc, argv, &c, &log, err);
+	if (rc == 0) {
+		/* The client reads its key after the arguments; so does the check. */
+		uint8_t psk[CRYPTO_KEY_LEN];
+		char why[KEYS_ERR_MAX];
+		if (keys_load(c.key_file, psk, why) != 0) {
+			snprintf(err, sizeof(err), "%s", why);
+			rc = -1;
+		}
+		crypto_wipe(psk, sizeof(psk));
+	}
 	if (rc == 0)
 		printf("%s: ok: %zu local, %zu remote, %zu dynamic forward(s)\n",
 		       c.profile[0] != 0 ? c.profile : "(flags)", c.nlocal, c.nremote, c.ndynamic);

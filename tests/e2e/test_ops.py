@@ -515,6 +515,22 @@ def test_check_broken_configs(pg, tmp, text, want):
     assert r.stderr.startswith("postern check: "), r.stderr
 
 
+def test_check_client_profile(pg, tmp):
+    key = pg.keygen("k.key")
+    conf = tmp / "client.conf"
+    conf.write_text(f"[profile office]\nserver = gw.example:7000\nkey_file = {key}\n"
+                    "local_forward = 8080:intranet:80\n")
+    r = run([pg.bin, "check", "client", "-c", conf, "office"])
+    assert r.returncode == 0 and "office: ok: 1 local" in r.stdout, r.stderr
+    conf.write_text(f"[profile office]\nserver = gw.example:7000\nkey_file = {key}\n"
+                    "local_forward = 8080:intranet\n")
+    r = run([pg.bin, "check", "client", "-c", conf])
+    assert r.returncode == 1 and "client.conf:4: local_forward: expected" in r.stderr, r.stderr
+    conf.write_text(f"[profile office]\nserver = gw.example:7000\nkey_file = {tmp}/nokey\n")
+    r = run([pg.bin, "check", "client", "-c", conf])
+    assert r.returncode == 1 and "nokey" in r.stderr, r.stderr
+
+
 def test_check_good_config(pg, tmp):
     key = pg.keygen("k.key")
     conf = server_conf(tmp / "c.conf", 7000, [("a", key, "any"), ("b", pg.keygen(), "any")])
