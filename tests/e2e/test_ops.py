@@ -89,6 +89,27 @@ def test_reload_keeps_kept_session_and_closes_removed(pg, tmp, tcp_servers, echo
     srv.wait_for_log(r"refused 127\.0\.0\.1:\d+: no key matched")
 
 
+def test_reload_replaced_key_is_a_revocation(pg, tmp, echo_server):
+    """[key a] keeps its name but now names another key file: the session
+    made with the old key is closed, and a client holding the new key gets in."""
+    old, new = pg.keygen("old.key"), pg.keygen("new.key")
+    port = free_port()
+    conf = tmp / "server.conf"
+    server_conf(conf, port, [("a", old, hostport(*echo_server.addr))])
+    srv = pg.start_server(config=conf)
+    fwd = [forward_spec("127.0.0.1", 0, *echo_server.addr)]
+    c_old = pg.start_client(server=srv, key=old, forwards=fwd, name="client-old")
+    echo_roundtrip(c_old.listen[0])
+    server_conf(conf, port, [("a", new, hostport(*echo_server.addr))])
+    hup(srv)
+    assert "configuration applied" in reloaded(srv, 1).group(0)
+    srv.wait_for_log(r"key 'a' removed or replaced by reload; closing")
+    c_old.wait_for_log(r"session \d+ closed: peer closed the session")
+    c_new = pg.start_client(server=srv, key=new, forwards=fwd, name="client-new")
+    echo_roundtrip(c_new.listen[0])
+    assert srv.count(r"authenticated as key 'a'") == 2
+
+
 def test_reload_bad_config_keeps_old(pg, tmp, echo_server):
     """A config with an error is rejected whole on SIGHUP (logged with
     file:line); the old keys, policy and listener keep serving."""
