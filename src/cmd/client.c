@@ -1044,7 +1044,7 @@ int cmd_client(int argc, char **argv)
 	/* -W shares the terminal with ssh: only problems, unless -v asks. */
 	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
 		lvl = LOG_LVL_WARN;
-	log_set_level(lvl);
+	log_init("postern", lvl, cl.cfg.log_sink == CONFIG_LOG_SYSLOG);
 	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
 		goto out;

@@ -147,6 +147,7 @@ struct config_client {
 	unsigned connect_timeout_ms; /* default 10000 */
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
 	struct net_endpoint stdio;   /* -W: one channel to here on stdin/stdout; host "" = off */
+	int log_sink;		     /* enum config_log_sink, default stderr */
 	char control[CONFIG_PATH_MAX + 1];	 /* control socket; "" = none */
 	char control_group[CONFIG_NAME_MAX + 1]; /* "" = mode 0600, else this group, 0660 */
 	unsigned control_max;			 /* control connections at once (8) */

@@ -273,6 +273,17 @@ def test_log_syslog_leaves_stderr_quiet(pg, tmp):
     assert "listening on" not in srv.log() and "server ready" not in srv.log(), srv.log()
 
 
+def test_client_log_syslog(pg):
+    """The client's log = syslog: its one ERROR line does not reach stderr; the
+    exit status still says it failed."""
+    key = pg.keygen()
+    args = [pg.bin, "client", "-k", key, "--connect-attempts", "1", f"127.0.0.1:{free_port()}"]
+    plain = run(args)
+    assert plain.returncode == 1 and "cannot establish a session" in plain.stderr
+    quiet = run(args + ["--log", "syslog"])
+    assert quiet.returncode == 1 and quiet.stderr == "", quiet.stderr
+
+
 # --- client resilience -----------------------------------------------------------
 
 def test_server_killed_during_traffic_client_comes_back_with_remote_forwards(
