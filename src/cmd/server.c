@@ -1644,6 +1644,9 @@ int cmd_server(int argc, char **argv)
 	busypoll_run(&srv.poll, srv.loop);
 	rc = 0;
 out:
+	/* A start that failed after opening them: close (and unlink) before the walk does. */
+	ctl_close(srv.ctl);
+	ctl_close(srv.metrics);
 	if (srv.loop != NULL) {
 		uv_walk(srv.loop, close_walk, NULL);
 		/* Also lets a verification still on a worker finish. */
