@@ -18,8 +18,8 @@
 
 #include "ctl/control.h"
 
-static const char *const names[] = {"",	   "status", "metrics", "bans",
-				    "unban", "forward", "cancel", "reload"};
+static const char *const names[] = {"",	     "status",	"metrics", "bans",
+				    "unban", "forward", "cancel",  "reload"};
 
 static void require(int cond)
 {
