@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config clang clang-format libclang-rt-14-dev
 	libssl-dev libuv1-dev libinih-dev libcmocka-dev libjson-c-dev
-	python3 python3-pytest python3-pytest-timeout python3-cryptography
+	python3 python3-pytest python3-pytest-timeout python3-cryptography python3-prometheus-client
 	openssh-server openssh-client curl iperf3 iproute2 netcat-openbsd
 	valgrind
 )

@@ -23,6 +23,10 @@ static const struct {
     {"connect", cmd_client, "alias of client"},
     {"keygen", cmd_keygen, "write a new pre-shared key file"},
     {"access", cmd_access, "print what each key may reach (the access matrix)"},
+    {"check", cmd_check, "validate a configuration without running it (like sshd -t)"},
+    {"status", cmd_status, "sessions, channels, bytes and bans of a running server or client"},
+    {"ctl", cmd_ctl, "control a running client (forward, cancel) or server (bans, unban)"},
+    {"metrics", cmd_metrics, "Prometheus metrics of a running server or client"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},
 };
 

@@ -8,7 +8,11 @@
  * exists it gives up after connect_attempts failed rounds, so a wrong key
  * does not get its owner banned.
  */
+#include <errno.h>
+#include <grp.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +22,10 @@
 #include "cmd/cmd.h"
 #include "conf/client.h"
 #include "conf/settings.h"
+#include "ctl/control.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
+#include "tunnel/fwd_stdio.h"
 #include "tunnel/handshake.h"
 #include "tunnel/session.h"
 #include "util/busypoll.h"
@@ -33,6 +39,7 @@ struct client_remote {
 	struct net_forward fw;
 	int bind_given; /* the spec named a bind address */
 	uint16_t bound_port;
+	int gone; /* removed by a reload: its listen id refuses channels from now on */
 };
 
 struct client {
@@ -62,6 +69,11 @@ struct client {
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
+	struct fwd_stdio *stdio; /* -W, once its channel is open */
+	struct ctl *ctl;	 /* the control socket, or NULL */
+	unsigned reconnects;	 /* sessions lost after the first was established */
+	int argc;		 /* the command line, read again on SIGHUP */
+	char **argv;
 };
 
 static void try_connect(struct client *cl);
@@ -104,6 +116,10 @@ static void stop(struct client *cl, int code)
 		fwd_local_close(cl->fwds[i]);
 		cl->fwds[i] = NULL;
 	}
+	fwd_stdio_close(cl->stdio);
+	cl->stdio = NULL;
+	ctl_close(cl->ctl);
+	cl->ctl = NULL;
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -114,12 +130,15 @@ static void on_signal(uv_signal_t *sig, int signum)
 	stop(sig->data, 0);
 }
 
+static int reload(struct client *cl);
+
 /* Signals an operator sends by habit must never kill the client silently. */
 static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct client *cl = sig->data;
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
+		log_info("SIGHUP: reloading the configuration");
+		reload(cl);
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
 		int up = cl->s != NULL && session_established(cl->s);
@@ -212,6 +231,8 @@ static void resolve_binds(struct client *cl)
 static void request_remote(struct client *cl, struct session *s)
 {
 	for (size_t i = 0; i < cl->nremote; i++) {
+		if (cl->remote[i].gone)
+			continue;
 		const struct net_endpoint *l = &cl->remote[i].fw.listen;
 		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
 		size_t n = frame_listen(
@@ -222,12 +243,56 @@ static void request_remote(struct client *cl, struct session *s)
 	}
 }
 
+static void on_stdio_done(void *arg, int ok)
+{
+	struct client *cl = arg;
+	log_debug("-W: channel ended%s", ok ? "" : " with an error");
+	stop(cl, ok ? 0 : EXIT_RUNTIME);
+}
+
+/*
+ * open_stdio(cl, s): -W: a socketpair, one end a channel to the target, the
+ * other bridged to stdin/stdout. Once only: a -W stream cannot survive a
+ * reconnect (its bytes in flight are lost), so a lost session ends it.
+ */
+static int open_stdio(struct client *cl, struct session *s)
+{
+	int sv[2];
+	char name[NET_HOST_MAX + 16];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_error("-W: socketpair: %s", strerror(errno));
+		return -1;
+	}
+	struct channel_entrance e = {
+	    .kind = ENTRANCE_FIXED,
+	    .target = &cl->cfg.stdio,
+	    .name = net_format_endpoint(&cl->cfg.stdio, name, sizeof(name)),
+	};
+	cl->stdio = fwd_stdio_start(cl->loop, sv[1], on_stdio_done, cl);
+	if (cl->stdio == NULL) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (channel_open_fd(s, cl->loop, sv[0], &e) != 0) {
+		close(sv[0]);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_established(void *arg, struct session *s)
 {
 	struct client *cl = arg;
 	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
 	cl->backoff_s = 0;
 	cl->established_once = 1;
+	if (cl->cfg.stdio.host[0] != 0) {
+		if (cl->stdio == NULL && !cl->forwards_open && open_stdio(cl, s) != 0)
+			stop(cl, EXIT_RUNTIME);
+		cl->forwards_open = 1;
+		return;
+	}
 	if (!cl->forwards_open) {
 		if (open_forwards(cl) != 0) {
 			log_error("exiting: a requested forward could not be set up");
@@ -279,7 +344,8 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 	struct client *cl = arg;
 	/* The server may only open channels for listeners we asked for, and
 	 * only to the targets we configured for them. */
-	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote) {
+	if (f->kind != FRAME_TARGET_FORWARD || f->listen_id == 0 || f->listen_id > cl->nremote ||
+	    cl->remote[f->listen_id - 1].gone) {
 		channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, "no such remote forward");
 		return;
 	}
@@ -316,6 +382,11 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	/* Like ssh: a client that never got in stops, rather than retry a
 	 * wrong key until the server bans its address (connect_attempts stays
 	 * below the default ban_threshold). Once in, it reconnects for good. */
+	if (cl->cfg.stdio.host[0] != 0 && cl->established_once) {
+		log_error("-W: session to %s lost: %s", cl->server_name, why);
+		stop(cl, EXIT_RUNTIME);
+		return;
+	}
 	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
 	    ++cl->attempts >= cl->cfg.connect_attempts) {
 		log_error("cannot establish a session with %s after %u attempt(s): %s",
@@ -323,6 +394,8 @@ static void schedule_reconnect(struct client *cl, const char *why)
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
+	if (cl->established_once && cl->backoff_s == 0)
+		cl->reconnects++;
 	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
 	if (cl->backoff_s > cl->cfg.reconnect_max_s)
 		cl->backoff_s = cl->cfg.reconnect_max_s;
@@ -449,6 +522,481 @@ static void try_connect(struct client *cl)
 		schedule_reconnect(cl, "cannot start name resolution");
 }
 
+/* --- reload (SIGHUP) --- */
+
+/* entrance_name(c, i, out, len): entrance ${i} of ${c} (-L then -D) as one comparable string. */
+static const char *entrance_name(const struct config_client *c, size_t i, char *out, size_t len)
+{
+	char a[NET_PATH_MAX + 16], b[NET_PATH_MAX + 16];
+	if (i >= c->nlocal) {
+		net_format_endpoint(&c->dynamic[i - c->nlocal], a, sizeof(a));
+		snprintf(out, len, "-D %s", a);
+	} else {
+		net_format_endpoint(&c->local[i].listen, a, sizeof(a));
+		net_format_endpoint(&c->local[i].target, b, sizeof(b));
+		snprintf(out, len, "-L %s:%s", a, b);
+	}
+	return out;
+}
+
+static const char *remote_name(const struct net_forward *fw, char *out, size_t len)
+{
+	char a[NET_PATH_MAX + 16], b[NET_PATH_MAX + 16];
+	net_format_endpoint(&fw->listen, a, sizeof(a));
+	net_format_endpoint(&fw->target, b, sizeof(b));
+	snprintf(out, len, "-R %s:%s", a, b);
+	return out;
+}
+
+enum { NAME_MAX_LEN = 2 * (NET_PATH_MAX + 16) + 8 };
+
+/*
+ * reload_remote(cl, nc): -R forwards no longer configured stop taking
+ * channels (the protocol has no way to withdraw a server listener, so it
+ * stays bound until the session ends); new ones are appended, so the
+ * listen ids of kept ones never change, and requested now if a session is up.
+ */
+static int reload_remote(struct client *cl, const struct config_client *nc)
+{
+	char a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	size_t added = 0;
+	for (size_t j = 0; j < nc->nremote; j++) {
+		int have = 0;
+		for (size_t i = 0; i < cl->nremote && !have; i++)
+			have = !cl->remote[i].gone &&
+			       strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		added += !have;
+	}
+	struct client_remote *r = realloc(cl->remote, (cl->nremote + added + 1) * sizeof(*r));
+	if (r == NULL)
+		return -1;
+	cl->remote = r;
+	for (size_t i = 0; i < cl->nremote; i++) {
+		int keep = 0;
+		if (cl->remote[i].gone)
+			continue;
+		for (size_t j = 0; j < nc->nremote && !keep; j++)
+			keep = strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		if (!keep) {
+			cl->remote[i].gone = 1;
+			log_info("reload: %s removed (new connections to it are refused)", a);
+		}
+	}
+	size_t first = cl->nremote;
+	for (size_t j = 0; j < nc->nremote; j++) {
+		int have = 0;
+		for (size_t i = 0; i < cl->nremote && !have; i++)
+			have = !cl->remote[i].gone &&
+			       strcmp(remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
+		if (have)
+			continue;
+		struct client_remote *n = &cl->remote[cl->nremote++];
+		memset(n, 0, sizeof(*n));
+		n->fw = nc->remote[j];
+		n->bind_given = nc->remote[j].listen.host[0] != 0;
+		log_info("reload: %s added", b);
+	}
+	if (cl->s != NULL && session_established(cl->s))
+		for (size_t i = first; i < cl->nremote; i++) {
+			const struct net_endpoint *l = &cl->remote[i].fw.listen;
+			uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
+			size_t n = frame_listen(
+			    f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+			    l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""),
+			    l->port);
+			if (n == 0 || session_send_frame(cl->s, f, n) != 0)
+				break;
+		}
+	return 0;
+}
+
+/*
+ * reload(cl): read the command line and the profile again and apply its
+ * forwards: an entrance still configured keeps its listener and its open
+ * connections; a removed one stops listening (its open connections go on
+ * until they end); a new one is opened now. Other settings (server, key,
+ * timers) take effect on restart. A profile with errors changes nothing.
+ * New bind names are resolved here, blocking the loop for that long.
+ */
+static int apply_forwards(struct client *cl, struct config_client *nc_in);
+
+static int reload(struct client *cl)
+{
+	struct config_client nc;
+	char err[CONFIG_ERR_MAX];
+	int log = 0;
+
+	config_client_defaults(&nc);
+	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
+		log_error("reload: %s; configuration unchanged", err);
+		config_client_free(&nc);
+		return -1;
+	}
+	return apply_forwards(cl, &nc);
+}
+
+/*
+ * apply_forwards(cl, nc): make the forwards of ${nc} (taken over, freed on
+ * failure) the running ones, as reload() describes. Shared by SIGHUP and
+ * the control socket's forward/cancel.
+ */
+static int apply_forwards(struct client *cl, struct config_client *nc_in)
+{
+	struct config_client nc = *nc_in;
+	char err[CONFIG_ERR_MAX], a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	size_t nold = cl->cfg.nlocal + cl->cfg.ndynamic, nnew;
+	struct fwd_local **fwds = NULL;
+	struct addrinfo **binds = NULL;
+	char(*bind_err)[NET_ERR_MAX] = NULL;
+	int *taken = NULL, rc = -1;
+
+	nnew = nc.nlocal + nc.ndynamic;
+	fwds = calloc(nnew + 1, sizeof(*fwds));
+	binds = calloc(nnew + 1, sizeof(*binds));
+	bind_err = calloc(nnew + 1, sizeof(*bind_err));
+	taken = calloc(nold + 1, sizeof(*taken));
+	if (fwds == NULL || binds == NULL || bind_err == NULL || taken == NULL ||
+	    reload_remote(cl, &nc) != 0) {
+		log_error("reload: out of memory; configuration unchanged");
+		goto out;
+	}
+	for (size_t j = 0; j < nnew; j++) {
+		entrance_name(&nc, j, b, sizeof(b));
+		for (size_t i = 0; i < nold; i++) {
+			if (taken[i] || strcmp(entrance_name(&cl->cfg, i, a, sizeof(a)), b) != 0)
+				continue;
+			taken[i] = 1;
+			fwds[j] = cl->fwds[i];
+			binds[j] = cl->binds[i];
+			memcpy(bind_err[j], cl->bind_err[i], NET_ERR_MAX);
+			cl->fwds[i] = NULL;
+			cl->binds[i] = NULL;
+			break;
+		}
+	}
+	for (size_t i = 0; i < nold; i++) {
+		if (taken[i])
+			continue;
+		log_info("reload: %s removed", entrance_name(&cl->cfg, i, a, sizeof(a)));
+		fwd_local_close(cl->fwds[i]);
+		if (cl->binds[i] != NULL)
+			freeaddrinfo(cl->binds[i]);
+	}
+	free(cl->fwds);
+	free(cl->binds);
+	free(cl->bind_err);
+	/* The new configuration is in place before the new entrances open: they
+	 * read their specs from it. */
+	struct config_client old = cl->cfg;
+	cl->cfg = nc;
+	memcpy(cl->cfg.key_file, old.key_file, sizeof(old.key_file));
+	cl->cfg.server = old.server;
+	cl->fwds = fwds;
+	cl->binds = binds;
+	cl->bind_err = bind_err;
+	fwds = NULL;
+	binds = NULL;
+	bind_err = NULL;
+	for (size_t j = 0; j < nnew; j++) {
+		int socks = j >= nc.nlocal;
+		const struct net_endpoint *ep =
+		    socks ? &cl->cfg.dynamic[j - nc.nlocal] : &cl->cfg.local[j].listen;
+		if (cl->fwds[j] != NULL || cl->binds[j] != NULL || ep->is_unix ||
+		    cl->bind_err[j][0] != 0)
+			continue;
+		char port[8];
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_STREAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
+				    &cl->binds[j]);
+		if (g != 0) {
+			cl->binds[j] = NULL;
+			snprintf(cl->bind_err[j], NET_ERR_MAX,
+				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
+		}
+	}
+	cl->nfwds = nnew;
+	if (cl->forwards_open)
+		for (size_t j = 0; j < nnew; j++) {
+			if (cl->fwds[j] != NULL)
+				continue;
+			int socks = j >= nc.nlocal;
+			const struct net_endpoint *ep =
+			    socks ? &cl->cfg.dynamic[j - nc.nlocal] : &cl->cfg.local[j].listen;
+			if (!ep->is_unix && cl->binds[j] == NULL)
+				snprintf(err, sizeof(err), "%s", cl->bind_err[j]);
+			else
+				cl->fwds[j] =
+				    fwd_local_open(cl->loop, ep, cl->binds[j],
+						   socks ? NULL : &cl->cfg.local[j].target,
+						   current_session, cl, err);
+			if (cl->fwds[j] == NULL)
+				log_error("reload: %s: %s",
+					  entrance_name(&cl->cfg, j, a, sizeof(a)), err);
+			else
+				log_info("reload: %s added",
+					 entrance_name(&cl->cfg, j, a, sizeof(a)));
+		}
+	config_client_free(&old);
+	log_info("reload: configuration applied: %zu local, %zu dynamic, %zu remote forward(s)",
+		 cl->cfg.nlocal, cl->cfg.ndynamic, cl->cfg.nremote);
+	rc = 0;
+out:
+	if (rc != 0)
+		config_client_free(&nc);
+	free(fwds);
+	free(binds);
+	free(bind_err);
+	free(taken);
+	return rc;
+}
+
+/* --- the control socket --- */
+
+/* copy_forwards(cl, nc): ${nc} = the running configuration, lists duplicated. */
+static int copy_forwards(const struct client *cl, struct config_client *nc)
+{
+	*nc = cl->cfg;
+	nc->local = NULL;
+	nc->remote = NULL;
+	nc->dynamic = NULL;
+	nc->nlocal = nc->nremote = nc->ndynamic = 0;
+	for (size_t i = 0; i < cl->cfg.nlocal; i++)
+		if (config_add_forward(nc, &cl->cfg.local[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < cl->cfg.nremote; i++)
+		if (config_add_remote(nc, &cl->cfg.remote[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < cl->cfg.ndynamic; i++)
+		if (config_add_dynamic(nc, &cl->cfg.dynamic[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static const char *kind_key(const char *flag)
+{
+	return strcmp(flag, "-L") == 0	 ? "local_forward"
+	       : strcmp(flag, "-R") == 0 ? "remote_forward"
+					 : "dynamic_forward";
+}
+
+/* remove_match(nc, one): drop from ${nc} the forward ${one} holds (its only one). */
+static int remove_match(struct config_client *nc, const struct config_client *one)
+{
+	char a[NAME_MAX_LEN], b[NAME_MAX_LEN];
+	if (one->nremote == 1) {
+		remote_name(&one->remote[0], b, sizeof(b));
+		for (size_t i = 0; i < nc->nremote; i++)
+			if (strcmp(remote_name(&nc->remote[i], a, sizeof(a)), b) == 0) {
+				memmove(&nc->remote[i], &nc->remote[i + 1],
+					(nc->nremote - i - 1) * sizeof(*nc->remote));
+				nc->nremote--;
+				return 0;
+			}
+		return -1;
+	}
+	entrance_name(one, 0, b, sizeof(b));
+	for (size_t i = 0; i < nc->nlocal + nc->ndynamic; i++) {
+		if (strcmp(entrance_name(nc, i, a, sizeof(a)), b) != 0)
+			continue;
+		if (i < nc->nlocal) {
+			memmove(&nc->local[i], &nc->local[i + 1],
+				(nc->nlocal - i - 1) * sizeof(*nc->local));
+			nc->nlocal--;
+		} else {
+			size_t d = i - nc->nlocal;
+			memmove(&nc->dynamic[d], &nc->dynamic[d + 1],
+				(nc->ndynamic - d - 1) * sizeof(*nc->dynamic));
+			nc->ndynamic--;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * ctl_forward(cl, req, o): `ctl forward|cancel -L|-R|-D SPEC`, parsed by the
+ * settings table exactly as the flag is. Lasts until the next reload, which
+ * goes back to the profile.
+ */
+static int ctl_forward(struct client *cl, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct config_client nc, one;
+	char why[CONFIG_ERR_MAX];
+	const struct setting *st =
+	    settings_find(SETTINGS_CLIENT, SETTINGS_IN_PROFILE, kind_key(req->args[0]));
+	config_client_defaults(&one);
+	if (cl->cfg.stdio.host[0] != 0) {
+		ctl_printf(o, "a -W client has no forwards\n");
+		return -1;
+	}
+	if (st == NULL || settings_apply(st, &one, req->args[1], "", why) != 0) {
+		config_client_free(&one);
+		ctl_printf(o, "%s %s\n", req->args[0], st == NULL ? "unknown" : why);
+		return -1;
+	}
+	if (copy_forwards(cl, &nc) != 0) {
+		config_client_free(&one);
+		config_client_free(&nc);
+		ctl_printf(o, "out of memory\n");
+		return -1;
+	}
+	int rc = 0;
+	char want[NAME_MAX_LEN] = "";
+	if (one.nlocal + one.ndynamic == 1)
+		entrance_name(&one, 0, want, sizeof(want));
+	if (req->verb == CTL_CANCEL)
+		rc = remove_match(&nc, &one);
+	else if (one.nlocal == 1)
+		rc = config_add_forward(&nc, &one.local[0]);
+	else if (one.nremote == 1)
+		rc = config_add_remote(&nc, &one.remote[0]);
+	else if (one.ndynamic == 1)
+		rc = config_add_dynamic(&nc, &one.dynamic[0]);
+	config_client_free(&one);
+	if (rc != 0) {
+		config_client_free(&nc);
+		ctl_printf(o, "%s\n",
+			   req->verb == CTL_CANCEL ? "no such forward" : "too many forwards");
+		return -1;
+	}
+	if (apply_forwards(cl, &nc) != 0) {
+		ctl_printf(o, "failed (see the client's log)\n");
+		return -1;
+	}
+	/* A new entrance that could not be bound is a failed request. */
+	char a[NAME_MAX_LEN];
+	for (size_t i = 0;
+	     req->verb == CTL_FORWARD && want[0] != 0 && i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+		if (cl->forwards_open && cl->fwds[i] == NULL &&
+		    strcmp(entrance_name(&cl->cfg, i, a, sizeof(a)), want) == 0) {
+			ctl_printf(o, "%s %s: could not listen (see the client's log)\n",
+				   req->args[0], req->args[1]);
+			return -1;
+		}
+	ctl_printf(o, "%s %s %s\n", req->verb == CTL_CANCEL ? "cancelled" : "added", req->args[0],
+		   req->args[1]);
+	return 0;
+}
+
+static void ctl_client_status(struct client *cl, struct ctl_out *o, int json)
+{
+	struct session_stats st = {0};
+	char a[NAME_MAX_LEN];
+	int up = cl->s != NULL && session_established(cl->s);
+	if (up)
+		session_get_stats(cl->s, &st);
+	if (!json) {
+		ctl_printf(o,
+			   "server %s session %s channels %zu bytes out %llu in %llu reconnects %u "
+			   "keepalive %u s\n",
+			   cl->server_name, up ? "established" : "down", st.channels,
+			   (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+			   cl->reconnects, cl->cfg.keepalive_s);
+		for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+			ctl_printf(o, "forward %s %s\n", entrance_name(&cl->cfg, i, a, sizeof(a)),
+				   i < cl->nfwds && cl->fwds[i] != NULL ? "listening" : "closed");
+		for (size_t i = 0; i < cl->nremote; i++)
+			if (!cl->remote[i].gone)
+				ctl_printf(o, "forward %s port %u\n",
+					   remote_name(&cl->remote[i].fw, a, sizeof(a)),
+					   (unsigned)cl->remote[i].bound_port);
+		return;
+	}
+	ctl_printf(o,
+		   "{\"role\":\"client\",\"version\":1,\"server\":\"%s\",\"established\":%s,"
+		   "\"channels\":%zu,\"bytes_out\":%llu,\"bytes_in\":%llu,\"reconnects\":%u,"
+		   "\"keepalive\":%u,\"forwards\":[",
+		   cl->server_name, up ? "true" : "false", st.channels,
+		   (unsigned long long)st.bytes_out, (unsigned long long)st.bytes_in,
+		   cl->reconnects, cl->cfg.keepalive_s);
+	int n = 0;
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+		ctl_printf(o, "%s{\"spec\":\"%s\",\"listening\":%s}", n++ ? "," : "",
+			   entrance_name(&cl->cfg, i, a, sizeof(a)),
+			   i < cl->nfwds && cl->fwds[i] != NULL ? "true" : "false");
+	for (size_t i = 0; i < cl->nremote; i++)
+		if (!cl->remote[i].gone)
+			ctl_printf(o, "%s{\"spec\":\"%s\",\"port\":%u}", n++ ? "," : "",
+				   remote_name(&cl->remote[i].fw, a, sizeof(a)),
+				   (unsigned)cl->remote[i].bound_port);
+	ctl_printf(o, "]}\n");
+}
+
+static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct client *cl = arg;
+	struct session_stats st = {0};
+	switch (req->verb) {
+	case CTL_STATUS:
+		ctl_client_status(cl, o, req->json);
+		return 0;
+	case CTL_FORWARD:
+	case CTL_CANCEL:
+		return ctl_forward(cl, req, o);
+	case CTL_RELOAD:
+		if (reload(cl) == 0)
+			return ctl_printf(o, "reloaded\n"), 0;
+		ctl_printf(o, "reload failed; configuration unchanged\n");
+		return -1;
+	case CTL_METRICS:
+		if (cl->s != NULL && session_established(cl->s))
+			session_get_stats(cl->s, &st);
+		ctl_printf(
+		    o,
+		    "# HELP postern_client_established 1 while the session is up.\n"
+		    "# TYPE postern_client_established gauge\npostern_client_established %d\n"
+		    "# HELP postern_channels Channels open now.\n"
+		    "# TYPE postern_channels gauge\npostern_channels %zu\n"
+		    "# HELP postern_client_reconnects_total Sessions lost and retried.\n"
+		    "# TYPE postern_client_reconnects_total counter\n"
+		    "postern_client_reconnects_total %u\n",
+		    cl->s != NULL && session_established(cl->s), st.channels, cl->reconnects);
+		return 0;
+	case CTL_BANS:
+	case CTL_UNBAN:
+		break;
+	}
+	ctl_printf(o, "bans and unban are for a server's control socket\n");
+	return -1;
+}
+
+static int open_control(struct client *cl)
+{
+	char err[256];
+	long gid = -1;
+	if (cl->cfg.control[0] == 0)
+		return 0;
+	if (cl->cfg.control_group[0] != 0) {
+		struct group *g = getgrnam(cl->cfg.control_group);
+		if (g == NULL) {
+			fprintf(stderr, "postern client: control_group %s: no such group\n",
+				cl->cfg.control_group);
+			return -1;
+		}
+		gid = (long)g->gr_gid;
+	}
+	struct ctl_config cc = {
+	    .path = cl->cfg.control,
+	    .gid = gid,
+	    .max_clients = cl->cfg.control_max,
+	    .max_request = cl->cfg.control_request_max,
+	    .max_output = cl->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	cl->ctl = ctl_open(cl->loop, &cc, on_ctl, cl, err, sizeof(err));
+	if (cl->ctl == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* --- command line --- */
 
 static void usage(FILE *f)
@@ -489,9 +1037,14 @@ int cmd_client(int argc, char **argv)
 	char err[KEYS_ERR_MAX];
 	int rc = EXIT_USAGE;
 	config_client_defaults(&cl.cfg);
+	cl.argc = argc;
+	cl.argv = argv;
 	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
 		goto out;
-	log_set_level(lvl);
+	/* -W shares the terminal with ssh: only problems, unless -v asks. */
+	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
+		lvl = LOG_LVL_WARN;
+	log_init("postern", lvl, cl.cfg.log_sink == CONFIG_LOG_SYSLOG);
 	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
 		goto out;
@@ -526,7 +1079,12 @@ int cmd_client(int argc, char **argv)
 		info[i]->data = &cl;
 		uv_signal_start(info[i], on_info_signal, infonum[i]);
 	}
-	try_connect(&cl);
+	if (open_control(&cl) != 0) {
+		rc = EXIT_RUNTIME;
+		stop(&cl, EXIT_RUNTIME);
+	} else {
+		try_connect(&cl);
+	}
 	busypoll_init(&cl.poll, cl.cfg.busy_poll_us);
 	busypoll_run(&cl.poll, cl.loop);
 	rc = cl.exit_code;

@@ -10,6 +10,10 @@ int cmd_client(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_access(int argc, char **argv);
 int cmd_settings(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 /* cmd_parse_uint(s, min, max, out): strict decimal; 0 or -1. */
 int cmd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);

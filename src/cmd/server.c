@@ -9,12 +9,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #include "conf/server.h"
 #include "conf/settings.h"
 #include "crypto/replay.h"
+#include "ctl/control.h"
 #include "guard/abuse.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
@@ -58,7 +62,13 @@ struct listener {
 	uv_tcp_t tcp; /* binds, sets the options, listens; closed right after */
 	uv_poll_t poll;
 	int fd;
+	int state;		      /* enum listener_state */
+	char spec[NET_HOST_MAX + 16]; /* the listen entry it came from, for reload */
 };
+
+/* A slot's handle cannot move while libuv holds it, so a reload frees slots
+ * in place: a closing one is reused only after its close callback. */
+enum listener_state { LISTENER_FREE = 0, LISTENER_ACTIVE, LISTENER_CLOSING };
 
 /* One accepted connection, from accept to close. */
 struct conn {
@@ -71,6 +81,7 @@ struct conn {
 	int in_pen;
 	struct verify_job *job; /* message 1 on the verification queue */
 	const struct config_key *key;
+	uint64_t started_ms;	  /* Unix ms of the authentication */
 	struct conn *prev, *next; /* all connections, oldest first */
 };
 
@@ -85,7 +96,16 @@ struct server {
 	struct replay_file *rf; /* NULL with state_dir = none */
 	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
-	size_t nlisteners;
+	size_t nlisteners;   /* slots in use (any state but free) */
+	struct ctl *ctl;     /* the control socket, or NULL */
+	struct ctl *metrics; /* metrics_listen, or NULL */
+	int pid_written;     /* pid_file is ours to remove */
+	/* Counters for metrics: they only grow. */
+	uint64_t refusals[8]; /* by enum refusal_kind */
+	uint64_t closed_bytes_in, closed_bytes_out, sessions_total;
+	int argc; /* the command line, read again on SIGHUP */
+	char **argv;
+	unsigned reloads;
 	int spare_fd;		 /* reserve: closed to accept at the fd limit, then reopened */
 	uv_timer_t accept_pause; /* accepting resumes when no descriptor was free */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
@@ -102,6 +122,38 @@ struct server {
 };
 
 static const struct session_hooks server_hooks;
+
+/* Refusal reasons as metrics count them (a stable, small label set). */
+enum refusal_kind {
+	REF_NO_KEY,
+	REF_STALE,
+	REF_REPLAY,
+	REF_BANNED,
+	REF_CAPACITY,
+	REF_TIMEOUT,
+	REF_OTHER,
+	REF_KINDS
+};
+static const char *const refusal_label[REF_KINDS] = {"no_key",	 "stale",   "replay", "banned",
+						     "capacity", "timeout", "other"};
+
+static enum refusal_kind refusal_kind_of(const char *reason)
+{
+	if (strstr(reason, "no key") != NULL)
+		return REF_NO_KEY;
+	if (strstr(reason, "stale") != NULL || strstr(reason, "clock") != NULL)
+		return REF_STALE;
+	if (strstr(reason, "replay") != NULL || strstr(reason, "seen") != NULL)
+		return REF_REPLAY;
+	if (strstr(reason, "banned") != NULL)
+		return REF_BANNED;
+	if (strstr(reason, "too many") != NULL || strstr(reason, "full") != NULL ||
+	    strstr(reason, "descriptors") != NULL || strstr(reason, "evicted") != NULL)
+		return REF_CAPACITY;
+	if (strstr(reason, "time") != NULL)
+		return REF_TIMEOUT;
+	return REF_OTHER;
+}
 
 static uint64_t now_ms(void)
 {
@@ -295,6 +347,8 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 		goto out;
 	}
 	c->key = &srv->cfg.keys[f->which];
+	c->started_ms = now_ms();
+	srv->sessions_total++;
 	session_set_ident(c->s, c->key);
 	release_pending(c);
 	log_key(c);
@@ -327,6 +381,7 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 {
 	struct conn *c = arg;
 	struct server *srv = c->srv;
+	srv->refusals[refusal_kind_of(reason)]++;
 	log_refusal(srv, session_peer(s), reason);
 	pen_add(srv, c);
 	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
@@ -426,6 +481,8 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	if (c->key != NULL) {
 		struct session_stats st;
 		session_get_stats(s, &st);
+		srv->closed_bytes_in += st.bytes_in;
+		srv->closed_bytes_out += st.bytes_out;
 		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
 			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
 	}
@@ -549,8 +606,9 @@ static void on_accept_resume(uv_timer_t *t);
 /* Nothing to accept with: leave the queue to the kernel for a moment. */
 static void pause_accepting(struct server *srv)
 {
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		uv_poll_stop(&srv->listeners[i].poll);
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		if (srv->listeners[i].state == LISTENER_ACTIVE)
+			uv_poll_stop(&srv->listeners[i].poll);
 	uv_timer_start(&srv->accept_pause, on_accept_resume, ACCEPT_PAUSE_MS, 0);
 	log_refusal(srv, "new connections", "out of descriptors; they wait in the listen queue");
 }
@@ -560,8 +618,9 @@ static void on_readable(uv_poll_t *h, int status, int events);
 static void on_accept_resume(uv_timer_t *t)
 {
 	struct server *srv = t->data;
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		uv_poll_start(&srv->listeners[i].poll, UV_READABLE, on_readable);
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		if (srv->listeners[i].state == LISTENER_ACTIVE)
+			uv_poll_start(&srv->listeners[i].poll, UV_READABLE, on_readable);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -614,11 +673,14 @@ static void on_unused_connection(uv_stream_t *listener, int status)
 static int listen_addr(struct server *srv, const struct sockaddr *sa, const char *spec)
 {
 	char name[NET_HOST_MAX + 16];
-	if (srv->nlisteners == MAX_LISTENERS) {
+	struct listener *l = NULL;
+	for (size_t i = 0; i < MAX_LISTENERS && l == NULL; i++)
+		if (srv->listeners[i].state == LISTENER_FREE)
+			l = &srv->listeners[i];
+	if (l == NULL) {
 		log_error("too many listen addresses (max %d)", MAX_LISTENERS);
 		return -1;
 	}
-	struct listener *l = &srv->listeners[srv->nlisteners];
 	uv_os_fd_t fd = -1;
 	l->srv = srv;
 	l->fd = -1;
@@ -641,6 +703,8 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 		return -1;
 	}
 	l->poll.data = l;
+	l->state = LISTENER_ACTIVE;
+	snprintf(l->spec, sizeof(l->spec), "%s", spec);
 	uv_poll_start(&l->poll, UV_READABLE, on_readable);
 	srv->nlisteners++;
 	log_info("listening on %s",
@@ -648,11 +712,14 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	return 0;
 }
 
-/* Binding happens before the loop runs, so blocking name resolution is fine here. */
-static int bind_listeners(struct server *srv)
+/*
+ * bind_endpoint(srv, ep): listen on every address ${ep} resolves to. At
+ * start and on reload, when blocking name resolution is acceptable (a
+ * reload's lookup of a name in `listen` stalls the loop for that long).
+ */
+static int bind_endpoint(struct server *srv, const struct net_endpoint *ep)
 {
-	for (size_t i = 0; i < srv->cfg.nlisten; i++) {
-		const struct net_endpoint *ep = &srv->cfg.listen[i];
+	{
 		char spec[NET_HOST_MAX + 16], port[8];
 		net_format_endpoint(ep, spec, sizeof(spec));
 		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
@@ -676,6 +743,30 @@ static int bind_listeners(struct server *srv)
 	return 0;
 }
 
+static int bind_listeners(struct server *srv)
+{
+	for (size_t i = 0; i < srv->cfg.nlisten; i++)
+		if (bind_endpoint(srv, &srv->cfg.listen[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	l->state = LISTENER_FREE;
+	l->srv->nlisteners--;
+}
+
+/* listener_close(l): stop accepting on ${l}; its slot frees once libuv lets go. */
+static void listener_close(struct listener *l)
+{
+	l->state = LISTENER_CLOSING;
+	uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+	close(l->fd);
+	l->fd = -1;
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -693,12 +784,14 @@ static void on_signal(uv_signal_t *sig, int signum)
 	struct server *srv = sig->data;
 	log_info("signal %d: shutting down", signum);
 	srv->stopping = 1;
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		uv_close((uv_handle_t *)&srv->listeners[i].poll, NULL);
-		close(srv->listeners[i].fd);
-	}
-	srv->nlisteners = 0;
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		if (srv->listeners[i].state == LISTENER_ACTIVE)
+			listener_close(&srv->listeners[i]);
 	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
+	ctl_close(srv->ctl);
+	srv->ctl = NULL;
+	ctl_close(srv->metrics);
+	srv->metrics = NULL;
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -739,13 +832,243 @@ static void log_status(struct server *srv)
 	log_info("status: %zu source(s) banned (a ban lifts after ban_time, or on restart)", bans);
 }
 
+/* --- reload (SIGHUP) --- */
+
+/* What a closed-by-reload session points at until its close completes: the
+ * old stanza is freed with the old configuration, and a zeroed key permits
+ * nothing (struct config_key). */
+static const struct config_key revoked_key = {.name = "(removed by reload)"};
+
+/*
+ * keep_fixed(srv, nc): settings sized or used once at start (the replay
+ * cache, the pen, the descriptor budget, abuse accounting, the state
+ * directory, the user, the log sink) keep their running value; a change is
+ * logged so the operator knows a restart is needed.
+ */
+static void keep_fixed(const struct server *srv, struct config_server *nc)
+{
+	const struct config_server *o = &srv->cfg;
+#define KEEP(field, name)                                                                          \
+	do {                                                                                       \
+		if (memcmp(&nc->field, &o->field, sizeof(o->field)) != 0)                          \
+			log_warn("reload: %s changed; it takes effect on restart", name);          \
+		memcpy(&nc->field, &o->field, sizeof(o->field));                                   \
+	} while (0)
+	KEEP(replay_window_s, "replay_window");
+	KEEP(replay_cache, "replay_cache");
+	KEEP(max_refusals, "max_refusals");
+	KEEP(max_fds, "max_fds");
+	KEEP(max_unauth, "max_unauth");
+	KEEP(max_unauth_per_source, "max_unauth_per_source");
+	KEEP(ban_threshold, "ban_threshold");
+	KEEP(ban_window_s, "ban_window");
+	KEEP(ban_time_s, "ban_time");
+	KEEP(busy_poll_us, "busy_poll");
+	KEEP(server_buffer_mib, "server_buffer");
+	KEEP(user, "user");
+	KEEP(log_sink, "log");
+	KEEP(control, "control");
+	KEEP(pid_file, "pid_file");
+	KEEP(metrics_listen, "metrics_listen");
+	KEEP(control_group, "control_group");
+	KEEP(control_max, "control_max");
+	KEEP(control_request_max, "control_request_max");
+	KEEP(control_output_max, "control_output_max");
+#undef KEEP
+	if (nc->nban_exempt != o->nban_exempt ||
+	    (o->nban_exempt > 0 &&
+	     memcmp(nc->ban_exempt, o->ban_exempt, o->nban_exempt * sizeof(*o->ban_exempt)) != 0))
+		log_warn("reload: ban_exempt changed; it takes effect on restart");
+	/* state_dir was resolved at start ("auto" became a path): compare as written. */
+	if (strcmp(nc->state_dir, "auto") != 0 && strcmp(nc->state_dir, o->state_dir) != 0)
+		log_warn("reload: state_dir changed; it takes effect on restart");
+	memcpy(nc->state_dir, o->state_dir, sizeof(o->state_dir));
+}
+
+static int listen_wanted(const struct config_server *c, const char *spec)
+{
+	char name[NET_HOST_MAX + 16];
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (strcmp(net_format_endpoint(&c->listen[i], name, sizeof(name)), spec) == 0)
+			return 1;
+	return 0;
+}
+
+static int listening_on(const struct server *srv, const char *spec)
+{
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		if (srv->listeners[i].state == LISTENER_ACTIVE &&
+		    strcmp(srv->listeners[i].spec, spec) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * reload_bind(srv, nc, added): bind the listen entries of ${nc} not bound
+ * yet, marking their slots in ${added}. On failure the ones bound here are
+ * closed again and -1 returned, so the reload can be refused whole.
+ */
+static int reload_bind(struct server *srv, const struct config_server *nc, int *added)
+{
+	int before[MAX_LISTENERS];
+	char spec[NET_HOST_MAX + 16];
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		before[i] = srv->listeners[i].state != LISTENER_FREE;
+	for (size_t i = 0; i < nc->nlisten; i++) {
+		net_format_endpoint(&nc->listen[i], spec, sizeof(spec));
+		if (listening_on(srv, spec))
+			continue;
+		if (bind_endpoint(srv, &nc->listen[i]) != 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		added[i] = !before[i] && srv->listeners[i].state == LISTENER_ACTIVE;
+	return 0;
+fail:
+	for (size_t i = 0; i < MAX_LISTENERS; i++)
+		if (!before[i] && srv->listeners[i].state == LISTENER_ACTIVE)
+			listener_close(&srv->listeners[i]);
+	return -1;
+}
+
+/*
+ * key_map(old, nc, map): map[o] is the index in ${nc} of old key o when a
+ * stanza of that name holds the same key, else REPLAY_NO_OWNER: a key file
+ * that now holds another key is a revocation of the old one.
+ */
+static void key_map(const struct config_server *old, const struct config_server *nc, uint32_t *map)
+{
+	for (size_t o = 0; o < old->nkeys; o++) {
+		map[o] = REPLAY_NO_OWNER;
+		for (size_t i = 0; i < nc->nkeys; i++)
+			if (strcmp(old->keys[o].name, nc->keys[i].name) == 0 &&
+			    crypto_memeq(old->keys[o].psk, nc->keys[i].psk, CRYPTO_KEY_LEN))
+				map[o] = (uint32_t)i;
+	}
+}
+
+/*
+ * reload_sessions(srv, nc, map): sessions of kept keys now answer to the new
+ * stanza (its policy decides their next channels); sessions of removed keys
+ * are closed with a GOODBYE and logged.
+ */
+static unsigned reload_sessions(struct server *srv, struct config_server *nc, const uint32_t *map)
+{
+	unsigned closed = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL || c->key == &revoked_key)
+			continue;
+		uint32_t j = map[c->key - srv->cfg.keys];
+		if (j != REPLAY_NO_OWNER) {
+			c->key = &nc->keys[j];
+			session_set_ident(c->s, c->key);
+			continue;
+		}
+		log_warn("session %lu from %s: key '%s' removed or replaced by reload; closing",
+			 session_id(c->s), session_peer(c->s), c->key->name);
+		c->key = &revoked_key;
+		session_set_ident(c->s, c->key);
+		session_close(c->s, "key revoked by reload", 1);
+		closed++;
+	}
+	return closed;
+}
+
+/*
+ * reload(srv): read the command line and the file again. Everything that
+ * can fail (parsing, keys, memory, binding new listeners) happens before
+ * anything changes, so a bad configuration leaves the old one serving.
+ */
+static int reload(struct server *srv)
+{
+	struct config_server nc;
+	char err[CONFIG_ERR_MAX];
+	int log = 0, added[MAX_LISTENERS] = {0};
+	const uint8_t **psks = NULL;
+	uint64_t *tags = NULL;
+	uint32_t *map = NULL;
+	struct handshake_keys *keys = NULL;
+	int rc = -1;
+
+	config_server_defaults(&nc);
+	if (conf_server_args(srv->argc, srv->argv, &nc, &log, err) != 0) {
+		log_error("reload: %s; configuration unchanged", err);
+		goto out;
+	}
+	keep_fixed(srv, &nc);
+	psks = calloc(nc.nkeys + 1, sizeof(*psks));
+	tags = calloc(nc.nkeys + 1, sizeof(*tags));
+	map = calloc(srv->cfg.nkeys + 1, sizeof(*map));
+	if (psks == NULL || tags == NULL || map == NULL)
+		goto oom;
+	for (size_t i = 0; i < nc.nkeys; i++) {
+		psks[i] = nc.keys[i].psk;
+		tags[i] = replay_file_tag(nc.keys[i].name);
+	}
+	key_map(&srv->cfg, &nc, map);
+	keys = handshake_keys_new(psks, nc.nkeys);
+	if (keys == NULL)
+		goto oom;
+	if (srv->rf != NULL && replay_file_set_tags(srv->rf, tags, nc.nkeys) != 0)
+		goto oom;
+	if (replay_reown(srv->replay, map, (uint32_t)srv->cfg.nkeys, (uint32_t)nc.nkeys,
+			 nc.replay_quota) != 0) {
+		replay_file_set_tags(srv->rf, srv->tags, srv->cfg.nkeys);
+		goto oom;
+	}
+	if (reload_bind(srv, &nc, added) != 0) {
+		replay_file_set_tags(srv->rf, srv->tags, srv->cfg.nkeys);
+		replay_reown(srv->replay, NULL, 0, (uint32_t)srv->cfg.nkeys, srv->cfg.replay_quota);
+		log_error("reload: a new listen address cannot be bound; configuration unchanged");
+		goto out;
+	}
+	/* Nothing fails from here on. */
+	verify_set_keys(srv->verify, keys);
+	keys = NULL;
+	unsigned closed = reload_sessions(srv, &nc, map);
+	for (size_t i = 0; i < MAX_LISTENERS; i++) {
+		struct listener *l = &srv->listeners[i];
+		if (l->state == LISTENER_ACTIVE && !added[i] && !listen_wanted(&nc, l->spec)) {
+			log_info("reload: no longer listening on %s", l->spec);
+			listener_close(l);
+		}
+	}
+	struct config_server old = srv->cfg;
+	srv->cfg = nc;
+	config_server_free(&old);
+	free((void *)srv->psks);
+	free(srv->tags);
+	srv->psks = psks;
+	srv->tags = tags;
+	psks = NULL;
+	tags = NULL;
+	log_set_peer_rate(srv->cfg.log_rate);
+	srv->reloads++;
+	log_info("reload: configuration applied: %zu key(s), %u session(s) closed, %zu "
+		 "listener(s)",
+		 srv->cfg.nkeys, closed, srv->nlisteners);
+	rc = 0;
+	goto out;
+oom:
+	log_error("reload: out of memory; configuration unchanged");
+out:
+	if (rc != 0)
+		config_server_free(&nc);
+	handshake_keys_free(keys);
+	free((void *)psks);
+	free(tags);
+	free(map);
+	return rc;
+}
+
 /* Signals an operator sends by habit must never kill the gateway silently. */
 static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
-	if (signum == SIGHUP)
-		log_warn("SIGHUP: reload is not supported yet; configuration unchanged");
-	else if (signum == SIGUSR1)
+	if (signum == SIGHUP) {
+		log_info("SIGHUP: reloading the configuration");
+		reload(srv);
+	} else if (signum == SIGUSR1)
 		log_status(srv);
 	else
 		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
@@ -937,6 +1260,355 @@ static int setup(struct server *srv)
 	return 0;
 }
 
+/* --- the control socket --- */
+
+struct ban_out {
+	struct ctl_out *o;
+	int json, n;
+};
+
+static void ban_line(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	struct ban_out *b = arg;
+	char name[64];
+	abuse_format_source(src, name, sizeof(name));
+	if (b->json)
+		ctl_printf(b->o, "%s{\"source\":\"%s\",\"seconds_left\":%llu}", b->n++ ? "," : "",
+			   name, (unsigned long long)left_s);
+	else
+		ctl_printf(b->o, "ban %s %llu s left\n", name, (unsigned long long)left_s);
+}
+
+/* ctl_json_str(o, s): ${s} (peer-chosen: a channel's target) as a JSON string. */
+static void ctl_json_str(struct ctl_out *o, const char *str)
+{
+	ctl_printf(o, "\"");
+	for (const unsigned char *p = (const unsigned char *)str; *p != 0; p++) {
+		if (*p == '"' || *p == '\\')
+			ctl_printf(o, "\\%c", *p);
+		else if (*p < 0x20 || *p > 0x7e)
+			ctl_printf(o, "\\u%04x", *p);
+		else
+			ctl_printf(o, "%c", *p);
+	}
+	ctl_printf(o, "\"");
+}
+
+struct chan_out {
+	struct ctl_out *o;
+	int json, n;
+};
+
+static void chan_line(void *arg, const struct channel_info *ci)
+{
+	struct chan_out *c = arg;
+	if (c->json) {
+		ctl_printf(c->o, "%s{\"id\":%u,\"target\":", c->n++ ? "," : "", ci->id);
+		ctl_json_str(c->o, ci->target);
+		ctl_printf(c->o, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"open\":%s}",
+			   (unsigned long long)ci->bytes_in, (unsigned long long)ci->bytes_out,
+			   ci->open ? "true" : "false");
+		return;
+	}
+	char t[NET_HOST_MAX + 16];
+	log_printable(t, (const uint8_t *)ci->target, strnlen(ci->target, sizeof(t) - 1));
+	ctl_printf(c->o, "  channel %u %s bytes in %llu out %llu%s\n", ci->id, t,
+		   (unsigned long long)ci->bytes_in, (unsigned long long)ci->bytes_out,
+		   ci->open ? "" : " (opening)");
+}
+
+/* ctl_status(srv, o, json): the schema is documented in docs/PROTOCOL.md (Control socket). */
+static void ctl_status(struct server *srv, struct ctl_out *o, int json)
+{
+	uint64_t now = now_ms();
+	int n = 0;
+	if (json)
+		ctl_printf(o, "{\"role\":\"server\",\"version\":1,\"now\":%llu,\"sessions\":[",
+			   (unsigned long long)(now / 1000));
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL || c->key == &revoked_key)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		if (json)
+			ctl_printf(
+			    o,
+			    "%s{\"id\":%lu,\"identity\":\"%s\",\"peer\":\"%s\",\"started\":%llu,"
+			    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"channels\":%zu,\"channel_"
+			    "list\":[",
+			    n++ ? "," : "", session_id(c->s), c->key->name, session_peer(c->s),
+			    (unsigned long long)(c->started_ms / 1000),
+			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+			    st.channels);
+		else
+			ctl_printf(
+			    o,
+			    "session %lu identity %s peer %s up %llu s bytes in %llu out %llu "
+			    "channels %zu\n",
+			    session_id(c->s), c->key->name, session_peer(c->s),
+			    (unsigned long long)((now - c->started_ms) / 1000),
+			    (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+			    st.channels);
+		struct chan_out co = {.o = o, .json = json};
+		session_each_channel(c->s, chan_line, &co);
+		if (json)
+			ctl_printf(o, "]}");
+	}
+	struct ban_out b = {.o = o, .json = json};
+	if (json)
+		ctl_printf(o, "],\"bans\":[");
+	abuse_each_ban(srv->abuse, now, ban_line, &b);
+	if (json)
+		ctl_printf(o,
+			   "],\"unauthenticated\":%u,\"refusals_held\":%u,\"reloads\":%u,"
+			   "\"listeners\":%zu}\n",
+			   abuse_pending(srv->abuse), srv->npen, srv->reloads, srv->nlisteners);
+	else
+		ctl_printf(o, "unauthenticated %u refusals_held %u reloads %u listeners %zu\n",
+			   abuse_pending(srv->abuse), srv->npen, srv->reloads, srv->nlisteners);
+}
+
+static void count_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
+{
+	(void)src;
+	(void)left_s;
+	(*(unsigned *)arg)++;
+}
+
+/* ctl_metrics(srv, o): Prometheus text exposition format 0.0.4. */
+static void ctl_metrics(struct server *srv, struct ctl_out *o)
+{
+	unsigned sessions = 0, bans = 0;
+	uint64_t in = srv->closed_bytes_in, out = srv->closed_bytes_out;
+	size_t channels = 0;
+	for (struct conn *c = srv->head; c != NULL; c = c->next) {
+		if (c->key == NULL || c->key == &revoked_key)
+			continue;
+		struct session_stats st;
+		session_get_stats(c->s, &st);
+		sessions++;
+		channels += st.channels;
+		in += st.bytes_in;
+		out += st.bytes_out;
+	}
+	abuse_each_ban(srv->abuse, now_ms(), count_ban, &bans);
+	ctl_printf(o,
+		   "# HELP postern_sessions Authenticated sessions open now.\n"
+		   "# TYPE postern_sessions gauge\npostern_sessions %u\n",
+		   sessions);
+	ctl_printf(
+	    o,
+	    "# HELP postern_sessions_authenticated_total Sessions authenticated since start.\n"
+	    "# TYPE postern_sessions_authenticated_total "
+	    "counter\npostern_sessions_authenticated_total %llu\n",
+	    (unsigned long long)srv->sessions_total);
+	ctl_printf(o,
+		   "# HELP postern_channels Channels open now.\n"
+		   "# TYPE postern_channels gauge\npostern_channels %zu\n",
+		   channels);
+	ctl_printf(o,
+		   "# HELP postern_bytes_total Channel payload bytes, by direction (in: from "
+		   "clients).\n# TYPE postern_bytes_total counter\n"
+		   "postern_bytes_total{direction=\"in\"} %llu\n"
+		   "postern_bytes_total{direction=\"out\"} %llu\n",
+		   (unsigned long long)in, (unsigned long long)out);
+	ctl_printf(o, "# HELP postern_refusals_total Connections refused, by reason.\n"
+		      "# TYPE postern_refusals_total counter\n");
+	for (int k = 0; k < REF_KINDS; k++)
+		ctl_printf(o, "postern_refusals_total{reason=\"%s\"} %llu\n", refusal_label[k],
+			   (unsigned long long)srv->refusals[k]);
+	ctl_printf(o,
+		   "# HELP postern_unauthenticated Connections still to prove a key.\n"
+		   "# TYPE postern_unauthenticated gauge\npostern_unauthenticated %u\n",
+		   abuse_pending(srv->abuse));
+	ctl_printf(o,
+		   "# HELP postern_bans Sources banned now.\n"
+		   "# TYPE postern_bans gauge\npostern_bans %u\n",
+		   bans);
+	ctl_printf(o,
+		   "# HELP postern_reloads_total Configuration reloads applied.\n"
+		   "# TYPE postern_reloads_total counter\npostern_reloads_total %u\n",
+		   srv->reloads);
+}
+
+static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	struct abuse_source src;
+	char buf[64];
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1)
+		v4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1)
+		v6->sin6_family = AF_INET6;
+	if (ss.ss_family == 0 || abuse_source_from((struct sockaddr *)&ss, &src) != 0) {
+		ctl_printf(o, "unban: '%s' is not an IP address\n", addr);
+		return -1;
+	}
+	abuse_format_source(&src, buf, sizeof(buf));
+	if (!abuse_unban(srv->abuse, &src, now_ms())) {
+		ctl_printf(o, "unban: %s is not banned\n", buf);
+		return -1;
+	}
+	log_warn("control: ban on %s lifted", buf);
+	ctl_printf(o, "unbanned %s\n", buf);
+	return 0;
+}
+
+static int reload(struct server *srv);
+
+static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
+{
+	struct server *srv = arg;
+	struct ban_out b = {.o = o};
+	switch (req->verb) {
+	case CTL_STATUS:
+		ctl_status(srv, o, req->json);
+		return 0;
+	case CTL_METRICS:
+		ctl_metrics(srv, o);
+		return 0;
+	case CTL_BANS:
+		abuse_each_ban(srv->abuse, now_ms(), ban_line, &b);
+		return 0;
+	case CTL_UNBAN:
+		return ctl_unban(srv, req->args[0], o);
+	case CTL_RELOAD:
+		log_info("control: reloading the configuration");
+		if (reload(srv) == 0)
+			return ctl_printf(o, "reloaded\n"), 0;
+		ctl_printf(o, "reload failed; configuration unchanged (see the server's log)\n");
+		return -1;
+	case CTL_FORWARD:
+	case CTL_CANCEL:
+		break;
+	}
+	ctl_printf(o, "forward and cancel are for a client's control socket\n");
+	return -1;
+}
+
+/* open_control(srv): before the privilege drop, so the socket can live in /run. */
+static int open_control(struct server *srv)
+{
+	char err[256];
+	long gid = -1;
+	if (srv->cfg.control[0] == 0)
+		return 0;
+	if (srv->cfg.control_group[0] != 0) {
+		struct group *g = getgrnam(srv->cfg.control_group);
+		if (g == NULL) {
+			log_error("control_group %s: no such group", srv->cfg.control_group);
+			return -1;
+		}
+		gid = (long)g->gr_gid;
+	}
+	struct ctl_config cc = {
+	    .path = srv->cfg.control,
+	    .gid = gid,
+	    .max_clients = srv->cfg.control_max,
+	    .max_request = srv->cfg.control_request_max,
+	    .max_output = srv->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	srv->ctl = ctl_open(srv->loop, &cc, on_ctl, srv, err, sizeof(err));
+	if (srv->ctl == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* open_metrics(srv): metrics_listen, with the control socket's bounds. */
+static int open_metrics(struct server *srv)
+{
+	char err[256];
+	struct sockaddr_storage ss;
+	const struct net_endpoint *ep = &srv->cfg.metrics_listen;
+	if (ep->host[0] == 0)
+		return 0;
+	if (uv_ip4_addr(ep->host, ep->port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(ep->host, ep->port, (struct sockaddr_in6 *)&ss) != 0) {
+		log_error("metrics_listen %s: not an IP address", ep->host);
+		return -1;
+	}
+	struct ctl_config cc = {
+	    .max_clients = srv->cfg.control_max,
+	    .max_request = srv->cfg.control_request_max,
+	    .max_output = srv->cfg.control_output_max,
+	    .timeout_ms = 5000,
+	};
+	srv->metrics =
+	    ctl_open_metrics(srv->loop, (struct sockaddr *)&ss, &cc, on_ctl, srv, err, sizeof(err));
+	if (srv->metrics == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * drop_privileges(srv): become cfg.user once everything that needs the
+ * starting user is open: the listeners, the key files, the state directory
+ * (handed to the user, so the replay log can still be compacted). A reload
+ * then reads the config and key files as that user, and binds new listen
+ * addresses as that user (no port below 1024).
+ */
+static int drop_privileges(struct server *srv)
+{
+	const char *name = srv->cfg.user;
+	if (name[0] == 0)
+		return 0;
+	errno = 0;
+	struct passwd *pw = getpwnam(name);
+	if (pw == NULL) {
+		log_error("user %s: %s", name, errno != 0 ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (geteuid() != 0 && geteuid() != pw->pw_uid) {
+		log_error("user %s: only root can change to another user", name);
+		return -1;
+	}
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (srv->rf != NULL) {
+		char log_path[CONFIG_PATH_MAX + 32];
+		snprintf(log_path, sizeof(log_path), "%s/%s", srv->cfg.state_dir, REPLAY_FILE_NAME);
+		if (chown(srv->cfg.state_dir, uid, gid) != 0 || chown(log_path, uid, gid) != 0) {
+			log_error("user %s: cannot hand state_dir %s to it: %s", name,
+				  srv->cfg.state_dir, strerror(errno));
+			return -1;
+		}
+	}
+	if (geteuid() == 0 &&
+	    (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
+		log_error("user %s: cannot change to it: %s", name, strerror(errno));
+		return -1;
+	}
+	/* A process that could regain root has not dropped anything. */
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		log_error("user %s: root could be regained; refusing to run", name);
+		return -1;
+	}
+	log_info("running as user %s (uid %u, gid %u)", name, (unsigned)uid, (unsigned)gid);
+	return 0;
+}
+
+/* write_pid_file(srv): only when asked (pid_file); a daemon under systemd needs none. */
+static int write_pid_file(struct server *srv)
+{
+	const char *path = srv->cfg.pid_file;
+	if (path[0] == 0)
+		return 0;
+	FILE *f = fopen(path, "we");
+	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+		log_error("pid_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	srv->pid_written = 1;
+	return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 	struct server srv = {0};
@@ -944,13 +1616,16 @@ int cmd_server(int argc, char **argv)
 	int rc = EXIT_USAGE;
 	srv.spare_fd = -1;
 	config_server_defaults(&srv.cfg);
+	srv.argc = argc;
+	srv.argv = argv;
 	if (configure(argc, argv, &srv.cfg, &lvl) != 0)
 		goto out;
-	log_set_level(lvl);
+	log_init("postern", lvl, srv.cfg.log_sink == CONFIG_LOG_SYSLOG);
 	signal(SIGPIPE, SIG_IGN);
 	srv.loop = uv_default_loop();
 	rc = EXIT_RUNTIME;
-	if (setup(&srv) != 0)
+	if (setup(&srv) != 0 || open_control(&srv) != 0 || open_metrics(&srv) != 0 ||
+	    write_pid_file(&srv) != 0 || drop_privileges(&srv) != 0)
 		goto out;
 	if (srv.cfg.reject_delay_min_ms < 1000)
 		log_warn(
@@ -968,6 +1643,9 @@ int cmd_server(int argc, char **argv)
 	busypoll_run(&srv.poll, srv.loop);
 	rc = 0;
 out:
+	/* A start that failed after opening them: close (and unlink) before the walk does. */
+	ctl_close(srv.ctl);
+	ctl_close(srv.metrics);
 	if (srv.loop != NULL) {
 		uv_walk(srv.loop, close_walk, NULL);
 		/* Also lets a verification still on a worker finish. */
@@ -975,6 +1653,8 @@ out:
 		verify_free(srv.verify);
 		uv_loop_close(srv.loop);
 	}
+	if (srv.pid_written)
+		unlink(srv.cfg.pid_file);
 	replay_file_close(srv.rf);
 	free(srv.psks);
 	free(srv.pen);

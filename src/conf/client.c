@@ -196,6 +196,10 @@ int conf_client_check(const struct config_client *c, char *err)
 		snprintf(where, sizeof(where), " (or key_file in a profile)");
 	if (c->key_file[0] == '\0')
 		return config_set_err(err, "no key: give -k FILE%s", where);
+	if (c->stdio.host[0] != '\0' && c->nlocal + c->nremote + c->ndynamic > 0)
+		return config_set_err(
+		    err, "-W takes stdin and stdout for its one channel: no -L, -R or -D "
+			 "with it");
 	return 0;
 }
 

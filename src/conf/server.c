@@ -11,6 +11,7 @@
 #include "conf/settings.h"
 #include "util/keys.h"
 
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,13 @@ int conf_server_load_keys(struct config_server *c, char *err)
 
 	if (!c)
 		return config_set_err(err, "config: nothing to load");
+	/* Key files owned by `user` are as trusted as root's: the server reads
+	 * them as that user on every reload. An unknown user fails at the drop. */
+	if (c->user[0] != '\0') {
+		struct passwd *pw = getpwnam(c->user);
+		if (pw != NULL)
+			keys_trust_owner((unsigned)pw->pw_uid);
+	}
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));

@@ -238,6 +238,92 @@ static int apply_cipher(const struct setting *s, void *base, const char *value, 
 	return 0;
 }
 
+/* A user name as getpwnam(3) takes it: the portable set, so no file can smuggle in a path. */
+static int apply_user(const struct setting *s, void *base, const char *value, const char *dir,
+		      char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+
+	(void)dir;
+	if (n > CONFIG_NAME_MAX ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+	    value[0] == '-')
+		return say(why, "%s: '%s' is not a user name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	memcpy(((struct config_server *)base)->user, value, n + 1);
+	return 0;
+}
+
+/* -W HOST:PORT, as ssh's: "" turns it off (a flag over a profile that sets it). */
+static int apply_stdio(const struct setting *s, void *base, const char *value, const char *dir,
+		       char *why)
+{
+	struct config_client *c = base;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (value[0] == '\0') {
+		memset(&c->stdio, 0, sizeof(c->stdio));
+		return 0;
+	}
+	if (net_parse_hostport(value, &c->stdio, NULL, 0, err) == 0)
+		return 0;
+	return say(why, "%s: %s", s->key, err);
+}
+
+/* A group name for control_group: the same character set as user names. */
+static int apply_group_name(const struct setting *s, char *dst, const char *value, char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+	if (n > CONFIG_NAME_MAX ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+	    value[0] == '-')
+		return say(why, "%s: '%s' is not a group name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	memcpy(dst, value, n + 1);
+	return 0;
+}
+
+static int apply_srv_group(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	(void)dir;
+	return apply_group_name(s, ((struct config_server *)base)->control_group, value, why);
+}
+
+static int apply_cli_group(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	(void)dir;
+	return apply_group_name(s, ((struct config_client *)base)->control_group, value, why);
+}
+
+/* metrics_listen: a numeric address and a port ("" = none); no name, so no resolver. */
+static int apply_metrics_listen(const struct setting *s, void *base, const char *value,
+				const char *dir, char *why)
+{
+	struct config_server *c = base;
+	char err[NET_ERR_MAX], q[QUOTE_MAX + 4];
+	unsigned char a[16];
+
+	(void)dir;
+	if (value[0] == '\0') {
+		memset(&c->metrics_listen, 0, sizeof(c->metrics_listen));
+		return 0;
+	}
+	if (net_parse_hostport(value, &c->metrics_listen, NULL, 0, err) != 0)
+		return say(why, "%s: %s", s->key, err);
+	if (inet_pton(AF_INET, c->metrics_listen.host, a) != 1 &&
+	    inet_pton(AF_INET6, c->metrics_listen.host, a) != 1)
+		return say(why, "%s: '%s' is not an IP address (e.g. 127.0.0.1:9477)", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	return 0;
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -500,6 +586,87 @@ static const struct setting server_table[] = {
      .unit = "descriptors",
      .def = "0",
      .help = "descriptor budget (0: the RLIMIT_NOFILE hard limit, raised at start)"},
+    {.key = "control",
+     .flag = "control",
+     .arg = "PATH",
+     .type = SETTINGS_PATH,
+     SRV(control),
+     .help = "control socket for postern status, ctl and metrics (mode 0600; none if unset)"},
+    {.key = "control_group",
+     .flag = "control-group",
+     .arg = "GROUP",
+     .type = SETTINGS_VALUE,
+     SRV(control_group),
+     .def = "",
+     .help = "members of this group may use the control socket too (mode 0660)",
+     .apply = apply_srv_group},
+    {.key = "control_max",
+     .flag = "control-max",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(control_max),
+     .min = 1,
+     .max = 1024,
+     .scale = 1,
+     .unit = "connections",
+     .def = "8",
+     .help = "control socket connections served at once (more are closed at once)"},
+    {.key = "control_request_max",
+     .flag = "control-request-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     SRV(control_request_max),
+     .min = 64,
+     .max = 1024,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "512",
+     .help = "longest control request line"},
+    {.key = "control_output_max",
+     .flag = "control-output-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     SRV(control_output_max),
+     .min = 4096,
+     .max = 67108864,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "1048576",
+     .help = "largest control answer (status of many sessions is cut there, marked truncated)"},
+    {.key = "metrics_listen",
+     .flag = "metrics-listen",
+     .arg = "ADDR:PORT",
+     .type = SETTINGS_VALUE,
+     SRV(metrics_listen),
+     .def = "",
+     .help = "also serve GET /metrics (Prometheus) over HTTP here, e.g. 127.0.0.1:9477; no "
+	     "authentication: loopback or a monitoring network only",
+     .apply = apply_metrics_listen},
+    {.key = "pid_file",
+     .flag = "pid-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(pid_file),
+     .help = "write the process id here at start (before the privilege drop) and remove it "
+	     "at exit; none if unset"},
+    {.key = "user",
+     .flag = "user",
+     .arg = "NAME",
+     .type = SETTINGS_VALUE,
+     SRV(user),
+     .def = "",
+     .help = "after binding and opening the state directory, run as this user (its group and "
+	     "supplementary groups); '' keeps the starting user",
+     .apply = apply_user},
+    {.key = "log",
+     .flag = "log",
+     .arg = "stderr|syslog",
+     .type = SETTINGS_WORDS,
+     SRV(log_sink),
+     .def = "stderr",
+     .help = "where log lines go: stderr, or syslog (facility daemon; the journal takes either)",
+     .words = "stderr or syslog",
+     .word = config_log_parse},
     {.key = "log_rate",
      .flag = "log-rate",
      .arg = "N",
@@ -587,6 +754,72 @@ static const struct setting client_table[] = {
      CLI(dynamic),
      .help = "SOCKS 4/4a/5 entrance (or a Unix socket path); repeatable",
      .apply = apply_dynamic},
+    {.key = "control",
+     .flag = "control",
+     .arg = "PATH",
+     .type = SETTINGS_PATH,
+     CLI(control),
+     .help = "control socket for postern status, ctl and metrics (mode 0600; none if unset)"},
+    {.key = "control_group",
+     .flag = "control-group",
+     .arg = "GROUP",
+     .type = SETTINGS_VALUE,
+     CLI(control_group),
+     .def = "",
+     .help = "members of this group may use the control socket too (mode 0660)",
+     .apply = apply_cli_group},
+    {.key = "control_max",
+     .flag = "control-max",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     CLI(control_max),
+     .min = 1,
+     .max = 1024,
+     .scale = 1,
+     .unit = "connections",
+     .def = "8",
+     .help = "control socket connections served at once (more are closed at once)"},
+    {.key = "control_request_max",
+     .flag = "control-request-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     CLI(control_request_max),
+     .min = 64,
+     .max = 1024,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "512",
+     .help = "longest control request line"},
+    {.key = "control_output_max",
+     .flag = "control-output-max",
+     .arg = "BYTES",
+     .type = SETTINGS_UINT,
+     CLI(control_output_max),
+     .min = 4096,
+     .max = 67108864,
+     .scale = 1,
+     .unit = "bytes",
+     .def = "1048576",
+     .help = "largest control answer (status of many sessions is cut there, marked truncated)"},
+    {.key = "log",
+     .flag = "log",
+     .arg = "stderr|syslog",
+     .type = SETTINGS_WORDS,
+     CLI(log_sink),
+     .def = "stderr",
+     .help = "where log lines go: stderr, or syslog (facility daemon; the journal takes either)",
+     .words = "stderr or syslog",
+     .word = config_log_parse},
+    {.key = "stdio",
+     .flag = "stdio",
+     .short_flag = 'W',
+     .arg = "HOST:PORT",
+     .type = SETTINGS_VALUE,
+     CLI(stdio),
+     .def = "",
+     .help = "stdio mode (ssh -W): one channel to HOST:PORT on stdin and stdout, no local "
+	     "port; exits when either side closes (for ProxyCommand)",
+     .apply = apply_stdio},
     {.key = "exit_on_forward_failure",
      .flag = "exit-on-forward-failure",
      .type = SETTINGS_BOOL,

@@ -287,6 +287,30 @@ int replay_set_quota(struct replay *r, uint32_t nowners, size_t quota)
 	return 0;
 }
 
+int replay_reown(struct replay *r, const uint32_t *map, uint32_t nmap, uint32_t nowners,
+		 size_t quota)
+{
+	if (r == NULL || nowners == REPLAY_NO_OWNER || (map == NULL && nmap > 0))
+		return -1;
+	size_t *owned = calloc((size_t)nowners + 1, sizeof(*owned));
+	if (owned == NULL)
+		return -1;
+	for (uint32_t b = 0; b <= r->bucket_mask; b++) {
+		for (uint32_t i = r->buckets[b]; i != NIL; i = r->pool[i].hnext) {
+			struct entry *e = &r->pool[i];
+			uint32_t o = e->owner < nmap ? map[e->owner] : REPLAY_NO_OWNER;
+			e->owner = o < nowners ? o : REPLAY_NO_OWNER;
+			if (e->owner != REPLAY_NO_OWNER)
+				owned[e->owner]++;
+		}
+	}
+	free(r->owned);
+	r->owned = owned;
+	r->nowners = nowners;
+	r->quota = quota;
+	return 0;
+}
+
 size_t replay_owner_count(const struct replay *r, uint32_t owner)
 {
 	return r != NULL && owned_here(r, owner) ? r->owned[owner] : 0;

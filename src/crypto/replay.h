@@ -75,6 +75,17 @@ int replay_foreach(const struct replay *r,
 		   int (*fn)(void *arg, const uint8_t *id, uint64_t expiry_ms, uint32_t owner),
 		   void *arg);
 
+/*
+ * replay_reown(r, map, nmap, nowners, quota): a reload renumbered the
+ * identities: every entry charged to old owner o < ${nmap} is charged to
+ * ${map[o]} (REPLAY_NO_OWNER for a removed identity), the others to none;
+ * identities 0..nowners-1 may each hold ${quota} from now on. Entries are
+ * kept (a removed key's messages must stay refused). Returns 0 or -1
+ * (nothing changed).
+ */
+int replay_reown(struct replay *r, const uint32_t *map, uint32_t nmap, uint32_t nowners,
+		 size_t quota);
+
 /* replay_owner_count(r, owner): live entries charged to ${owner}. */
 size_t replay_owner_count(const struct replay *r, uint32_t owner);
 

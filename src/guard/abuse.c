@@ -518,6 +518,22 @@ size_t abuse_each_ban(const struct abuse *a, uint64_t now_ms,
 	return n;
 }
 
+int abuse_unban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
+{
+	struct abuse_source k;
+	if (a == NULL || normalize(src, &k) != 0)
+		return 0;
+	a->now_ms = now_ms;
+	uint32_t i = find(a, &k);
+	if (i == NIL || a->srcs[i].banned_until_ms <= now_ms)
+		return 0;
+	/* The failures that led to the ban go with it: a fresh start. */
+	a->srcs[i].banned_until_ms = 0;
+	a->srcs[i].fails = 0;
+	place(a, i);
+	return 1;
+}
+
 int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 {
 	struct abuse_source k;

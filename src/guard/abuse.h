@@ -101,6 +101,12 @@ size_t abuse_each_ban(const struct abuse *a, uint64_t now_ms,
 		      void (*fn)(void *arg, const struct abuse_source *src, uint64_t left_s),
 		      void *arg);
 
+/*
+ * abuse_unban(a, src, now_ms): lift the ban on ${src} (an operator's `postern
+ * ctl unban`) and forget its failures. Returns 1 if a ban was in force, else 0.
+ */
+int abuse_unban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
+
 /* abuse_pending(a): unauthenticated connections now counted (for status and tests). */
 unsigned abuse_pending(const struct abuse *a);
 

@@ -104,6 +104,31 @@ static uint32_t owner_of(const struct replay_file *f, uint64_t tag)
 	return hit == NULL ? REPLAY_NO_OWNER : hit->owner;
 }
 
+static struct tag_index *index_new(const uint64_t *tags, size_t ntags)
+{
+	struct tag_index *index = calloc(ntags + 1, sizeof(*index));
+	if (index == NULL)
+		return NULL;
+	for (size_t i = 0; i < ntags; i++)
+		index[i] = (struct tag_index){tags[i], (uint32_t)i};
+	qsort(index, ntags, sizeof(*index), cmp_tag);
+	return index;
+}
+
+int replay_file_set_tags(struct replay_file *f, const uint64_t *tags, size_t ntags)
+{
+	if (f == NULL || (tags == NULL && ntags > 0))
+		return -1;
+	struct tag_index *index = index_new(tags, ntags);
+	if (index == NULL)
+		return -1;
+	free(f->index);
+	f->index = index;
+	f->tags = tags;
+	f->ntags = ntags;
+	return 0;
+}
+
 static uint64_t tag_of(const struct replay_file *f, uint32_t owner)
 {
 	return owner < f->ntags ? f->tags[owner] : 0;
@@ -324,14 +349,11 @@ struct replay_file *replay_file_open(uv_loop_t *loop, const char *dir, struct re
 	}
 	snprintf(f->path, sizeof(f->path), "%s/%s", dir, REPLAY_FILE_NAME);
 	snprintf(f->tmp, sizeof(f->tmp), "%s/%s.tmp", dir, REPLAY_FILE_NAME);
-	f->index = calloc(ntags + 1, sizeof(*f->index));
+	f->index = index_new(tags, ntags);
 	if (f->index == NULL) {
 		snprintf(err, REPLAY_FILE_ERR_MAX, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < ntags; i++)
-		f->index[i] = (struct tag_index){tags[i], (uint32_t)i};
-	qsort(f->index, ntags, sizeof(*f->index), cmp_tag);
 	if (open_dir(f, dir, err) != 0 || load(f, now_ms, err) != 0)
 		goto fail;
 	/* Start from a compacted log: it also proves the directory writable. */

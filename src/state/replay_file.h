@@ -72,6 +72,14 @@ struct replay_file *replay_file_open(uv_loop_t *loop, const char *dir, struct re
 int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
 		       uint32_t owner);
 
+/*
+ * replay_file_set_tags(f, tags, ntags): a reload renumbered the identities:
+ * owner i is ${tags[i]} from now on (${tags} must outlive the file or the
+ * next call). Records already written keep their tags, so an identity that
+ * returns in a later reload finds its entries. Returns 0 or -1 (unchanged).
+ */
+int replay_file_set_tags(struct replay_file *f, const uint64_t *tags, size_t ntags);
+
 /* replay_file_records(f): records in the log now (for tests and status). */
 size_t replay_file_records(const struct replay_file *f);
 

@@ -32,6 +32,16 @@ static unsigned long live_channels;
 
 static void on_local_closed(uv_handle_t *h);
 
+void channel_info(const struct channel *c, struct channel_info *out)
+{
+	out->id = c->id;
+	out->target = c->target;
+	out->bytes_in = c->bytes_rx;
+	out->bytes_out = c->bytes_tx;
+	out->open = c->state == CH_OPEN;
+	out->live = c->state != CH_FAILED;
+}
+
 uint32_t channel_id(const struct channel *c)
 {
 	return c->id;
@@ -257,11 +267,13 @@ static int hold_data(struct channel *c, const struct frame *f)
 
 int chan_on_data(struct channel *c, const struct frame *f)
 {
+	/* Held data comes back through here once connected: counted then. */
 	if (c->state == CH_CONNECTING && !c->eof_rcvd)
 		return hold_data(c, f);
 	if (c->state != CH_OPEN || c->eof_rcvd || f->len > c->rx_window)
 		return -1;
 	c->rx_window -= (uint32_t)f->len;
+	c->bytes_rx += f->len;
 	/* After our CLOSE the peer may still have data in flight: drop it. */
 	if (c->close_sent || !c->local_init || c->local_closing)
 		return 0;
@@ -350,6 +362,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	c->rdbuf = NULL;
 	frame_data_hdr(session_txbuf_plain(b), c->id);
 	c->tx_window -= (uint32_t)n;
+	c->bytes_tx += (uint64_t)n;
 	if (c->state == CH_OPENING)
 		c->early_sent += (uint32_t)n;
 	struct session *s = c->s;
@@ -437,6 +450,7 @@ static int send_early(struct channel *c)
 	frame_data_hdr(p, c->id);
 	memcpy(p + FRAME_CHAN_HDR, c->early, c->early_len);
 	c->tx_window -= (uint32_t)c->early_len;
+	c->bytes_tx += c->early_len;
 	free(c->early);
 	c->early = NULL;
 	size_t n = c->early_len;
@@ -668,6 +682,8 @@ static void on_socks_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
+static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e);
+
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e)
 {
 	struct channel *c = chan_new(NULL);
@@ -681,6 +697,30 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		chan_close_local(c, 0);
 		return -1;
 	}
+	return entrance_start(c, s, e);
+}
+
+int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e)
+{
+	struct channel *c = chan_new(NULL);
+	if (c == NULL)
+		return -1;
+	if (e->kind != ENTRANCE_FIXED || uv_pipe_init(loop, &c->local.pipe, 0) != 0) {
+		chan_maybe_free(c);
+		return -1;
+	}
+	c->local.h.data = c;
+	c->local_init = 1;
+	if (uv_pipe_open(&c->local.pipe, fd) != 0) {
+		chan_close_local(c, 0);
+		return -1;
+	}
+	return entrance_start(c, s, e);
+}
+
+/* entrance_start(c, s, e): the local side of ${c} is connected: open it through ${s}. */
+static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e)
+{
 	if (c->is_tcp)
 		uv_tcp_nodelay(&c->local.tcp, 1);
 	if (e->target != NULL)

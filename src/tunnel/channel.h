@@ -47,6 +47,14 @@ struct channel_entrance {
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e);
 
 /*
+ * channel_open_fd(s, loop, fd, e): as channel_accept() for a connected
+ * stream socket ${fd} (one end of a socketpair: -W), which the channel owns
+ * from now on (closed on failure too, unless -1 is returned). Only
+ * ENTRANCE_FIXED. Returns 0, or -1 (${fd} not taken).
+ */
+int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e);
+
+/*
  * channel_connect(s, chan, window, target): the peer's OPEN was allowed:
  * resolve without blocking, connect to ${target} (TCP or Unix), then answer
  * OPEN_OK or OPEN_FAIL on channel ${chan}.
@@ -75,6 +83,19 @@ void channel_session_lost(struct channel *c);
 
 /* channel_resume(c): the session drained; read again if the window allows. */
 void channel_resume(struct channel *c);
+
+/* What status shows of a channel; ${target} is valid while the channel is. */
+struct channel_info {
+	uint32_t id;
+	const char *target; /* "host:port", a Unix path, or the entrance for -D before SOCKS */
+	uint64_t bytes_in;  /* DATA payload from the peer */
+	uint64_t bytes_out; /* ... to the peer */
+	int open;	    /* both ends connected */
+	int live;	    /* not a refused id kept until the peer's CLOSE */
+};
+
+/* channel_info(c, out): ${c} for status. */
+void channel_info(const struct channel *c, struct channel_info *out);
 
 /* channel_id(c) */
 uint32_t channel_id(const struct channel *c);

@@ -51,6 +51,8 @@ struct channel {
 	uint32_t tx_window;   /* bytes we may still send */
 	uint32_t rx_window;   /* bytes the peer may still send */
 	uint32_t rx_consumed; /* written locally, not yet returned as credit */
+	uint64_t bytes_rx;    /* DATA payload from the peer (status) */
+	uint64_t bytes_tx;    /* DATA payload to the peer */
 	size_t wq_pending;    /* bytes queued on the local socket */
 	struct session_txbuf *rdbuf;
 	struct socks_ctx *socks; /* -D, until the SOCKS reply is sent */

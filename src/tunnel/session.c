@@ -266,6 +266,27 @@ static void reset_channel(void *val, void *arg)
 	channel_session_lost(val);
 }
 
+struct each_ctx {
+	void (*fn)(void *arg, const struct channel_info *ci);
+	void *arg;
+};
+
+static void each_channel(void *val, void *arg)
+{
+	struct each_ctx *e = arg;
+	struct channel_info ci;
+	channel_info(val, &ci);
+	if (ci.live)
+		e->fn(e->arg, &ci);
+}
+
+void session_each_channel(struct session *s, void (*fn)(void *arg, const struct channel_info *ci),
+			  void *arg)
+{
+	struct each_ctx e = {fn, arg};
+	idmap_each(&s->chans, each_channel, &e);
+}
+
 void session_close(struct session *s, const char *reason, int graceful)
 {
 	if (s->state == ST_CLOSED)

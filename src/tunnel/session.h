@@ -176,6 +176,15 @@ uint64_t session_refuse_at(const struct session *s);
  */
 void session_close(struct session *s, const char *reason, int graceful);
 
+/*
+ * session_each_channel(s, fn, arg): fn(arg, info) for every live channel of
+ * ${s} (refused ids awaiting CLOSE are skipped), for status; ${fn} must not
+ * open or close channels.
+ */
+struct channel_info;
+void session_each_channel(struct session *s, void (*fn)(void *arg, const struct channel_info *ci),
+			  void *arg);
+
 /* session_established(s): 1 once records flow and until closing. */
 int session_established(const struct session *s);
 

@@ -34,6 +34,7 @@ struct verify_job {
 struct verify {
 	uv_loop_t *loop;
 	struct handshake_keys *keys;
+	struct handshake_keys *next_keys; /* a reload's set, waiting for the running job */
 	uv_work_t work;
 	struct verify_job *running;
 	struct verify_job *head, *tail; /* waiting, oldest first */
@@ -65,6 +66,7 @@ static void job_free(struct verify_job *j)
 
 static void destroy(struct verify *v)
 {
+	handshake_keys_free(v->next_keys);
 	handshake_keys_free(v->keys);
 	free(v);
 }
@@ -82,6 +84,23 @@ static void after_work(uv_work_t *w, int status)
 	struct verify *v = w->data;
 	struct verify_job *j = v->running;
 	v->running = NULL;
+	if (v->next_keys != NULL && !v->freeing) {
+		/* Judged against the set a reload replaced: its key index means
+		 * nothing now, so the job is judged again, first, with the new set. */
+		handshake_keys_free(v->keys);
+		v->keys = v->next_keys;
+		v->next_keys = NULL;
+		if (!j->cancelled) {
+			handshake_found_clear(&j->f);
+			j->found = 0;
+			j->next = v->head;
+			v->head = j;
+			if (v->tail == NULL)
+				v->tail = j;
+			start_next(v);
+			return;
+		}
+	}
 	v->nqueued--;
 	if (!j->cancelled && !v->freeing)
 		j->cb(j->arg, status == 0 ? j->found : -1, &j->f);
@@ -175,6 +194,20 @@ void verify_cancel(struct verify_job *j)
 		v->tail = prev;
 	v->nqueued--;
 	job_free(j);
+}
+
+int verify_set_keys(struct verify *v, struct handshake_keys *keys)
+{
+	if (v == NULL || keys == NULL || v->freeing)
+		return -1;
+	if (v->running != NULL) {
+		handshake_keys_free(v->next_keys);
+		v->next_keys = keys;
+		return 0;
+	}
+	handshake_keys_free(v->keys);
+	v->keys = keys;
+	return 0;
 }
 
 size_t verify_queued(const struct verify *v)

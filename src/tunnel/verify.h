@@ -50,6 +50,14 @@ struct verify_job *verify_submit(struct verify *v, const void *src, size_t srcle
 /* verify_cancel(j): ${cb} will not fire; ${j} is invalid from now on. NULL is a no-op. */
 void verify_cancel(struct verify_job *j);
 
+/*
+ * verify_set_keys(v, keys): judge against ${keys} (owned from now on) from
+ * now on: a reload. Waiting jobs get the new set; a job already on a worker
+ * is judged again with it when it comes back, so every verdict's key index
+ * is one of ${keys}. Returns 0, or -1 (${keys} not taken) on a bad argument.
+ */
+int verify_set_keys(struct verify *v, struct handshake_keys *keys);
+
 /* verify_queued(v): jobs waiting or running. */
 size_t verify_queued(const struct verify *v);
 

@@ -93,6 +93,9 @@ void config_server_defaults(struct config_server *c)
 		return;
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "auto");
+	c->control_max = 8;
+	c->control_request_max = 512;
+	c->control_output_max = 1u << 20;
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;
 	c->max_channels = 16384;
@@ -121,6 +124,9 @@ void config_client_defaults(struct config_client *c)
 	if (!c)
 		return;
 	memset(c, 0, sizeof(*c));
+	c->control_max = 8;
+	c->control_request_max = 512;
+	c->control_output_max = 1u << 20;
 	c->cipher = -1;
 	c->keepalive_s = 25;
 	c->reconnect_max_s = 30;
@@ -278,6 +284,15 @@ int config_forwarding_parse(const char *s)
 int config_gateway_parse(const char *s)
 {
 	return word_index(gateway_names, NUM(gateway_names), CONFIG_GW_NO, s);
+}
+
+int config_log_parse(const char *s)
+{
+	if (strcmp(s, "stderr") == 0)
+		return CONFIG_LOG_STDERR;
+	if (strcmp(s, "syslog") == 0)
+		return CONFIG_LOG_SYSLOG;
+	return -1;
 }
 
 int config_yesno_parse(const char *s)

@@ -115,8 +115,17 @@ struct config_server {
 	unsigned max_refusals;		     /* refused connections awaiting their reset (4096) */
 	struct config_cidr *ban_exempt;	     /* sources never banned */
 	size_t nban_exempt;
-	unsigned log_rate;		/* peer-caused log lines per second (20) */
-	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
+	unsigned log_rate;			 /* peer-caused log lines per second (20) */
+	char user[CONFIG_NAME_MAX + 1];		 /* run as this user after binding; "" = stay */
+	int log_sink;				 /* enum config_log_sink, default stderr */
+	char control[CONFIG_PATH_MAX + 1];	 /* control socket; "" = none */
+	char control_group[CONFIG_NAME_MAX + 1]; /* "" = mode 0600, else this group, 0660 */
+	unsigned control_max;			 /* control connections at once (8) */
+	unsigned control_request_max;		 /* bytes of a request line (512) */
+	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
+	struct net_endpoint metrics_listen;	 /* HTTP /metrics; host "" = none */
+	char pid_file[CONFIG_PATH_MAX + 1];	 /* write the pid here; "" = none */
+	char file[CONFIG_PATH_MAX + 1];		 /* the config file, "" for flags only */
 };
 
 struct config_client {
@@ -137,6 +146,13 @@ struct config_client {
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
+	struct net_endpoint stdio;   /* -W: one channel to here on stdin/stdout; host "" = off */
+	int log_sink;		     /* enum config_log_sink, default stderr */
+	char control[CONFIG_PATH_MAX + 1];	 /* control socket; "" = none */
+	char control_group[CONFIG_NAME_MAX + 1]; /* "" = mode 0600, else this group, 0660 */
+	unsigned control_max;			 /* control connections at once (8) */
+	unsigned control_request_max;		 /* bytes of a request line (512) */
+	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
 };
 
 /*
@@ -187,6 +203,12 @@ int config_forwarding_parse(const char *s);
 
 /* config_gateway_parse(s): "no", "yes", "clientspecified" -> enum config_gateway, or -1. */
 int config_gateway_parse(const char *s);
+
+/* log: where log lines go. */
+enum config_log_sink { CONFIG_LOG_STDERR = 0, CONFIG_LOG_SYSLOG };
+
+/* config_log_parse(s): "stderr", "syslog" -> enum config_log_sink, or -1. */
+int config_log_parse(const char *s);
 
 /* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
 int config_yesno_parse(const char *s);

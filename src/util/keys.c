@@ -203,6 +203,14 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* The server's `user` (keys_trust_owner); -1 = none. */
+static long trusted_owner = -1;
+
+void keys_trust_owner(unsigned uid)
+{
+	trusted_owner = (long)uid;
+}
+
 /* Everything about the file except its contents: type, owner, mode, size. */
 static int check_stat(int fd, const char *path, char *err)
 {
@@ -214,7 +222,7 @@ static int check_stat(int fd, const char *path, char *err)
 	if (!S_ISREG(st.st_mode))
 		return fail(err, "key file %s: not a regular file", show(shown, path));
 	/* As OpenSSH does: another user who owns the file could swap the key. */
-	if (st.st_uid != geteuid() && st.st_uid != 0)
+	if (st.st_uid != geteuid() && st.st_uid != 0 && (long)st.st_uid != trusted_owner)
 		return fail(err, "key file %s: owned by uid %u, not by you (uid %u) or root",
 			    show(shown, path), (unsigned)st.st_uid, (unsigned)geteuid());
 	if (st.st_mode & 077)

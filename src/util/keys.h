@@ -28,6 +28,14 @@ int keys_generate(const char *path, char *err);
  */
 int keys_load(const char *path, uint8_t psk[CRYPTO_KEY_LEN], char *err);
 
+/*
+ * keys_trust_owner(uid): files owned by ${uid} pass keys_load()'s owner
+ * check too (besides the caller and root): the server's `user`, who must be
+ * able to read the key files again on a reload after the privilege drop.
+ * Process-wide; the last call wins.
+ */
+void keys_trust_owner(unsigned uid);
+
 /* keys_id(psk, out): a public identifier: 16 hex digits of SHA-256("postern key id" || psk). */
 void keys_id(const uint8_t psk[CRYPTO_KEY_LEN], char out[17]);
 

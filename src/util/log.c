@@ -3,8 +3,8 @@
  * log: one line per event, "TIME LEVEL message", written with one write() to
  * stderr (the format is documented in the man page, LOG FORMAT). It owns the
  * level filter, the UTC time stamp, replacing control bytes so peer text
- * cannot forge lines, and log_printable() for quoting untrusted bytes. A
- * syslog mode exists but no setting turns it on yet.
+ * cannot forge lines, and log_printable() for quoting untrusted bytes. The
+ * server's `log = syslog` sends the same lines to syslog (facility daemon).
  */
 #include "util/log.h"
 

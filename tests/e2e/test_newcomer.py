@@ -42,7 +42,8 @@ def test_habitual_signals_are_logged_and_do_not_kill(pg, echo_server):
     cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
     for proc in (srv, cli):
         os.kill(proc.pid, signal.SIGHUP)
-        proc.wait_for_log(r"SIGHUP: reload is not supported yet; configuration unchanged")
+        proc.wait_for_log(r"SIGHUP: reloading the configuration")
+        proc.wait_for_log(r"reload: configuration applied")
         os.kill(proc.pid, signal.SIGUSR1)
         proc.wait_for_log(r"status: ")
         os.kill(proc.pid, signal.SIGUSR2)

@@ -344,6 +344,37 @@ static void test_insert_and_foreach(void **state)
 	replay_free(r);
 }
 
+/* A reload renumbers identities: counts follow the names, a removed one's
+ * entries stay (still refused as replays) but count for nobody. */
+static void test_reown(void **state)
+{
+	(void)state;
+	struct replay *r = replay_new(120, 64);
+	uint8_t id[REPLAY_ID_LEN];
+	assert_int_equal(replay_set_quota(r, 3, 4), 0);
+	for (unsigned o = 0; o < 3; o++)
+		for (unsigned i = 0; i < o + 1; i++) {
+			make_id(id, 10 * o + i);
+			assert_int_equal(replay_check_as(r, id, T0, T0, o), REPLAY_OK);
+		}
+	/* Old 0 is removed, old 1 becomes 0, old 2 becomes 1; a new identity 2. */
+	const uint32_t map[3] = {REPLAY_NO_OWNER, 0, 1};
+	assert_int_equal(replay_reown(r, map, 3, 3, 3), 0);
+	assert_int_equal(replay_owner_count(r, 0), 2);
+	assert_int_equal(replay_owner_count(r, 1), 3);
+	assert_int_equal(replay_owner_count(r, 2), 0);
+	assert_int_equal(replay_count(r), 6);
+	make_id(id, 0);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 2), REPLAY_SEEN);
+	/* The new quota (3) applies: identity 1 holds 3 already. */
+	make_id(id, 99);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 1), REPLAY_QUOTA);
+	assert_int_equal(replay_check_as(r, id, T0, T0, 0), REPLAY_OK);
+	assert_int_equal(replay_reown(NULL, map, 3, 3, 3), -1);
+	assert_int_equal(replay_reown(r, NULL, 3, 3, 3), -1);
+	replay_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +386,7 @@ int main(void)
 	    cmocka_unit_test(test_quota),
 	    cmocka_unit_test(test_quota_within_total),
 	    cmocka_unit_test(test_insert_and_foreach),
+	    cmocka_unit_test(test_reown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,41 @@ static void test_results_on_loop(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A reload swaps the key set: jobs queued or already running are judged
+ * against the new set, so their key index is an index into it. */
+static void test_set_keys(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uint8_t msg_b[HANDSHAKE_MSG_LEN], msg_a[HANDSHAKE_MSG_LEN];
+	struct result r1 = {0}, r2 = {0}, r3 = {0};
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct verify *v = make(&loop); /* a = 0, b = 1 */
+	noise_hs_free(handshake_client_begin(key_b, CRYPTO_CHACHAPOLY, 1, msg_b));
+	noise_hs_free(handshake_client_begin(key_a, CRYPTO_CHACHAPOLY, 1, msg_a));
+	/* The first is on a worker at once; the second waits. */
+	assert_non_null(verify_submit(v, "\x0a\x00\x00\x01", 4, msg_b, on_done, &r1));
+	assert_non_null(verify_submit(v, "\x0a\x00\x00\x02", 4, msg_a, on_done, &r2));
+	const uint8_t *only_b[1] = {key_b};
+	assert_int_equal(verify_set_keys(v, handshake_keys_new(only_b, 1)), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(r1.calls, 1);
+	assert_int_equal(r1.found, 1);
+	assert_int_equal(r1.which, 0); /* b is key 0 of the new set */
+	assert_int_equal(r2.calls, 1);
+	assert_int_equal(r2.found, 0); /* a was removed */
+	/* With nothing running the swap is immediate. */
+	const uint8_t *both[2] = {key_b, key_a};
+	assert_int_equal(verify_set_keys(v, handshake_keys_new(both, 2)), 0);
+	assert_non_null(verify_submit(v, "\x0a\x00\x00\x03", 4, msg_a, on_done, &r3));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(r3.found, 1);
+	assert_int_equal(r3.which, 1);
+	assert_int_equal(verify_set_keys(v, NULL), -1);
+	verify_free(v);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_bounds_and_cancel(void **state)
 {
 	(void)state;
@@ -131,6 +166,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_results_on_loop),
 	    cmocka_unit_test(test_bounds_and_cancel),
+	    cmocka_unit_test(test_set_keys),
 	    cmocka_unit_test(test_free_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
