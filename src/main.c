@@ -21,7 +21,8 @@ static const struct {
     {"server", cmd_server, "accept tunnels; silent to anyone without a key"},
     {"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
     {"connect", cmd_client, "alias of client"},
-    {"keygen", cmd_keygen, "write a new pre-shared key file"},
+    {"keygen", cmd_keygen, "write a new key: pre-shared, or an x25519 key pair"},
+    {"pubkey", cmd_pubkey, "print the public key of an x25519 private key file"},
     {"access", cmd_access, "print what each key may reach (the access matrix)"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},
 };

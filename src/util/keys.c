@@ -16,16 +16,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+enum { CONFIG_PATH_MAX_KEYS = 4095 };
+
 #define KEY_PREFIX   "postern-psk-v1 "
+#define PRIV_PREFIX  "postern-x25519-v1 "
+#define PUB_PREFIX   "postern-x25519-pub-v1 "
+#define ENC_PREFIX   "postern-enc-v1 "
 #define KEY_ID_LABEL "postern key id"
 #define NOT_A_KEY_FMT                                                                              \
-	"key file %s: not a postern key (expected 'postern-psk-v1 <base64>', 32 bytes)"
+	"key file %s: not a postern key (expected 'postern-psk-v1 <base64>' or "                   \
+	"'postern-x25519-v1 <base64>', 32 bytes)"
 
 enum {
 	PREFIX_LEN = sizeof(KEY_PREFIX) - 1,
 	B64_LEN = 44,			     /* base64 of 32 bytes, one '=' of padding */
 	LINE_LEN = PREFIX_LEN + B64_LEN + 1, /* with the trailing newline */
-	READ_MAX = LINE_LEN + 1,	     /* one more, to notice trailing junk */
 	SHOW_MAX = 200,			     /* longest path shown in a message */
 };
 
@@ -161,15 +166,17 @@ static int decode_key(const char in[B64_LEN], uint8_t key[CRYPTO_KEY_LEN])
 	return bad ? -1 : 0;
 }
 
-static int parse_line(const char *buf, size_t len, uint8_t key[CRYPTO_KEY_LEN])
+static int parse_prefixed(const char *buf, size_t len, const char *prefix,
+			  uint8_t key[CRYPTO_KEY_LEN])
 {
-	if (len != LINE_LEN && len != LINE_LEN - 1)
+	size_t plen = strlen(prefix);
+	if (len != plen + B64_LEN + 1 && len != plen + B64_LEN)
 		return -1;
-	if (len == LINE_LEN && buf[LINE_LEN - 1] != '\n')
+	if (len == plen + B64_LEN + 1 && buf[len - 1] != '\n')
 		return -1;
-	if (memcmp(buf, KEY_PREFIX, PREFIX_LEN) != 0)
+	if (memcmp(buf, prefix, plen) != 0)
 		return -1;
-	return decode_key(buf + PREFIX_LEN, key);
+	return decode_key(buf + plen, key);
 }
 
 static ssize_t read_all(int fd, char *buf, size_t size)
@@ -204,7 +211,7 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /* Everything about the file except its contents: type, owner, mode, size. */
-static int check_stat(int fd, const char *path, char *err)
+static int check_stat(int fd, const char *path, int secret, char *err)
 {
 	char shown[SHOW_MAX + 1], quoted[2 * SHOW_MAX];
 	struct stat st;
@@ -217,53 +224,137 @@ static int check_stat(int fd, const char *path, char *err)
 	if (st.st_uid != geteuid() && st.st_uid != 0)
 		return fail(err, "key file %s: owned by uid %u, not by you (uid %u) or root",
 			    show(shown, path), (unsigned)st.st_uid, (unsigned)geteuid());
-	if (st.st_mode & 077)
-		return fail(err, "key file %s: permissions %04o are too open; run: chmod 600 %s",
+	/* A public key may be read by anyone; it must still not be writable by others. */
+	if (secret ? (st.st_mode & 077) : (st.st_mode & 022))
+		return fail(err, "key file %s: permissions %04o are too open; run: chmod %s %s",
 			    show(shown, path), (unsigned)(st.st_mode & 07777),
+			    secret ? "600" : "644",
 			    shell_quote(quoted, sizeof(quoted), show(shown, path)));
-	if (st.st_size != LINE_LEN && st.st_size != LINE_LEN - 1)
-		return fail(err, NOT_A_KEY_FMT, show(shown, path));
+	if (st.st_size > KEYS_FILE_MAX)
+		return fail(err, "key file %s: not a postern key (too long)", show(shown, path));
 	return 0;
+}
+
+/* The file's text (at most KEYS_FILE_MAX bytes) into ${buf}; *len gets its length. */
+static int read_key_text(const char *path, int secret, char buf[KEYS_FILE_MAX + 1], size_t *len,
+			 char *err)
+{
+	char shown[SHOW_MAX + 1];
+	ssize_t n;
+	int fd, rc = -1;
+
+	if (!path || !*path)
+		return fail(err, "key file: no path given");
+	/* O_NONBLOCK: a FIFO in place of the key must not hang us before fstat() says so. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return fail(err, "key file %s: %s", show(shown, path), strerror(errno));
+	if (check_stat(fd, path, secret, err) < 0)
+		goto out;
+	n = read_all(fd, buf, KEYS_FILE_MAX + 1);
+	if (n < 0) {
+		fail(err, "key file %s: %s", show(shown, path), strerror(errno));
+		goto out;
+	}
+	if (n > KEYS_FILE_MAX) {
+		fail(err, "key file %s: not a postern key (too long)", show(shown, path));
+		goto out;
+	}
+	*len = (size_t)n;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int keys_load_any(const char *path, enum keys_kind *kind, uint8_t key[CRYPTO_KEY_LEN], char *err)
+{
+	char shown[SHOW_MAX + 1];
+	char buf[KEYS_FILE_MAX + 1];
+	size_t n = 0;
+	int rc = -1;
+
+	if (!key || !kind)
+		return fail(err, "key file: nowhere to put the key");
+	if (read_key_text(path, 1, buf, &n, err) < 0)
+		goto out;
+	if (parse_prefixed(buf, n, KEY_PREFIX, key) == 0) {
+		*kind = KEYS_PSK;
+		rc = 0;
+	} else if (parse_prefixed(buf, n, PRIV_PREFIX, key) == 0) {
+		*kind = KEYS_X25519;
+		rc = 0;
+	} else if (n >= sizeof(ENC_PREFIX) - 1 &&
+		   memcmp(buf, ENC_PREFIX, sizeof(ENC_PREFIX) - 1) == 0) {
+		fail(err, "key file %s: encrypted; no passphrase given", show(shown, path));
+	} else {
+		fail(err, NOT_A_KEY_FMT, show(shown, path));
+	}
+out:
+	crypto_wipe(buf, sizeof(buf));
+	if (rc < 0)
+		crypto_wipe(key, CRYPTO_KEY_LEN);
+	return rc;
 }
 
 int keys_load(const char *path, uint8_t psk[CRYPTO_KEY_LEN], char *err)
 {
 	char shown[SHOW_MAX + 1];
-	char buf[READ_MAX];
-	ssize_t n;
-	int fd = -1, rc = -1;
+	enum keys_kind kind = KEYS_PSK;
 
-	if (!psk)
-		return fail(err, "key file: nowhere to put the key");
-	if (!path || !*path) {
-		fail(err, "key file: no path given");
-		goto out;
+	if (keys_load_any(path, &kind, psk, err) < 0)
+		return -1;
+	if (kind != KEYS_PSK) {
+		crypto_wipe(psk, CRYPTO_KEY_LEN);
+		return fail(err, NOT_A_KEY_FMT, show(shown, path));
 	}
-	/* O_NONBLOCK: a FIFO in place of the key must not hang us before fstat() says so. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		fail(err, "key file %s: %s", show(shown, path), strerror(errno));
+	return 0;
+}
+
+int keys_parse_public(const char *text, size_t len, uint8_t pub[CRYPTO_KEY_LEN])
+{
+	if (text == NULL || pub == NULL)
+		return -1;
+	/* A pasted line may end in a newline; the bare base64 is accepted too. */
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		len--;
+	if (len == B64_LEN)
+		return decode_key(text, pub);
+	return parse_prefixed(text, len, PUB_PREFIX, pub);
+}
+
+int keys_load_public(const char *spec, uint8_t pub[CRYPTO_KEY_LEN], char *err)
+{
+	char shown[SHOW_MAX + 1];
+	char buf[KEYS_FILE_MAX + 1];
+	size_t n = 0;
+	int rc = -1;
+
+	if (spec == NULL || pub == NULL)
+		return fail(err, "public key: none given");
+	if (keys_parse_public(spec, strlen(spec), pub) == 0)
+		return 0;
+	if (read_key_text(spec, 0, buf, &n, err) < 0)
 		goto out;
-	}
-	if (check_stat(fd, path, err) < 0)
-		goto out;
-	n = read_all(fd, buf, sizeof(buf));
-	if (n < 0) {
-		fail(err, "key file %s: %s", show(shown, path), strerror(errno));
-		goto out;
-	}
-	if (parse_line(buf, (size_t)n, psk) < 0) {
-		fail(err, NOT_A_KEY_FMT, show(shown, path));
+	if (keys_parse_public(buf, n, pub) != 0) {
+		fail(err,
+		     "public key %s: not a postern public key (expected '" PUB_PREFIX
+		     "<base64>', 32 bytes)",
+		     show(shown, spec));
 		goto out;
 	}
 	rc = 0;
 out:
 	crypto_wipe(buf, sizeof(buf));
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		crypto_wipe(psk, CRYPTO_KEY_LEN);
 	return rc;
+}
+
+void keys_public_line(const uint8_t pub[CRYPTO_KEY_LEN], char out[KEYS_PUB_LINE_MAX])
+{
+	size_t plen = sizeof(PUB_PREFIX) - 1;
+	memcpy(out, PUB_PREFIX, plen);
+	encode_key(pub, out + plen);
+	out[plen + B64_LEN] = '\0';
 }
 
 /* Write ${line} to a new file at ${path}; the file is removed again on failure. */
@@ -291,6 +382,53 @@ static int create_key_file(const char *path, const char *line, size_t len, char 
 		return -1;
 	}
 	return 0;
+}
+
+int keys_generate_x25519(const char *path, uint8_t pub_out[CRYPTO_KEY_LEN], char *err)
+{
+	char shown[SHOW_MAX + 1];
+	uint8_t priv[CRYPTO_KEY_LEN], pub[CRYPTO_KEY_LEN];
+	char line[sizeof(PRIV_PREFIX) - 1 + B64_LEN + 1];
+	char publine[KEYS_PUB_LINE_MAX + 1];
+	char pubpath[CONFIG_PATH_MAX_KEYS + 8];
+	int fd = -1, rc = -1;
+
+	if (!path || !*path)
+		return fail(err, "key file: no path given");
+	if (snprintf(pubpath, sizeof(pubpath), "%s.pub", path) >= (int)sizeof(pubpath))
+		return fail(err, "key file %s: path too long", show(shown, path));
+	if (crypto_dh_keygen(priv, pub) < 0) {
+		fail(err, "key file %s: cannot make a key pair", show(shown, path));
+		goto out;
+	}
+	memcpy(line, PRIV_PREFIX, sizeof(PRIV_PREFIX) - 1);
+	encode_key(priv, line + sizeof(PRIV_PREFIX) - 1);
+	line[sizeof(line) - 1] = '\n';
+	keys_public_line(pub, publine);
+	strcat(publine, "\n");
+	/* The public half first: if it cannot be written, no orphan private key is left. */
+	fd = open(pubpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0) {
+		fail(err, "public key file %s: %s", show(shown, pubpath),
+		     errno == EEXIST ? "already exists; refusing to overwrite" : strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, publine, strlen(publine)) < 0 || close(fd) < 0) {
+		fail(err, "public key file %s: %s", show(shown, pubpath), strerror(errno));
+		unlink(pubpath);
+		goto out;
+	}
+	if (create_key_file(path, line, sizeof(line), err) < 0) {
+		unlink(pubpath);
+		goto out;
+	}
+	if (pub_out != NULL)
+		memcpy(pub_out, pub, CRYPTO_KEY_LEN);
+	rc = 0;
+out:
+	crypto_wipe(priv, sizeof(priv));
+	crypto_wipe(line, sizeof(line));
+	return rc;
 }
 
 int keys_generate(const char *path, char *err)
