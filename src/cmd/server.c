@@ -25,6 +25,7 @@
 #include "conf/settings.h"
 #include "crypto/replay.h"
 #include "guard/abuse.h"
+#include "guard/dhrate.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
@@ -70,6 +71,7 @@ struct conn {
 	size_t pen_idx; /* position in srv->pen while in_pen */
 	int in_pen;
 	struct verify_job *job; /* message 1 on the verification queue */
+	int ik_alg;		/* message 1 is IK (its mac1's suite), or -1: PSK */
 	const struct config_key *key;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
@@ -79,6 +81,9 @@ struct server {
 	struct busypoll poll;
 	struct config_server cfg;
 	const uint8_t **psks;
+	uint32_t *psk_owner; /* PSK index -> index in cfg.keys */
+	size_t npsk;
+	struct dhrate *dh; /* per-source budget of IK messages (each costs a DH) */
 	struct abuse *abuse;
 	struct replay *replay;
 	struct verify *verify;	/* judges first messages on the thread pool */
@@ -273,6 +278,8 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 	/* Refused or closed while the worker ran: the cache must not learn of it. */
 	if (!session_judging(c->s))
 		return;
+	if (found > 0 && c->ik_alg < 0)
+		f->which = srv->psk_owner[f->which];
 	if (found <= 0) {
 		session_handshake_done(
 		    c->s, NULL, NULL, NULL,
@@ -309,11 +316,22 @@ static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t
 			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
 {
 	struct conn *c = arg;
-	(void)s;
 	(void)out;
 	(void)tx;
 	(void)rx;
-	c->job = verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	if (c->ik_alg >= 0 && session_first_len(s) == HANDSHAKE_IK_MSG_LEN) {
+		/* Refused like any failure, so a source that keeps spending DH is banned. */
+		if (!dhrate_take(c->srv->dh, &c->src, now_ms())) {
+			*reason = "DH budget of this source spent (dh_rate)";
+			return -1;
+		}
+		c->job = verify_submit_ik(c->srv->verify, c->src.bytes, c->src.len, in, c->ik_alg,
+					  on_verified, c);
+	} else {
+		c->ik_alg = -1;
+		c->job =
+		    verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	}
 	if (c->job == NULL) {
 		/* The queue is full of other people's messages: not this source's failure. */
 		c->held = 1;
@@ -437,8 +455,18 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	free(c);
 }
 
+/* A first message whose first 64 bytes carry a valid mac1 is a 128-byte IK one. */
+static size_t on_first_len(void *arg, struct session *s, const uint8_t *head)
+{
+	struct conn *c = arg;
+	(void)s;
+	c->ik_alg = handshake_ik_mac1(verify_ik(c->srv->verify), head);
+	return c->ik_alg >= 0 ? HANDSHAKE_IK_MSG_LEN : SESSION_HS_LEN;
+}
+
 static const struct session_hooks server_hooks = {
     .handshake = on_handshake,
+    .first_len = on_first_len,
     .open = on_open,
     .listen = on_listen,
     .refused = on_refused,
@@ -505,6 +533,7 @@ static void take_connection(struct server *srv, int fd, const char *why)
 	};
 	if (c != NULL) {
 		c->srv = srv;
+		c->ik_alg = -1;
 		c->s = session_new(srv->loop, &p);
 	}
 	if (c == NULL || c->s == NULL || uv_tcp_open(session_tcp(c->s), fd) != 0) {
@@ -787,6 +816,54 @@ static int configure(int argc, char **argv, struct config_server *c, enum log_le
  * session (one socket each) with its -R listeners counted at two per
  * session. Channels get the rest.
  */
+/*
+ * The two kinds of identity side by side: PSK ones go to trial decryption
+ * (handshake_keys), public-key ones into the IK table under the host key.
+ */
+static int setup_identities(struct server *srv)
+{
+	const uint8_t **pubs = calloc(srv->cfg.nkeys + 1, sizeof(*pubs));
+	uint32_t *owners = calloc(srv->cfg.nkeys + 1, sizeof(*owners));
+	struct handshake_ik *ik = NULL;
+	size_t npub = 0;
+	int rc = -1;
+	srv->psk_owner = calloc(srv->cfg.nkeys + 1, sizeof(*srv->psk_owner));
+	if (pubs == NULL || owners == NULL || srv->psk_owner == NULL)
+		goto out;
+	for (size_t i = 0; i < srv->cfg.nkeys; i++) {
+		const struct config_key *k = &srv->cfg.keys[i];
+		if (k->has_public_key) {
+			pubs[npub] = k->public_key;
+			owners[npub++] = (uint32_t)i;
+		} else {
+			srv->psks[srv->npsk] = k->psk;
+			srv->psk_owner[srv->npsk++] = (uint32_t)i;
+		}
+	}
+	struct handshake_keys *keys = handshake_keys_new(srv->psks, srv->npsk);
+	srv->verify = verify_new(srv->loop, keys);
+	if (srv->verify == NULL) {
+		handshake_keys_free(keys);
+		goto out;
+	}
+	if (srv->cfg.host_key[0] != '\0') {
+		ik = handshake_ik_new(srv->cfg.host_priv, pubs, owners, npub, NULL);
+		srv->dh = dhrate_new(srv->cfg.dh_rate, srv->cfg.dh_burst);
+		if (ik == NULL || srv->dh == NULL)
+			goto out;
+		verify_set_ik(srv->verify, ik);
+		ik = NULL;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		log_error("out of memory");
+	handshake_ik_free(ik);
+	free(pubs);
+	free(owners);
+	return rc;
+}
+
 static int setup_limits(struct server *srv)
 {
 	char err[256];
@@ -875,7 +952,7 @@ static int setup(struct server *srv)
 		memcpy(x->bytes, e->addr, x->len);
 		x->bits = e->bits;
 	}
-	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
+	srv->psks = calloc(srv->cfg.nkeys + 1, sizeof(*srv->psks));
 	srv->tags = calloc(srv->cfg.nkeys + 1, sizeof(*srv->tags));
 	srv->abuse = abuse_new(&ac);
 	srv->replay = replay_new(srv->cfg.replay_window_s, srv->cfg.replay_cache);
@@ -886,17 +963,10 @@ static int setup(struct server *srv)
 		log_error("out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < srv->cfg.nkeys; i++) {
-		srv->psks[i] = srv->cfg.keys[i].psk;
+	for (size_t i = 0; i < srv->cfg.nkeys; i++)
 		srv->tags[i] = replay_file_tag(srv->cfg.keys[i].name);
-	}
-	struct handshake_keys *keys = handshake_keys_new(srv->psks, srv->cfg.nkeys);
-	srv->verify = verify_new(srv->loop, keys);
-	if (srv->verify == NULL) {
-		handshake_keys_free(keys);
-		log_error("out of memory");
+	if (setup_identities(srv) != 0)
 		return -1;
-	}
 	if (setup_limits(srv) != 0)
 		return -1;
 	uv_signal_init(srv->loop, &srv->sigint);
@@ -978,6 +1048,9 @@ out:
 	}
 	replay_file_close(srv.rf);
 	free(srv.psks);
+	free(srv.psk_owner);
+	dhrate_free(srv.dh);
+	crypto_wipe(srv.cfg.host_priv, sizeof(srv.cfg.host_priv));
 	free(srv.pen);
 	if (srv.spare_fd >= 0)
 		close(srv.spare_fd);

@@ -139,10 +139,18 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 		return -1;
 	/* A file with no [key] is fine here: -k may add one; conf_server_check()
 	 * insists on at least one after flags are applied. */
-	for (size_t i = 0; i < c->nkeys; i++)
-		if (c->keys[i].key_file[0] == '\0')
-			return set_err(err, "%s:%d: [key %s] has no key_file", name,
-				       c->keys[i].line, c->keys[i].name);
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct config_key *k = &c->keys[i];
+		int pk = k->has_public_key || k->public_key_file[0] != '\0';
+		if (k->key_file[0] == '\0' && !pk)
+			return set_err(err, "%s:%d: [key %s] has no key_file or public_key", name,
+				       k->line, k->name);
+		if (k->key_file[0] != '\0' && pk)
+			return set_err(err,
+				       "%s:%d: [key %s] has both key_file and a public key; an "
+				       "identity is one or the other",
+				       name, k->line, k->name);
+	}
 	return 0;
 }
 
@@ -178,7 +186,18 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	size_t j;
 
 	for (j = 0; j < i; j++) {
-		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
+		if (c->keys[j].has_public_key != c->keys[i].has_public_key)
+			continue;
+		if (c->keys[i].has_public_key &&
+		    memcmp(c->keys[j].public_key, c->keys[i].public_key, CRYPTO_KEY_LEN) == 0) {
+			key_where(c, &c->keys[i], where, sizeof(where));
+			return set_err(err,
+				       "%s: same public key as [key %s]; each stanza needs its own "
+				       "key",
+				       where, c->keys[j].name);
+		}
+		if (!c->keys[i].has_public_key &&
+		    crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
 			return set_err(err,
 				       "%s: same key as [key %s]; each stanza needs its own key",
@@ -191,19 +210,44 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 int conf_server_load_keys(struct config_server *c, char *err)
 {
 	char where[CONFIG_ERR_MAX], why[KEYS_ERR_MAX];
-	size_t i;
+	size_t i, npub = 0;
 
 	if (!c)
 		return set_err(err, "config: nothing to load");
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));
-		if (k->key_file[0] == '\0')
-			return set_err(err, "%s has no key_file", where);
-		if (keys_load(k->key_file, k->psk, why) < 0)
+		if (k->public_key_file[0] != '\0' && !k->has_public_key) {
+			if (keys_load_public(k->public_key_file, k->public_key, why) < 0)
+				return set_err(err, "%s: %s", where, why);
+			k->has_public_key = 1;
+		}
+		if (k->has_public_key) {
+			npub++;
+		} else if (k->key_file[0] == '\0') {
+			return set_err(err, "%s has no key_file or public_key", where);
+		} else if (keys_load(k->key_file, k->psk, why) < 0) {
 			return set_err(err, "%s: %s", where, why);
+		}
 		if (check_distinct(c, i, err) < 0)
 			return -1;
+	}
+	if (npub > 0 && c->host_key[0] == '\0')
+		return set_err(err,
+			       "public-key identities need the server's own key pair: set host_key "
+			       "= FILE in [server] (postern keygen -t x25519 -o FILE)");
+	if (c->host_key[0] != '\0') {
+		enum keys_kind kind;
+		if (keys_load_any(c->host_key, &kind, c->host_priv, why) < 0)
+			return set_err(err, "host_key: %s", why);
+		if (kind != KEYS_X25519) {
+			crypto_wipe(c->host_priv, sizeof(c->host_priv));
+			return set_err(
+			    err,
+			    "host_key: %s is a pre-shared key; the host key is an x25519 "
+			    "private key (postern keygen -t x25519)",
+			    c->host_key);
+		}
 	}
 	return 0;
 }
@@ -231,9 +275,10 @@ int conf_server_check(const struct config_server *c, char *err)
 		return set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
 	for (i = 0; i < c->nkeys; i++) {
-		if (c->keys[i].key_file[0] == '\0') {
-			key_where(c, &c->keys[i], where, sizeof(where));
-			return set_err(err, "%s has no key_file", where);
+		const struct config_key *k = &c->keys[i];
+		if (k->key_file[0] == '\0' && !k->has_public_key && k->public_key_file[0] == '\0') {
+			key_where(c, k, where, sizeof(where));
+			return set_err(err, "%s has no key_file or public_key", where);
 		}
 	}
 	return 0;
@@ -254,7 +299,9 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 		const struct settings_flag *fl = &a->flags[i];
 		size_t idx = (size_t)(fl->s - t);
 		if (fl->s->scope == SETTINGS_IN_KEY) {
-			if (strcmp(fl->s->key, "key_file") == 0)
+			if (strcmp(fl->s->key, "key_file") == 0 ||
+			    strcmp(fl->s->key, "public_key") == 0 ||
+			    strcmp(fl->s->key, "public_key_file") == 0)
 				key_flag = fl;
 			else if (!quick)
 				quick = fl;

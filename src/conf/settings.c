@@ -10,6 +10,7 @@
 #include "conf/settings.h"
 #include "guard/permit.h"
 #include "util/busypoll.h"
+#include "util/keys.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -238,6 +239,39 @@ static int apply_cipher(const struct setting *s, void *base, const char *value, 
 	return 0;
 }
 
+static int apply_path(const struct setting *s, void *base, const char *value, const char *dir,
+		      char *why);
+
+/* public_key = BASE64 or a .pub line: checked here, so a typo is a file:line error. */
+static int apply_public_key(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	struct config_key *k = base;
+
+	(void)dir;
+	if (keys_parse_public(value, strlen(value), k->public_key) != 0)
+		return say(why,
+			   "%s: not a public key (expected the line of a .pub file from 'postern "
+			   "keygen -t x25519', or its base64)",
+			   s->key);
+	k->has_public_key = 1;
+	return 0;
+}
+
+/* server_key: a public key as written, else a path (relative to the profile's file). */
+static int apply_server_key(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	uint8_t pub[CRYPTO_KEY_LEN];
+
+	if (keys_parse_public(value, strlen(value), pub) == 0) {
+		snprintf(((struct config_client *)base)->server_key, CONFIG_PATH_MAX + 1, "%s",
+			 value);
+		return 0;
+	}
+	return apply_path(s, base, value, dir, why);
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -262,6 +296,50 @@ static const struct setting server_table[] = {
      KEY(key_file),
      .help = "key file (postern keygen); on the command line: the single key 'default' "
 	     "(quick mode)"},
+    {.key = "public_key",
+     .flag = "public-key",
+     .arg = "BASE64",
+     .type = SETTINGS_VALUE,
+     KEY(public_key),
+     .help = "a public-key identity (Noise IK) in place of key_file: the line of the "
+	     "client's .pub file (postern keygen -t x25519), or its base64; needs host_key",
+     .apply = apply_public_key},
+    {.key = "public_key_file",
+     .flag = "public-key-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     KEY(public_key_file),
+     .help = "as public_key, read from the client's .pub file"},
+    {.key = "host_key",
+     .flag = "host-key",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(host_key),
+     .help = "the server's x25519 private key (postern keygen -t x25519); needed by "
+	     "public-key identities, whose clients pin its .pub"},
+    {.key = "dh_rate",
+     .flag = "dh-rate",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(dh_rate),
+     .min = 1,
+     .max = 100000,
+     .scale = 1,
+     .unit = "per second",
+     .def = "20",
+     .help = "first messages with a valid mac1 (each costs the server a DH) one source "
+	     "(/64 for IPv6) may send per second; beyond it they are refused unread"},
+    {.key = "dh_burst",
+     .flag = "dh-burst",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(dh_burst),
+     .min = 1,
+     .max = 100000,
+     .scale = 1,
+     .unit = "messages",
+     .def = "40",
+     .help = "how many such messages a source may send at once before dh_rate applies"},
     {.key = "permit_open",
      .flag = "permit-open",
      .arg = "SPEC",
@@ -560,7 +638,16 @@ static const struct setting client_table[] = {
      .arg = "FILE",
      .type = SETTINGS_PATH,
      CLI(key_file),
-     .help = "key file (postern keygen)"},
+     .help = "key file (postern keygen): a pre-shared key, or an x25519 private key "
+	     "(then server_key is needed)"},
+    {.key = "server_key",
+     .flag = "server-key",
+     .arg = "FILE|BASE64",
+     .type = SETTINGS_VALUE,
+     CLI(server_key),
+     .help = "the server's public key (its host_key's .pub file, or the line or base64): "
+	     "pins the server; with an x25519 key_file the handshake is Noise IK",
+     .apply = apply_server_key},
     {.key = "local_forward",
      .flag = "local",
      .short_flag = 'L',

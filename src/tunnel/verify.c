@@ -27,13 +27,15 @@ struct verify_job {
 	int found;
 	uint8_t src[VERIFY_SOURCE_MAX];
 	size_t srclen;
-	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	uint8_t msg1[HANDSHAKE_IK_MSG_LEN];
+	int ik_alg; /* -1: a PSK message of HANDSHAKE_MSG_LEN bytes; else an IK one */
 	struct handshake_found f;
 };
 
 struct verify {
 	uv_loop_t *loop;
 	struct handshake_keys *keys;
+	struct handshake_ik *ik; /* NULL without a host key */
 	uv_work_t work;
 	struct verify_job *running;
 	struct verify_job *head, *tail; /* waiting, oldest first */
@@ -66,6 +68,7 @@ static void job_free(struct verify_job *j)
 static void destroy(struct verify *v)
 {
 	handshake_keys_free(v->keys);
+	handshake_ik_free(v->ik);
 	free(v);
 }
 
@@ -74,7 +77,8 @@ static void work(uv_work_t *w)
 {
 	struct verify *v = w->data;
 	struct verify_job *j = v->running;
-	j->found = handshake_find(v->keys, j->msg1, &j->f);
+	j->found = j->ik_alg < 0 ? handshake_find(v->keys, j->msg1, &j->f)
+				 : handshake_ik_find(v->ik, j->msg1, j->ik_alg, &j->f);
 }
 
 static void after_work(uv_work_t *w, int status)
@@ -124,11 +128,26 @@ static size_t source_count(const struct verify *v, const void *src, size_t srcle
 	return n;
 }
 
-struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
-				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg)
+void verify_set_ik(struct verify *v, struct handshake_ik *ik)
+{
+	if (v == NULL) {
+		handshake_ik_free(ik);
+		return;
+	}
+	handshake_ik_free(v->ik);
+	v->ik = ik;
+}
+
+const struct handshake_ik *verify_ik(const struct verify *v)
+{
+	return v == NULL ? NULL : v->ik;
+}
+
+static struct verify_job *submit(struct verify *v, const void *src, size_t srclen,
+				 const uint8_t *msg1, int ik_alg, verify_cb cb, void *arg)
 {
 	if (v == NULL || v->freeing || cb == NULL || msg1 == NULL || srclen > VERIFY_SOURCE_MAX ||
-	    (src == NULL && srclen > 0))
+	    (src == NULL && srclen > 0) || (ik_alg >= 0 && v->ik == NULL))
 		return NULL;
 	/* The scan is over at most VERIFY_QUEUE_MAX + 1 jobs. */
 	if (v->nqueued >= VERIFY_QUEUE_MAX + 1 || source_count(v, src, srclen) >= VERIFY_PER_SOURCE)
@@ -142,7 +161,8 @@ struct verify_job *verify_submit(struct verify *v, const void *src, size_t srcle
 	if (srclen > 0)
 		memcpy(j->src, src, srclen);
 	j->srclen = srclen;
-	memcpy(j->msg1, msg1, HANDSHAKE_MSG_LEN);
+	j->ik_alg = ik_alg;
+	memcpy(j->msg1, msg1, ik_alg < 0 ? HANDSHAKE_MSG_LEN : HANDSHAKE_IK_MSG_LEN);
 	if (v->tail != NULL)
 		v->tail->next = j;
 	else
@@ -151,6 +171,21 @@ struct verify_job *verify_submit(struct verify *v, const void *src, size_t srcle
 	v->nqueued++;
 	start_next(v);
 	return j;
+}
+
+struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
+				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg)
+{
+	return submit(v, src, srclen, msg1, -1, cb, arg);
+}
+
+struct verify_job *verify_submit_ik(struct verify *v, const void *src, size_t srclen,
+				    const uint8_t msg1[HANDSHAKE_IK_MSG_LEN], int alg, verify_cb cb,
+				    void *arg)
+{
+	if (alg < 0)
+		return NULL;
+	return submit(v, src, srclen, msg1, alg, cb, arg);
 }
 
 void verify_cancel(struct verify_job *j)

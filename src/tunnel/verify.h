@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "tunnel/handshake.h"
+#include "tunnel/handshake_ik.h"
 
 enum {
 	VERIFY_QUEUE_MAX = 64, /* first messages waiting for a verdict, all sources */
@@ -46,6 +47,24 @@ struct verify *verify_new(uv_loop_t *loop, struct handshake_keys *keys);
  */
 struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
 				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg);
+
+/*
+ * verify_set_ik(v, ik): judge IK first messages against ${ik} too (owned
+ * from now on; NULL removes it).
+ */
+void verify_set_ik(struct verify *v, struct handshake_ik *ik);
+
+/* verify_ik(v): the IK table, for the loop's mac1 check; NULL if none. */
+const struct handshake_ik *verify_ik(const struct verify *v);
+
+/*
+ * verify_submit_ik(v, src, srclen, msg1, alg, cb, arg): as verify_submit()
+ * for a 128-byte IK message whose mac1 said suite ${alg}
+ * (handshake_ik_mac1()); the worker runs handshake_ik_find().
+ */
+struct verify_job *verify_submit_ik(struct verify *v, const void *src, size_t srclen,
+				    const uint8_t msg1[HANDSHAKE_IK_MSG_LEN], int alg, verify_cb cb,
+				    void *arg);
 
 /* verify_cancel(j): ${cb} will not fire; ${j} is invalid from now on. NULL is a no-op. */
 void verify_cancel(struct verify_job *j);

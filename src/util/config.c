@@ -96,6 +96,8 @@ void config_server_defaults(struct config_server *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", "auto");
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;
+	c->dh_rate = 20;
+	c->dh_burst = 40;
 	c->max_channels = 16384;
 	c->session_buffer_mib = 64;
 	c->server_buffer_mib = 1024;

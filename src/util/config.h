@@ -72,7 +72,12 @@ enum config_gateway {
 struct config_key {
 	char name[CONFIG_NAME_MAX + 1];
 	char key_file[CONFIG_PATH_MAX + 1];
-	uint8_t psk[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
+	uint8_t psk[CRYPTO_KEY_LEN]; /* filled by conf_server_load_keys() */
+	/* A public-key identity instead (Noise IK): public_key, or public_key_file
+	 * read by conf_server_load_keys(). */
+	char public_key_file[CONFIG_PATH_MAX + 1];
+	uint8_t public_key[CRYPTO_KEY_LEN];
+	int has_public_key;
 	int allow_forwarding;	      /* enum config_forwarding, default yes */
 	int gateway_ports;	      /* enum config_gateway, default [server]'s */
 	int allow_unix_forwarding;    /* default 0 */
@@ -106,14 +111,18 @@ struct config_server {
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
 	char state_dir[CONFIG_PATH_MAX + 1]; /* "auto" (see server.c); "none" = do not persist */
-	unsigned replay_cache;		     /* live first-message fingerprints (262144) */
-	unsigned replay_quota;		     /* ... one identity may hold (16384) */
-	unsigned max_channels;		     /* channels open at once per session (16384) */
-	unsigned session_buffer_mib;	     /* channel data buffered per session (64) */
-	unsigned server_buffer_mib;	     /* ... whole server (1024) */
-	unsigned max_fds;		     /* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
-	unsigned max_refusals;		     /* refused connections awaiting their reset (4096) */
-	struct config_cidr *ban_exempt;	     /* sources never banned */
+	char host_key[CONFIG_PATH_MAX + 1];  /* x25519 private key; "" = no public-key identities */
+	uint8_t host_priv[CRYPTO_KEY_LEN];   /* filled by conf_server_load_keys() */
+	unsigned dh_rate;		/* DH-costing first messages per second per source (20) */
+	unsigned dh_burst;		/* ... and the bucket's depth (40) */
+	unsigned replay_cache;		/* live first-message fingerprints (262144) */
+	unsigned replay_quota;		/* ... one identity may hold (16384) */
+	unsigned max_channels;		/* channels open at once per session (16384) */
+	unsigned session_buffer_mib;	/* channel data buffered per session (64) */
+	unsigned server_buffer_mib;	/* ... whole server (1024) */
+	unsigned max_fds;		/* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
+	unsigned max_refusals;		/* refused connections awaiting their reset (4096) */
+	struct config_cidr *ban_exempt; /* sources never banned */
 	size_t nban_exempt;
 	unsigned log_rate;		/* peer-caused log lines per second (20) */
 	char file[CONFIG_PATH_MAX + 1]; /* the config file, "" for flags only */
@@ -123,7 +132,8 @@ struct config_client {
 	char profile[CONFIG_NAME_MAX + 1];
 	struct net_endpoint server;
 	char key_file[CONFIG_PATH_MAX + 1];
-	struct net_forward *local; /* -L */
+	char server_key[CONFIG_PATH_MAX + 1]; /* public key or .pub path: pins the server (IK) */
+	struct net_forward *local;	      /* -L */
 	size_t nlocal;
 	struct net_forward *remote; /* -R; listen.host "" = no bind address given */
 	size_t nremote;
