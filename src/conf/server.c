@@ -86,7 +86,7 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 	}
 	k = config_add_key(sc->srv, name);
 	if (!k) {
-		ini_fail(in, "too many [key] stanzas (max %d) or out of memory", CONFIG_LIST_MAX);
+		ini_fail(in, "too many [key] stanzas (max %d) or out of memory", CONFIG_KEYS_MAX);
 		return -1;
 	}
 	k->line = ini_line(in);
@@ -141,11 +141,16 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 	 * insists on at least one after flags are applied. */
 	for (size_t i = 0; i < c->nkeys; i++) {
 		const struct config_key *k = &c->keys[i];
-		int pk = k->has_public_key || k->public_key_file[0] != '\0';
-		if (k->key_file[0] == '\0' && !pk)
+		if (k->key_file[0] == '\0' && !k->has_public_key)
 			return set_err(err, "%s:%d: [key %s] has no key_file or public_key", name,
 				       k->line, k->name);
-		if (k->key_file[0] != '\0' && pk)
+		if (k->has_public_key && k->key_file_public)
+			return set_err(
+			    err,
+			    "%s:%d: [key %s] has both public_key and public_key_file; give "
+			    "one",
+			    name, k->line, k->name);
+		if (k->key_file[0] != '\0' && !k->key_file_public && k->has_public_key)
 			return set_err(err,
 				       "%s:%d: [key %s] has both key_file and a public key; an "
 				       "identity is one or the other",
@@ -185,19 +190,13 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	char where[CONFIG_ERR_MAX];
 	size_t j;
 
+	/* Public keys are checked all at once, sorted (check_public_distinct). */
+	if (c->keys[i].has_public_key)
+		return 0;
 	for (j = 0; j < i; j++) {
-		if (c->keys[j].has_public_key != c->keys[i].has_public_key)
+		if (c->keys[j].has_public_key)
 			continue;
-		if (c->keys[i].has_public_key &&
-		    memcmp(c->keys[j].public_key, c->keys[i].public_key, CRYPTO_KEY_LEN) == 0) {
-			key_where(c, &c->keys[i], where, sizeof(where));
-			return set_err(err,
-				       "%s: same public key as [key %s]; each stanza needs its own "
-				       "key",
-				       where, c->keys[j].name);
-		}
-		if (!c->keys[i].has_public_key &&
-		    crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
+		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
 			return set_err(err,
 				       "%s: same key as [key %s]; each stanza needs its own key",
@@ -205,6 +204,44 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 		}
 	}
 	return 0;
+}
+
+static const struct config_key *sort_base;
+
+static int by_public_key(const void *a, const void *b)
+{
+	int d = memcmp(sort_base[*(const size_t *)a].public_key,
+		       sort_base[*(const size_t *)b].public_key, CRYPTO_KEY_LEN);
+	if (d != 0)
+		return d;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Fleets have thousands of public keys: sort them rather than compare each pair. */
+static int check_public_distinct(const struct config_server *c, size_t npub, char *err)
+{
+	char where[CONFIG_ERR_MAX];
+	size_t *idx = calloc(npub + 1, sizeof(*idx)), n = 0;
+	int rc = 0;
+
+	if (idx == NULL)
+		return set_err(err, "out of memory");
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (c->keys[i].has_public_key)
+			idx[n++] = i;
+	sort_base = c->keys;
+	qsort(idx, n, sizeof(*idx), by_public_key);
+	for (size_t i = 1; i < n && rc == 0; i++) {
+		const struct config_key *a = &c->keys[idx[i - 1]], *b = &c->keys[idx[i]];
+		if (memcmp(a->public_key, b->public_key, CRYPTO_KEY_LEN) == 0) {
+			key_where(c, b, where, sizeof(where));
+			rc = set_err(
+			    err, "%s: same public key as [key %s]; each stanza needs its own key",
+			    where, a->name);
+		}
+	}
+	free(idx);
+	return rc;
 }
 
 int conf_server_load_keys(struct config_server *c, char *err)
@@ -217,8 +254,8 @@ int conf_server_load_keys(struct config_server *c, char *err)
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));
-		if (k->public_key_file[0] != '\0' && !k->has_public_key) {
-			if (keys_load_public(k->public_key_file, k->public_key, why) < 0)
+		if (k->key_file_public && !k->has_public_key) {
+			if (keys_load_public(k->key_file, k->public_key, why) < 0)
 				return set_err(err, "%s: %s", where, why);
 			k->has_public_key = 1;
 		}
@@ -232,6 +269,8 @@ int conf_server_load_keys(struct config_server *c, char *err)
 		if (check_distinct(c, i, err) < 0)
 			return -1;
 	}
+	if (npub > 1 && check_public_distinct(c, npub, err) != 0)
+		return -1;
 	if (npub > 0 && c->host_key[0] == '\0')
 		return set_err(err,
 			       "public-key identities need the server's own key pair: set host_key "
@@ -276,7 +315,7 @@ int conf_server_check(const struct config_server *c, char *err)
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
 	for (i = 0; i < c->nkeys; i++) {
 		const struct config_key *k = &c->keys[i];
-		if (k->key_file[0] == '\0' && !k->has_public_key && k->public_key_file[0] == '\0') {
+		if (k->key_file[0] == '\0' && !k->has_public_key) {
 			key_where(c, k, where, sizeof(where));
 			return set_err(err, "%s has no key_file or public_key", where);
 		}

@@ -258,6 +258,22 @@ static int apply_public_key(const struct setting *s, void *base, const char *val
 	return 0;
 }
 
+/* public_key_file shares key_file's room: a key is one or the other. */
+static int apply_public_key_file(const struct setting *s, void *base, const char *value,
+				 const char *dir, char *why)
+{
+	struct config_key *k = base;
+
+	if (k->key_file[0] != '\0' && !k->key_file_public)
+		return say(why,
+			   "%s: this key has a key_file already; an identity is one or the other",
+			   s->key);
+	if (apply_path(s, base, value, dir, why) != 0)
+		return -1;
+	k->key_file_public = 1;
+	return 0;
+}
+
 /* server_key: a public key as written, else a path (relative to the profile's file). */
 static int apply_server_key(const struct setting *s, void *base, const char *value, const char *dir,
 			    char *why)
@@ -307,9 +323,10 @@ static const struct setting server_table[] = {
     {.key = "public_key_file",
      .flag = "public-key-file",
      .arg = "FILE",
-     .type = SETTINGS_PATH,
-     KEY(public_key_file),
-     .help = "as public_key, read from the client's .pub file"},
+     .type = SETTINGS_VALUE,
+     KEY(key_file),
+     .help = "as public_key, read from the client's .pub file (in place of key_file)",
+     .apply = apply_public_key_file},
     {.key = "host_key",
      .flag = "host-key",
      .arg = "FILE",

@@ -49,12 +49,12 @@ const char *config_quote(char *out, size_t max, const char *s)
 	return out;
 }
 
-int config_grow(void **arr, size_t n, size_t elem)
+static int grow_to(void **arr, size_t n, size_t elem, size_t max)
 {
 	size_t cap;
 	void *p;
 
-	if (n >= CONFIG_LIST_MAX)
+	if (n >= max)
 		return -1;
 	if (n != 0 && (n & (n - 1)) != 0)
 		return 0;
@@ -64,6 +64,11 @@ int config_grow(void **arr, size_t n, size_t elem)
 		return -1;
 	*arr = p;
 	return 0;
+}
+
+int config_grow(void **arr, size_t n, size_t elem)
+{
+	return grow_to(arr, n, elem, CONFIG_LIST_MAX);
 }
 
 int config_valid_name(const char *s, const char *what, char *err)
@@ -194,7 +199,8 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 	for (i = 0; i < c->nkeys; i++)
 		if (strcmp(c->keys[i].name, name) == 0)
 			return NULL;
-	if (config_grow((void **)&c->keys, c->nkeys, sizeof(*c->keys)) < 0)
+	/* Public-key identities make fleets of thousands: keys get their own bound. */
+	if (grow_to((void **)&c->keys, c->nkeys, sizeof(*c->keys), CONFIG_KEYS_MAX) < 0)
 		return NULL;
 	k = &c->keys[c->nkeys++];
 	memset(k, 0, sizeof(*k));

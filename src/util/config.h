@@ -19,7 +19,8 @@ enum {
 	CONFIG_ERR_MAX = 512,
 	CONFIG_NAME_MAX = 63,
 	CONFIG_PATH_MAX = 4095,
-	CONFIG_LIST_MAX = 4096, /* entries per list (listen, keys, permits, forwards) */
+	CONFIG_LIST_MAX = 4096,	 /* entries per list (listen, permits, forwards) */
+	CONFIG_KEYS_MAX = 65536, /* identities ([key] stanzas) */
 };
 
 /*
@@ -74,10 +75,10 @@ struct config_key {
 	char key_file[CONFIG_PATH_MAX + 1];
 	uint8_t psk[CRYPTO_KEY_LEN]; /* filled by conf_server_load_keys() */
 	/* A public-key identity instead (Noise IK): public_key, or public_key_file
-	 * read by conf_server_load_keys(). */
-	char public_key_file[CONFIG_PATH_MAX + 1];
+	 * (kept in key_file, 4 KiB a key being enough) read by conf_server_load_keys(). */
 	uint8_t public_key[CRYPTO_KEY_LEN];
 	int has_public_key;
+	int key_file_public;	      /* key_file names a .pub file (public_key_file) */
 	int allow_forwarding;	      /* enum config_forwarding, default yes */
 	int gateway_ports;	      /* enum config_gateway, default [server]'s */
 	int allow_unix_forwarding;    /* default 0 */
