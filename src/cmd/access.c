@@ -192,7 +192,7 @@ int cmd_access(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	config_server_defaults(&c);
-	if (conf_server_load(a.config, &c, err) != 0) {
+	if (conf_server_load(a.config, &c, err) != 0 || conf_server_load_identities(&c, err) != 0) {
 		fprintf(stderr, "postern access: %s\n", err);
 		config_server_free(&c);
 		return EXIT_USAGE;

@@ -11,10 +11,13 @@
 #include "conf/settings.h"
 #include "util/keys.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { ECHO_NAME_MAX = 32 };
 
@@ -178,7 +181,9 @@ int conf_server_load(const char *path, struct config_server *c, char *err)
 static void key_where(const struct config_server *c, const struct config_key *k, char *out,
 		      size_t size)
 {
-	if (c->file[0] && k->line > 0)
+	if (k->line < 0)
+		snprintf(out, size, "%s/%s", c->identity_dir, k->name);
+	else if (c->file[0] && k->line > 0)
 		snprintf(out, size, "%s:%d: [key %s]", c->file, k->line, k->name);
 	else
 		snprintf(out, size, "[key %s]", k->name);
@@ -244,6 +249,132 @@ static int check_public_distinct(const struct config_server *c, size_t npub, cha
 	return rc;
 }
 
+/* One identity file: the body of a [key NAME] stanza, without the section line. */
+static int on_identity_section(void *arg, struct ini *in, const char *type, const char *name)
+{
+	(void)arg;
+	(void)type;
+	(void)name;
+	ini_fail(in, "an identity file holds one identity: no [section] lines");
+	return -1;
+}
+
+static const struct ini_schema identity_schema = {
+    .sections = "a [key] stanza's settings",
+    .sectionless = 1,
+    .section = on_identity_section,
+    .setting = on_setting,
+};
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Why a file in the directory is no identity: editors' backups and dotfiles. */
+static int skipped(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] == '.' || (n > 0 && name[n - 1] == '~');
+}
+
+static int load_identity(struct config_server *c, size_t nfile, const char *dir, const char *fname,
+			 char *err)
+{
+	char path[CONFIG_PATH_MAX + 1], why[CONFIG_ERR_MAX];
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, fname) >= (int)sizeof(path))
+		return set_err(err, "identity_dir %s: path too long", dir);
+	if (stat(path, &st) != 0)
+		return set_err(err, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/* Whoever may write an identity file may let anyone in. */
+	if (st.st_mode & 022)
+		return set_err(err, "%s: writable by others (permissions %04o); run: chmod go-w %s",
+			       path, (unsigned)(st.st_mode & 07777), path);
+	if (config_valid_name(fname, "key", why) < 0)
+		return set_err(err, "%s: the file name is the identity's name: %s", path, why);
+	/* File names are unique already; only the config's own stanzas can clash. */
+	for (size_t i = 0; i < nfile; i++)
+		if (strcmp(c->keys[i].name, fname) == 0)
+			return set_err(err,
+				       "%s: identity '%s' is also a [key] stanza in the config",
+				       path, fname);
+	struct config_key *k = config_add_key_unique(c, fname);
+	if (k == NULL)
+		return set_err(err, "%s: too many identities (max %d) or out of memory", path,
+			       CONFIG_KEYS_MAX);
+	k->line = -1; /* from a file of its own: messages name the file */
+	if (ini_read_file(path, &text, &len, err) < 0)
+		return -1;
+	struct schema sc = {.srv = c, .key = k};
+	if (ini_load_text(text, len, path, &identity_schema, &sc, err) < 0)
+		goto out;
+	if (!k->has_public_key && k->key_file[0] == '\0') {
+		set_err(err, "%s: no public_key (or key_file)", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+int conf_server_load_identities(struct config_server *c, char *err)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = -1;
+
+	if (c == NULL || c->identity_dir[0] == '\0' || c->identities_loaded)
+		return 0;
+	d = opendir(c->identity_dir);
+	if (d == NULL)
+		return set_err(err, "identity_dir %s: %s", c->identity_dir, strerror(errno));
+	/* Sorted, so the order (and the first error) does not depend on the file system. */
+	while ((de = readdir(d)) != NULL) {
+		if (skipped(de->d_name))
+			continue;
+		if (n == cap) {
+			char **p = realloc(names, (cap ? 2 * cap : 256) * sizeof(*names));
+			if (p == NULL)
+				goto out;
+			names = p;
+			cap = cap ? 2 * cap : 256;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			goto out;
+		n++;
+		if (n > CONFIG_KEYS_MAX) {
+			set_err(err, "identity_dir %s: more than %d files", c->identity_dir,
+				CONFIG_KEYS_MAX);
+			goto out;
+		}
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	size_t nfile = c->nkeys;
+	for (size_t i = 0; i < n; i++)
+		if (load_identity(c, nfile, c->identity_dir, names[i], err) < 0)
+			goto out;
+	c->identities_loaded = 1;
+	rc = 0;
+out:
+	if (rc != 0 && err != NULL && err[0] == '\0')
+		set_err(err, "identity_dir %s: out of memory", c->identity_dir);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
 int conf_server_load_keys(struct config_server *c, char *err)
 {
 	char where[CONFIG_ERR_MAX], why[KEYS_ERR_MAX];
@@ -251,6 +382,10 @@ int conf_server_load_keys(struct config_server *c, char *err)
 
 	if (!c)
 		return set_err(err, "config: nothing to load");
+	if (conf_server_load_identities(c, err) != 0)
+		return -1;
+	if (c->nkeys == 0)
+		return set_err(err, "identity_dir %s holds no identity", c->identity_dir);
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));
@@ -308,9 +443,9 @@ int conf_server_check(const struct config_server *c, char *err)
 			       "%s: no listen address (add 'listen = host:port' to [server], or "
 			       "give -l HOST:PORT)",
 			       file);
-	if (c->nkeys == 0 && !file)
+	if (c->nkeys == 0 && c->identity_dir[0] == '\0' && !file)
 		return set_err(err, "no key: give -k FILE");
-	if (c->nkeys == 0)
+	if (c->nkeys == 0 && c->identity_dir[0] == '\0')
 		return set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
 	for (i = 0; i < c->nkeys; i++) {

@@ -327,6 +327,13 @@ static const struct setting server_table[] = {
      KEY(key_file),
      .help = "as public_key, read from the client's .pub file (in place of key_file)",
      .apply = apply_public_key_file},
+    {.key = "identity_dir",
+     .flag = "identity-dir",
+     .arg = "DIR",
+     .type = SETTINGS_PATH,
+     SRV(identity_dir),
+     .help = "a directory of identity files, one per identity named by its file name, each "
+	     "holding the settings of a [key] stanza (public_key, permit_open, ...)"},
     {.key = "host_key",
      .flag = "host-key",
      .arg = "FILE",

@@ -191,7 +191,6 @@ int config_cipher_parse(const char *s)
 
 struct config_key *config_add_key(struct config_server *c, const char *name)
 {
-	struct config_key *k;
 	size_t i;
 
 	if (!c || !name || config_valid_name(name, "key", NULL) < 0)
@@ -199,6 +198,15 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 	for (i = 0; i < c->nkeys; i++)
 		if (strcmp(c->keys[i].name, name) == 0)
 			return NULL;
+	return config_add_key_unique(c, name);
+}
+
+struct config_key *config_add_key_unique(struct config_server *c, const char *name)
+{
+	struct config_key *k;
+
+	if (!c || !name)
+		return NULL;
 	/* Public-key identities make fleets of thousands: keys get their own bound. */
 	if (grow_to((void **)&c->keys, c->nkeys, sizeof(*c->keys), CONFIG_KEYS_MAX) < 0)
 		return NULL;

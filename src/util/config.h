@@ -111,9 +111,11 @@ struct config_server {
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
-	char state_dir[CONFIG_PATH_MAX + 1]; /* "auto" (see server.c); "none" = do not persist */
-	char host_key[CONFIG_PATH_MAX + 1];  /* x25519 private key; "" = no public-key identities */
-	uint8_t host_priv[CRYPTO_KEY_LEN];   /* filled by conf_server_load_keys() */
+	char state_dir[CONFIG_PATH_MAX + 1];	/* "auto" (see server.c); "none" = do not persist */
+	char identity_dir[CONFIG_PATH_MAX + 1]; /* one identity file per [key]; "" = none */
+	int identities_loaded;		    /* identity_dir read (conf_server_load_identities) */
+	char host_key[CONFIG_PATH_MAX + 1]; /* x25519 private key; "" = no public-key identities */
+	uint8_t host_priv[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
 	unsigned dh_rate;		/* DH-costing first messages per second per source (20) */
 	unsigned dh_burst;		/* ... and the bucket's depth (40) */
 	unsigned replay_cache;		/* live first-message fingerprints (262144) */
@@ -159,6 +161,13 @@ void config_client_defaults(struct config_client *c);
 /* config_add_key(c, name): append a key stanza with defaults and return it, or NULL
  * (a bad name, a name already used, too many or out of memory). */
 struct config_key *config_add_key(struct config_server *c, const char *name);
+
+/*
+ * config_add_key_unique(c, name): config_add_key() for a name the caller
+ * knows to be valid and unused (an identity_dir file name), without the
+ * scan of every name, so loading many identities stays linear.
+ */
+struct config_key *config_add_key_unique(struct config_server *c, const char *name);
 
 /* config_add_listen(c, ep): append a listen address. Returns 0 or -1. */
 int config_add_listen(struct config_server *c, const struct net_endpoint *ep);

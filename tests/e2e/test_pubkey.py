@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: MIT
+"""Public-key identities (issue 10): `postern keygen -t x25519`, a server with
+a host key and thousands of [key] stanzas holding public keys beside a PSK
+one, clients that pin the server's key and do Noise IK. An independent
+Python IK initiator (noise_probe.IK) checks the wire format byte for byte;
+every refusal is still zero bytes and a reset."""
+
+import base64
+import os
+import re
+import socket
+import struct
+import threading
+
+import pytest
+
+import noise_probe
+from conftest import IO_TIMEOUT, echo_roundtrip, forward_spec, probe, recv_exactly, run
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+
+
+def x25519_pair():
+    k = X25519PrivateKey.generate()
+    priv = k.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                           serialization.NoEncryption())
+    return priv, k.public_key().public_bytes(*RAW)
+
+
+def pub_line(pub):
+    return noise_probe.PUB_FILE_PREFIX + base64.b64encode(pub).decode()
+
+
+def write_private(path, priv):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(noise_probe.PRIV_FILE_PREFIX + base64.b64encode(priv).decode() + "\n")
+    return path
+
+
+def keygen_x25519(pg, name):
+    path = pg.tmp / name
+    r = run([pg.bin, "keygen", "-t", "x25519", "-o", path])
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def server_conf(pg, host_key, pubs, psk_file=None, extra=""):
+    """A config: [server] with host_key, one [key idN] per public key (and 'psk')."""
+    lines = ["[server]", "listen = 127.0.0.1:0", f"host_key = {host_key}", extra, ""]
+    for i, pub in enumerate(pubs):
+        lines += [f"[key id{i}]", f"public_key = {pub_line(pub)}", "permit_open = any", ""]
+    if psk_file is not None:
+        lines += ["[key psk]", f"key_file = {psk_file}", "permit_open = any", ""]
+    path = pg.tmp / "server.conf"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def ik_handshake(addr, priv, server_pub, **kw):
+    """Connect, send an IK message 1, return (initiator, sock, msg2)."""
+    init = noise_probe.IKInitiator(priv, server_pub, **kw)
+    s = socket.create_connection(addr, timeout=IO_TIMEOUT)
+    s.sendall(init.msg1)
+    return init, s, recv_exactly(s, noise_probe.MSG_LEN)
+
+
+def test_keygen_and_pubkey(pg):
+    """keygen -t x25519 writes FILE (0600) and FILE.pub (0644), one line each;
+    pubkey prints the same line again; a PSK has no public half."""
+    key = keygen_x25519(pg, "alice.key")
+    pub = pg.tmp / "alice.key.pub"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert oct(pub.stat().st_mode & 0o777) == "0o644"
+    assert key.read_text().startswith("postern-x25519-v1 ") and key.read_text().count("\n") == 1
+    line = pub.read_text()
+    assert line.startswith("postern-x25519-pub-v1 ") and line.count("\n") == 1
+    r = run([pg.bin, "pubkey", key])
+    assert r.returncode == 0 and r.stdout == line
+    again = run([pg.bin, "keygen", "-t", "x25519", "-o", key])
+    assert again.returncode != 0 and "refusing to overwrite" in again.stderr
+    psk = pg.keygen()
+    r = run([pg.bin, "pubkey", psk])
+    assert r.returncode != 0 and "no public half" in r.stderr
+    key.chmod(0o644)
+    r = run([pg.bin, "pubkey", key])
+    assert r.returncode != 0 and "too open" in r.stderr
+
+
+def test_python_ik_client_passes_data(pg):
+    """An independent IK initiator completes the handshake with the server, and
+    a PING record it sends comes back as a PONG under the derived keys."""
+    host = keygen_x25519(pg, "gw.key")
+    host_pub = noise_probe.load_x25519(str(host) + ".pub")
+    priv, pub = x25519_pair()
+    srv = pg.start_server(config=server_conf(pg, host, [pub]), permit=[])
+    init, s, msg2 = ik_handshake(srv.addr, priv, host_pub)
+    try:
+        init.check_message_2(msg2)
+        send_cs, recv_cs = init.hs.split()
+        plain = struct.pack(">BQ", 8, 0x1122334455667788)  # PING
+        hdr = struct.pack(">I", len(plain) + noise_probe.TAGLEN)
+        s.sendall(hdr + send_cs.encrypt_with_ad(hdr, plain))
+        for _ in range(8):
+            rh = recv_exactly(s, 4)
+            assert len(rh) == 4, "server closed instead of answering the PING"
+            body = recv_exactly(s, struct.unpack(">I", rh)[0])
+            got = recv_cs.decrypt_with_ad(rh, body)
+            if got[0] == 9:
+                assert got == struct.pack(">BQ", 9, 0x1122334455667788)
+                break
+        else:
+            pytest.fail("no PONG")
+    finally:
+        s.close()
+    srv.wait_for_log(r"authenticated as key 'id0'")
+
+
+def identity_dir(pg, pubs):
+    """One identity file per public key: id00000 ... (a fleet's authorized_keys)."""
+    d = pg.tmp / "identities"
+    d.mkdir()
+    for i, pub in enumerate(pubs):
+        (d / f"id{i}").write_text(f"public_key = {pub_line(pub)}\npermit_open = any\n")
+    return d
+
+
+@pytest.fixture
+def fleet(pg):
+    """10,000 public-key identities (an identity_dir) and one PSK identity behind one host key."""
+    host = keygen_x25519(pg, "gw.key")
+    pairs = [x25519_pair() for _ in range(10000)]
+    psk = pg.keygen("psk.key")
+    d = identity_dir(pg, [p for _, p in pairs])
+    conf = server_conf(pg, host, [], psk_file=psk,
+                       extra=f"identity_dir = {d}\nreject_delay = 1\nban_threshold = 1000")
+    srv = pg.start_server(config=conf, permit=[])
+    srv.host_pub = noise_probe.load_x25519(str(host) + ".pub")
+    srv.host_pub_file = str(host) + ".pub"
+    srv.pairs = pairs
+    srv.psk_file = psk
+    return srv
+
+
+def assert_refused(srv, data, reason):
+    got, outcome, lport = probe(srv.addr, data, timeout=20)
+    assert got == b"", f"server answered {len(got)} bytes"
+    assert outcome == "reset", f"ended with {outcome}, not a reset"
+    srv.wait_for_log(r"refused 127\.0\.0\.1:%d: %s" % (lport, re.escape(reason)))
+
+
+def test_fleet_last_key_and_psk_connect(pg, fleet, echo_server):
+    """The 10,000th public key and the PSK both get tunnels through real clients."""
+    key = write_private(pg.tmp / "last.key", fleet.pairs[-1][0])
+    spec = forward_spec("127.0.0.1", 0, *echo_server.addr)
+    cli = pg.start_client(server=fleet, key=key, forwards=[spec],
+                          extra=["--server-key", fleet.host_pub_file])
+    echo_roundtrip(cli.listen[0])
+    fleet.wait_for_log(r"authenticated as key 'id9999'")
+    cli2 = pg.start_client(server=fleet, key=fleet.psk_file, forwards=[spec], name="pskclient")
+    echo_roundtrip(cli2.listen[0])
+    fleet.wait_for_log(r"authenticated as key 'psk'")
+
+
+def test_fleet_refusals(fleet):
+    """Not listed, made for another server, garbage, replayed: 0 bytes, a reset."""
+    stranger, _ = x25519_pair()
+    assert_refused(fleet, noise_probe.IKInitiator(stranger, fleet.host_pub).msg1, "no key matched")
+    _, other_host = x25519_pair()
+    # A listed key, but the message is made for another server's key: mac1 fails,
+    # the server reads it as a PSK message and no PSK matches.
+    wrong = noise_probe.IKInitiator(fleet.pairs[5][0], other_host).msg1
+    assert_refused(fleet, wrong, "no key matched")
+    assert_refused(fleet, os.urandom(128), "no key matched")
+    init, s, msg2 = ik_handshake(fleet.addr, fleet.pairs[42][0], fleet.host_pub)
+    s.close()
+    init.check_message_2(msg2)
+    assert_refused(fleet, init.msg1, "replayed first message")
+
+
+def test_valid_mac1_junk_is_rate_limited_and_banned(pg, echo_server):
+    """A source that knows the server's key and sends junk with a valid mac1 is
+    refused unread past its DH budget and banned; another client still connects."""
+    host = keygen_x25519(pg, "gw.key")
+    host_pub = noise_probe.load_x25519(str(host) + ".pub")
+    priv, pub = x25519_pair()
+    conf = server_conf(pg, host, [pub], extra="reject_delay = 0-1\ndh_rate = 1\ndh_burst = 2\n"
+                                              "ban_threshold = 6\nban_window = 600")
+    srv = pg.start_server(config=conf, permit=[])
+    stranger, _ = x25519_pair()
+
+    def attack():
+        for _ in range(10):
+            probe(srv.addr, noise_probe.IKInitiator(stranger, host_pub).msg1,
+                  source="127.0.0.2", timeout=20)
+
+    t = threading.Thread(target=attack)
+    t.start()
+    try:
+        srv.wait_for_log(r"refused 127\.0\.0\.2:\d+: DH budget of this source spent", timeout=30)
+        srv.wait_for_log(r"banned 127\.0\.0\.2 ", timeout=30)
+        key = write_private(pg.tmp / "ok.key", priv)
+        spec = forward_spec("127.0.0.1", 0, *echo_server.addr)
+        cli = pg.start_client(server=srv, key=key, forwards=[spec],
+                              extra=["--server-key", pub_line(host_pub)])
+        echo_roundtrip(cli.listen[0])
+    finally:
+        t.join(60)
+
+
+def test_client_says_no_answer(pg):
+    """A client pinned to the wrong server key hears nothing and says why it may be."""
+    host = keygen_x25519(pg, "gw.key")
+    _, wrong_pub = x25519_pair()
+    priv, pub = x25519_pair()
+    srv = pg.start_server(config=server_conf(pg, host, [pub], extra="reject_delay = 0-1"),
+                          permit=[])
+    key = write_private(pg.tmp / "c.key", priv)
+    cli = pg.start_client(server=srv, key=key, forwards=["127.0.0.1:0:127.0.0.1:9"], wait=False,
+                          extra=["--server-key", pub_line(wrong_pub), "--connect-attempts", "1",
+                                 "--connect-timeout", "5"])
+    cli.wait_for_log(r"no answer from 127\.0\.0\.1:%d: wrong server key, a key the server does "
+                     r"not list, or not a postern server" % srv.port, timeout=30)
+    assert cli.wait(timeout=30) != 0
+
+
+def test_identity_dir_errors_and_access(pg):
+    """identity_dir files are named by file, errors are FILE:LINE, and `postern
+    access` lists their identities like [key] stanzas."""
+    host = keygen_x25519(pg, "gw.key")
+    _, pub = x25519_pair()
+    d = identity_dir(pg, [pub])
+    (d / "id0").write_text(f"public_key = {pub_line(pub)}\npermit_open = 127.0.0.1:22\n")
+    conf = server_conf(pg, host, [], extra=f"identity_dir = {d}")
+    r = run([pg.bin, "access", "-c", conf])
+    assert r.returncode == 0 and "id0" in r.stdout and "127.0.0.1:22" in r.stdout, r.stdout + r.stderr
+    (d / "bad").write_text(f"public_key = {pub_line(pub)}\nlisten = 127.0.0.1:1\n")
+    r = run([pg.bin, "server", "-c", conf, "--state-dir", pg.tmp / "st"])
+    assert r.returncode != 0 and re.search(r"identities/bad:2: unknown setting 'listen'", r.stderr), r.stderr
+    (d / "bad").write_text(f"public_key = {pub_line(pub)}\n")
+    r = run([pg.bin, "server", "-c", conf, "--state-dir", pg.tmp / "st"])
+    assert r.returncode != 0 and "same public key" in r.stderr, r.stderr
+
+
+def test_config_errors(pg):
+    """Bad public keys and a missing host key are file:line or named errors."""
+    conf = pg.tmp / "bad.conf"
+    conf.write_text("[server]\nlisten = 127.0.0.1:0\n[key a]\npublic_key = nope\n")
+    r = run([pg.bin, "server", "-c", conf, "--state-dir", pg.tmp / "st"])
+    assert r.returncode != 0 and re.search(r"bad\.conf:4: .*public_key: not a public key", r.stderr), r.stderr
+    _, pub = x25519_pair()
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:0\n[key a]\npublic_key = {pub_line(pub)}\n")
+    r = run([pg.bin, "server", "-c", conf, "--state-dir", pg.tmp / "st"])
+    assert r.returncode != 0 and "set host_key" in r.stderr, r.stderr
