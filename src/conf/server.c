@@ -305,24 +305,27 @@ static int load_identity(struct config_server *c, size_t nfile, const char *dir,
 			return set_err(err,
 				       "%s: identity '%s' is also a [key] stanza in the config",
 				       path, fname);
-	struct config_key *k = config_add_key_unique(c, fname);
+	if (ini_read_file(path, &text, &len, err) < 0)
+		return -1;
+	rc = conf_server_identity_text(c, fname, text, len, path, err);
+	free(text);
+	return rc;
+}
+
+int conf_server_identity_text(struct config_server *c, const char *name, const char *text,
+			      size_t len, const char *path, char *err)
+{
+	struct config_key *k = config_add_key_unique(c, name);
 	if (k == NULL)
 		return set_err(err, "%s: too many identities (max %d) or out of memory", path,
 			       CONFIG_KEYS_MAX);
 	k->line = -1; /* from a file of its own: messages name the file */
-	if (ini_read_file(path, &text, &len, err) < 0)
-		return -1;
 	struct schema sc = {.srv = c, .key = k};
 	if (ini_load_text(text, len, path, &identity_schema, &sc, err) < 0)
-		goto out;
-	if (!k->has_public_key && k->key_file[0] == '\0') {
-		set_err(err, "%s: no public_key (or key_file)", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(text);
-	return rc;
+		return -1;
+	if (!k->has_public_key && k->key_file[0] == '\0')
+		return set_err(err, "%s: no public_key (or key_file)", path);
+	return 0;
 }
 
 int conf_server_load_identities(struct config_server *c, char *err)

@@ -75,30 +75,41 @@ static struct noise_hs *start(int alg, int initiator, const uint8_t *s, const ui
 	return noise_hs_new(&p);
 }
 
+int handshake_ik_wire(const uint8_t server_pub[CRYPTO_DH_LEN], int alg,
+		      const uint8_t noise[HANDSHAKE_IK_NOISE_LEN],
+		      uint8_t msg1[HANDSHAKE_IK_MSG_LEN])
+{
+	uint8_t key[32];
+	int rc = -1;
+	if (mac1_key(server_pub, alg, key) != 0 ||
+	    mac1_compute(key, noise, msg1 + HANDSHAKE_MAC1_OFF) != 0)
+		goto out;
+	memcpy(msg1, noise, HANDSHAKE_MAC1_OFF);
+	memcpy(msg1 + HANDSHAKE_MAC1_OFF + HANDSHAKE_MAC1_LEN, noise + HANDSHAKE_MAC1_OFF,
+	       HANDSHAKE_IK_NOISE_LEN - HANDSHAKE_MAC1_OFF);
+	rc = 0;
+out:
+	crypto_wipe(key, sizeof(key));
+	return rc;
+}
+
 struct noise_hs *handshake_ik_client_begin(const uint8_t s[CRYPTO_DH_LEN],
 					   const uint8_t server_pub[CRYPTO_DH_LEN],
 					   enum crypto_aead_alg alg, uint64_t now_ms,
 					   uint8_t msg1[HANDSHAKE_IK_MSG_LEN])
 {
 	uint8_t payload[HANDSHAKE_PAYLOAD_LEN] = {0};
-	uint8_t nm[HANDSHAKE_IK_NOISE_LEN], key[32];
+	uint8_t nm[HANDSHAKE_IK_NOISE_LEN];
 	struct noise_hs *hs = start(alg, 1, s, server_pub);
 	if (hs == NULL)
 		return NULL;
 	store64_be(payload, now_ms);
 	payload[8] = HANDSHAKE_VERSION;
 	if (noise_hs_write(hs, payload, sizeof(payload), nm, sizeof(nm)) != (long)sizeof(nm) ||
-	    mac1_key(server_pub, alg, key) != 0 ||
-	    mac1_compute(key, nm, msg1 + HANDSHAKE_MAC1_OFF) != 0) {
+	    handshake_ik_wire(server_pub, alg, nm, msg1) != 0) {
 		noise_hs_free(hs);
 		hs = NULL;
-		goto out;
 	}
-	memcpy(msg1, nm, HANDSHAKE_MAC1_OFF);
-	memcpy(msg1 + HANDSHAKE_MAC1_OFF + HANDSHAKE_MAC1_LEN, nm + HANDSHAKE_MAC1_OFF,
-	       sizeof(nm) - HANDSHAKE_MAC1_OFF);
-out:
-	crypto_wipe(key, sizeof(key));
 	return hs;
 }
 

@@ -38,6 +38,15 @@ struct noise_hs *handshake_ik_client_begin(const uint8_t s[CRYPTO_DH_LEN],
 					   enum crypto_aead_alg alg, uint64_t now_ms,
 					   uint8_t msg1[HANDSHAKE_IK_MSG_LEN]);
 
+/*
+ * handshake_ik_wire(server_pub, alg, noise, msg1): the wire form of the
+ * Noise message ${noise} (e, {s}, {payload}): e, mac1, the rest. Returns 0
+ * or -1. (handshake_ik_client_begin() uses it; so do tests and the fuzzer.)
+ */
+int handshake_ik_wire(const uint8_t server_pub[CRYPTO_DH_LEN], int alg,
+		      const uint8_t noise[HANDSHAKE_IK_NOISE_LEN],
+		      uint8_t msg1[HANDSHAKE_IK_MSG_LEN]);
+
 /* The server's host key, its mac1 keys and the table of listed public keys. */
 struct handshake_ik;
 
