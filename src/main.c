@@ -23,6 +23,7 @@ static const struct {
     {"connect", cmd_client, "alias of client"},
     {"keygen", cmd_keygen, "write a new key: pre-shared, or an x25519 key pair"},
     {"pubkey", cmd_pubkey, "print the public key of an x25519 private key file"},
+    {"key", cmd_key, "encrypt or decrypt a key file with a passphrase"},
     {"access", cmd_access, "print what each key may reach (the access matrix)"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},
 };

@@ -508,6 +508,12 @@ int cmd_client(int argc, char **argv)
 		goto out;
 	log_set_level(lvl);
 	enum keys_kind kind;
+	struct pass_source ps = {
+	    .file = cl.cfg.passphrase_file[0] ? cl.cfg.passphrase_file : NULL,
+	    .env = cl.cfg.passphrase_env[0] ? cl.cfg.passphrase_env : NULL,
+	    .askpass = cl.cfg.askpass[0] ? cl.cfg.askpass : NULL,
+	};
+	pass_set_default(&ps);
 	if (keys_load_any(cl.cfg.key_file, &kind, cl.psk, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
 		goto out;

@@ -9,6 +9,7 @@ int cmd_server(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 int cmd_access(int argc, char **argv);
 int cmd_settings(int argc, char **argv);
 

@@ -274,6 +274,22 @@ static int apply_public_key_file(const struct setting *s, void *base, const char
 	return 0;
 }
 
+/* passphrase_env: a variable's name, as a shell would accept it. */
+static int apply_env_name(const struct setting *s, void *base, const char *value, const char *dir,
+			  char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+
+	(void)dir;
+	if (n == 0 || n > CONFIG_NAME_MAX || (value[0] >= '0' && value[0] <= '9') ||
+	    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n)
+		return say(why, "%s: '%s' is not a variable name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	snprintf(((struct config_client *)base)->passphrase_env, CONFIG_NAME_MAX + 1, "%s", value);
+	return 0;
+}
+
 /* server_key: a public key as written, else a path (relative to the profile's file). */
 static int apply_server_key(const struct setting *s, void *base, const char *value, const char *dir,
 			    char *why)
@@ -672,6 +688,26 @@ static const struct setting client_table[] = {
      .help = "the server's public key (its host_key's .pub file, or the line or base64): "
 	     "pins the server; with an x25519 key_file the handshake is Noise IK",
      .apply = apply_server_key},
+    {.key = "passphrase_file",
+     .flag = "passphrase-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     CLI(passphrase_file),
+     .help = "an encrypted key_file's passphrase: the first line of FILE"},
+    {.key = "passphrase_env",
+     .flag = "passphrase-env",
+     .arg = "VAR",
+     .type = SETTINGS_VALUE,
+     CLI(passphrase_env),
+     .help = "an encrypted key_file's passphrase: the environment variable VAR",
+     .apply = apply_env_name},
+    {.key = "askpass",
+     .flag = "askpass",
+     .arg = "PROG",
+     .type = SETTINGS_PATH,
+     CLI(askpass),
+     .help = "an encrypted key_file's passphrase: what PROG prints (default "
+	     "$POSTERN_ASKPASS, else the terminal asks)"},
     {.key = "local_forward",
      .flag = "local",
      .short_flag = 'L',

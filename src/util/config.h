@@ -136,7 +136,11 @@ struct config_client {
 	struct net_endpoint server;
 	char key_file[CONFIG_PATH_MAX + 1];
 	char server_key[CONFIG_PATH_MAX + 1]; /* public key or .pub path: pins the server (IK) */
-	struct net_forward *local;	      /* -L */
+	/* Where an encrypted key file's passphrase comes from ("" = not that way). */
+	char passphrase_file[CONFIG_PATH_MAX + 1];
+	char passphrase_env[CONFIG_NAME_MAX + 1];
+	char askpass[CONFIG_PATH_MAX + 1];
+	struct net_forward *local; /* -L */
 	size_t nlocal;
 	struct net_forward *remote; /* -R; listen.host "" = no bind address given */
 	size_t nremote;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
+#include "util/passphrase.h"
 
 enum {
 	KEYS_ERR_MAX = 512,
@@ -68,6 +69,28 @@ int keys_load_public(const char *spec, uint8_t pub[CRYPTO_KEY_LEN], char *err);
 
 /* keys_public_line(pub, out): "postern-x25519-pub-v1 B64" (no newline). */
 void keys_public_line(const uint8_t pub[CRYPTO_KEY_LEN], char out[KEYS_PUB_LINE_MAX]);
+
+/*
+ * keys_generate_pass(path, pass, err), keys_generate_x25519_pass(path, pub,
+ * pass, err): as keys_generate() and keys_generate_x25519(), the private
+ * file sealed with ${pass} (scrypt + ChaCha20-Poly1305; NULL = plain).
+ */
+int keys_generate_pass(const char *path, const char *pass, char *err);
+int keys_generate_x25519_pass(const char *path, uint8_t pub[CRYPTO_KEY_LEN], const char *pass,
+			      char *err);
+
+/*
+ * keys_encrypt(path, src, err): seal the plain key file ${path} in place
+ * (atomically) with a passphrase from ${src}, asked twice on a terminal.
+ * keys_decrypt(path, src, err): the reverse. Encrypted files are read by
+ * keys_load_any() and keys_load() with pass_default()'s passphrase; a wrong
+ * one is "key file F: wrong passphrase". Return 0 or -1 with ${err}.
+ */
+int keys_encrypt(const char *path, const struct pass_source *src, char *err);
+int keys_decrypt(const char *path, const struct pass_source *src, char *err);
+
+/* keys_is_encrypted_text(text, len): 1 if ${text} is an encrypted key file's. */
+int keys_is_encrypted_text(const char *text, size_t len);
 
 /* keys_id(psk, out): a public identifier: 16 hex digits of SHA-256("postern key id" || psk). */
 void keys_id(const uint8_t psk[CRYPTO_KEY_LEN], char out[17]);

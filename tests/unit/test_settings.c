@@ -33,7 +33,8 @@ static int flagless_ok(const struct setting *s)
 /* Values that are absent unless given: a public key has no default. */
 static int no_default_ok(const struct setting *s)
 {
-	return strncmp(s->key, "public_key", 10) == 0 || strcmp(s->key, "server_key") == 0;
+	return strncmp(s->key, "public_key", 10) == 0 || strcmp(s->key, "server_key") == 0 ||
+	       strcmp(s->key, "passphrase_env") == 0;
 }
 
 /* Where a flag is not the key with '-' for '_', the table says so here. */
