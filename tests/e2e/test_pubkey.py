@@ -254,3 +254,108 @@ def test_config_errors(pg):
     conf.write_text(f"[server]\nlisten = 127.0.0.1:0\n[key a]\npublic_key = {pub_line(pub)}\n")
     r = run([pg.bin, "server", "-c", conf, "--state-dir", pg.tmp / "st"])
     assert r.returncode != 0 and "set host_key" in r.stderr, r.stderr
+
+
+# keys at rest ---------------------------------------------------------------
+
+import fcntl
+import pty
+import select
+import subprocess
+import termios
+import time
+
+
+def run_pty(argv, answers, timeout=30):
+    """Run ${argv} on a pseudo-terminal of its own (its /dev/tty), answering each
+    prompt (a regex) in ${answers} with its text; returns (rc, everything seen)."""
+    master, slave = os.openpty()
+
+    def ctty():
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen([str(a) for a in argv], stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True, preexec_fn=ctty, close_fds=True)
+    os.close(slave)
+    seen, pending = b"", list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                seen += chunk
+            if pending and re.search(pending[0][0], seen.decode(errors="replace").split("\n")[-1]):
+                os.write(master, pending.pop(0)[1].encode() + b"\n")
+            if p.poll() is not None and not r:
+                break
+        rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    return rc, seen.decode(errors="replace")
+
+
+def test_passphrase_from_terminal(pg):
+    """keygen --passphrase asks twice on the terminal; the key is only readable with it."""
+    key = pg.tmp / "t.key"
+    rc, out = run_pty([pg.bin, "keygen", "-t", "x25519", "--passphrase", "-o", key],
+                      [(r"New passphrase", "tty secret"), (r"Same passphrase again", "tty secret")])
+    assert rc == 0, out
+    assert key.read_text().startswith("postern-enc-v1 scrypt ")
+    assert "tty secret" not in key.read_text()
+    pub = (pg.tmp / "t.key.pub").read_text()
+    rc, out = run_pty([pg.bin, "pubkey", key], [(r"Passphrase for", "tty secret")])
+    assert rc == 0 and pub.strip() in out, out
+    rc, out = run_pty([pg.bin, "pubkey", key], [(r"Passphrase for", "not it")])
+    assert rc != 0 and "wrong passphrase" in out, out
+    # Two different answers when creating: refused, nothing written.
+    key2 = pg.tmp / "t2.key"
+    rc, out = run_pty([pg.bin, "keygen", "--passphrase", "-o", key2],
+                      [(r"New passphrase", "one"), (r"Same passphrase again", "two")])
+    assert rc != 0 and "differ" in out and not key2.exists(), out
+
+
+def test_passphrase_file_env_askpass_and_missing(pg, echo_server):
+    """An encrypted client key works from a file, a variable and an askpass
+    program; a wrong or missing passphrase is one clear error."""
+    host = keygen_x25519(pg, "gw.key")
+    key = keygen_x25519(pg, "c.key")
+    cpub = noise_probe.load_x25519(str(key) + ".pub")
+    pw = pg.tmp / "pw"
+    pw.write_text("file secret\n")
+    r = run([pg.bin, "key", "encrypt", "--passphrase-file", pw, key])
+    assert r.returncode == 0, r.stderr
+    assert key.read_text().startswith("postern-enc-v1 ")
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    srv = pg.start_server(config=server_conf(pg, host, [cpub]), permit=[])
+    spec = forward_spec("127.0.0.1", 0, *echo_server.addr)
+    base = ["--server-key", str(host) + ".pub"]
+    cli = pg.start_client(server=srv, key=key, forwards=[spec], extra=base + ["--passphrase-file", str(pw)])
+    echo_roundtrip(cli.listen[0])
+    cli.stop()
+    askpass = pg.tmp / "askpass.sh"
+    askpass.write_text("#!/bin/sh\necho 'file secret'\n")
+    askpass.chmod(0o755)
+    cli = pg.start_client(server=srv, key=key, forwards=[spec], extra=base + ["--askpass", str(askpass)],
+                          name="askpass-client")
+    echo_roundtrip(cli.listen[0])
+    cli.stop()
+    env = dict(os.environ, PW_TEST="file secret")
+    r = run([pg.bin, "pubkey", key], env=dict(os.environ, POSTERN_ASKPASS=str(askpass)))
+    assert r.returncode == 0 and r.stdout.strip() == pub_line(cpub), r.stderr
+    wrong = pg.tmp / "wrong"
+    wrong.write_text("nope\n")
+    r = run([pg.bin, "client", "-k", key, "--passphrase-file", wrong] + base + [f"127.0.0.1:{srv.port}"])
+    assert r.returncode != 0 and re.search(r"c\.key: wrong passphrase", r.stderr), r.stderr
+    r = run([pg.bin, "client", "-k", key, "--passphrase-env", "PW_MISSING"] + base + [f"127.0.0.1:{srv.port}"])
+    assert r.returncode != 0 and "PW_MISSING is not set" in r.stderr, r.stderr
+    r = run([pg.bin, "key", "decrypt", "--passphrase-env", "PW_TEST", key], env=env)
+    assert r.returncode == 0 and key.read_text().startswith("postern-x25519-v1 "), r.stderr
