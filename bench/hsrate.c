@@ -199,7 +199,9 @@ int main(int argc, char **argv)
 {
 	int conc, secs;
 	if (argc >= 5 && strcmp(argv[1], "junk") == 0)
-		return set_addr(argv[2], argv[3]) != 0 ? 2 : junk(atoi(argv[4]), argc > 5 ? argv[5] : NULL);
+		return set_addr(argv[2], argv[3]) != 0
+			   ? 2
+			   : junk(atoi(argv[4]), argc > 5 ? argv[5] : NULL);
 	if (argc == 7 && strcmp(argv[1], "hold") == 0) {
 		struct rlimit rl = {.rlim_cur = 65536, .rlim_max = 65536};
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * verify: judges first messages off the loop. Trying every key on a first
- * message costs up to 2 * keys trials; on the loop that carries all traffic
- * that would let junk from strangers stall every tunnel. So message 1 goes
- * to libuv's thread pool, one verification at a time (the pool also serves
- * name resolution), from a bounded queue that holds at most a few messages
- * per source. The result comes back on the loop, where the caller consults
- * the replay cache (which only the loop touches).
+ * message costs up to 2 * keys trials, and an IK message three DH; on the loop that carries all
+ * traffic that would let junk from strangers stall every tunnel. So message 1 goes to libuv's
+ * thread pool, one verification at a time (the pool also serves name resolution), from a bounded
+ * queue that holds at most a few messages per source. The result comes back on the loop, where the
+ * caller consults the replay cache (which only the loop touches).
  */
 #ifndef POSTERN_VERIFY_H
 #define POSTERN_VERIFY_H
