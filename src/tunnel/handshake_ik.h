@@ -78,7 +78,7 @@ int handshake_ik_mac1(const struct handshake_ik *ik, const uint8_t head[HANDSHAK
  * mac1 has been checked for suite ${alg}) and look its static key up.
  * Returns 1 and fills ${f} (f->which = the owner) when the message
  * authenticates and the key is listed, 0 when not, -1 on a local failure.
- * Cost: three DH (es, ss and the low-order check), one table probe. Any
+ * Cost: two DH (es, ss), one table probe. Any
  * thread may call it on the same ${ik}. Release ${f} with
  * handshake_found_clear() whatever the result.
  */

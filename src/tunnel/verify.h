@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * verify: judges first messages off the loop. Trying every key on a first
- * message costs up to 2 * keys trials, and an IK message three DH; on the loop that carries all
+ * message costs up to 2 * keys trials, and an IK message two DH; on the loop that carries all
  * traffic that would let junk from strangers stall every tunnel. So message 1 goes to libuv's
  * thread pool, one verification at a time (the pool also serves name resolution), from a bounded
  * queue that holds at most a few messages per source. The result comes back on the loop, where the
