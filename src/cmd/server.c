@@ -1035,6 +1035,17 @@ int cmd_server(int argc, char **argv)
 			    "--permit-open or --permit-listen)",
 			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+	if (srv.cfg.host_key[0] != '\0') {
+		/* The public half is what clients pin: printing it saves a trip to the .pub file.
+		 */
+		uint8_t pub[CRYPTO_KEY_LEN];
+		char line[KEYS_PUB_LINE_MAX];
+		if (crypto_dh_pub(srv.cfg.host_priv, pub) == 0) {
+			keys_public_line(pub, line);
+			log_info("host key %s; %zu public-key and %zu pre-shared identities", line,
+				 srv.cfg.nkeys - srv.npsk, srv.npsk);
+		}
+	}
 	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);
 	busypoll_run(&srv.poll, srv.loop);
 	rc = 0;

@@ -96,6 +96,9 @@ def test_python_ik_client_passes_data(pg):
     host_pub = noise_probe.load_x25519(str(host) + ".pub")
     priv, pub = x25519_pair()
     srv = pg.start_server(config=server_conf(pg, host, [pub]), permit=[])
+    # The server prints the public line its clients pin.
+    srv.wait_for_log(r"host key " + re.escape(pub_line(host_pub)) +
+                     r"; 1 public-key and 0 pre-shared identities")
     init, s, msg2 = ik_handshake(srv.addr, priv, host_pub)
     try:
         init.check_message_2(msg2)
