@@ -185,12 +185,16 @@ def test_fleet_refusals(fleet):
 
 def test_valid_mac1_junk_is_rate_limited_and_banned(pg, echo_server):
     """A source that knows the server's key and sends junk with a valid mac1 is
-    refused unread past its DH budget and banned; another client still connects."""
+    refused unread past its DH budget and banned; meanwhile the 10,000th of
+    10,000 public-key identities (and the PSK one) still connects from elsewhere."""
     host = keygen_x25519(pg, "gw.key")
     host_pub = noise_probe.load_x25519(str(host) + ".pub")
-    priv, pub = x25519_pair()
-    conf = server_conf(pg, host, [pub], extra="reject_delay = 0-1\ndh_rate = 1\ndh_burst = 2\n"
-                                              "ban_threshold = 6\nban_window = 600")
+    pairs = [x25519_pair() for _ in range(10000)]
+    d = identity_dir(pg, [p for _, p in pairs])
+    psk = pg.keygen("psk.key")
+    conf = server_conf(pg, host, [], psk_file=psk,
+                       extra=f"identity_dir = {d}\nreject_delay = 0-1\ndh_rate = 1\ndh_burst = 2\n"
+                             "ban_threshold = 6\nban_window = 600")
     srv = pg.start_server(config=conf, permit=[])
     stranger, _ = x25519_pair()
 
@@ -204,11 +208,14 @@ def test_valid_mac1_junk_is_rate_limited_and_banned(pg, echo_server):
     try:
         srv.wait_for_log(r"refused 127\.0\.0\.2:\d+: DH budget of this source spent", timeout=30)
         srv.wait_for_log(r"banned 127\.0\.0\.2 ", timeout=30)
-        key = write_private(pg.tmp / "ok.key", priv)
+        key = write_private(pg.tmp / "ok.key", pairs[-1][0])
         spec = forward_spec("127.0.0.1", 0, *echo_server.addr)
         cli = pg.start_client(server=srv, key=key, forwards=[spec],
                               extra=["--server-key", pub_line(host_pub)])
         echo_roundtrip(cli.listen[0])
+        srv.wait_for_log(r"authenticated as key 'id9999'")
+        cli2 = pg.start_client(server=srv, key=psk, forwards=[spec], name="pskclient")
+        echo_roundtrip(cli2.listen[0])
     finally:
         t.join(60)
 
