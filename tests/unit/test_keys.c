@@ -371,6 +371,54 @@ static void test_x25519_pair(void **state)
 	assert_int_equal(keys_parse_public("postern-x25519-pub-v1 nope", 26, pub2), -1);
 }
 
+/*
+ * Encrypted at rest: the right passphrase gives the key back, a wrong one is
+ * "wrong passphrase", and the parameters are bound to the ciphertext (the
+ * associated data), so editing them is refused too.
+ */
+static void test_encrypted_key(void **state)
+{
+	char path[128], err[KEYS_ERR_MAX], text[512];
+	uint8_t pub[CRYPTO_KEY_LEN], priv[CRYPTO_KEY_LEN], derived[CRYPTO_KEY_LEN];
+	enum keys_kind kind;
+	struct pass_source env = {.env = "POSTERN_TEST_PASS"};
+
+	in_dir(state, "e.key", path, sizeof(path));
+	assert_int_equal(keys_generate_x25519_pass(path, pub, "correct horse", err), 0);
+	size_t n = read_file(path, text, sizeof(text) - 1);
+	text[n] = '\0';
+	assert_int_equal(strncmp(text, "postern-enc-v1 scrypt 32768 8 1 ", 32), 0);
+	assert_int_equal(keys_is_encrypted_text(text, n), 1);
+	pass_set_default(&env);
+	setenv("POSTERN_TEST_PASS", "correct horse", 1);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), 0);
+	assert_int_equal(kind, KEYS_X25519);
+	assert_int_equal(crypto_dh_pub(priv, derived), 0);
+	assert_memory_equal(derived, pub, sizeof(pub));
+	setenv("POSTERN_TEST_PASS", "wrong horse", 1);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "wrong passphrase"));
+	assert_true(all_zero(priv, sizeof(priv)));
+	/* N = 16384 instead of 32768: the right passphrase no longer opens it. */
+	setenv("POSTERN_TEST_PASS", "correct horse", 1);
+	char *p = strstr(text, "32768");
+	assert_non_null(p);
+	memcpy(p, "16384", 5);
+	write_file(path, text, n, 0600);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "wrong passphrase"));
+	/* Absurd parameters are refused before any work. */
+	memcpy(p, "99999", 5);
+	write_file(path, text, n, 0600);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "not a postern encrypted key"));
+	unsetenv("POSTERN_TEST_PASS");
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "POSTERN_TEST_PASS is not set"));
+	struct pass_source none = {0};
+	pass_set_default(&none);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +436,7 @@ int main(void)
 					    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_followed, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_x25519_pair, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_encrypted_key, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
