@@ -387,6 +387,12 @@ int conf_server_load_keys(struct config_server *c, char *err)
 		return set_err(err, "config: nothing to load");
 	if (conf_server_load_identities(c, err) != 0)
 		return -1;
+	struct pass_source ps = {
+	    .file = c->passphrase_file[0] ? c->passphrase_file : NULL,
+	    .env = c->passphrase_env[0] ? c->passphrase_env : NULL,
+	    .askpass = c->askpass[0] ? c->askpass : NULL,
+	};
+	pass_set_default(&ps);
 	if (c->nkeys == 0)
 		return set_err(err, "identity_dir %s holds no identity", c->identity_dir);
 	for (i = 0; i < c->nkeys; i++) {

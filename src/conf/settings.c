@@ -286,7 +286,7 @@ static int apply_env_name(const struct setting *s, void *base, const char *value
 	    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n)
 		return say(why, "%s: '%s' is not a variable name", s->key,
 			   config_quote(q, QUOTE_MAX, value));
-	snprintf(((struct config_client *)base)->passphrase_env, CONFIG_NAME_MAX + 1, "%s", value);
+	snprintf((char *)base + s->offset, CONFIG_NAME_MAX + 1, "%s", value);
 	return 0;
 }
 
@@ -357,6 +357,26 @@ static const struct setting server_table[] = {
      SRV(host_key),
      .help = "the server's x25519 private key (postern keygen -t x25519); needed by "
 	     "public-key identities, whose clients pin its .pub"},
+    {.key = "passphrase_file",
+     .flag = "passphrase-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(passphrase_file),
+     .help = "encrypted key files' passphrase (host_key, key_file): the first line of FILE"},
+    {.key = "passphrase_env",
+     .flag = "passphrase-env",
+     .arg = "VAR",
+     .type = SETTINGS_VALUE,
+     SRV(passphrase_env),
+     .help = "encrypted key files' passphrase: the environment variable VAR",
+     .apply = apply_env_name},
+    {.key = "askpass",
+     .flag = "askpass",
+     .arg = "PROG",
+     .type = SETTINGS_PATH,
+     SRV(askpass),
+     .help = "encrypted key files' passphrase: what PROG prints (default $POSTERN_ASKPASS, "
+	     "else the terminal asks)"},
     {.key = "dh_rate",
      .flag = "dh-rate",
      .arg = "N",

@@ -116,6 +116,10 @@ struct config_server {
 	int identities_loaded;		    /* identity_dir read (conf_server_load_identities) */
 	char host_key[CONFIG_PATH_MAX + 1]; /* x25519 private key; "" = no public-key identities */
 	uint8_t host_priv[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
+	/* Where encrypted key files' passphrase comes from ("" = not that way). */
+	char passphrase_file[CONFIG_PATH_MAX + 1];
+	char passphrase_env[CONFIG_NAME_MAX + 1];
+	char askpass[CONFIG_PATH_MAX + 1];
 	unsigned dh_rate;		/* DH-costing first messages per second per source (20) */
 	unsigned dh_burst;		/* ... and the bucket's depth (40) */
 	unsigned replay_cache;		/* live first-message fingerprints (262144) */

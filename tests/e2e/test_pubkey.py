@@ -369,3 +369,24 @@ def test_passphrase_file_env_askpass_and_missing(pg, echo_server):
     assert r.returncode != 0 and "PW_MISSING is not set" in r.stderr, r.stderr
     r = run([pg.bin, "key", "decrypt", "--passphrase-env", "PW_TEST", key], env=env)
     assert r.returncode == 0 and key.read_text().startswith("postern-x25519-v1 "), r.stderr
+
+
+def test_server_encrypted_host_key(pg):
+    """The server reads an encrypted host key with passphrase_file; a wrong one
+    stops it with one clear error."""
+    host = keygen_x25519(pg, "gw.key")
+    host_pub = noise_probe.load_x25519(str(host) + ".pub")
+    pw = pg.tmp / "pw"
+    pw.write_text("host secret\n")
+    r = run([pg.bin, "key", "encrypt", "--passphrase-file", pw, host])
+    assert r.returncode == 0, r.stderr
+    priv, pub = x25519_pair()
+    conf = server_conf(pg, host, [pub], extra=f"passphrase_file = {pw}")
+    srv = pg.start_server(config=conf, permit=[])
+    init, s, msg2 = ik_handshake(srv.addr, priv, host_pub)
+    s.close()
+    init.check_message_2(msg2)
+    bad = pg.tmp / "bad"
+    bad.write_text("nope\n")
+    r = run([pg.bin, "server", "-c", conf, "--passphrase-file", bad, "--state-dir", pg.tmp / "st"])
+    assert r.returncode != 0 and re.search(r"host_key: key file .*gw\.key: wrong passphrase", r.stderr), r.stderr
