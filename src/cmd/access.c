@@ -67,6 +67,20 @@ static void key_note(struct config_server *c, int *loaded, size_t i, char *note)
 	char why[KEYS_ERR_MAX], id[17];
 	const char *twin;
 
+	/* A public-key identity: its id is the start of its public key, as .pub files show it. */
+	if (k->key_file_public && !k->has_public_key &&
+	    keys_load_public(k->key_file, k->public_key, why) == 0)
+		k->has_public_key = 1;
+	if (k->key_file_public && !k->has_public_key) {
+		snprintf(note, NOTE_MAX, "(public key file not loaded: %s)", why);
+		return;
+	}
+	if (k->has_public_key) {
+		char line[KEYS_PUB_LINE_MAX];
+		keys_public_line(k->public_key, line);
+		snprintf(note, NOTE_MAX, "x25519 %.16s", line + strlen("postern-x25519-pub-v1 "));
+		return;
+	}
 	if (keys_load(k->key_file, k->psk, why) < 0) {
 		snprintf(note, NOTE_MAX, "(key file not loaded: %s)",
 			 without_file(why, k->key_file));
@@ -178,7 +192,7 @@ int cmd_access(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
 	config_server_defaults(&c);
-	if (conf_server_load(a.config, &c, err) != 0) {
+	if (conf_server_load(a.config, &c, err) != 0 || conf_server_load_identities(&c, err) != 0) {
 		fprintf(stderr, "postern access: %s\n", err);
 		config_server_free(&c);
 		return EXIT_USAGE;

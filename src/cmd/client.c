@@ -27,6 +27,7 @@
 #include "tunnel/fwd_local.h"
 #include "tunnel/fwd_stdio.h"
 #include "tunnel/handshake.h"
+#include "tunnel/handshake_ik.h"
 #include "tunnel/session.h"
 #include "util/busypoll.h"
 #include "util/config.h"
@@ -46,7 +47,9 @@ struct client {
 	uv_loop_t *loop;
 	struct busypoll poll;
 	struct config_client cfg;
-	uint8_t psk[CRYPTO_KEY_LEN];
+	uint8_t psk[CRYPTO_KEY_LEN]; /* or, with ik, our x25519 private key */
+	int ik;			     /* Noise IK towards server_pub */
+	uint8_t server_pub[CRYPTO_KEY_LEN];
 	enum crypto_aead_alg alg;
 	struct session *s;	 /* current session, or NULL */
 	struct noise_hs *hs;	 /* handshake in progress */
@@ -355,6 +358,16 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 static void on_closed(void *arg, struct session *s, const char *reason)
 {
 	struct client *cl = arg;
+	char plain[256];
+	/* The server is silent to anyone it does not accept, so the client
+	 * cannot know which of these it is; it says so rather than guess. */
+	if (cl->ik && cl->hs != NULL && !cl->established_once) {
+		snprintf(plain, sizeof(plain),
+			 "no answer from %s: wrong server key, a key the server does not list, "
+			 "or not a postern server (%s)",
+			 cl->server_name, reason);
+		reason = plain;
+	}
 	log_info("session %lu closed: %s", session_id(s), reason);
 	if (cl->s == s)
 		cl->s = NULL;
@@ -409,7 +422,7 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 {
 	struct client *cl = req->data;
 	struct session *s = cl->s;
-	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	uint8_t msg1[HANDSHAKE_IK_MSG_LEN];
 	if (status == UV_ECANCELED || s == NULL)
 		return;
 	if (status < 0) {
@@ -421,12 +434,14 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 		session_close(s, why, 0);
 		return;
 	}
-	cl->hs = handshake_client_begin(cl->psk, cl->alg, cmd_now_ms(), msg1);
+	cl->hs =
+	    cl->ik ? handshake_ik_client_begin(cl->psk, cl->server_pub, cl->alg, cmd_now_ms(), msg1)
+		   : handshake_client_begin(cl->psk, cl->alg, cmd_now_ms(), msg1);
 	if (cl->hs == NULL) {
 		session_close(s, "cannot start handshake", 0);
 		return;
 	}
-	session_start_client(s, msg1);
+	session_start_client(s, msg1, cl->ik ? HANDSHAKE_IK_MSG_LEN : HANDSHAKE_MSG_LEN);
 	crypto_wipe(msg1, sizeof(msg1));
 }
 
@@ -1045,8 +1060,34 @@ int cmd_client(int argc, char **argv)
 	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
 		lvl = LOG_LVL_WARN;
 	log_init("postern", lvl, cl.cfg.log_sink == CONFIG_LOG_SYSLOG);
-	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
+	enum keys_kind kind;
+	struct pass_source ps = {
+	    .file = cl.cfg.passphrase_file[0] ? cl.cfg.passphrase_file : NULL,
+	    .env = cl.cfg.passphrase_env[0] ? cl.cfg.passphrase_env : NULL,
+	    .askpass = cl.cfg.askpass[0] ? cl.cfg.askpass : NULL,
+	};
+	pass_set_default(&ps);
+	if (keys_load_any(cl.cfg.key_file, &kind, cl.psk, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
+		goto out;
+	}
+	cl.ik = kind == KEYS_X25519;
+	if (cl.ik && cl.cfg.server_key[0] == '\0') {
+		fprintf(stderr,
+			"postern client: %s is an x25519 key: give the server's public key "
+			"with --server-key FILE|BASE64 (server_key in a profile)\n",
+			cl.cfg.key_file);
+		goto out;
+	}
+	if (!cl.ik && cl.cfg.server_key[0] != '\0') {
+		fprintf(stderr,
+			"postern client: --server-key needs an x25519 key pair "
+			"(postern keygen -t x25519); %s is a pre-shared key\n",
+			cl.cfg.key_file);
+		goto out;
+	}
+	if (cl.ik && keys_load_public(cl.cfg.server_key, cl.server_pub, err) != 0) {
+		fprintf(stderr, "postern client: server_key: %s\n", err);
 		goto out;
 	}
 	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));

@@ -29,6 +29,7 @@
 #include "crypto/replay.h"
 #include "ctl/control.h"
 #include "guard/abuse.h"
+#include "guard/dhrate.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
@@ -80,6 +81,7 @@ struct conn {
 	size_t pen_idx; /* position in srv->pen while in_pen */
 	int in_pen;
 	struct verify_job *job; /* message 1 on the verification queue */
+	int ik_alg;		/* message 1 is IK (its mac1's suite), or -1: PSK */
 	const struct config_key *key;
 	uint64_t started_ms;	  /* Unix ms of the authentication */
 	struct conn *prev, *next; /* all connections, oldest first */
@@ -90,6 +92,9 @@ struct server {
 	struct busypoll poll;
 	struct config_server cfg;
 	const uint8_t **psks;
+	uint32_t *psk_owner; /* PSK index -> index in cfg.keys */
+	size_t npsk;
+	struct dhrate *dh; /* per-source budget of IK messages (each costs a DH) */
 	struct abuse *abuse;
 	struct replay *replay;
 	struct verify *verify;	/* judges first messages on the thread pool */
@@ -325,6 +330,8 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 	/* Refused or closed while the worker ran: the cache must not learn of it. */
 	if (!session_judging(c->s))
 		return;
+	if (found > 0 && c->ik_alg < 0)
+		f->which = srv->psk_owner[f->which];
 	if (found <= 0) {
 		session_handshake_done(
 		    c->s, NULL, NULL, NULL,
@@ -363,11 +370,22 @@ static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t
 			struct noise_cipher *tx, struct noise_cipher *rx, const char **reason)
 {
 	struct conn *c = arg;
-	(void)s;
 	(void)out;
 	(void)tx;
 	(void)rx;
-	c->job = verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	if (c->ik_alg >= 0 && session_first_len(s) == HANDSHAKE_IK_MSG_LEN) {
+		/* Refused like any failure, so a source that keeps spending DH is banned. */
+		if (!dhrate_take(c->srv->dh, &c->src, now_ms())) {
+			*reason = "DH budget of this source spent (dh_rate)";
+			return -1;
+		}
+		c->job = verify_submit_ik(c->srv->verify, c->src.bytes, c->src.len, in, c->ik_alg,
+					  on_verified, c);
+	} else {
+		c->ik_alg = -1;
+		c->job =
+		    verify_submit(c->srv->verify, c->src.bytes, c->src.len, in, on_verified, c);
+	}
 	if (c->job == NULL) {
 		/* The queue is full of other people's messages: not this source's failure. */
 		c->held = 1;
@@ -494,8 +512,18 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	free(c);
 }
 
+/* A first message whose first 64 bytes carry a valid mac1 is a 128-byte IK one. */
+static size_t on_first_len(void *arg, struct session *s, const uint8_t *head)
+{
+	struct conn *c = arg;
+	(void)s;
+	c->ik_alg = handshake_ik_mac1(verify_ik(c->srv->verify), head);
+	return c->ik_alg >= 0 ? HANDSHAKE_IK_MSG_LEN : SESSION_HS_LEN;
+}
+
 static const struct session_hooks server_hooks = {
     .handshake = on_handshake,
+    .first_len = on_first_len,
     .open = on_open,
     .listen = on_listen,
     .refused = on_refused,
@@ -562,6 +590,7 @@ static void take_connection(struct server *srv, int fd, const char *why)
 	};
 	if (c != NULL) {
 		c->srv = srv;
+		c->ik_alg = -1;
 		c->s = session_new(srv->loop, &p);
 	}
 	if (c == NULL || c->s == NULL || uv_tcp_open(session_tcp(c->s), fd) != 0) {
@@ -832,6 +861,82 @@ static void log_status(struct server *srv)
 	log_info("status: %zu source(s) banned (a ban lifts after ban_time, or on restart)", bans);
 }
 
+/*
+ * The two kinds of identity side by side: PSK ones go to trial decryption
+ * (handshake_keys), public-key ones into the IK table under the host key.
+ * Built whole before anything uses it, at start and on reload alike.
+ */
+struct ident_set {
+	const uint8_t **psks;
+	uint32_t *psk_owner; /* PSK index -> index in cfg.keys */
+	size_t npsk;
+	struct handshake_keys *keys;
+	struct handshake_ik *ik; /* NULL without a host key */
+};
+
+static void ident_free(struct ident_set *set)
+{
+	free((void *)set->psks);
+	free(set->psk_owner);
+	handshake_keys_free(set->keys);
+	handshake_ik_free(set->ik);
+	memset(set, 0, sizeof(*set));
+}
+
+static int ident_build(const struct config_server *cfg, struct ident_set *set)
+{
+	const uint8_t **pubs = calloc(cfg->nkeys + 1, sizeof(*pubs));
+	uint32_t *owners = calloc(cfg->nkeys + 1, sizeof(*owners));
+	size_t npub = 0;
+	int rc = -1;
+	memset(set, 0, sizeof(*set));
+	set->psks = calloc(cfg->nkeys + 1, sizeof(*set->psks));
+	set->psk_owner = calloc(cfg->nkeys + 1, sizeof(*set->psk_owner));
+	if (pubs == NULL || owners == NULL || set->psks == NULL || set->psk_owner == NULL)
+		goto out;
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		const struct config_key *k = &cfg->keys[i];
+		if (k->has_public_key) {
+			pubs[npub] = k->public_key;
+			owners[npub++] = (uint32_t)i;
+		} else {
+			set->psks[set->npsk] = k->psk;
+			set->psk_owner[set->npsk++] = (uint32_t)i;
+		}
+	}
+	set->keys = handshake_keys_new(set->psks, set->npsk);
+	if (set->keys == NULL)
+		goto out;
+	if (cfg->host_key[0] != '\0') {
+		set->ik = handshake_ik_new(cfg->host_priv, pubs, owners, npub, NULL);
+		if (set->ik == NULL)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		ident_free(set);
+	free(pubs);
+	free(owners);
+	return rc;
+}
+
+/* ident_install(srv, set): the queue judges with ${set} from now on (it takes the tables). */
+static void ident_install(struct server *srv, struct ident_set *set)
+{
+	verify_set_keys(srv->verify, set->keys);
+	verify_set_ik(srv->verify, set->ik);
+	set->keys = NULL;
+	set->ik = NULL;
+	free((void *)srv->psks);
+	free(srv->psk_owner);
+	srv->psks = set->psks;
+	srv->psk_owner = set->psk_owner;
+	srv->npsk = set->npsk;
+	set->psks = NULL;
+	set->psk_owner = NULL;
+}
+
 /* --- reload (SIGHUP) --- */
 
 /* What a closed-by-reload session points at until its close completes: the
@@ -865,6 +970,8 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	KEEP(ban_time_s, "ban_time");
 	KEEP(busy_poll_us, "busy_poll");
 	KEEP(server_buffer_mib, "server_buffer");
+	KEEP(dh_rate, "dh_rate");
+	KEEP(dh_burst, "dh_burst");
 	KEEP(user, "user");
 	KEEP(log_sink, "log");
 	KEEP(control, "control");
@@ -936,13 +1043,23 @@ fail:
  * stanza of that name holds the same key, else REPLAY_NO_OWNER: a key file
  * that now holds another key is a revocation of the old one.
  */
+/* The same secret (PSK) or the same public key (IK): who the peer proved to be. */
+static int same_identity(const struct config_key *a, const struct config_key *b)
+{
+	if (a->has_public_key != b->has_public_key)
+		return 0;
+	if (a->has_public_key)
+		return crypto_memeq(a->public_key, b->public_key, CRYPTO_KEY_LEN);
+	return crypto_memeq(a->psk, b->psk, CRYPTO_KEY_LEN);
+}
+
 static void key_map(const struct config_server *old, const struct config_server *nc, uint32_t *map)
 {
 	for (size_t o = 0; o < old->nkeys; o++) {
 		map[o] = REPLAY_NO_OWNER;
 		for (size_t i = 0; i < nc->nkeys; i++)
 			if (strcmp(old->keys[o].name, nc->keys[i].name) == 0 &&
-			    crypto_memeq(old->keys[o].psk, nc->keys[i].psk, CRYPTO_KEY_LEN))
+			    same_identity(&old->keys[o], &nc->keys[i]))
 				map[o] = (uint32_t)i;
 	}
 }
@@ -984,10 +1101,9 @@ static int reload(struct server *srv)
 	struct config_server nc;
 	char err[CONFIG_ERR_MAX];
 	int log = 0, added[MAX_LISTENERS] = {0};
-	const uint8_t **psks = NULL;
 	uint64_t *tags = NULL;
 	uint32_t *map = NULL;
-	struct handshake_keys *keys = NULL;
+	struct ident_set set = {0};
 	int rc = -1;
 
 	config_server_defaults(&nc);
@@ -996,18 +1112,14 @@ static int reload(struct server *srv)
 		goto out;
 	}
 	keep_fixed(srv, &nc);
-	psks = calloc(nc.nkeys + 1, sizeof(*psks));
 	tags = calloc(nc.nkeys + 1, sizeof(*tags));
 	map = calloc(srv->cfg.nkeys + 1, sizeof(*map));
-	if (psks == NULL || tags == NULL || map == NULL)
+	if (tags == NULL || map == NULL)
 		goto oom;
-	for (size_t i = 0; i < nc.nkeys; i++) {
-		psks[i] = nc.keys[i].psk;
+	for (size_t i = 0; i < nc.nkeys; i++)
 		tags[i] = replay_file_tag(nc.keys[i].name);
-	}
 	key_map(&srv->cfg, &nc, map);
-	keys = handshake_keys_new(psks, nc.nkeys);
-	if (keys == NULL)
+	if (ident_build(&nc, &set) != 0)
 		goto oom;
 	if (srv->rf != NULL && replay_file_set_tags(srv->rf, tags, nc.nkeys) != 0)
 		goto oom;
@@ -1023,8 +1135,7 @@ static int reload(struct server *srv)
 		goto out;
 	}
 	/* Nothing fails from here on. */
-	verify_set_keys(srv->verify, keys);
-	keys = NULL;
+	ident_install(srv, &set);
 	unsigned closed = reload_sessions(srv, &nc, map);
 	for (size_t i = 0; i < MAX_LISTENERS; i++) {
 		struct listener *l = &srv->listeners[i];
@@ -1036,11 +1147,8 @@ static int reload(struct server *srv)
 	struct config_server old = srv->cfg;
 	srv->cfg = nc;
 	config_server_free(&old);
-	free((void *)srv->psks);
 	free(srv->tags);
-	srv->psks = psks;
 	srv->tags = tags;
-	psks = NULL;
 	tags = NULL;
 	log_set_peer_rate(srv->cfg.log_rate);
 	srv->reloads++;
@@ -1054,8 +1162,7 @@ oom:
 out:
 	if (rc != 0)
 		config_server_free(&nc);
-	handshake_keys_free(keys);
-	free((void *)psks);
+	ident_free(&set);
 	free(tags);
 	free(map);
 	return rc;
@@ -1109,6 +1216,25 @@ static int configure(int argc, char **argv, struct config_server *c, enum log_le
  * connection, every held refusal and the accept path's spare, and every
  * session's socket. Channels and -R listeners share the rest (fdbudget).
  */
+static int setup_identities(struct server *srv)
+{
+	struct ident_set set;
+	if (ident_build(&srv->cfg, &set) != 0)
+		goto oom;
+	srv->verify = verify_new(srv->loop, set.keys);
+	set.keys = NULL;
+	/* Always there, so a reload that adds a host key finds it. */
+	srv->dh = dhrate_new(srv->cfg.dh_rate, srv->cfg.dh_burst);
+	if (srv->verify == NULL || srv->dh == NULL)
+		goto oom;
+	ident_install(srv, &set);
+	return 0;
+oom:
+	ident_free(&set);
+	log_error("out of memory");
+	return -1;
+}
+
 static int setup_limits(struct server *srv)
 {
 	char err[256];
@@ -1197,28 +1323,19 @@ static int setup(struct server *srv)
 		memcpy(x->bytes, e->addr, x->len);
 		x->bits = e->bits;
 	}
-	srv->psks = calloc(srv->cfg.nkeys, sizeof(*srv->psks));
 	srv->tags = calloc(srv->cfg.nkeys + 1, sizeof(*srv->tags));
 	srv->abuse = abuse_new(&ac);
 	srv->replay = replay_new(srv->cfg.replay_window_s, srv->cfg.replay_cache);
 	srv->pen = calloc(srv->cfg.max_refusals, sizeof(*srv->pen));
-	if (srv->psks == NULL || srv->tags == NULL || srv->abuse == NULL || srv->replay == NULL ||
-	    srv->pen == NULL ||
+	if (srv->tags == NULL || srv->abuse == NULL || srv->replay == NULL || srv->pen == NULL ||
 	    replay_set_quota(srv->replay, (uint32_t)srv->cfg.nkeys, srv->cfg.replay_quota) != 0) {
 		log_error("out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < srv->cfg.nkeys; i++) {
-		srv->psks[i] = srv->cfg.keys[i].psk;
+	for (size_t i = 0; i < srv->cfg.nkeys; i++)
 		srv->tags[i] = replay_file_tag(srv->cfg.keys[i].name);
-	}
-	struct handshake_keys *keys = handshake_keys_new(srv->psks, srv->cfg.nkeys);
-	srv->verify = verify_new(srv->loop, keys);
-	if (srv->verify == NULL) {
-		handshake_keys_free(keys);
-		log_error("out of memory");
+	if (setup_identities(srv) != 0)
 		return -1;
-	}
 	if (setup_limits(srv) != 0)
 		return -1;
 	uv_signal_init(srv->loop, &srv->sigint);
@@ -1639,6 +1756,17 @@ int cmd_server(int argc, char **argv)
 			    "--permit-open or --permit-listen)",
 			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+	if (srv.cfg.host_key[0] != '\0') {
+		/* The public half is what clients pin: printing it saves a trip to the .pub file.
+		 */
+		uint8_t pub[CRYPTO_KEY_LEN];
+		char line[KEYS_PUB_LINE_MAX];
+		if (crypto_dh_pub(srv.cfg.host_priv, pub) == 0) {
+			keys_public_line(pub, line);
+			log_info("host key %s; %zu public-key and %zu pre-shared identities", line,
+				 srv.cfg.nkeys - srv.npsk, srv.npsk);
+		}
+	}
 	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);
 	busypoll_run(&srv.poll, srv.loop);
 	rc = 0;
@@ -1657,6 +1785,9 @@ out:
 		unlink(srv.cfg.pid_file);
 	replay_file_close(srv.rf);
 	free(srv.psks);
+	free(srv.psk_owner);
+	dhrate_free(srv.dh);
+	crypto_wipe(srv.cfg.host_priv, sizeof(srv.cfg.host_priv));
 	free(srv.pen);
 	if (srv.spare_fd >= 0)
 		close(srv.spare_fd);

@@ -134,7 +134,8 @@ static int is_blank(char c)
 /* Value safety: a pasted key line must never come back out in a message. */
 static int looks_like_key(const char *value)
 {
-	return strstr(value, "postern-psk") != NULL;
+	return strstr(value, "postern-psk") != NULL || strstr(value, "postern-x25519-v1") != NULL ||
+	       strstr(value, "postern-enc-v1") != NULL;
 }
 
 /* "[type]" or "[type name]", blanks allowed around both words. */
@@ -290,6 +291,7 @@ int ini_load_text(const char *text, size_t len, const char *name, const struct i
 		return -1;
 	}
 	p->schema = schema;
+	p->in_section = schema->sectionless;
 	p->arg = arg;
 	p->name = name;
 	p->text = text;

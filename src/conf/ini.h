@@ -22,6 +22,7 @@ struct ini;
  */
 struct ini_schema {
 	const char *sections;
+	int sectionless; /* settings may come before any section (an identity file) */
 	int (*section)(void *arg, struct ini *in, const char *type, const char *name);
 	int (*setting)(void *arg, struct ini *in, const char *key, const char *value);
 };

@@ -12,10 +12,13 @@
 #include "util/keys.h"
 
 #include <pwd.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { ECHO_NAME_MAX = 32 };
 
@@ -73,7 +76,7 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 	}
 	k = config_add_key(sc->srv, name);
 	if (!k) {
-		ini_fail(in, "too many [key] stanzas (max %d) or out of memory", CONFIG_LIST_MAX);
+		ini_fail(in, "too many [key] stanzas (max %d) or out of memory", CONFIG_KEYS_MAX);
 		return -1;
 	}
 	k->line = ini_line(in);
@@ -126,10 +129,24 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 		return -1;
 	/* A file with no [key] is fine here: -k may add one; conf_server_check()
 	 * insists on at least one after flags are applied. */
-	for (size_t i = 0; i < c->nkeys; i++)
-		if (c->keys[i].key_file[0] == '\0')
-			return config_set_err(err, "%s:%d: [key %s] has no key_file", name,
-					      c->keys[i].line, c->keys[i].name);
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct config_key *k = &c->keys[i];
+		if (k->key_file[0] == '\0' && !k->has_public_key)
+			return config_set_err(err, "%s:%d: [key %s] has no key_file or public_key",
+					      name, k->line, k->name);
+		if (k->has_public_key && k->key_file_public)
+			return config_set_err(
+			    err,
+			    "%s:%d: [key %s] has both public_key and public_key_file; give "
+			    "one",
+			    name, k->line, k->name);
+		if (k->key_file[0] != '\0' && !k->key_file_public && k->has_public_key)
+			return config_set_err(
+			    err,
+			    "%s:%d: [key %s] has both key_file and a public key; an "
+			    "identity is one or the other",
+			    name, k->line, k->name);
+	}
 	return 0;
 }
 
@@ -152,7 +169,9 @@ int conf_server_load(const char *path, struct config_server *c, char *err)
 static void key_where(const struct config_server *c, const struct config_key *k, char *out,
 		      size_t size)
 {
-	if (c->file[0] && k->line > 0)
+	if (k->line < 0)
+		snprintf(out, size, "%s/%s", c->identity_dir, k->name);
+	else if (c->file[0] && k->line > 0)
 		snprintf(out, size, "%s:%d: [key %s]", c->file, k->line, k->name);
 	else
 		snprintf(out, size, "[key %s]", k->name);
@@ -164,7 +183,12 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	char where[CONFIG_ERR_MAX];
 	size_t j;
 
+	/* Public keys are checked all at once, sorted (check_public_distinct). */
+	if (c->keys[i].has_public_key)
+		return 0;
 	for (j = 0; j < i; j++) {
+		if (c->keys[j].has_public_key)
+			continue;
 		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
 			return config_set_err(
@@ -175,10 +199,179 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	return 0;
 }
 
+static const struct config_key *sort_base;
+
+static int by_public_key(const void *a, const void *b)
+{
+	int d = memcmp(sort_base[*(const size_t *)a].public_key,
+		       sort_base[*(const size_t *)b].public_key, CRYPTO_KEY_LEN);
+	if (d != 0)
+		return d;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* Fleets have thousands of public keys: sort them rather than compare each pair. */
+static int check_public_distinct(const struct config_server *c, size_t npub, char *err)
+{
+	char where[CONFIG_ERR_MAX];
+	size_t *idx = calloc(npub + 1, sizeof(*idx)), n = 0;
+	int rc = 0;
+
+	if (idx == NULL)
+		return config_set_err(err, "out of memory");
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (c->keys[i].has_public_key)
+			idx[n++] = i;
+	sort_base = c->keys;
+	qsort(idx, n, sizeof(*idx), by_public_key);
+	for (size_t i = 1; i < n && rc == 0; i++) {
+		const struct config_key *a = &c->keys[idx[i - 1]], *b = &c->keys[idx[i]];
+		if (memcmp(a->public_key, b->public_key, CRYPTO_KEY_LEN) == 0) {
+			key_where(c, b, where, sizeof(where));
+			rc = config_set_err(
+			    err, "%s: same public key as [key %s]; each stanza needs its own key",
+			    where, a->name);
+		}
+	}
+	free(idx);
+	return rc;
+}
+
+/* One identity file: the body of a [key NAME] stanza, without the section line. */
+static int on_identity_section(void *arg, struct ini *in, const char *type, const char *name)
+{
+	(void)arg;
+	(void)type;
+	(void)name;
+	ini_fail(in, "an identity file holds one identity: no [section] lines");
+	return -1;
+}
+
+static const struct ini_schema identity_schema = {
+    .sections = "a [key] stanza's settings",
+    .sectionless = 1,
+    .section = on_identity_section,
+    .setting = on_setting,
+};
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Why a file in the directory is no identity: editors' backups and dotfiles. */
+static int skipped(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] == '.' || (n > 0 && name[n - 1] == '~');
+}
+
+static int load_identity(struct config_server *c, size_t nfile, const char *dir, const char *fname,
+			 char *err)
+{
+	char path[CONFIG_PATH_MAX + 1], why[CONFIG_ERR_MAX];
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, fname) >= (int)sizeof(path))
+		return config_set_err(err, "identity_dir %s: path too long", dir);
+	if (stat(path, &st) != 0)
+		return config_set_err(err, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/* Whoever may write an identity file may let anyone in. */
+	if (st.st_mode & 022)
+		return config_set_err(
+		    err, "%s: writable by others (permissions %04o); run: chmod go-w %s", path,
+		    (unsigned)(st.st_mode & 07777), path);
+	if (config_valid_name(fname, "key", why) < 0)
+		return config_set_err(err, "%s: the file name is the identity's name: %s", path,
+				      why);
+	/* File names are unique already; only the config's own stanzas can clash. */
+	for (size_t i = 0; i < nfile; i++)
+		if (strcmp(c->keys[i].name, fname) == 0)
+			return config_set_err(
+			    err, "%s: identity '%s' is also a [key] stanza in the config", path,
+			    fname);
+	if (ini_read_file(path, &text, &len, err) < 0)
+		return -1;
+	rc = conf_server_identity_text(c, fname, text, len, path, err);
+	free(text);
+	return rc;
+}
+
+int conf_server_identity_text(struct config_server *c, const char *name, const char *text,
+			      size_t len, const char *path, char *err)
+{
+	struct config_key *k = config_add_key_unique(c, name);
+	if (k == NULL)
+		return config_set_err(err, "%s: too many identities (max %d) or out of memory",
+				      path, CONFIG_KEYS_MAX);
+	k->line = -1; /* from a file of its own: messages name the file */
+	struct schema sc = {.srv = c, .key = k};
+	if (ini_load_text(text, len, path, &identity_schema, &sc, err) < 0)
+		return -1;
+	if (!k->has_public_key && k->key_file[0] == '\0')
+		return config_set_err(err, "%s: no public_key (or key_file)", path);
+	return 0;
+}
+
+int conf_server_load_identities(struct config_server *c, char *err)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = -1;
+
+	if (c == NULL || c->identity_dir[0] == '\0' || c->identities_loaded)
+		return 0;
+	d = opendir(c->identity_dir);
+	if (d == NULL)
+		return config_set_err(err, "identity_dir %s: %s", c->identity_dir, strerror(errno));
+	/* Sorted, so the order (and the first error) does not depend on the file system. */
+	while ((de = readdir(d)) != NULL) {
+		if (skipped(de->d_name))
+			continue;
+		if (n == cap) {
+			char **p = realloc(names, (cap ? 2 * cap : 256) * sizeof(*names));
+			if (p == NULL)
+				goto out;
+			names = p;
+			cap = cap ? 2 * cap : 256;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			goto out;
+		n++;
+		if (n > CONFIG_KEYS_MAX) {
+			config_set_err(err, "identity_dir %s: more than %d files", c->identity_dir,
+				       CONFIG_KEYS_MAX);
+			goto out;
+		}
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	size_t nfile = c->nkeys;
+	for (size_t i = 0; i < n; i++)
+		if (load_identity(c, nfile, c->identity_dir, names[i], err) < 0)
+			goto out;
+	c->identities_loaded = 1;
+	rc = 0;
+out:
+	if (rc != 0 && err != NULL && err[0] == '\0')
+		config_set_err(err, "identity_dir %s: out of memory", c->identity_dir);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
 int conf_server_load_keys(struct config_server *c, char *err)
 {
 	char where[CONFIG_ERR_MAX], why[KEYS_ERR_MAX];
-	size_t i;
+	size_t i, npub = 0;
 
 	if (!c)
 		return config_set_err(err, "config: nothing to load");
@@ -189,15 +382,52 @@ int conf_server_load_keys(struct config_server *c, char *err)
 		if (pw != NULL)
 			keys_trust_owner((unsigned)pw->pw_uid);
 	}
+	if (conf_server_load_identities(c, err) != 0)
+		return -1;
+	struct pass_source ps = {
+	    .file = c->passphrase_file[0] ? c->passphrase_file : NULL,
+	    .env = c->passphrase_env[0] ? c->passphrase_env : NULL,
+	    .askpass = c->askpass[0] ? c->askpass : NULL,
+	};
+	pass_set_default(&ps);
+	if (c->nkeys == 0)
+		return config_set_err(err, "identity_dir %s holds no identity", c->identity_dir);
 	for (i = 0; i < c->nkeys; i++) {
 		struct config_key *k = &c->keys[i];
 		key_where(c, k, where, sizeof(where));
-		if (k->key_file[0] == '\0')
-			return config_set_err(err, "%s has no key_file", where);
-		if (keys_load(k->key_file, k->psk, why) < 0)
+		if (k->key_file_public && !k->has_public_key) {
+			if (keys_load_public(k->key_file, k->public_key, why) < 0)
+				return config_set_err(err, "%s: %s", where, why);
+			k->has_public_key = 1;
+		}
+		if (k->has_public_key) {
+			npub++;
+		} else if (k->key_file[0] == '\0') {
+			return config_set_err(err, "%s has no key_file or public_key", where);
+		} else if (keys_load(k->key_file, k->psk, why) < 0) {
 			return config_set_err(err, "%s: %s", where, why);
+		}
 		if (check_distinct(c, i, err) < 0)
 			return -1;
+	}
+	if (npub > 1 && check_public_distinct(c, npub, err) != 0)
+		return -1;
+	if (npub > 0 && c->host_key[0] == '\0')
+		return config_set_err(
+		    err, "public-key identities need the server's own key pair: set host_key "
+			 "= FILE in [server] (postern keygen -t x25519 -o FILE)");
+	if (c->host_key[0] != '\0') {
+		enum keys_kind kind;
+		if (keys_load_any(c->host_key, &kind, c->host_priv, why) < 0)
+			return config_set_err(err, "host_key: %s", why);
+		if (kind != KEYS_X25519) {
+			crypto_wipe(c->host_priv, sizeof(c->host_priv));
+			return config_set_err(
+			    err,
+			    "host_key: %s is a pre-shared key; the host key is an x25519 "
+			    "private key (postern keygen -t x25519)",
+			    c->host_key);
+		}
 	}
 	return 0;
 }
@@ -220,15 +450,16 @@ int conf_server_check(const struct config_server *c, char *err)
 		    "%s: no listen address (add 'listen = host:port' to [server], or "
 		    "give -l HOST:PORT)",
 		    file);
-	if (c->nkeys == 0 && !file)
+	if (c->nkeys == 0 && c->identity_dir[0] == '\0' && !file)
 		return config_set_err(err, "no key: give -k FILE");
-	if (c->nkeys == 0)
+	if (c->nkeys == 0 && c->identity_dir[0] == '\0')
 		return config_set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
 	for (i = 0; i < c->nkeys; i++) {
-		if (c->keys[i].key_file[0] == '\0') {
-			key_where(c, &c->keys[i], where, sizeof(where));
-			return config_set_err(err, "%s has no key_file", where);
+		const struct config_key *k = &c->keys[i];
+		if (k->key_file[0] == '\0' && !k->has_public_key) {
+			key_where(c, k, where, sizeof(where));
+			return config_set_err(err, "%s has no key_file or public_key", where);
 		}
 	}
 	return 0;
@@ -249,7 +480,9 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 		const struct settings_flag *fl = &a->flags[i];
 		size_t idx = (size_t)(fl->s - t);
 		if (fl->s->scope == SETTINGS_IN_KEY) {
-			if (strcmp(fl->s->key, "key_file") == 0)
+			if (strcmp(fl->s->key, "key_file") == 0 ||
+			    strcmp(fl->s->key, "public_key") == 0 ||
+			    strcmp(fl->s->key, "public_key_file") == 0)
 				key_flag = fl;
 			else if (!quick)
 				quick = fl;

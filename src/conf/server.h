@@ -37,6 +37,22 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
  */
 int conf_server_check(const struct config_server *c, char *err);
 
+/*
+ * conf_server_load_identities(c, err): add one key per file of
+ * ${c->identity_dir} (none: a no-op; once only), its name the file name,
+ * its body a [key] stanza's settings; errors read "DIR/FILE:LINE: ...".
+ * Dotfiles and names ending in '~' are skipped. Returns 0 or -1.
+ */
+int conf_server_load_identities(struct config_server *c, char *err);
+
+/*
+ * conf_server_identity_text(c, name, text, len, path, err): one identity
+ * file's ${len} bytes as identity ${name} (a valid, unused name), ${path}
+ * naming it in messages. Pure (no I/O). Returns 0 or -1 with ${err}.
+ */
+int conf_server_identity_text(struct config_server *c, const char *name, const char *text,
+			      size_t len, const char *path, char *err);
+
 /* conf_server_load_keys(c, err): keys_load() every stanza's key file; distinct keys. */
 int conf_server_load_keys(struct config_server *c, char *err);
 

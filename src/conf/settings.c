@@ -10,6 +10,7 @@
 #include "conf/settings.h"
 #include "guard/permit.h"
 #include "util/busypoll.h"
+#include "util/keys.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -324,6 +325,71 @@ static int apply_metrics_listen(const struct setting *s, void *base, const char 
 	return 0;
 }
 
+static int apply_path(const struct setting *s, void *base, const char *value, const char *dir,
+		      char *why);
+
+/* public_key = BASE64 or a .pub line: checked here, so a typo is a file:line error. */
+static int apply_public_key(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	struct config_key *k = base;
+
+	(void)dir;
+	if (keys_parse_public(value, strlen(value), k->public_key) != 0)
+		return say(why,
+			   "%s: not a public key (expected the line of a .pub file from 'postern "
+			   "keygen -t x25519', or its base64)",
+			   s->key);
+	k->has_public_key = 1;
+	return 0;
+}
+
+/* public_key_file shares key_file's room: a key is one or the other. */
+static int apply_public_key_file(const struct setting *s, void *base, const char *value,
+				 const char *dir, char *why)
+{
+	struct config_key *k = base;
+
+	if (k->key_file[0] != '\0' && !k->key_file_public)
+		return say(why,
+			   "%s: this key has a key_file already; an identity is one or the other",
+			   s->key);
+	if (apply_path(s, base, value, dir, why) != 0)
+		return -1;
+	k->key_file_public = 1;
+	return 0;
+}
+
+/* passphrase_env: a variable's name, as a shell would accept it. */
+static int apply_env_name(const struct setting *s, void *base, const char *value, const char *dir,
+			  char *why)
+{
+	char q[QUOTE_MAX + 4];
+	size_t n = strlen(value);
+
+	(void)dir;
+	if (n == 0 || n > CONFIG_NAME_MAX || (value[0] >= '0' && value[0] <= '9') ||
+	    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n)
+		return say(why, "%s: '%s' is not a variable name", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	snprintf((char *)base + s->offset, CONFIG_NAME_MAX + 1, "%s", value);
+	return 0;
+}
+
+/* server_key: a public key as written, else a path (relative to the profile's file). */
+static int apply_server_key(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	uint8_t pub[CRYPTO_KEY_LEN];
+
+	if (keys_parse_public(value, strlen(value), pub) == 0) {
+		snprintf(((struct config_client *)base)->server_key, CONFIG_PATH_MAX + 1, "%s",
+			 value);
+		return 0;
+	}
+	return apply_path(s, base, value, dir, why);
+}
+
 /* ---- the tables ---- */
 
 #define GATEWAY_WORDS "no, yes or clientspecified"
@@ -348,6 +414,78 @@ static const struct setting server_table[] = {
      KEY(key_file),
      .help = "key file (postern keygen); on the command line: the single key 'default' "
 	     "(quick mode)"},
+    {.key = "public_key",
+     .flag = "public-key",
+     .arg = "BASE64",
+     .type = SETTINGS_VALUE,
+     KEY(public_key),
+     .help = "a public-key identity (Noise IK) in place of key_file: the line of the "
+	     "client's .pub file (postern keygen -t x25519), or its base64; needs host_key",
+     .apply = apply_public_key},
+    {.key = "public_key_file",
+     .flag = "public-key-file",
+     .arg = "FILE",
+     .type = SETTINGS_VALUE,
+     KEY(key_file),
+     .help = "as public_key, read from the client's .pub file (in place of key_file)",
+     .apply = apply_public_key_file},
+    {.key = "identity_dir",
+     .flag = "identity-dir",
+     .arg = "DIR",
+     .type = SETTINGS_PATH,
+     SRV(identity_dir),
+     .help = "a directory of identity files, one per identity named by its file name, each "
+	     "holding the settings of a [key] stanza (public_key, permit_open, ...)"},
+    {.key = "host_key",
+     .flag = "host-key",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(host_key),
+     .help = "the server's x25519 private key (postern keygen -t x25519); needed by "
+	     "public-key identities, whose clients pin its .pub"},
+    {.key = "passphrase_file",
+     .flag = "passphrase-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     SRV(passphrase_file),
+     .help = "encrypted key files' passphrase (host_key, key_file): the first line of FILE"},
+    {.key = "passphrase_env",
+     .flag = "passphrase-env",
+     .arg = "VAR",
+     .type = SETTINGS_VALUE,
+     SRV(passphrase_env),
+     .help = "encrypted key files' passphrase: the environment variable VAR",
+     .apply = apply_env_name},
+    {.key = "askpass",
+     .flag = "askpass",
+     .arg = "PROG",
+     .type = SETTINGS_PATH,
+     SRV(askpass),
+     .help = "encrypted key files' passphrase: what PROG prints (default $POSTERN_ASKPASS, "
+	     "else the terminal asks)"},
+    {.key = "dh_rate",
+     .flag = "dh-rate",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(dh_rate),
+     .min = 1,
+     .max = 100000,
+     .scale = 1,
+     .unit = "per second",
+     .def = "20",
+     .help = "first messages with a valid mac1 (each costs the server a DH) one source "
+	     "(/64 for IPv6) may send per second; beyond it they are refused unread"},
+    {.key = "dh_burst",
+     .flag = "dh-burst",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SRV(dh_burst),
+     .min = 1,
+     .max = 100000,
+     .scale = 1,
+     .unit = "messages",
+     .def = "40",
+     .help = "how many such messages a source may send at once before dh_rate applies"},
     {.key = "permit_open",
      .flag = "permit-open",
      .arg = "SPEC",
@@ -727,7 +865,36 @@ static const struct setting client_table[] = {
      .arg = "FILE",
      .type = SETTINGS_PATH,
      CLI(key_file),
-     .help = "key file (postern keygen)"},
+     .help = "key file (postern keygen): a pre-shared key, or an x25519 private key "
+	     "(then server_key is needed)"},
+    {.key = "server_key",
+     .flag = "server-key",
+     .arg = "FILE|BASE64",
+     .type = SETTINGS_VALUE,
+     CLI(server_key),
+     .help = "the server's public key (its host_key's .pub file, or the line or base64): "
+	     "pins the server; with an x25519 key_file the handshake is Noise IK",
+     .apply = apply_server_key},
+    {.key = "passphrase_file",
+     .flag = "passphrase-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     CLI(passphrase_file),
+     .help = "an encrypted key_file's passphrase: the first line of FILE"},
+    {.key = "passphrase_env",
+     .flag = "passphrase-env",
+     .arg = "VAR",
+     .type = SETTINGS_VALUE,
+     CLI(passphrase_env),
+     .help = "an encrypted key_file's passphrase: the environment variable VAR",
+     .apply = apply_env_name},
+    {.key = "askpass",
+     .flag = "askpass",
+     .arg = "PROG",
+     .type = SETTINGS_PATH,
+     CLI(askpass),
+     .help = "an encrypted key_file's passphrase: what PROG prints (default "
+	     "$POSTERN_ASKPASS, else the terminal asks)"},
     {.key = "local_forward",
      .flag = "local",
      .short_flag = 'L',

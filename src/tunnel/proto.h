@@ -9,6 +9,7 @@
 
 enum {
 	PROTO_HS_MSG_LEN = 64, /* both handshake messages are this long (section 3) */
+	PROTO_HS_IK_LEN = 128, /* ... except an IK message 1 (section 3.4) */
 };
 
 /*

@@ -49,6 +49,8 @@ static void start_keepalive(struct session *s);
 struct session *session_new(uv_loop_t *loop, const struct session_params *p)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		s->hs_want = SESSION_HS_LEN;
 	if (s == NULL)
 		return NULL;
 	s->loop = loop;
@@ -385,6 +387,23 @@ uint64_t session_refuse_at(const struct session *s)
 static void hs_judge(struct session *s);
 
 /*
+ * With the first 64 bytes in, the owner may say the message is longer (an
+ * IK message, told apart by its mac1): then read on, still never past it.
+ * Returns 1 when the wanted length grew.
+ */
+static int hs_grow(struct session *s)
+{
+	if (s->p.role != SESSION_SERVER || s->hs_want != SESSION_HS_LEN ||
+	    s->hs_len != SESSION_HS_LEN || s->p.hooks->first_len == NULL)
+		return 0;
+	size_t want = s->p.hooks->first_len(s->p.arg, s, s->hs);
+	if (want <= SESSION_HS_LEN || want > SESSION_HS_MAX)
+		return 0;
+	s->hs_want = want;
+	return 1;
+}
+
+/*
  * Bytes the kernel holds at the deadline were delivered in time, even if
  * the loop has not read them yet (with a reject delay near 0 the timer can
  * run before the read callback). Never more than the first message.
@@ -394,12 +413,15 @@ static int hs_drain(struct session *s)
 	uv_os_fd_t fd;
 	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
 		return -1;
-	while (s->hs_len < SESSION_HS_LEN) {
-		ssize_t n = recv(fd, s->hs + s->hs_len, SESSION_HS_LEN - s->hs_len, MSG_DONTWAIT);
-		if (n <= 0)
-			return -1;
-		s->hs_len += (size_t)n;
-	}
+	do {
+		while (s->hs_len < s->hs_want) {
+			ssize_t n =
+			    recv(fd, s->hs + s->hs_len, s->hs_want - s->hs_len, MSG_DONTWAIT);
+			if (n <= 0)
+				return -1;
+			s->hs_len += (size_t)n;
+		}
+	} while (hs_grow(s));
 	return 0;
 }
 
@@ -428,7 +450,7 @@ static void hs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	(void)suggested;
 	/* Never read past the first message: nothing after it is ours to see
 	 * until it has been judged. */
-	*buf = uv_buf_init((char *)s->hs + s->hs_len, (unsigned)(SESSION_HS_LEN - s->hs_len));
+	*buf = uv_buf_init((char *)s->hs + s->hs_len, (unsigned)(s->hs_want - s->hs_len));
 }
 
 static void rx_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -490,6 +512,11 @@ static void hs_judge(struct session *s)
 	crypto_wipe(reply, sizeof(reply));
 }
 
+size_t session_first_len(const struct session *s)
+{
+	return s == NULL ? 0 : s->hs_len;
+}
+
 int session_judging(const struct session *s)
 {
 	return s != NULL && s->state == ST_HANDSHAKE && s->judging;
@@ -532,7 +559,7 @@ static void on_hs_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	s->hs_len += (size_t)n;
-	if (s->hs_len == SESSION_HS_LEN)
+	if (s->hs_len == s->hs_want && !hs_grow(s))
 		hs_judge(s);
 }
 
@@ -558,12 +585,12 @@ int session_start_server(struct session *s)
 	return 0;
 }
 
-int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN])
+int session_start_client(struct session *s, const uint8_t *msg1, size_t len)
 {
 	note_peer(s);
 	uv_tcp_nodelay(&s->tcp, 1);
-	uv_buf_t b = uv_buf_init((char *)msg1, SESSION_HS_LEN);
-	if (uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != SESSION_HS_LEN) {
+	uv_buf_t b = uv_buf_init((char *)msg1, (unsigned)len);
+	if (len > SESSION_HS_MAX || uv_try_write((uv_stream_t *)&s->tcp, &b, 1) != (int)len) {
 		session_close(s, "cannot send first message", 0);
 		return -1;
 	}

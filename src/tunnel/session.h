@@ -22,6 +22,7 @@ enum session_role { SESSION_CLIENT = 0, SESSION_SERVER = 1 };
 
 enum {
 	SESSION_HS_LEN = PROTO_HS_MSG_LEN, /* both handshake messages are this long */
+	SESSION_HS_MAX = PROTO_HS_IK_LEN,  /* ... except an IK message 1 */
 	SESSION_RX_BUF = 1024 * 1024,	   /* record reassembly buffer */
 	SESSION_TX_HIGH = 1024 * 1024,	   /* pause channels above this many queued bytes */
 	SESSION_TX_LOW = 256 * 1024,	   /* resume them below this */
@@ -54,6 +55,14 @@ struct session_hooks {
 	 */
 	int (*handshake)(void *arg, struct session *s, const uint8_t *in, uint8_t *out,
 			 struct noise_cipher *tx, struct noise_cipher *rx, const char **reason);
+	/*
+	 * first_len(arg, s, head): server, optional: with the first
+	 * SESSION_HS_LEN bytes of message 1 in ${head}, the length of the whole
+	 * message (at most SESSION_HS_MAX); anything else means SESSION_HS_LEN.
+	 * Must be cheap and pure: it runs on the loop for every connection.
+	 * The handshake hook reads the length with session_first_len().
+	 */
+	size_t (*first_len)(void *arg, struct session *s, const uint8_t *head);
 	/* established(arg, s): records may flow. */
 	void (*established)(void *arg, struct session *s);
 	/* open(arg, s, f): the peer asks for a channel (FRAME_OPEN). */
@@ -138,10 +147,13 @@ void *session_arg(const struct session *s);
 int session_start_server(struct session *s);
 
 /*
- * session_start_client(s, msg1): the TCP handle is connected; send the
+ * session_start_client(s, msg1, len): the TCP handle is connected; send the
  * first message and wait for the reply under the handshake timeout.
  */
-int session_start_client(struct session *s, const uint8_t msg1[SESSION_HS_LEN]);
+int session_start_client(struct session *s, const uint8_t *msg1, size_t len);
+
+/* session_first_len(s): bytes of message 1 received so far (in the handshake hook: all of it). */
+size_t session_first_len(const struct session *s);
 
 /*
  * session_judging(s): 1 while the server's handshake hook returned 1 and no

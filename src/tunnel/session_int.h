@@ -32,8 +32,9 @@ struct session {
 	int handles_open;
 	char close_reason[192]; /* room for the client's longest hint */
 
-	uint8_t hs[SESSION_HS_LEN];
+	uint8_t hs[SESSION_HS_MAX];
 	size_t hs_len;
+	size_t hs_want;	    /* bytes of the first message to read: 64, or more after first_len */
 	uint64_t refuse_at; /* server: loop ms of accept + the drawn reject delay */
 	int judging;	    /* server: the owner is judging message 1 (session_handshake_done) */
 

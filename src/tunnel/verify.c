@@ -27,7 +27,8 @@ struct verify_job {
 	int found;
 	uint8_t src[VERIFY_SOURCE_MAX];
 	size_t srclen;
-	uint8_t msg1[HANDSHAKE_MSG_LEN];
+	uint8_t msg1[HANDSHAKE_IK_MSG_LEN];
+	int ik_alg; /* -1: a PSK message of HANDSHAKE_MSG_LEN bytes; else an IK one */
 	struct handshake_found f;
 };
 
@@ -35,6 +36,9 @@ struct verify {
 	uv_loop_t *loop;
 	struct handshake_keys *keys;
 	struct handshake_keys *next_keys; /* a reload's set, waiting for the running job */
+	struct handshake_ik *ik;	  /* NULL without a host key */
+	struct handshake_ik *next_ik;	  /* a reload's IK table, waiting like next_keys */
+	int has_next_ik;		  /* next_ik is set (NULL is a valid next table) */
 	uv_work_t work;
 	struct verify_job *running;
 	struct verify_job *head, *tail; /* waiting, oldest first */
@@ -68,6 +72,8 @@ static void destroy(struct verify *v)
 {
 	handshake_keys_free(v->next_keys);
 	handshake_keys_free(v->keys);
+	handshake_ik_free(v->next_ik);
+	handshake_ik_free(v->ik);
 	free(v);
 }
 
@@ -76,7 +82,10 @@ static void work(uv_work_t *w)
 {
 	struct verify *v = w->data;
 	struct verify_job *j = v->running;
-	j->found = handshake_find(v->keys, j->msg1, &j->f);
+	if (j->ik_alg < 0)
+		j->found = handshake_find(v->keys, j->msg1, &j->f);
+	else
+		j->found = v->ik == NULL ? 0 : handshake_ik_find(v->ik, j->msg1, j->ik_alg, &j->f);
 }
 
 static void after_work(uv_work_t *w, int status)
@@ -84,13 +93,22 @@ static void after_work(uv_work_t *w, int status)
 	struct verify *v = w->data;
 	struct verify_job *j = v->running;
 	v->running = NULL;
-	if (v->next_keys != NULL && !v->freeing) {
+	if ((v->next_keys != NULL || v->has_next_ik) && !v->freeing) {
 		/* Judged against the set a reload replaced: its key index means
 		 * nothing now, so the job is judged again, first, with the new set. */
-		handshake_keys_free(v->keys);
-		v->keys = v->next_keys;
-		v->next_keys = NULL;
-		if (!j->cancelled) {
+		if (v->next_keys != NULL) {
+			handshake_keys_free(v->keys);
+			v->keys = v->next_keys;
+			v->next_keys = NULL;
+		}
+		if (v->has_next_ik) {
+			handshake_ik_free(v->ik);
+			v->ik = v->next_ik;
+			v->next_ik = NULL;
+			v->has_next_ik = 0;
+		}
+		/* Without a host key now, an IK message is judged: no key. */
+		if (!j->cancelled && !(j->ik_alg >= 0 && v->ik == NULL)) {
 			handshake_found_clear(&j->f);
 			j->found = 0;
 			j->next = v->head;
@@ -100,6 +118,8 @@ static void after_work(uv_work_t *w, int status)
 			start_next(v);
 			return;
 		}
+		handshake_found_clear(&j->f);
+		j->found = 0;
 	}
 	v->nqueued--;
 	if (!j->cancelled && !v->freeing)
@@ -143,11 +163,33 @@ static size_t source_count(const struct verify *v, const void *src, size_t srcle
 	return n;
 }
 
-struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
-				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg)
+void verify_set_ik(struct verify *v, struct handshake_ik *ik)
+{
+	if (v == NULL) {
+		handshake_ik_free(ik);
+		return;
+	}
+	/* The worker may be reading the table: swap only once it is done. */
+	if (v->running != NULL) {
+		handshake_ik_free(v->next_ik);
+		v->next_ik = ik;
+		v->has_next_ik = 1;
+		return;
+	}
+	handshake_ik_free(v->ik);
+	v->ik = ik;
+}
+
+const struct handshake_ik *verify_ik(const struct verify *v)
+{
+	return v == NULL ? NULL : v->ik;
+}
+
+static struct verify_job *submit(struct verify *v, const void *src, size_t srclen,
+				 const uint8_t *msg1, int ik_alg, verify_cb cb, void *arg)
 {
 	if (v == NULL || v->freeing || cb == NULL || msg1 == NULL || srclen > VERIFY_SOURCE_MAX ||
-	    (src == NULL && srclen > 0))
+	    (src == NULL && srclen > 0) || (ik_alg >= 0 && v->ik == NULL))
 		return NULL;
 	/* The scan is over at most VERIFY_QUEUE_MAX + 1 jobs. */
 	if (v->nqueued >= VERIFY_QUEUE_MAX + 1 || source_count(v, src, srclen) >= VERIFY_PER_SOURCE)
@@ -161,7 +203,8 @@ struct verify_job *verify_submit(struct verify *v, const void *src, size_t srcle
 	if (srclen > 0)
 		memcpy(j->src, src, srclen);
 	j->srclen = srclen;
-	memcpy(j->msg1, msg1, HANDSHAKE_MSG_LEN);
+	j->ik_alg = ik_alg;
+	memcpy(j->msg1, msg1, ik_alg < 0 ? HANDSHAKE_MSG_LEN : HANDSHAKE_IK_MSG_LEN);
 	if (v->tail != NULL)
 		v->tail->next = j;
 	else
@@ -170,6 +213,21 @@ struct verify_job *verify_submit(struct verify *v, const void *src, size_t srcle
 	v->nqueued++;
 	start_next(v);
 	return j;
+}
+
+struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
+				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg)
+{
+	return submit(v, src, srclen, msg1, -1, cb, arg);
+}
+
+struct verify_job *verify_submit_ik(struct verify *v, const void *src, size_t srclen,
+				    const uint8_t msg1[HANDSHAKE_IK_MSG_LEN], int alg, verify_cb cb,
+				    void *arg)
+{
+	if (alg < 0)
+		return NULL;
+	return submit(v, src, srclen, msg1, alg, cb, arg);
 }
 
 void verify_cancel(struct verify_job *j)

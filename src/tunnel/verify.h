@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * verify: judges first messages off the loop. Trying every key on a first
- * message costs up to 2 * keys trials; on the loop that carries all traffic
- * that would let junk from strangers stall every tunnel. So message 1 goes
- * to libuv's thread pool, one verification at a time (the pool also serves
- * name resolution), from a bounded queue that holds at most a few messages
- * per source. The result comes back on the loop, where the caller consults
- * the replay cache (which only the loop touches).
+ * message costs up to 2 * keys trials, and an IK message two DH; on the loop that carries all
+ * traffic that would let junk from strangers stall every tunnel. So message 1 goes to libuv's
+ * thread pool, one verification at a time (the pool also serves name resolution), from a bounded
+ * queue that holds at most a few messages per source. The result comes back on the loop, where the
+ * caller consults the replay cache (which only the loop touches).
  */
 #ifndef POSTERN_VERIFY_H
 #define POSTERN_VERIFY_H
@@ -16,6 +15,7 @@
 #include <uv.h>
 
 #include "tunnel/handshake.h"
+#include "tunnel/handshake_ik.h"
 
 enum {
 	VERIFY_QUEUE_MAX = 64, /* first messages waiting for a verdict, all sources */
@@ -46,6 +46,26 @@ struct verify *verify_new(uv_loop_t *loop, struct handshake_keys *keys);
  */
 struct verify_job *verify_submit(struct verify *v, const void *src, size_t srclen,
 				 const uint8_t msg1[HANDSHAKE_MSG_LEN], verify_cb cb, void *arg);
+
+/*
+ * verify_set_ik(v, ik): judge IK first messages against ${ik} too (owned
+ * from now on; NULL removes it). As with verify_set_keys(), a table given
+ * while a job runs takes over when that job is done, and the job is judged
+ * again with it.
+ */
+void verify_set_ik(struct verify *v, struct handshake_ik *ik);
+
+/* verify_ik(v): the IK table, for the loop's mac1 check; NULL if none. */
+const struct handshake_ik *verify_ik(const struct verify *v);
+
+/*
+ * verify_submit_ik(v, src, srclen, msg1, alg, cb, arg): as verify_submit()
+ * for a 128-byte IK message whose mac1 said suite ${alg}
+ * (handshake_ik_mac1()); the worker runs handshake_ik_find().
+ */
+struct verify_job *verify_submit_ik(struct verify *v, const void *src, size_t srclen,
+				    const uint8_t msg1[HANDSHAKE_IK_MSG_LEN], int alg, verify_cb cb,
+				    void *arg);
 
 /* verify_cancel(j): ${cb} will not fire; ${j} is invalid from now on. NULL is a no-op. */
 void verify_cancel(struct verify_job *j);

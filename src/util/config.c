@@ -47,12 +47,12 @@ const char *config_quote(char *out, size_t max, const char *s)
 	return out;
 }
 
-int config_grow(void **arr, size_t n, size_t elem)
+static int grow_to(void **arr, size_t n, size_t elem, size_t max)
 {
 	size_t cap;
 	void *p;
 
-	if (n >= CONFIG_LIST_MAX)
+	if (n >= max)
 		return -1;
 	if (n != 0 && (n & (n - 1)) != 0)
 		return 0;
@@ -62,6 +62,11 @@ int config_grow(void **arr, size_t n, size_t elem)
 		return -1;
 	*arr = p;
 	return 0;
+}
+
+int config_grow(void **arr, size_t n, size_t elem)
+{
+	return grow_to(arr, n, elem, CONFIG_LIST_MAX);
 }
 
 int config_valid_name(const char *s, const char *what, char *err)
@@ -98,6 +103,8 @@ void config_server_defaults(struct config_server *c)
 	c->control_output_max = 1u << 20;
 	c->replay_cache = 262144;
 	c->replay_quota = 16384;
+	c->dh_rate = 20;
+	c->dh_burst = 40;
 	c->max_channels = 16384;
 	c->session_buffer_mib = 64;
 	c->server_buffer_mib = 1024;
@@ -189,7 +196,6 @@ int config_cipher_parse(const char *s)
 
 struct config_key *config_add_key(struct config_server *c, const char *name)
 {
-	struct config_key *k;
 	size_t i;
 
 	if (!c || !name || config_valid_name(name, "key", NULL) < 0)
@@ -197,7 +203,17 @@ struct config_key *config_add_key(struct config_server *c, const char *name)
 	for (i = 0; i < c->nkeys; i++)
 		if (strcmp(c->keys[i].name, name) == 0)
 			return NULL;
-	if (config_grow((void **)&c->keys, c->nkeys, sizeof(*c->keys)) < 0)
+	return config_add_key_unique(c, name);
+}
+
+struct config_key *config_add_key_unique(struct config_server *c, const char *name)
+{
+	struct config_key *k;
+
+	if (!c || !name)
+		return NULL;
+	/* Public-key identities make fleets of thousands: keys get their own bound. */
+	if (grow_to((void **)&c->keys, c->nkeys, sizeof(*c->keys), CONFIG_KEYS_MAX) < 0)
 		return NULL;
 	k = &c->keys[c->nkeys++];
 	memset(k, 0, sizeof(*k));

@@ -19,7 +19,8 @@ enum {
 	CONFIG_ERR_MAX = 512,
 	CONFIG_NAME_MAX = 63,
 	CONFIG_PATH_MAX = 4095,
-	CONFIG_LIST_MAX = 4096, /* entries per list (listen, keys, permits, forwards) */
+	CONFIG_LIST_MAX = 4096,	 /* entries per list (listen, permits, forwards) */
+	CONFIG_KEYS_MAX = 65536, /* identities ([key] stanzas) */
 };
 
 /*
@@ -72,7 +73,12 @@ enum config_gateway {
 struct config_key {
 	char name[CONFIG_NAME_MAX + 1];
 	char key_file[CONFIG_PATH_MAX + 1];
-	uint8_t psk[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
+	uint8_t psk[CRYPTO_KEY_LEN]; /* filled by conf_server_load_keys() */
+	/* A public-key identity instead (Noise IK): public_key, or public_key_file
+	 * (kept in key_file, 4 KiB a key being enough) read by conf_server_load_keys(). */
+	uint8_t public_key[CRYPTO_KEY_LEN];
+	int has_public_key;
+	int key_file_public;	      /* key_file names a .pub file (public_key_file) */
 	int allow_forwarding;	      /* enum config_forwarding, default yes */
 	int gateway_ports;	      /* enum config_gateway, default [server]'s */
 	int allow_unix_forwarding;    /* default 0 */
@@ -105,15 +111,25 @@ struct config_server {
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
-	char state_dir[CONFIG_PATH_MAX + 1]; /* "auto" (see server.c); "none" = do not persist */
-	unsigned replay_cache;		     /* live first-message fingerprints (262144) */
-	unsigned replay_quota;		     /* ... one identity may hold (16384) */
-	unsigned max_channels;		     /* channels open at once per session (16384) */
-	unsigned session_buffer_mib;	     /* channel data buffered per session (64) */
-	unsigned server_buffer_mib;	     /* ... whole server (1024) */
-	unsigned max_fds;		     /* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
-	unsigned max_refusals;		     /* refused connections awaiting their reset (4096) */
-	struct config_cidr *ban_exempt;	     /* sources never banned */
+	char state_dir[CONFIG_PATH_MAX + 1];	/* "auto" (see server.c); "none" = do not persist */
+	char identity_dir[CONFIG_PATH_MAX + 1]; /* one identity file per [key]; "" = none */
+	int identities_loaded;		    /* identity_dir read (conf_server_load_identities) */
+	char host_key[CONFIG_PATH_MAX + 1]; /* x25519 private key; "" = no public-key identities */
+	uint8_t host_priv[CRYPTO_KEY_LEN];  /* filled by conf_server_load_keys() */
+	/* Where encrypted key files' passphrase comes from ("" = not that way). */
+	char passphrase_file[CONFIG_PATH_MAX + 1];
+	char passphrase_env[CONFIG_NAME_MAX + 1];
+	char askpass[CONFIG_PATH_MAX + 1];
+	unsigned dh_rate;		/* DH-costing first messages per second per source (20) */
+	unsigned dh_burst;		/* ... and the bucket's depth (40) */
+	unsigned replay_cache;		/* live first-message fingerprints (262144) */
+	unsigned replay_quota;		/* ... one identity may hold (16384) */
+	unsigned max_channels;		/* channels open at once per session (16384) */
+	unsigned session_buffer_mib;	/* channel data buffered per session (64) */
+	unsigned server_buffer_mib;	/* ... whole server (1024) */
+	unsigned max_fds;		/* descriptor budget; 0 = RLIMIT_NOFILE hard limit */
+	unsigned max_refusals;		/* refused connections awaiting their reset (4096) */
+	struct config_cidr *ban_exempt; /* sources never banned */
 	size_t nban_exempt;
 	unsigned log_rate;			 /* peer-caused log lines per second (20) */
 	char user[CONFIG_NAME_MAX + 1];		 /* run as this user after binding; "" = stay */
@@ -132,6 +148,11 @@ struct config_client {
 	char profile[CONFIG_NAME_MAX + 1];
 	struct net_endpoint server;
 	char key_file[CONFIG_PATH_MAX + 1];
+	char server_key[CONFIG_PATH_MAX + 1]; /* public key or .pub path: pins the server (IK) */
+	/* Where an encrypted key file's passphrase comes from ("" = not that way). */
+	char passphrase_file[CONFIG_PATH_MAX + 1];
+	char passphrase_env[CONFIG_NAME_MAX + 1];
+	char askpass[CONFIG_PATH_MAX + 1];
 	struct net_forward *local; /* -L */
 	size_t nlocal;
 	struct net_forward *remote; /* -R; listen.host "" = no bind address given */
@@ -171,6 +192,13 @@ void config_client_defaults(struct config_client *c);
 /* config_add_key(c, name): append a key stanza with defaults and return it, or NULL
  * (a bad name, a name already used, too many or out of memory). */
 struct config_key *config_add_key(struct config_server *c, const char *name);
+
+/*
+ * config_add_key_unique(c, name): config_add_key() for a name the caller
+ * knows to be valid and unused (an identity_dir file name), without the
+ * scan of every name, so loading many identities stays linear.
+ */
+struct config_key *config_add_key_unique(struct config_server *c, const char *name);
 
 /* config_add_listen(c, ep): append a listen address. Returns 0 or -1. */
 int config_add_listen(struct config_server *c, const struct net_endpoint *ep);

@@ -253,6 +253,98 @@ class NNpsk0:
         return self.ss.h
 
 
+PUB_FILE_PREFIX = "postern-x25519-pub-v1 "
+PRIV_FILE_PREFIX = "postern-x25519-v1 "
+IK_MSG_LEN = 128
+MAC1_LEN = 16
+SUITE_BYTE = {"ChaChaPoly": 0, "AESGCM": 1}
+
+
+def load_x25519(path):
+    """The 32 bytes of a postern x25519 key file, private or public."""
+    with open(path, "r", encoding="ascii") as f:
+        text = f.read().strip()
+    for prefix in (PRIV_FILE_PREFIX, PUB_FILE_PREFIX):
+        if text.startswith(prefix):
+            raw = base64.b64decode(text[len(prefix):], validate=True)
+            if len(raw) == 32:
+                return raw
+    raise ValueError(f"{path}: not a postern x25519 key file")
+
+
+def mac1(server_pub, cname, e_pub):
+    """HMAC-SHA256(SHA-256("postern mac1 v1" || suite || server_pub), e)[:16]."""
+    key = hashlib.sha256(b"postern mac1 v1" + bytes([SUITE_BYTE[cname]]) + server_pub).digest()
+    return hmac.new(key, e_pub, hashlib.sha256).digest()[:MAC1_LEN]
+
+
+class IK:
+    """The initiator of Noise_IK_25519_*_SHA256, written from the spec (7.5):
+
+      <- s
+      ...
+      -> e, es, s, ss
+      <- e, ee, se
+    """
+
+    def __init__(self, s_priv, rs, cipher="chacha20-poly1305", prologue=PROLOGUE, e_priv=None):
+        cname = CIPHERS[cipher]
+        self.cname = cname
+        self.protocol_name = f"Noise_IK_25519_{cname}_SHA256"
+        self.ss = SymmetricState(self.protocol_name, cname)
+        self.ss.mix_hash(prologue)
+        self.rs = rs
+        self.ss.mix_hash(rs)  # the responder's pre-message
+        self.s = X25519PrivateKey.from_private_bytes(s_priv)
+        self.s_pub = _x25519_pub(self.s)
+        self.e = X25519PrivateKey.generate() if e_priv is None else X25519PrivateKey.from_private_bytes(e_priv)
+        self.e_pub = _x25519_pub(self.e)
+
+    @staticmethod
+    def _dh(priv, pub):
+        out = priv.exchange(X25519PublicKey.from_public_bytes(pub))
+        if out == b"\x00" * 32:
+            raise NoiseError("all-zero DH result")
+        return out
+
+    def write_message_1(self, payload):
+        self.ss.mix_hash(self.e_pub)
+        self.ss.mix_key(self._dh(self.e, self.rs))
+        enc_s = self.ss.encrypt_and_hash(self.s_pub)
+        self.ss.mix_key(self._dh(self.s, self.rs))
+        return self.e_pub + enc_s + self.ss.encrypt_and_hash(payload)
+
+    def read_message_2(self, msg):
+        re_ = msg[:DHLEN]
+        self.ss.mix_hash(re_)
+        self.ss.mix_key(self._dh(self.e, re_))
+        self.ss.mix_key(self._dh(self.s, re_))
+        return self.ss.decrypt_and_hash(msg[DHLEN:])
+
+    def split(self):
+        return self.ss.split()
+
+
+class IKInitiator:
+    """A postern client's IK handshake: the 128-byte wire message 1 (mac1 after e)."""
+
+    def __init__(self, s_priv, server_pub, cipher="chacha20-poly1305", ts_offset_s=0.0,
+                 mac_pub=None):
+        self.hs = IK(s_priv, server_pub, cipher=cipher)
+        noise = self.hs.write_message_1(payload_1(int((time.time() + ts_offset_s) * 1000)))
+        assert len(noise) == IK_MSG_LEN - MAC1_LEN, len(noise)
+        m = mac1(mac_pub if mac_pub is not None else server_pub, self.hs.cname, noise[:DHLEN])
+        self.msg1 = noise[:DHLEN] + m + noise[DHLEN:]
+
+    def check_message_2(self, msg2):
+        if len(msg2) != MSG_LEN:
+            raise NoiseError(f"message 2 is {len(msg2)} bytes, expected {MSG_LEN}")
+        payload = self.hs.read_message_2(msg2)
+        if payload != PAYLOAD_2:
+            raise NoiseError(f"message 2 payload {payload.hex()} != {PAYLOAD_2.hex()}")
+        return payload
+
+
 def payload_1(ts_ms=None, version=1):
     if ts_ms is None:
         ts_ms = int(time.time() * 1000)

@@ -151,7 +151,7 @@ static void test_server_defaults_and_check(void **state)
 	assert_string_equal(err, "no key: give -k FILE");
 	assert_non_null(config_add_key(&c, "default"));
 	assert_int_equal(conf_server_check(&c, err), -1);
-	assert_string_equal(err, "[key default] has no key_file");
+	assert_string_equal(err, "[key default] has no key_file or public_key");
 	snprintf(c.keys[0].key_file, sizeof(c.keys[0].key_file), "k.key");
 	assert_int_equal(conf_server_check(&c, err), 0);
 	assert_null(config_add_key(&c, "default"));

@@ -259,7 +259,8 @@ static void test_bad_content(void **state)
 
 	in_dir(state, "bad.key", path, sizeof(path));
 	snprintf(want, sizeof(want),
-		 "key file %s: not a postern key (expected 'postern-psk-v1 <base64>', 32 bytes)",
+		 "key file %s: not a postern key (expected 'postern-psk-v1 <base64>' or "
+		 "'postern-x25519-v1 <base64>', 32 bytes)",
 		 path);
 	for (i = 0; i < sizeof(bad_contents) / sizeof(bad_contents[0]); i++) {
 		const struct bad_content *t = &bad_contents[i];
@@ -325,6 +326,99 @@ static void test_symlink_followed(void **state)
 	assert_non_null(strstr(err, "chmod 600"));
 }
 
+/* A key pair: private 0600, public 0644 with the same key; each read by its own rules. */
+static void test_x25519_pair(void **state)
+{
+	char path[128], pubpath[160], err[KEYS_ERR_MAX], text[128];
+	uint8_t priv[CRYPTO_KEY_LEN], pub[CRYPTO_KEY_LEN], pub2[CRYPTO_KEY_LEN],
+	    derived[CRYPTO_KEY_LEN];
+	enum keys_kind kind = KEYS_PSK;
+	struct stat st;
+
+	in_dir(state, "x.key", path, sizeof(path));
+	snprintf(pubpath, sizeof(pubpath), "%s.pub", path);
+	assert_int_equal(keys_generate_x25519(path, pub, err), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(pubpath, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), 0);
+	assert_int_equal(kind, KEYS_X25519);
+	assert_int_equal(crypto_dh_pub(priv, derived), 0);
+	assert_memory_equal(derived, pub, sizeof(pub));
+	/* The .pub file, its line and its bare base64 all name the same key. */
+	assert_int_equal(keys_load_public(pubpath, pub2, err), 0);
+	assert_memory_equal(pub2, pub, sizeof(pub));
+	size_t n = read_file(pubpath, text, sizeof(text) - 1);
+	text[n] = '\0';
+	assert_int_equal(strncmp(text, "postern-x25519-pub-v1 ", 22), 0);
+	assert_int_equal(keys_parse_public(text, n, pub2), 0);
+	assert_memory_equal(pub2, pub, sizeof(pub));
+	assert_int_equal(keys_parse_public(text + 22, 44, pub2), 0);
+	assert_memory_equal(pub2, pub, sizeof(pub));
+	/* A PSK loader refuses a private key, and the pair refuses to be overwritten. */
+	assert_int_equal(keys_load(path, priv, err), -1);
+	assert_int_equal(keys_generate_x25519(path, NULL, err), -1);
+	/* Public: others may read it, not write it; private: nobody else at all. */
+	assert_int_equal(chmod(pubpath, 0666), 0);
+	assert_int_equal(keys_load_public(pubpath, pub2, err), -1);
+	assert_non_null(strstr(err, "too open"));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_true(all_zero(priv, sizeof(priv)));
+	/* Junk is not a public key. */
+	assert_int_equal(keys_parse_public("postern-x25519-pub-v1 nope", 26, pub2), -1);
+}
+
+/*
+ * Encrypted at rest: the right passphrase gives the key back, a wrong one is
+ * "wrong passphrase", and the parameters are bound to the ciphertext (the
+ * associated data), so editing them is refused too.
+ */
+static void test_encrypted_key(void **state)
+{
+	char path[128], err[KEYS_ERR_MAX], text[512];
+	uint8_t pub[CRYPTO_KEY_LEN], priv[CRYPTO_KEY_LEN], derived[CRYPTO_KEY_LEN];
+	enum keys_kind kind;
+	struct pass_source env = {.env = "POSTERN_TEST_PASS"};
+
+	in_dir(state, "e.key", path, sizeof(path));
+	assert_int_equal(keys_generate_x25519_pass(path, pub, "correct horse", err), 0);
+	size_t n = read_file(path, text, sizeof(text) - 1);
+	text[n] = '\0';
+	assert_int_equal(strncmp(text, "postern-enc-v1 scrypt 32768 8 1 ", 32), 0);
+	assert_int_equal(keys_is_encrypted_text(text, n), 1);
+	pass_set_default(&env);
+	setenv("POSTERN_TEST_PASS", "correct horse", 1);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), 0);
+	assert_int_equal(kind, KEYS_X25519);
+	assert_int_equal(crypto_dh_pub(priv, derived), 0);
+	assert_memory_equal(derived, pub, sizeof(pub));
+	setenv("POSTERN_TEST_PASS", "wrong horse", 1);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "wrong passphrase"));
+	assert_true(all_zero(priv, sizeof(priv)));
+	/* N = 16384 instead of 32768: the right passphrase no longer opens it. */
+	setenv("POSTERN_TEST_PASS", "correct horse", 1);
+	char *p = strstr(text, "32768");
+	assert_non_null(p);
+	memcpy(p, "16384", 5);
+	write_file(path, text, n, 0600);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "wrong passphrase"));
+	/* Absurd parameters are refused before any work. */
+	memcpy(p, "99999", 5);
+	write_file(path, text, n, 0600);
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "not a postern encrypted key"));
+	unsetenv("POSTERN_TEST_PASS");
+	assert_int_equal(keys_load_any(path, &kind, priv, err), -1);
+	assert_non_null(strstr(err, "POSTERN_TEST_PASS is not set"));
+	struct pass_source none = {0};
+	pass_set_default(&none);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +435,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_and_odd_files, tmpdir_setup,
 					    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_followed, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_x25519_pair, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_encrypted_key, tmpdir_setup, tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
