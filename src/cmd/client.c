@@ -15,9 +15,11 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cmd/client.h"
 #include "cmd/cmd.h"
 #include "conf/client.h"
 #include "conf/settings.h"
+#include "guard/admit.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/handshake.h"
@@ -62,6 +64,8 @@ struct client {
 	int stopping;
 	int exit_code;
 	char server_name[NET_HOST_MAX + 16];
+	struct admit_ctx *admit;	  /* who may use the entrances */
+	const struct client_hooks *hooks; /* `postern exec`, or NULL */
 };
 
 static void try_connect(struct client *cl);
@@ -104,6 +108,8 @@ static void stop(struct client *cl, int code)
 		fwd_local_close(cl->fwds[i]);
 		cl->fwds[i] = NULL;
 	}
+	admit_ctx_close(cl->admit);
+	cl->admit = NULL;
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -154,6 +160,47 @@ static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t
 	return 0;
 }
 
+void client_stop(struct client *cl, int code)
+{
+	stop(cl, code);
+}
+
+uv_loop_t *client_loop(struct client *cl)
+{
+	return cl->loop;
+}
+
+size_t client_forward_count(const struct client *cl)
+{
+	return cl->nfwds;
+}
+
+uint16_t client_forward_port(const struct client *cl, size_t i)
+{
+	return i < cl->nfwds ? fwd_local_port(cl->fwds[i]) : 0;
+}
+
+int client_admit_root(struct client *cl, pid_t pid)
+{
+	return cl->admit == NULL ? -1 : admit_ctx_set_root(cl->admit, pid, 1);
+}
+
+/* Every entrance gets its policy (checked when the flag or line was read). */
+static void set_admit(struct client *cl, size_t i, int socks)
+{
+	struct admit_policy p;
+	char err[ADMIT_ERR_MAX];
+	const char *text = config_forward_admit(&cl->cfg, socks, socks ? i - cl->cfg.nlocal : i);
+	if (admit_parse(text, &p, err) != 0) {
+		/* Not reached: the setting was parsed the same way. Refuse everyone. */
+		log_error("%s", err);
+		admit_parse("uid:4294967294", &p, err);
+	}
+	fwd_local_set_admit(cl->fwds[i], cl->admit, &p);
+	if (!(p.terms & ADMIT_ANY))
+		log_debug("forward %zu admits %s", i + 1, p.text);
+}
+
 static int open_forwards(struct client *cl)
 {
 	char err[NET_ERR_MAX];
@@ -168,6 +215,8 @@ static int open_forwards(struct client *cl)
 						     socks ? NULL : &cl->cfg.local[i].target,
 						     current_session, cl, err);
 		cl->nfwds = i + 1;
+		if (cl->fwds[i] != NULL)
+			set_admit(cl, i, socks);
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
 				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
@@ -235,6 +284,10 @@ static void on_established(void *arg, struct session *s)
 			return;
 		}
 		cl->remote_pending = (int)cl->nremote;
+		if (cl->hooks != NULL && cl->hooks->ready != NULL)
+			cl->hooks->ready(cl->hooks->arg, cl);
+		if (cl->stopping)
+			return;
 	}
 	request_remote(cl, s);
 }
@@ -451,10 +504,15 @@ static void try_connect(struct client *cl)
 
 /* --- command line --- */
 
-static void usage(FILE *f)
+static void usage(FILE *f, const struct client_hooks *h)
 {
-	fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
-		   "                      [SERVER:PORT]\n"
+	if (h != NULL && h->usage != NULL)
+		fputs(h->usage, f);
+	else
+		fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... "
+			   "[options]\n"
+			   "                      [SERVER:PORT]\n");
+	fprintf(f, ""
 		   "\n"
 		   "Keep an encrypted session to a postern server and forward ports through it.\n"
 		   "Every option is also a setting of a [profile NAME] (see postern(1)).\n"
@@ -465,16 +523,17 @@ static void usage(FILE *f)
 	settings_usage(SETTINGS_CLIENT, f);
 }
 
-static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl)
+static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl,
+		     const struct client_hooks *h)
 {
 	char err[CONFIG_ERR_MAX];
 	int log = 0, rc = conf_client_args(argc, argv, c, &log, err);
 	if (rc == 1) {
-		usage(stdout);
+		usage(stdout, h);
 		exit(0);
 	}
 	if (rc != 0) {
-		fprintf(stderr, "postern client: %s\n", err);
+		fprintf(stderr, "postern %s: %s\n", h != NULL ? h->cmd : "client", err);
 		return -1;
 	}
 	if (log != 0)
@@ -484,12 +543,19 @@ static int configure(int argc, char **argv, struct config_client *c, enum log_le
 
 int cmd_client(int argc, char **argv)
 {
-	struct client cl = {0};
+	return client_run(argc, argv, NULL);
+}
+
+int client_run(int argc, char **argv, const struct client_hooks *h)
+{
+	struct client cl = {.hooks = h};
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[KEYS_ERR_MAX];
 	int rc = EXIT_USAGE;
 	config_client_defaults(&cl.cfg);
-	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
+	if (h != NULL && h->default_admit != NULL)
+		config_set_admit(&cl.cfg, h->default_admit);
+	if (configure(argc, argv, &cl.cfg, &lvl, h) != 0)
 		goto out;
 	log_set_level(lvl);
 	if (keys_load(cl.cfg.key_file, cl.psk, err) != 0) {
@@ -512,6 +578,14 @@ int cmd_client(int argc, char **argv)
 	cl.alg = pick_cipher(cl.cfg.cipher);
 	net_format_endpoint(&cl.cfg.server, cl.server_name, sizeof(cl.server_name));
 	cl.loop = uv_default_loop();
+	struct admit_options ao = {.ask_program = cl.cfg.ask_program,
+				   .ask_timeout_ms = cl.cfg.ask_timeout_ms,
+				   .max_pending = cl.cfg.admit_pending};
+	cl.admit = admit_ctx_new(cl.loop, &ao);
+	if (cl.admit == NULL) {
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
 	uv_timer_init(cl.loop, &cl.retry);
 	cl.retry.data = &cl;
 	uv_signal_init(cl.loop, &cl.sigint);

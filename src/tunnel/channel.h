@@ -47,6 +47,14 @@ struct channel_entrance {
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e);
 
 /*
+ * channel_accept_fd(s, loop, fd, is_unix, e): channel_accept() for a
+ * connection already accepted (and admitted) as ${fd}, which the channel
+ * now owns (closed on every error). Returns 0 or -1.
+ */
+int channel_accept_fd(struct session *s, uv_loop_t *loop, int fd, int is_unix,
+		      const struct channel_entrance *e);
+
+/*
  * channel_connect(s, chan, window, target): the peer's OPEN was allowed:
  * resolve without blocking, connect to ${target} (TCP or Unix), then answer
  * OPEN_OK or OPEN_FAIL on channel ${chan}.

@@ -5,7 +5,9 @@
  */
 #include "tunnel/fwd_local.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guard/admit.h"
 #include "tunnel/channel.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
@@ -42,6 +45,17 @@ struct fwd_local {
 	int n;
 	int closing;
 	char path[NET_PATH_MAX + 1]; /* a Unix socket we created, to unlink */
+	struct admit_ctx *admit;     /* NULL: everyone is admitted */
+	struct admit_policy policy;
+	unsigned waiting; /* connections whose verdict is pending */
+	uv_loop_t *loop;
+};
+
+/* A connection waiting for its verdict; it holds its own descriptor. */
+struct fwd_wait {
+	struct fwd_local *f;
+	int fd, is_unix;
+	char name[NET_PATH_MAX + 16];
 };
 
 static void on_listener_closed(uv_handle_t *h)
@@ -49,7 +63,7 @@ static void on_listener_closed(uv_handle_t *h)
 	struct fwd_listener *l = h->data;
 	struct fwd_local *f = l->owner;
 	free(l);
-	if (--f->n == 0 && f->closing)
+	if (--f->n == 0 && f->closing && f->waiting == 0)
 		free(f);
 }
 
@@ -61,12 +75,112 @@ void fwd_local_close(struct fwd_local *f)
 	if (f->path[0] != 0)
 		unlink(f->path);
 	if (f->n == 0) {
-		free(f);
+		if (f->waiting == 0)
+			free(f);
 		return;
 	}
 	for (int i = 0; i < FWD_MAX_ADDRS; i++)
 		if (f->ls[i] != NULL)
 			uv_close(&f->ls[i]->u.h, on_listener_closed);
+}
+
+static void fill_entrance(struct fwd_local *f, const char *name, struct channel_entrance *e)
+{
+	e->kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED;
+	e->target = f->socks ? NULL : &f->target;
+	e->name = name;
+}
+
+/* A refused connection gets a reset (SO_LINGER 0), like any refusal of ours. */
+static void reset_fd(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void admitted(struct fwd_local *f, int fd, int is_unix, const char *name)
+{
+	struct channel_entrance e;
+	fill_entrance(f, name, &e);
+	if (channel_accept_fd(f->get(f->arg), f->loop, fd, is_unix, &e) != 0)
+		log_warn("accept on %s failed", name);
+}
+
+static void on_verdict(void *arg, int allowed)
+{
+	struct fwd_wait *w = arg;
+	struct fwd_local *f = w->f;
+	f->waiting--;
+	if (allowed && !f->closing)
+		admitted(f, w->fd, w->is_unix, w->name);
+	else
+		reset_fd(w->fd);
+	if (f->closing && f->n == 0 && f->waiting == 0)
+		free(f);
+	free(w);
+}
+
+union accepted {
+	uv_handle_t h;
+	uv_stream_t st;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
+/*
+ * Admission happens between accept and the first byte relayed: the
+ * connection is taken off libuv's handle (dup) so it can wait for a
+ * verdict without a channel, then adopted by one.
+ */
+static void admit_connection(struct fwd_listener *l, uv_stream_t *server)
+{
+	struct fwd_local *f = l->owner;
+	union accepted *tmp = malloc(sizeof(*tmp));
+	int is_unix = server->type == UV_NAMED_PIPE;
+	uv_os_fd_t ufd;
+	int fd = -1;
+	if (tmp == NULL)
+		return; /* left in the backlog; libuv retries on the next accept */
+	if (is_unix)
+		uv_pipe_init(f->loop, &tmp->pipe, 0);
+	else
+		uv_tcp_init(f->loop, &tmp->tcp);
+	if (uv_accept(server, &tmp->st) == 0 && uv_fileno(&tmp->h, &ufd) == 0)
+		fd = fcntl(ufd, F_DUPFD_CLOEXEC, 3);
+	uv_close(&tmp->h, free_handle);
+	if (fd < 0) {
+		log_warn("accept on %s failed", l->name);
+		return;
+	}
+	const char *dest = f->socks ? "socks" : l->name;
+	char target[NET_PATH_MAX + 16];
+	if (!f->socks)
+		dest = net_format_endpoint(&f->target, target, sizeof(target));
+	struct fwd_wait *w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		reset_fd(fd);
+		return;
+	}
+	w->f = f;
+	w->fd = fd;
+	w->is_unix = is_unix;
+	snprintf(w->name, sizeof(w->name), "%s", l->name);
+	int rc = admit_check(f->admit, &f->policy, fd, is_unix, l->name, dest, on_verdict, w);
+	if (rc == 0) {
+		f->waiting++;
+		return;
+	}
+	if (rc == 1)
+		admitted(f, fd, is_unix, l->name);
+	else
+		reset_fd(fd);
+	free(w);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -77,11 +191,12 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
 		return;
 	}
-	struct channel_entrance e = {
-	    .kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED,
-	    .target = f->socks ? NULL : &f->target,
-	    .name = l->name,
-	};
+	if (f->admit != NULL && !(f->policy.terms & ADMIT_ANY)) {
+		admit_connection(l, server);
+		return;
+	}
+	struct channel_entrance e;
+	fill_entrance(f, l->name, &e);
 	if (channel_accept(f->get(f->arg), server, &e) != 0)
 		log_warn("accept on %s failed", l->name);
 }
@@ -205,10 +320,30 @@ struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *lis
 		f->target = *target;
 	f->get = get;
 	f->arg = arg;
+	f->loop = loop;
 	int rc = listen->is_unix ? listen_unix(loop, f, err) : listen_all_tcp(loop, f, addrs, err);
 	if (rc != 0) {
 		fwd_local_close(f);
 		return NULL;
 	}
 	return f;
+}
+
+void fwd_local_set_admit(struct fwd_local *f, struct admit_ctx *ctx, const struct admit_policy *p)
+{
+	f->admit = ctx;
+	f->policy = *p;
+	admit_policy_resolve(&f->policy);
+}
+
+uint16_t fwd_local_port(const struct fwd_local *f)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	if (f == NULL || f->n == 0 || f->listen.is_unix ||
+	    uv_tcp_getsockname(&f->ls[0]->u.tcp, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }

@@ -19,7 +19,8 @@ enum {
 	CONFIG_ERR_MAX = 512,
 	CONFIG_NAME_MAX = 63,
 	CONFIG_PATH_MAX = 4095,
-	CONFIG_LIST_MAX = 4096, /* entries per list (listen, keys, permits, forwards) */
+	CONFIG_LIST_MAX = 4096,	 /* entries per list (listen, keys, permits, forwards) */
+	CONFIG_ADMIT_MAX = 1023, /* an admit policy as written (ADMIT_TEXT_MAX) */
 };
 
 /*
@@ -137,6 +138,16 @@ struct config_client {
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */
 	unsigned connect_timeout_ms; /* default 10000 */
 	unsigned connect_attempts;   /* per server address round, default 3; 0 = forever */
+	/* Admission (guard/admit.c). An admit value applies to the forward
+	 * given just before it (last_forward says which list); one given before
+	 * any forward is the default of every forward without its own. */
+	char admit_default[CONFIG_ADMIT_MAX + 1]; /* default "same-user" */
+	char **local_admit;			  /* per -L, NULL = the default */
+	char **dynamic_admit;			  /* per -D */
+	int last_forward;			  /* 'L', 'D' or 0 */
+	char ask_program[CONFIG_PATH_MAX + 1];	  /* "" = none: ask denies */
+	unsigned ask_timeout_ms;		  /* default 30 s */
+	unsigned admit_pending;			  /* admissions in progress at once (64) */
 };
 
 /* config_server_defaults(c): zero ${c} and set every default. */
@@ -161,6 +172,15 @@ int config_parse_cidr(const char *s, struct config_cidr *e, char *err);
 
 /* config_add_forward(c, fw): append a -L forward. Returns 0 or -1. */
 int config_add_forward(struct config_client *c, const struct net_forward *fw);
+
+/*
+ * config_set_admit(c, policy): store an admit value (already checked) for
+ * the forward last added, or as the default when none was. Returns 0 or -1.
+ */
+int config_set_admit(struct config_client *c, const char *policy);
+
+/* config_forward_admit(c, socks, i): the policy text of -L (or -D) ${i}. */
+const char *config_forward_admit(const struct config_client *c, int socks, size_t i);
 
 /* config_parse_remote(s, fw, err): a -R spec (net_parse_forward_ex, remote). */
 int config_parse_remote(const char *s, struct net_forward *fw, char *err);
