@@ -21,6 +21,7 @@ static const struct {
     {"server", cmd_server, "accept tunnels; silent to anyone without a key"},
     {"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
     {"connect", cmd_client, "alias of client"},
+    {"exec", cmd_exec, "run a command through a tunnel only it (and its children) may use"},
     {"keygen", cmd_keygen, "write a new pre-shared key file"},
     {"access", cmd_access, "print what each key may reach (the access matrix)"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},

@@ -110,6 +110,8 @@ static void stop(struct client *cl, int code)
 	}
 	admit_ctx_close(cl->admit);
 	cl->admit = NULL;
+	if (cl->hooks != NULL && cl->hooks->stopping != NULL)
+		cl->hooks->stopping(cl->hooks->arg);
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }

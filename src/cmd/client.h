@@ -19,6 +19,8 @@ struct client_hooks {
 	const char *default_admit; /* the entrances' policy unless a profile or flag says */
 	/* ready(arg, cl): the forwards are open, once, after the first session. */
 	void (*ready)(void *arg, struct client *cl);
+	/* stopping(arg): the client is shutting down (signal, failure, client_stop()). */
+	void (*stopping)(void *arg);
 	void *arg;
 };
 
