@@ -547,7 +547,7 @@ static pid_t find_owner(struct admit_ctx *ctx, unsigned long inode, int have_uid
 		if (have_uid && (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || st.st_uid != uid))
 			continue;
 		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid != ctx->self && holds_inode(pid, want, wantlen))
+		if (holds_inode(pid, want, wantlen))
 			found = pid;
 	}
 	closedir(d);
