@@ -867,9 +867,9 @@ int admit_check(struct admit_ctx *ctx, const struct admit_policy *p, int fd, int
 			 entrance, ctx->pending);
 		return -1;
 	}
-	struct job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		return -1;
+	/* Built on the stack: the common verdict (same-user, uid:) allocates nothing. */
+	struct job local, *j = &local;
+	memset(j, 0, sizeof(*j));
 	j->ctx = ctx;
 	j->p = *p;
 	j->fd = fd;
@@ -901,11 +901,12 @@ int admit_check(struct admit_ctx *ctx, const struct admit_policy *p, int fd, int
 			snprintf(j->peer, sizeof(j->peer), "?");
 		}
 	}
-	int cheap = cheap_terms(j);
-	if (cheap && !admit_needs_process(p)) {
-		free(j);
+	if (cheap_terms(j) && !admit_needs_process(p))
 		return 1;
-	}
+	j = malloc(sizeof(*j));
+	if (j == NULL)
+		return -1;
+	memcpy(j, &local, sizeof(*j));
 	ctx->pending++;
 	j->work.data = j;
 	/* Refusals look the process up too: their log line names it. */

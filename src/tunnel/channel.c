@@ -684,6 +684,12 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		chan_close_local(c, 0);
 		return -1;
 	}
+	uv_os_fd_t fd;
+	if (e->admit != NULL &&
+	    (uv_fileno(&c->local.h, &fd) != 0 || e->admit(e->admit_arg, fd) != 1)) {
+		chan_close_local(c, 0);
+		return 0;
+	}
 	return start_entrance(s, c, e);
 }
 

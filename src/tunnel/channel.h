@@ -36,6 +36,10 @@ struct channel_entrance {
 	const struct net_endpoint *target; /* ENTRANCE_FIXED */
 	uint32_t listen_id;		   /* ENTRANCE_REMOTE */
 	const char *name;		   /* for logs: "127.0.0.1:2222" */
+	/* Admission, between accept and anything sent: 1 go on; 0 the callee
+	 * has taken (dup'ed) or refused the connection: close our handle quietly. */
+	int (*admit)(void *arg, int fd);
+	void *admit_arg;
 };
 
 /*

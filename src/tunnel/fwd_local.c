@@ -86,6 +86,7 @@ void fwd_local_close(struct fwd_local *f)
 
 static void fill_entrance(struct fwd_local *f, const char *name, struct channel_entrance *e)
 {
+	memset(e, 0, sizeof(*e));
 	e->kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED;
 	e->target = f->socks ? NULL : &f->target;
 	e->name = name;
@@ -111,6 +112,10 @@ static void on_verdict(void *arg, int allowed)
 {
 	struct fwd_wait *w = arg;
 	struct fwd_local *f = w->f;
+	if (w->fd < 0) { /* could not keep the connection: nothing to admit */
+		free(w);
+		return;
+	}
 	f->waiting--;
 	if (allowed && !f->closing)
 		admitted(f, w->fd, w->is_unix, w->name);
@@ -121,66 +126,47 @@ static void on_verdict(void *arg, int allowed)
 	free(w);
 }
 
-union accepted {
-	uv_handle_t h;
-	uv_stream_t st;
-	uv_tcp_t tcp;
-	uv_pipe_t pipe;
-};
-
-static void free_handle(uv_handle_t *h)
-{
-	free(h);
-}
-
 /*
- * Admission happens between accept and the first byte relayed: the
- * connection is taken off libuv's handle (dup) so it can wait for a
- * verdict without a channel, then adopted by one.
+ * Called by channel_accept() between accept and the first byte relayed.
+ * A verdict that takes longer (a /proc lookup, an approval program) keeps
+ * its own duplicate of the descriptor, so the channel's handle can close
+ * quietly; a refusal sets SO_LINGER 0 first, so that close is a reset.
  */
-static void admit_connection(struct fwd_listener *l, uv_stream_t *server)
+static int admit_now(void *arg, int fd)
 {
+	struct fwd_listener *l = arg;
 	struct fwd_local *f = l->owner;
-	union accepted *tmp = malloc(sizeof(*tmp));
-	int is_unix = server->type == UV_NAMED_PIPE;
-	uv_os_fd_t ufd;
-	int fd = -1;
-	if (tmp == NULL)
-		return; /* left in the backlog; libuv retries on the next accept */
-	if (is_unix)
-		uv_pipe_init(f->loop, &tmp->pipe, 0);
-	else
-		uv_tcp_init(f->loop, &tmp->tcp);
-	if (uv_accept(server, &tmp->st) == 0 && uv_fileno(&tmp->h, &ufd) == 0)
-		fd = fcntl(ufd, F_DUPFD_CLOEXEC, 3);
-	uv_close(&tmp->h, free_handle);
-	if (fd < 0) {
-		log_warn("accept on %s failed", l->name);
-		return;
-	}
-	const char *dest = f->socks ? "socks" : l->name;
+	int is_unix = l->u.h.type == UV_NAMED_PIPE;
 	char target[NET_PATH_MAX + 16];
-	if (!f->socks)
-		dest = net_format_endpoint(&f->target, target, sizeof(target));
+	const char *dest =
+	    f->socks ? "socks" : net_format_endpoint(&f->target, target, sizeof(target));
 	struct fwd_wait *w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		reset_fd(fd);
-		return;
-	}
+	if (w == NULL)
+		goto refuse;
 	w->f = f;
-	w->fd = fd;
 	w->is_unix = is_unix;
 	snprintf(w->name, sizeof(w->name), "%s", l->name);
 	int rc = admit_check(f->admit, &f->policy, fd, is_unix, l->name, dest, on_verdict, w);
-	if (rc == 0) {
-		f->waiting++;
-		return;
+	if (rc == 1) {
+		free(w);
+		return 1;
 	}
-	if (rc == 1)
-		admitted(f, fd, is_unix, l->name);
-	else
-		reset_fd(fd);
+	if (rc == 0) {
+		w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (w->fd < 0) {
+			/* The verdict will come; with no descriptor it resets nothing. */
+			log_warn("connection on %s: %s", l->name, strerror(errno));
+			w->fd = -1;
+			goto refuse;
+		}
+		f->waiting++;
+		return 0;
+	}
 	free(w);
+refuse:;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -191,12 +177,12 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
 		return;
 	}
-	if (f->admit != NULL && !(f->policy.terms & ADMIT_ANY)) {
-		admit_connection(l, server);
-		return;
-	}
 	struct channel_entrance e;
 	fill_entrance(f, l->name, &e);
+	if (f->admit != NULL && !(f->policy.terms & ADMIT_ANY)) {
+		e.admit = admit_now;
+		e.admit_arg = l;
+	}
 	if (channel_accept(f->get(f->arg), server, &e) != 0)
 		log_warn("accept on %s failed", l->name);
 }
