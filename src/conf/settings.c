@@ -625,7 +625,8 @@ static const struct setting client_table[] = {
      .type = SETTINGS_PATH,
      CLI(ask_program),
      .help = "approval program for admit ask (env POSTERN_PID, _EXE, _UID, _DEST; exit 0 "
-	     "allows, 3 allows that executable, 4 refuses it, else refuses)"},
+	     "allows, 3 allows that executable, 4 refuses it, else refuses); none: ask on "
+	     "the terminal when in the foreground"},
     {.key = "ask_timeout",
      .flag = "ask-timeout",
      .arg = "SEC",

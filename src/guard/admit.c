@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,6 +297,12 @@ struct admit_ctx {
 	struct cache_ent cache[CACHE_N];
 	size_t cache_next;
 	struct job *asking; /* jobs whose approval program runs */
+	/* Without ask_program, in the foreground on a terminal: one question at a time. */
+	struct job *prompting, *queue, **queue_tail;
+	uv_tty_t tty;
+	int tty_state; /* 0 closed, 1 open, 2 closing */
+	char answer[64];
+	size_t answer_len;
 };
 
 struct job {
@@ -369,13 +376,15 @@ int admit_ctx_set_root(struct admit_ctx *ctx, pid_t pid, int subreaper)
 
 static void ctx_maybe_free(struct admit_ctx *ctx)
 {
-	if (!ctx->closing || ctx->pending != 0)
+	if (!ctx->closing || ctx->pending != 0 || ctx->tty_state != 0)
 		return;
 	if (ctx->nl >= 0)
 		close(ctx->nl);
 	uv_mutex_destroy(&ctx->hint_lock);
 	free(ctx);
 }
+
+static void prompt_cancel_all(struct admit_ctx *ctx);
 
 void admit_ctx_close(struct admit_ctx *ctx)
 {
@@ -385,6 +394,7 @@ void admit_ctx_close(struct admit_ctx *ctx)
 	for (struct job *j = ctx->asking; j != NULL; j = j->next)
 		if (!j->exited)
 			kill(-j->proc.pid, SIGKILL);
+	prompt_cancel_all(ctx);
 	ctx_maybe_free(ctx);
 }
 
@@ -750,6 +760,148 @@ static void on_ask_timeout(uv_timer_t *t)
 	kill(-j->proc.pid, SIGKILL);
 }
 
+/* ---- asking on the controlling terminal ---- */
+
+static int in_foreground(void)
+{
+	return isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+static void on_tty_closed(uv_handle_t *h)
+{
+	struct admit_ctx *ctx = h->data;
+	ctx->tty_state = 0;
+	ctx_maybe_free(ctx);
+}
+
+static void prompt_next(struct admit_ctx *ctx);
+
+/* The answer (or the timeout) for the job on the terminal or in the queue. */
+static void prompt_done(struct job *j, int code)
+{
+	struct admit_ctx *ctx = j->ctx;
+	if (ctx->prompting == j) {
+		ctx->prompting = NULL;
+	} else {
+		for (struct job **pp = &ctx->queue; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				break;
+			}
+		ctx->queue_tail = &ctx->queue;
+		while (*ctx->queue_tail != NULL)
+			ctx->queue_tail = &(*ctx->queue_tail)->next;
+	}
+	int allowed = code == 0 || code == 3;
+	if (code >= 0)
+		cache_put(ctx, j, code == 3 || code == 4, allowed);
+	else if (j->why == NULL)
+		j->why = "no answer on the terminal";
+	if (code > 0 && !allowed)
+		j->why = "refused on the terminal";
+	uv_close((uv_handle_t *)&j->timer, on_ask_handle_closed);
+	finish(j, allowed);
+	prompt_next(ctx);
+}
+
+static void tty_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct admit_ctx *ctx = h->data;
+	(void)hint;
+	*buf = uv_buf_init(ctx->answer + ctx->answer_len,
+			   (unsigned)(sizeof(ctx->answer) - 1 - ctx->answer_len));
+}
+
+static void on_tty_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct admit_ctx *ctx = st->data;
+	(void)buf;
+	if (n < 0) {
+		uv_read_stop(st);
+		if (ctx->prompting != NULL)
+			prompt_done(ctx->prompting, -1);
+		return;
+	}
+	ctx->answer_len += (size_t)n;
+	ctx->answer[ctx->answer_len] = 0;
+	char *nl = strchr(ctx->answer, '\n');
+	if (nl == NULL && ctx->answer_len < sizeof(ctx->answer) - 1)
+		return;
+	char c = ctx->answer[0];
+	ctx->answer_len = 0;
+	if (ctx->prompting == NULL)
+		return; /* typed ahead of any question */
+	/* y: this process; a: this executable for the session; N: never it; else no. */
+	prompt_done(ctx->prompting, c == 'y' || c == 'Y' ? 0 : c == 'a' ? 3 : c == 'N' ? 4 : 1);
+}
+
+static void prompt_next(struct admit_ctx *ctx)
+{
+	if (ctx->prompting != NULL || ctx->tty_state != 1 || ctx->closing)
+		return;
+	struct job *j = ctx->queue;
+	if (j == NULL) {
+		uv_read_stop((uv_stream_t *)&ctx->tty);
+		return;
+	}
+	ctx->queue = j->next;
+	if (ctx->queue == NULL)
+		ctx->queue_tail = &ctx->queue;
+	ctx->prompting = j;
+	char exe[PATH_MAX], dest[NAME_MAX_];
+	log_printable(exe, (const uint8_t *)j->exe, strlen(j->exe));
+	log_printable(dest, (const uint8_t *)j->dest, strlen(j->dest));
+	dprintf(STDERR_FILENO,
+		"postern: allow %s (pid %d %s uid %u) to use %s for %s? "
+		"[y]es / [n]o / [a]lways this program / [N]ever this program: ",
+		j->peer, (int)j->pid, exe, (unsigned)j->uid, j->entrance, dest);
+	ctx->answer_len = 0;
+	uv_read_start((uv_stream_t *)&ctx->tty, tty_alloc, on_tty_read);
+}
+
+static void on_prompt_timeout(uv_timer_t *t)
+{
+	struct job *j = t->data;
+	if (j->ctx->prompting == j)
+		dprintf(STDERR_FILENO, "(no answer: refused)\n");
+	j->why = "no answer on the terminal in time";
+	prompt_done(j, -1);
+}
+
+static void prompt(struct job *j)
+{
+	struct admit_ctx *ctx = j->ctx;
+	if (ctx->tty_state == 0) {
+		if (uv_tty_init(ctx->loop, &ctx->tty, STDIN_FILENO, 1) != 0) {
+			j->why = "cannot read the terminal";
+			finish(j, 0);
+			return;
+		}
+		ctx->tty.data = ctx;
+		ctx->tty_state = 1;
+	}
+	if (ctx->queue_tail == NULL)
+		ctx->queue_tail = &ctx->queue;
+	j->next = NULL;
+	*ctx->queue_tail = j;
+	ctx->queue_tail = &j->next;
+	j->timer.data = j;
+	uv_timer_init(ctx->loop, &j->timer);
+	j->handles = 1;
+	uv_timer_start(&j->timer, on_prompt_timeout, ctx->ask_timeout_ms, 0);
+	prompt_next(ctx);
+}
+
+static void prompt_cancel_all(struct admit_ctx *ctx)
+{
+	while (ctx->prompting != NULL || ctx->queue != NULL)
+		prompt_done(ctx->prompting != NULL ? ctx->prompting : ctx->queue, -1);
+	if (ctx->tty_state == 1) {
+		ctx->tty_state = 2;
+		uv_close((uv_handle_t *)&ctx->tty, on_tty_closed);
+	}
+}
+
 static void ask(struct job *j)
 {
 	struct admit_ctx *ctx = j->ctx;
@@ -760,8 +912,12 @@ static void ask(struct job *j)
 		finish(j, e->allowed);
 		return;
 	}
+	if (ctx->ask_program[0] == 0 && !ctx->closing && in_foreground()) {
+		prompt(j);
+		return;
+	}
 	if (ctx->ask_program[0] == 0 || ctx->closing) {
-		j->why = "no ask_program to ask";
+		j->why = "no ask_program, and not in the foreground of a terminal to ask on";
 		finish(j, 0);
 		return;
 	}

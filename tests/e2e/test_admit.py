@@ -294,3 +294,64 @@ def test_bad_admit_values_are_clear_errors(pg, value, msg):
     r = run([pg.bin, "client", "-k", key, "-L", "0:127.0.0.1:1", "--admit", value,
              "127.0.0.1:1"])
     assert r.returncode == 2 and "--admit: " in r.stderr and msg in r.stderr, r.stderr
+
+
+def test_ask_on_the_terminal_without_an_approval_program(pg, echo_server, tmp):
+    """In the foreground of a terminal, `ask` asks there: y admits, n refuses."""
+    import fcntl
+    import pty
+    import select
+    import termios
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=["any"])
+    master, slave = pty.openpty()
+
+    def take_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    cli = subprocess.Popen(
+        [str(pg.bin), "client", "-k", str(key), "--admit", "ask", "--ask-timeout", "60",
+         "-L", forward_spec("127.0.0.1", 0, *echo_server.addr), hostport(*srv.addr)],
+        stdin=slave, stdout=slave, stderr=slave, preexec_fn=take_tty)
+    os.close(slave)
+    seen = b""
+
+    def read_until(rx):
+        nonlocal seen
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            m = re.search(rx, seen)
+            if m:
+                seen = seen[m.end():]
+                return m
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        raise AssertionError(f"no /{rx}/ on the terminal; got {seen[-2000:]!r}")
+
+    try:
+        port = int(read_until(rb"listening on 127\.0\.0\.1:(\d+) for").group(1))
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as pool:
+            yes = pool.submit(peer, "127.0.0.1", port)
+            m = read_until(rb"allow 127\.0\.0\.1:\d+ \(pid (\d+) (\S+) uid 0\) to use .*\? ")
+            assert m.group(2).startswith(b"/usr/bin/python")
+            os.write(master, b"y\n")
+            assert yes.result(timeout=IO_TIMEOUT), "answered y, still refused"
+            no = pool.submit(peer, "127.0.0.1", port)
+            read_until(rb"allow 127\.0\.0\.1:\d+ .*\? ")
+            os.write(master, b"n\n")
+            assert not no.result(timeout=IO_TIMEOUT), "answered n, still admitted"
+        read_until(rb"rejected by policy ask on .*refused on the terminal")
+    finally:
+        cli.terminate()
+        try:
+            cli.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            cli.kill()
+            cli.wait(timeout=5)
+        os.close(master)
