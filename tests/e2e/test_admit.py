@@ -355,3 +355,27 @@ def test_ask_on_the_terminal_without_an_approval_program(pg, echo_server, tmp):
             cli.kill()
             cli.wait(timeout=5)
         os.close(master)
+
+
+def test_profile_admit_lines_apply_to_the_forward_before_them(pg, echo_server, tmp):
+    need_setpriv()
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=["any"])
+    target = hostport(*echo_server.addr)
+    conf = tmp / "client.conf"
+    conf.write_text(
+        "[profile work]\n"
+        f"server = {hostport(*srv.addr)}\n"
+        f"key_file = {key}\n"
+        "admit = loopback\n"  # before any forward: the default
+        f"local_forward = 127.0.0.1:0:{target}\n"
+        f"local_forward = 127.0.0.1:0:{target}\n"
+        "admit = uid:65534\n")  # the second forward only
+    spec = f"127.0.0.1:0:{target}"
+    cli = pg.start_client(config=conf, profile="work", expect_listen=[spec, spec])
+    (_, p_default), (_, p_uid) = cli.listen
+    assert peer("127.0.0.1", p_default, NOBODY), "loopback (the profile default) refused nobody"
+    assert peer("127.0.0.1", p_default)
+    assert not peer("127.0.0.1", p_uid), "the admit line after the second forward did not apply"
+    assert peer("127.0.0.1", p_uid, NOBODY)
+    assert refusal(cli, "uid:65534").group(3) == "0"
