@@ -174,22 +174,6 @@ int cmd_exec(int argc, char **argv)
 			split = i;
 			break;
 		}
-	if (split < 0 || split == argc - 1) {
-		int help = 0;
-		for (int i = 1; i < argc && split < 0; i++)
-			help |= strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0;
-		fputs(exec_usage, help ? stdout : stderr);
-		if (!help)
-			fprintf(stderr, "postern exec: no command: give -- CMD [ARG]...\n");
-		return help ? 0 : EXIT_USAGE;
-	}
-	x.cmd = argv + split + 1;
-	x.ncmd = argc - split - 1;
-	/* Orphans of CMD's tree are re-parented to us, so they stay in the tree. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-		log_warn("PR_SET_CHILD_SUBREAPER failed: a double-forked descendant of %s will "
-			 "be refused",
-			 x.cmd[0]);
 	struct client_hooks h = {
 	    .cmd = "exec",
 	    .usage = exec_usage,
@@ -198,6 +182,21 @@ int cmd_exec(int argc, char **argv)
 	    .stopping = stopping,
 	    .arg = &x,
 	};
+	if (split < 0 || split == argc - 1) {
+		for (int i = 1; i < argc && split < 0; i++)
+			if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+				return client_run(argc, argv, &h); /* prints the options, exits 0 */
+		fputs(exec_usage, stderr);
+		fprintf(stderr, "postern exec: no command: give -- CMD [ARG]...\n");
+		return EXIT_USAGE;
+	}
+	x.cmd = argv + split + 1;
+	x.ncmd = argc - split - 1;
+	/* Orphans of CMD's tree are re-parented to us, so they stay in the tree. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+		log_warn("PR_SET_CHILD_SUBREAPER failed: a double-forked descendant of %s will "
+			 "be refused",
+			 x.cmd[0]);
 	int rc = client_run(split, argv, &h);
 	return x.started ? x.status : rc;
 }

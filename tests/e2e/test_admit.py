@@ -379,3 +379,9 @@ def test_profile_admit_lines_apply_to_the_forward_before_them(pg, echo_server, t
     assert not peer("127.0.0.1", p_uid), "the admit line after the second forward did not apply"
     assert peer("127.0.0.1", p_uid, NOBODY)
     assert refusal(cli, "uid:65534").group(3) == "0"
+
+
+def test_exec_without_a_command_is_a_usage_error(pg):
+    key = pg.keygen()
+    r = run([pg.bin, "exec", "-k", key, "-L", "0:127.0.0.1:1", "127.0.0.1:1"])
+    assert r.returncode == 2 and "no command: give -- CMD" in r.stderr, r.stderr
