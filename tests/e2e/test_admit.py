@@ -9,11 +9,8 @@ import os
 import re
 import shutil
 import socket
-import struct
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
