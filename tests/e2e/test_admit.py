@@ -382,3 +382,16 @@ def test_exec_without_a_command_is_a_usage_error(pg):
     key = pg.keygen()
     r = run([pg.bin, "exec", "-k", key, "-L", "0:127.0.0.1:1", "127.0.0.1:1"])
     assert r.returncode == 2 and "no command: give -- CMD" in r.stderr, r.stderr
+
+
+def test_v4_mapped_peer_is_identified(pg, echo_server):
+    """An IPv6 socket reaching 127.0.0.1 through ::ffff:127.0.0.1 is still found."""
+    need_setpriv()
+    if not have_ipv6():
+        pytest.skip("no IPv6")
+    _, cli = tunnel(pg, echo_server, [forward_spec("127.0.0.1", 0, *echo_server.addr)])
+    port = cli.listen[0][1]
+    assert peer("::ffff:127.0.0.1", port), "a v4-mapped peer of our own uid was refused"
+    assert not peer("::ffff:127.0.0.1", port, NOBODY), "a v4-mapped nobody passed same-user"
+    m = refusal(cli, "same-user")
+    assert m.group(3) == "65534" and m.group(2).startswith("/usr/bin/python")
