@@ -273,11 +273,14 @@ int admit_proc_stat(const char *text, pid_t *ppid, unsigned long long *start)
 
 /* ---- the run-time context ---- */
 
+/* An answer holds for one entrance: approving psql for the database says nothing
+ * about the SOCKS entrance. */
 struct cache_ent {
 	int used, per_exe, allowed;
 	pid_t pid;
 	unsigned long long start;
 	char exe[ADMIT_EXE_MAX + 1];
+	char entrance[ADMIT_EXE_MAX + 1];
 };
 
 struct job;
@@ -681,7 +684,8 @@ static struct cache_ent *cache_find(struct admit_ctx *ctx, const struct job *j)
 {
 	for (size_t i = 0; i < CACHE_N; i++) {
 		struct cache_ent *e = &ctx->cache[i];
-		if (!e->used || strcmp(e->exe, j->exe) != 0)
+		if (!e->used || strcmp(e->exe, j->exe) != 0 ||
+		    strcmp(e->entrance, j->entrance) != 0)
 			continue;
 		if (e->per_exe || (e->pid == j->pid && e->start == j->start))
 			return e;
@@ -696,7 +700,7 @@ static struct cache_ent *cache_find(struct admit_ctx *ctx, const struct job *j)
  */
 static void cache_put(struct admit_ctx *ctx, const struct job *j, int per_exe, int allowed)
 {
-	if (strlen(j->exe) > ADMIT_EXE_MAX || j->exe[0] == 0)
+	if (strlen(j->exe) > ADMIT_EXE_MAX || j->exe[0] == 0 || strlen(j->entrance) > ADMIT_EXE_MAX)
 		return;
 	struct cache_ent *e = &ctx->cache[ctx->cache_next++ % CACHE_N];
 	e->used = 1;
@@ -705,6 +709,7 @@ static void cache_put(struct admit_ctx *ctx, const struct job *j, int per_exe, i
 	e->pid = j->pid;
 	e->start = j->start;
 	snprintf(e->exe, sizeof(e->exe), "%s", j->exe);
+	snprintf(e->entrance, sizeof(e->entrance), "%s", j->entrance);
 }
 
 static void unlink_asking(struct job *j)

@@ -176,6 +176,7 @@ echo "$POSTERN_PID $POSTERN_EXE $POSTERN_UID $POSTERN_DEST" >> {log}
 case "$POSTERN_DEST" in
   *:{yes}) exit 0 ;;
   *:{no}) exit 1 ;;
+  *:{always}) exit 3 ;;
 esac
 exec sleep 600
 """
@@ -183,18 +184,18 @@ exec sleep 600
 
 def test_ask_yes_no_and_a_hang_denied_at_the_timeout(pg, tcp_servers, tmp):
     from conftest import echo_handler
-    yes, no, hang = (tcp_servers(echo_handler) for _ in range(3))
+    yes, no, hang, always = (tcp_servers(echo_handler) for _ in range(4))
     log = tmp / "ask.log"
     prog = tmp / "ask.sh"
-    prog.write_text(ASK.format(log=log, yes=yes.port, no=no.port))
+    prog.write_text(ASK.format(log=log, yes=yes.port, no=no.port, always=always.port))
     prog.chmod(0o755)
-    specs = [forward_spec("127.0.0.1", 0, *s.addr) for s in (yes, no, hang)]
+    specs = [forward_spec("127.0.0.1", 0, *s.addr) for s in (yes, no, hang, always)]
     # --admit before any -L: the default of all three.
     extra = ["--admit", "ask", "--ask-program", str(prog), "--ask-timeout", "5"]
     for spec in specs:
         extra += ["-L", spec]
     _, cli = tunnel(pg, yes, [], extra=extra, expect=specs)
-    p_yes, p_no, p_hang = (lp for _, lp in cli.listen)
+    p_yes, p_no, p_hang, p_always = (lp for _, lp in cli.listen)
     # The hanging question must not hold up anyone else.
     held = connect("127.0.0.1", p_hang)
     held.sendall(b"x")
@@ -207,6 +208,12 @@ def test_ask_yes_no_and_a_hang_denied_at_the_timeout(pg, tcp_servers, tmp):
     cli.wait_for_log(r"rejected by policy ask on .*approval program said no")
     pid, exe, uid, _ = log.read_text().splitlines()[0].split(" ")
     assert int(pid) > 1 and exe.startswith("/") and uid == "0"
+    # Exit 0 is remembered for that process only: a new process is asked again.
+    assert peer("127.0.0.1", p_yes)
+    assert log.read_text().count(f":{yes.port}\n") == 2
+    # Exit 3 covers the executable: the next process of the same program is not asked.
+    assert peer("127.0.0.1", p_always) and peer("127.0.0.1", p_always)
+    assert log.read_text().count(f":{always.port}\n") == 1
 
 
 def _ends(sock):
