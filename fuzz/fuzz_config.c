@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf/client.h"
+#include "guard/admit.h"
 #include "conf/server.h"
 #include "conf/settings.h"
 #include "guard/permit.h"
@@ -81,6 +82,14 @@ static void client(const uint8_t *data, size_t size, const char *profile)
 			abort();
 		if (conf_client_check(&c, err) < 0)
 			check_message(err);
+		/* Every forward's admit policy was checked when read: it must parse again. */
+		struct admit_policy p;
+		char why[ADMIT_ERR_MAX];
+		for (size_t i = 0; i < c.nlocal + c.ndynamic; i++)
+			if (admit_parse(config_forward_admit(&c, i >= c.nlocal,
+							     i >= c.nlocal ? i - c.nlocal : i),
+					&p, why) != 0)
+				abort();
 	} else {
 		check_message(err);
 	}

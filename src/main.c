@@ -21,6 +21,7 @@ static const struct {
     {"server", cmd_server, "accept tunnels; silent to anyone without a key"},
     {"client", cmd_client, "keep a tunnel to a server and forward ports through it"},
     {"connect", cmd_client, "alias of client"},
+    {"exec", cmd_exec, "run a command through a tunnel only it (and its children) may use"},
     {"keygen", cmd_keygen, "write a new key: pre-shared, or an x25519 key pair"},
     {"pubkey", cmd_pubkey, "print the public key of an x25519 private key file"},
     {"key", cmd_key, "encrypt or decrypt a key file with a passphrase"},

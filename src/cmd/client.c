@@ -19,10 +19,12 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cmd/client.h"
 #include "cmd/cmd.h"
 #include "conf/client.h"
 #include "conf/settings.h"
 #include "ctl/control.h"
+#include "guard/admit.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/fwd_stdio.h"
@@ -77,6 +79,8 @@ struct client {
 	unsigned reconnects;	 /* sessions lost after the first was established */
 	int argc;		 /* the command line, read again on SIGHUP */
 	char **argv;
+	struct admit_ctx *admit;	  /* who may use the entrances */
+	const struct client_hooks *hooks; /* `postern exec`, or NULL */
 };
 
 static void try_connect(struct client *cl);
@@ -123,6 +127,10 @@ static void stop(struct client *cl, int code)
 	cl->stdio = NULL;
 	ctl_close(cl->ctl);
 	cl->ctl = NULL;
+	admit_ctx_close(cl->admit);
+	cl->admit = NULL;
+	if (cl->hooks != NULL && cl->hooks->stopping != NULL)
+		cl->hooks->stopping(cl->hooks->arg);
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -176,6 +184,47 @@ static int on_handshake(void *arg, struct session *s, const uint8_t *in, uint8_t
 	return 0;
 }
 
+void client_stop(struct client *cl, int code)
+{
+	stop(cl, code);
+}
+
+uv_loop_t *client_loop(struct client *cl)
+{
+	return cl->loop;
+}
+
+size_t client_forward_count(const struct client *cl)
+{
+	return cl->nfwds;
+}
+
+uint16_t client_forward_port(const struct client *cl, size_t i)
+{
+	return i < cl->nfwds ? fwd_local_port(cl->fwds[i]) : 0;
+}
+
+int client_admit_root(struct client *cl, pid_t pid)
+{
+	return cl->admit == NULL ? -1 : admit_ctx_set_root(cl->admit, pid, 1);
+}
+
+/* Every entrance gets its policy (checked when the flag or line was read). */
+static void set_admit(struct client *cl, size_t i, int socks)
+{
+	struct admit_policy p;
+	char err[ADMIT_ERR_MAX];
+	const char *text = config_forward_admit(&cl->cfg, socks, socks ? i - cl->cfg.nlocal : i);
+	if (admit_parse(text, &p, err) != 0) {
+		/* Not reached: the setting was parsed the same way. Refuse everyone. */
+		log_error("%s", err);
+		admit_parse("uid:4294967294", &p, err);
+	}
+	fwd_local_set_admit(cl->fwds[i], cl->admit, &p);
+	if (!(p.terms & ADMIT_ANY))
+		log_debug("forward %zu admits %s", i + 1, p.text);
+}
+
 static int open_forwards(struct client *cl)
 {
 	char err[NET_ERR_MAX];
@@ -190,6 +239,8 @@ static int open_forwards(struct client *cl)
 						     socks ? NULL : &cl->cfg.local[i].target,
 						     current_session, cl, err);
 		cl->nfwds = i + 1;
+		if (cl->fwds[i] != NULL)
+			set_admit(cl, i, socks);
 		if (cl->fwds[i] == NULL) {
 			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
 				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
@@ -303,6 +354,10 @@ static void on_established(void *arg, struct session *s)
 			return;
 		}
 		cl->remote_pending = (int)cl->nremote;
+		if (cl->hooks != NULL && cl->hooks->ready != NULL)
+			cl->hooks->ready(cl->hooks->arg, cl);
+		if (cl->stopping)
+			return;
 	}
 	request_remote(cl, s);
 }
@@ -645,6 +700,9 @@ static int reload(struct client *cl)
 	int log = 0;
 
 	config_client_defaults(&nc);
+	/* `postern exec` admits only its command's tree, reload or not. */
+	if (cl->hooks != NULL && cl->hooks->default_admit != NULL)
+		config_set_admit(&nc, cl->hooks->default_admit);
 	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
 		log_error("reload: %s; configuration unchanged", err);
 		config_client_free(&nc);
@@ -757,6 +815,10 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 				log_info("reload: %s added",
 					 entrance_name(&cl->cfg, j, a, sizeof(a)));
 		}
+	/* Every entrance, kept or new, admits by the policy it now has. */
+	for (size_t j = 0; j < nnew; j++)
+		if (cl->fwds[j] != NULL)
+			set_admit(cl, j, j >= cl->cfg.nlocal);
 	config_client_free(&old);
 	log_info("reload: configuration applied: %zu local, %zu dynamic, %zu remote forward(s)",
 		 cl->cfg.nlocal, cl->cfg.ndynamic, cl->cfg.nremote);
@@ -780,16 +842,30 @@ static int copy_forwards(const struct client *cl, struct config_client *nc)
 	nc->local = NULL;
 	nc->remote = NULL;
 	nc->dynamic = NULL;
+	nc->local_admit = nc->dynamic_admit = NULL;
 	nc->nlocal = nc->nremote = nc->ndynamic = 0;
-	for (size_t i = 0; i < cl->cfg.nlocal; i++)
+	/* Each entrance keeps its own admit policy: a copy without it would
+	 * quietly fall back to the default. */
+	for (size_t i = 0; i < cl->cfg.nlocal; i++) {
 		if (config_add_forward(nc, &cl->cfg.local[i]) != 0)
 			return -1;
+		nc->last_forward = 'L';
+		if (cl->cfg.local_admit != NULL && cl->cfg.local_admit[i] != NULL &&
+		    config_set_admit(nc, cl->cfg.local_admit[i]) != 0)
+			return -1;
+	}
 	for (size_t i = 0; i < cl->cfg.nremote; i++)
 		if (config_add_remote(nc, &cl->cfg.remote[i]) != 0)
 			return -1;
-	for (size_t i = 0; i < cl->cfg.ndynamic; i++)
+	for (size_t i = 0; i < cl->cfg.ndynamic; i++) {
 		if (config_add_dynamic(nc, &cl->cfg.dynamic[i]) != 0)
 			return -1;
+		nc->last_forward = 'D';
+		if (cl->cfg.dynamic_admit != NULL && cl->cfg.dynamic_admit[i] != NULL &&
+		    config_set_admit(nc, cl->cfg.dynamic_admit[i]) != 0)
+			return -1;
+	}
+	nc->last_forward = 0;
 	return 0;
 }
 
@@ -801,6 +877,16 @@ static const char *kind_key(const char *flag)
 }
 
 /* remove_match(nc, one): drop from ${nc} the forward ${one} holds (its only one). */
+/* drop_admit(list, i, n): remove entry ${i} of an n-entry admit list (NULL: none kept). */
+static void drop_admit(char **list, size_t i, size_t n)
+{
+	if (list == NULL)
+		return;
+	free(list[i]);
+	memmove(&list[i], &list[i + 1], (n - i - 1) * sizeof(*list));
+	list[n - 1] = NULL;
+}
+
 static int remove_match(struct config_client *nc, const struct config_client *one)
 {
 	char a[NAME_MAX_LEN], b[NAME_MAX_LEN];
@@ -820,11 +906,13 @@ static int remove_match(struct config_client *nc, const struct config_client *on
 		if (strcmp(entrance_name(nc, i, a, sizeof(a)), b) != 0)
 			continue;
 		if (i < nc->nlocal) {
+			drop_admit(nc->local_admit, i, nc->nlocal);
 			memmove(&nc->local[i], &nc->local[i + 1],
 				(nc->nlocal - i - 1) * sizeof(*nc->local));
 			nc->nlocal--;
 		} else {
 			size_t d = i - nc->nlocal;
+			drop_admit(nc->dynamic_admit, d, nc->ndynamic);
 			memmove(&nc->dynamic[d], &nc->dynamic[d + 1],
 				(nc->ndynamic - d - 1) * sizeof(*nc->dynamic));
 			nc->ndynamic--;
@@ -1014,10 +1102,15 @@ static int open_control(struct client *cl)
 
 /* --- command line --- */
 
-static void usage(FILE *f)
+static void usage(FILE *f, const struct client_hooks *h)
 {
-	fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... [options]\n"
-		   "                      [SERVER:PORT]\n"
+	if (h != NULL && h->usage != NULL)
+		fputs(h->usage, f);
+	else
+		fprintf(f, "usage: postern client [-c FILE [PROFILE]] [-k KEYFILE] [-L SPEC]... "
+			   "[options]\n"
+			   "                      [SERVER:PORT]\n");
+	fprintf(f, ""
 		   "\n"
 		   "Keep an encrypted session to a postern server and forward ports through it.\n"
 		   "Every option is also a setting of a [profile NAME] (see postern(1)).\n"
@@ -1028,16 +1121,17 @@ static void usage(FILE *f)
 	settings_usage(SETTINGS_CLIENT, f);
 }
 
-static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl)
+static int configure(int argc, char **argv, struct config_client *c, enum log_level *lvl,
+		     const struct client_hooks *h)
 {
 	char err[CONFIG_ERR_MAX];
 	int log = 0, rc = conf_client_args(argc, argv, c, &log, err);
 	if (rc == 1) {
-		usage(stdout);
+		usage(stdout, h);
 		exit(0);
 	}
 	if (rc != 0) {
-		fprintf(stderr, "postern client: %s\n", err);
+		fprintf(stderr, "postern %s: %s\n", h != NULL ? h->cmd : "client", err);
 		return -1;
 	}
 	if (log != 0)
@@ -1047,14 +1141,21 @@ static int configure(int argc, char **argv, struct config_client *c, enum log_le
 
 int cmd_client(int argc, char **argv)
 {
-	struct client cl = {0};
+	return client_run(argc, argv, NULL);
+}
+
+int client_run(int argc, char **argv, const struct client_hooks *h)
+{
+	struct client cl = {.hooks = h};
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[KEYS_ERR_MAX];
 	int rc = EXIT_USAGE;
 	config_client_defaults(&cl.cfg);
 	cl.argc = argc;
 	cl.argv = argv;
-	if (configure(argc, argv, &cl.cfg, &lvl) != 0)
+	if (h != NULL && h->default_admit != NULL)
+		config_set_admit(&cl.cfg, h->default_admit);
+	if (configure(argc, argv, &cl.cfg, &lvl, h) != 0)
 		goto out;
 	/* -W shares the terminal with ssh: only problems, unless -v asks. */
 	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
@@ -1106,6 +1207,14 @@ int cmd_client(int argc, char **argv)
 	cl.alg = pick_cipher(cl.cfg.cipher);
 	net_format_endpoint(&cl.cfg.server, cl.server_name, sizeof(cl.server_name));
 	cl.loop = uv_default_loop();
+	struct admit_options ao = {.ask_program = cl.cfg.ask_program,
+				   .ask_timeout_ms = cl.cfg.ask_timeout_ms,
+				   .max_pending = cl.cfg.admit_pending};
+	cl.admit = admit_ctx_new(cl.loop, &ao);
+	if (cl.admit == NULL) {
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
 	uv_timer_init(cl.loop, &cl.retry);
 	cl.retry.data = &cl;
 	uv_signal_init(cl.loop, &cl.sigint);

@@ -7,6 +7,7 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 int cmd_server(int argc, char **argv);
 int cmd_client(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
 int cmd_key(int argc, char **argv);

@@ -229,6 +229,9 @@ int conf_client_args(int argc, char **argv, struct config_client *c, int *log, c
 	}
 	if (a.config != NULL && conf_client_load(a.config, profile, c, err) != 0)
 		goto out;
+	/* An --admit before any -L/-D on the command line is the default, not
+	 * the policy of the profile's last forward. */
+	c->last_forward = 0;
 	for (size_t k = 0; k < a.nflags; k++)
 		if (settings_apply_flag(&a.flags[k], c, err) < 0)
 			goto out;

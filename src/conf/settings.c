@@ -8,6 +8,7 @@
  * and as code in config_*_defaults(); test_settings.c proves they agree.
  */
 #include "conf/settings.h"
+#include "guard/admit.h"
 #include "guard/permit.h"
 #include "util/busypoll.h"
 #include "util/keys.h"
@@ -222,6 +223,20 @@ static int apply_dynamic(const struct setting *s, void *base, const char *value,
 		return say(why, "%s: %s", s->key, err);
 	if (config_add_dynamic(base, &ep) < 0)
 		return say(why, "%s: too many forwards (max %d)", s->key, CONFIG_LIST_MAX);
+	return 0;
+}
+
+static int apply_admit(const struct setting *s, void *base, const char *value, const char *dir,
+		       char *why)
+{
+	struct admit_policy p;
+	char err[ADMIT_ERR_MAX];
+
+	(void)dir;
+	if (admit_parse(value, &p, err) < 0)
+		return say(why, "%s%s", s->key, err + strlen("admit"));
+	if (config_set_admit(base, p.text) < 0)
+		return say(why, "%s: out of memory", s->key);
 	return 0;
 }
 
@@ -994,6 +1009,46 @@ static const struct setting client_table[] = {
      .def = "yes",
      .help = "exit when a forward cannot be set up",
      .words = "yes or no"},
+    {.key = "admit",
+     .flag = "admit",
+     .arg = "POLICY",
+     .type = SETTINGS_LIST,
+     CLI(admit_default),
+     .def = "same-user",
+     .help = "who may use the -L/-D given just before it (before any: every forward "
+	     "without its own): any, loopback, same-user, uid:N,..., exe:/PATH,..., "
+	     "same-process-tree, ask; several terms (quoted, space-separated) must all hold",
+     .apply = apply_admit},
+    {.key = "ask_program",
+     .flag = "ask-program",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     CLI(ask_program),
+     .help = "approval program for admit ask (env POSTERN_PID, _EXE, _UID, _DEST; exit 0 "
+	     "allows, 3 allows that executable, 4 refuses it, else refuses); none: ask on "
+	     "the terminal when in the foreground"},
+    {.key = "ask_timeout",
+     .flag = "ask-timeout",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     CLI(ask_timeout_ms),
+     .min = 1,
+     .max = 3600,
+     .scale = 1000,
+     .unit = "seconds",
+     .def = "30",
+     .help = "refuse a connection whose approval program has not answered by then"},
+    {.key = "admit_pending",
+     .flag = "admit-pending",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     CLI(admit_pending),
+     .min = 1,
+     .max = 65536,
+     .scale = 1,
+     .unit = "connections",
+     .def = "64",
+     .help = "connections awaiting an admission verdict at once (the rest are reset)"},
     {.key = "cipher",
      .flag = "cipher",
      .arg = "NAME",

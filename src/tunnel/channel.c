@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tunnel/session.h"
 #include "tunnel/socks.h"
@@ -682,7 +683,7 @@ static void on_socks_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e);
+static int start_entrance(struct session *s, struct channel *c, const struct channel_entrance *e);
 
 int channel_accept(struct session *s, uv_stream_t *listener, const struct channel_entrance *e)
 {
@@ -697,7 +698,39 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
 		chan_close_local(c, 0);
 		return -1;
 	}
-	return entrance_start(c, s, e);
+	uv_os_fd_t fd;
+	if (e->admit != NULL &&
+	    (uv_fileno(&c->local.h, &fd) != 0 || e->admit(e->admit_arg, fd) != 1)) {
+		chan_close_local(c, 0);
+		return 0;
+	}
+	return start_entrance(s, c, e);
+}
+
+int channel_accept_fd(struct session *s, uv_loop_t *loop, int fd, int is_unix,
+		      const struct channel_entrance *e)
+{
+	struct channel *c = chan_new(NULL);
+	if (c == NULL) {
+		close(fd);
+		return -1;
+	}
+	int rc = is_unix ? uv_pipe_init(loop, &c->local.pipe, 0) : uv_tcp_init(loop, &c->local.tcp);
+	if (rc != 0) {
+		close(fd);
+		chan_maybe_free(c);
+		return -1;
+	}
+	c->is_tcp = !is_unix;
+	c->local.h.data = c;
+	c->local_init = 1;
+	rc = is_unix ? uv_pipe_open(&c->local.pipe, fd) : uv_tcp_open(&c->local.tcp, fd);
+	if (rc != 0) {
+		close(fd);
+		chan_close_local(c, 0);
+		return -1;
+	}
+	return start_entrance(s, c, e);
 }
 
 int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e)
@@ -715,11 +748,11 @@ int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct cha
 		chan_close_local(c, 0);
 		return -1;
 	}
-	return entrance_start(c, s, e);
+	return start_entrance(s, c, e);
 }
 
-/* entrance_start(c, s, e): the local side of ${c} is connected: open it through ${s}. */
-static int entrance_start(struct channel *c, struct session *s, const struct channel_entrance *e)
+/* An accepted local connection: open its channel (or reset it at once). */
+static int start_entrance(struct session *s, struct channel *c, const struct channel_entrance *e)
 {
 	if (c->is_tcp)
 		uv_tcp_nodelay(&c->local.tcp, 1);

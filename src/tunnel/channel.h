@@ -36,6 +36,10 @@ struct channel_entrance {
 	const struct net_endpoint *target; /* ENTRANCE_FIXED */
 	uint32_t listen_id;		   /* ENTRANCE_REMOTE */
 	const char *name;		   /* for logs: "127.0.0.1:2222" */
+	/* Admission, between accept and anything sent: 1 go on; 0 the callee
+	 * has taken (dup'ed) or refused the connection: close our handle quietly. */
+	int (*admit)(void *arg, int fd);
+	void *admit_arg;
 };
 
 /*
@@ -53,6 +57,14 @@ int channel_accept(struct session *s, uv_stream_t *listener, const struct channe
  * ENTRANCE_FIXED. Returns 0, or -1 (${fd} not taken).
  */
 int channel_open_fd(struct session *s, uv_loop_t *loop, int fd, const struct channel_entrance *e);
+
+/*
+ * channel_accept_fd(s, loop, fd, is_unix, e): channel_accept() for a
+ * connection already accepted (and admitted) as ${fd}, which the channel
+ * now owns (closed on every error). Returns 0 or -1.
+ */
+int channel_accept_fd(struct session *s, uv_loop_t *loop, int fd, int is_unix,
+		      const struct channel_entrance *e);
 
 /*
  * channel_connect(s, chan, window, target): the peer's OPEN was allowed:

@@ -5,7 +5,9 @@
  */
 #include "tunnel/fwd_local.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guard/admit.h"
 #include "tunnel/channel.h"
 #include "util/log.h"
 #include "util/tcpopt.h"
@@ -42,6 +45,17 @@ struct fwd_local {
 	int n;
 	int closing;
 	char path[NET_PATH_MAX + 1]; /* a Unix socket we created, to unlink */
+	struct admit_ctx *admit;     /* NULL: everyone is admitted */
+	struct admit_policy policy;
+	unsigned waiting; /* connections whose verdict is pending */
+	uv_loop_t *loop;
+};
+
+/* A connection waiting for its verdict; it holds its own descriptor. */
+struct fwd_wait {
+	struct fwd_local *f;
+	int fd, is_unix;
+	char name[NET_PATH_MAX + 16];
 };
 
 static void on_listener_closed(uv_handle_t *h)
@@ -49,7 +63,7 @@ static void on_listener_closed(uv_handle_t *h)
 	struct fwd_listener *l = h->data;
 	struct fwd_local *f = l->owner;
 	free(l);
-	if (--f->n == 0 && f->closing)
+	if (--f->n == 0 && f->closing && f->waiting == 0)
 		free(f);
 }
 
@@ -61,12 +75,98 @@ void fwd_local_close(struct fwd_local *f)
 	if (f->path[0] != 0)
 		unlink(f->path);
 	if (f->n == 0) {
-		free(f);
+		if (f->waiting == 0)
+			free(f);
 		return;
 	}
 	for (int i = 0; i < FWD_MAX_ADDRS; i++)
 		if (f->ls[i] != NULL)
 			uv_close(&f->ls[i]->u.h, on_listener_closed);
+}
+
+static void fill_entrance(struct fwd_local *f, const char *name, struct channel_entrance *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED;
+	e->target = f->socks ? NULL : &f->target;
+	e->name = name;
+}
+
+/* A refused connection gets a reset (SO_LINGER 0), like any refusal of ours. */
+static void reset_fd(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void admitted(struct fwd_local *f, int fd, int is_unix, const char *name)
+{
+	struct channel_entrance e;
+	fill_entrance(f, name, &e);
+	if (channel_accept_fd(f->get(f->arg), f->loop, fd, is_unix, &e) != 0)
+		log_warn("accept on %s failed", name);
+}
+
+static void on_verdict(void *arg, int allowed)
+{
+	struct fwd_wait *w = arg;
+	struct fwd_local *f = w->f;
+	if (w->fd < 0) { /* could not keep the connection: nothing to admit */
+		free(w);
+		return;
+	}
+	f->waiting--;
+	if (allowed && !f->closing)
+		admitted(f, w->fd, w->is_unix, w->name);
+	else
+		reset_fd(w->fd);
+	if (f->closing && f->n == 0 && f->waiting == 0)
+		free(f);
+	free(w);
+}
+
+/*
+ * Called by channel_accept() between accept and the first byte relayed.
+ * A verdict that takes longer (a /proc lookup, an approval program) keeps
+ * its own duplicate of the descriptor, so the channel's handle can close
+ * quietly; a refusal sets SO_LINGER 0 first, so that close is a reset.
+ */
+static int admit_now(void *arg, int fd)
+{
+	struct fwd_listener *l = arg;
+	struct fwd_local *f = l->owner;
+	int is_unix = l->u.h.type == UV_NAMED_PIPE;
+	char target[NET_PATH_MAX + 16];
+	const char *dest =
+	    f->socks ? "socks" : net_format_endpoint(&f->target, target, sizeof(target));
+	struct fwd_wait *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		goto refuse;
+	w->f = f;
+	w->is_unix = is_unix;
+	snprintf(w->name, sizeof(w->name), "%s", l->name);
+	int rc = admit_check(f->admit, &f->policy, fd, is_unix, l->name, dest, on_verdict, w);
+	if (rc == 1) {
+		free(w);
+		return 1;
+	}
+	if (rc == 0) {
+		w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (w->fd < 0) {
+			/* The verdict will come; with no descriptor it resets nothing. */
+			log_warn("connection on %s: %s", l->name, strerror(errno));
+			w->fd = -1;
+			goto refuse;
+		}
+		f->waiting++;
+		return 0;
+	}
+	free(w);
+refuse:;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -77,11 +177,12 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
 		return;
 	}
-	struct channel_entrance e = {
-	    .kind = f->socks ? ENTRANCE_SOCKS : ENTRANCE_FIXED,
-	    .target = f->socks ? NULL : &f->target,
-	    .name = l->name,
-	};
+	struct channel_entrance e;
+	fill_entrance(f, l->name, &e);
+	if (f->admit != NULL && !(f->policy.terms & ADMIT_ANY)) {
+		e.admit = admit_now;
+		e.admit_arg = l;
+	}
 	if (channel_accept(f->get(f->arg), server, &e) != 0)
 		log_warn("accept on %s failed", l->name);
 }
@@ -205,10 +306,30 @@ struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *lis
 		f->target = *target;
 	f->get = get;
 	f->arg = arg;
+	f->loop = loop;
 	int rc = listen->is_unix ? listen_unix(loop, f, err) : listen_all_tcp(loop, f, addrs, err);
 	if (rc != 0) {
 		fwd_local_close(f);
 		return NULL;
 	}
 	return f;
+}
+
+void fwd_local_set_admit(struct fwd_local *f, struct admit_ctx *ctx, const struct admit_policy *p)
+{
+	f->admit = ctx;
+	f->policy = *p;
+	admit_policy_resolve(&f->policy);
+}
+
+uint16_t fwd_local_port(const struct fwd_local *f)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	if (f == NULL || f->n == 0 || f->listen.is_unix ||
+	    uv_tcp_getsockname(&f->ls[0]->u.tcp, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }

@@ -33,6 +33,19 @@ struct fwd_local *fwd_local_open(uv_loop_t *loop, const struct net_endpoint *lis
 				 const struct addrinfo *addrs, const struct net_endpoint *target,
 				 fwd_session_cb get, void *arg, char *err);
 
+struct admit_ctx;
+struct admit_policy;
+
+/*
+ * fwd_local_set_admit(f, ctx, p): from now on every connection must pass
+ * ${p} (copied; exe: paths resolved) before its channel opens; refused ones
+ * get a reset. Without it (or with `any`) everyone is admitted.
+ */
+void fwd_local_set_admit(struct fwd_local *f, struct admit_ctx *ctx, const struct admit_policy *p);
+
+/* fwd_local_port(f): the TCP port the first listener got (port 0 picks one), or 0. */
+uint16_t fwd_local_port(const struct fwd_local *f);
+
 /* fwd_local_close(f): stop listening (unlinking a Unix path) and free; NULL is a no-op. */
 void fwd_local_close(struct fwd_local *f);
 

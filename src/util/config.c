@@ -142,6 +142,9 @@ void config_client_defaults(struct config_client *c)
 	c->exit_on_forward_failure = 1;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
+	c->ask_timeout_ms = 30000;
+	c->admit_pending = 64;
+	snprintf(c->admit_default, sizeof(c->admit_default), "same-user");
 }
 
 void config_server_free(struct config_server *c)
@@ -172,13 +175,57 @@ void config_client_free(struct config_client *c)
 		return;
 	free(c->local);
 	c->local = NULL;
-	c->nlocal = 0;
 	free(c->remote);
 	c->remote = NULL;
 	c->nremote = 0;
+	for (size_t i = 0; c->local_admit != NULL && i < c->nlocal; i++)
+		free(c->local_admit[i]);
+	free(c->local_admit);
+	c->local_admit = NULL;
+	c->nlocal = 0;
+	for (size_t i = 0; c->dynamic_admit != NULL && i < c->ndynamic; i++)
+		free(c->dynamic_admit[i]);
+	free(c->dynamic_admit);
+	c->dynamic_admit = NULL;
 	free(c->dynamic);
 	c->dynamic = NULL;
 	c->ndynamic = 0;
+	c->last_forward = 0;
+}
+
+/* The per-forward lists grow with the forwards: entry i exists once forward i does. */
+static int admit_slot(char ***list, size_t n, const char *policy)
+{
+	char **grown = *list != NULL ? *list : calloc(n, sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	*list = grown;
+	char *copy = strdup(policy);
+	if (copy == NULL)
+		return -1;
+	free(grown[n - 1]);
+	grown[n - 1] = copy;
+	return 0;
+}
+
+int config_set_admit(struct config_client *c, const char *policy)
+{
+	if (c == NULL || policy == NULL || strlen(policy) > CONFIG_ADMIT_MAX)
+		return -1;
+	if (c->last_forward == 'L' && c->nlocal > 0)
+		return admit_slot(&c->local_admit, c->nlocal, policy);
+	if (c->last_forward == 'D' && c->ndynamic > 0)
+		return admit_slot(&c->dynamic_admit, c->ndynamic, policy);
+	snprintf(c->admit_default, sizeof(c->admit_default), "%s", policy);
+	return 0;
+}
+
+const char *config_forward_admit(const struct config_client *c, int socks, size_t i)
+{
+	char **list = socks ? c->dynamic_admit : c->local_admit;
+	if (list != NULL && list[i] != NULL)
+		return list[i];
+	return c->admit_default[0] ? c->admit_default : "same-user";
 }
 
 int config_cipher_parse(const char *s)
@@ -243,7 +290,15 @@ int config_add_dynamic(struct config_client *c, const struct net_endpoint *ep)
 {
 	if (!c || !ep || config_grow((void **)&c->dynamic, c->ndynamic, sizeof(*c->dynamic)) < 0)
 		return -1;
+	if (c->dynamic_admit != NULL) {
+		char **g = realloc(c->dynamic_admit, (c->ndynamic + 1) * sizeof(*g));
+		if (g == NULL)
+			return -1;
+		g[c->ndynamic] = NULL;
+		c->dynamic_admit = g;
+	}
 	c->dynamic[c->ndynamic++] = *ep;
+	c->last_forward = 'D';
 	return 0;
 }
 
@@ -273,7 +328,15 @@ int config_add_forward(struct config_client *c, const struct net_forward *fw)
 {
 	if (!c || !fw || config_grow((void **)&c->local, c->nlocal, sizeof(*c->local)) < 0)
 		return -1;
+	if (c->local_admit != NULL) {
+		char **g = realloc(c->local_admit, (c->nlocal + 1) * sizeof(*g));
+		if (g == NULL)
+			return -1;
+		g[c->nlocal] = NULL;
+		c->local_admit = g;
+	}
 	c->local[c->nlocal++] = *fw;
+	c->last_forward = 'L';
 	return 0;
 }
 /* ---- words ---- */

@@ -21,6 +21,7 @@ enum {
 	CONFIG_PATH_MAX = 4095,
 	CONFIG_LIST_MAX = 4096,	 /* entries per list (listen, permits, forwards) */
 	CONFIG_KEYS_MAX = 65536, /* identities ([key] stanzas) */
+	CONFIG_ADMIT_MAX = 1023, /* an admit policy as written (ADMIT_TEXT_MAX) */
 };
 
 /*
@@ -174,6 +175,16 @@ struct config_client {
 	unsigned control_max;			 /* control connections at once (8) */
 	unsigned control_request_max;		 /* bytes of a request line (512) */
 	unsigned control_output_max;		 /* bytes of an answer (1 MiB) */
+	/* Admission (guard/admit.c). An admit value applies to the forward
+	 * given just before it (last_forward says which list); one given before
+	 * any forward is the default of every forward without its own. */
+	char admit_default[CONFIG_ADMIT_MAX + 1]; /* default "same-user" */
+	char **local_admit;			  /* per -L, NULL = the default */
+	char **dynamic_admit;			  /* per -D */
+	int last_forward;			  /* 'L', 'D' or 0 */
+	char ask_program[CONFIG_PATH_MAX + 1];	  /* "" = none: ask denies */
+	unsigned ask_timeout_ms;		  /* default 30 s */
+	unsigned admit_pending;			  /* admissions in progress at once (64) */
 };
 
 /*
@@ -212,6 +223,15 @@ int config_parse_cidr(const char *s, struct config_cidr *e, char *err);
 
 /* config_add_forward(c, fw): append a -L forward. Returns 0 or -1. */
 int config_add_forward(struct config_client *c, const struct net_forward *fw);
+
+/*
+ * config_set_admit(c, policy): store an admit value (already checked) for
+ * the forward last added, or as the default when none was. Returns 0 or -1.
+ */
+int config_set_admit(struct config_client *c, const char *policy);
+
+/* config_forward_admit(c, socks, i): the policy text of -L (or -D) ${i}. */
+const char *config_forward_admit(const struct config_client *c, int socks, size_t i);
 
 /* config_parse_remote(s, fw, err): a -R spec (net_parse_forward_ex, remote). */
 int config_parse_remote(const char *s, struct net_forward *fw, char *err);

@@ -616,3 +616,28 @@ def test_privilege_drop_then_reload(pg, echo_server):
         srv.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_entrances_added_at_run_time_keep_the_admit_policy(pg, tmp, echo_server):
+    """A forward added by `ctl forward` (or a reload) admits by the client's
+    policy like the ones it started with: with `--admit uid:65534` as the
+    default, root's connection to the new entrance is refused and logged."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key)
+    ctl = tmp / "client.sock"
+    cli = pg.start_client(server=srv, key=key, extra=["--admit", "uid:65534", "--control", str(ctl)])
+    port = free_port()
+    spec = forward_spec("127.0.0.1", port, *echo_server.addr)
+    r = run([pg.bin, "ctl", "--control", ctl, "forward", "-L", spec])
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.settimeout(5)
+        try:
+            c.sendall(b"hello")
+            got = c.recv(5)
+        except OSError:
+            got = b""
+    assert got == b"", "the new entrance let root through a uid:65534 policy"
+    cli.wait_for_log(r"rejected by policy uid:65534")
+    os.kill(cli.p.pid, signal.SIGHUP)
+    cli.wait_for_log(r"reload: configuration applied")
