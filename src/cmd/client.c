@@ -467,8 +467,14 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	cl->backoff_s = cl->backoff_s == 0 ? 1 : cl->backoff_s * 2;
 	if (cl->backoff_s > cl->cfg.reconnect_max_s)
 		cl->backoff_s = cl->cfg.reconnect_max_s;
-	log_info("reconnecting in %u s", cl->backoff_s);
-	uv_timer_start(&cl->retry, on_retry, (uint64_t)cl->backoff_s * 1000, 0);
+	/* Jitter (up to a quarter of the delay, either way) keeps a fleet of
+	 * clients cut off together from reconnecting in lockstep. */
+	uint32_t r = 0;
+	crypto_random(&r, sizeof(r));
+	uint64_t delay_ms = (uint64_t)cl->backoff_s * 1000, spread = delay_ms / 2;
+	delay_ms = delay_ms - delay_ms / 4 + (spread > 0 ? r % (spread + 1) : 0);
+	log_info("reconnecting in %.1f s", (double)delay_ms / 1000);
+	uv_timer_start(&cl->retry, on_retry, delay_ms, 0);
 }
 
 static void connect_next(struct client *cl);

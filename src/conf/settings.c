@@ -840,8 +840,9 @@ static const struct setting server_table[] = {
      .max = 3600,
      .scale = 1,
      .unit = "seconds",
-     .def = "25",
-     .help = "ping idle sessions every SEC seconds (0: off)"},
+     .def = "10",
+     .help = "ping idle sessions every SEC seconds; a peer silent for 3 x SEC is dead (0: "
+	     "off)"},
     {.key = "rekey_records",
      .flag = "rekey-records",
      .arg = "N",
@@ -1067,8 +1068,9 @@ static const struct setting client_table[] = {
      .max = 3600,
      .scale = 1,
      .unit = "seconds",
-     .def = "25",
-     .help = "ping an idle session every SEC seconds (0: off)"},
+     .def = "10",
+     .help = "ping an idle session every SEC seconds; a server silent for 3 x SEC is dead, "
+	     "so the default notices within 30 s (0: off)"},
     {.key = "rekey_records",
      .flag = "rekey-records",
      .arg = "N",

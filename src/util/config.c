@@ -120,7 +120,7 @@ void config_server_defaults(struct config_server *c)
 	c->max_unauth = 64;
 	c->max_unauth_per_source = 8;
 	c->max_sessions = 1024;
-	c->keepalive_s = 25;
+	c->keepalive_s = 10;
 	c->gateway_ports = CONFIG_GW_NO;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
@@ -135,7 +135,7 @@ void config_client_defaults(struct config_client *c)
 	c->control_request_max = 512;
 	c->control_output_max = 1u << 20;
 	c->cipher = -1;
-	c->keepalive_s = 25;
+	c->keepalive_s = 10;
 	c->reconnect_max_s = 30;
 	c->connect_timeout_ms = 10000;
 	c->connect_attempts = 3;

@@ -108,7 +108,7 @@ struct config_server {
 	unsigned max_unauth;		/* concurrent unauthenticated, default 64 */
 	unsigned max_unauth_per_source; /* default 8 */
 	unsigned max_sessions;		/* default 1024 */
-	unsigned keepalive_s;		/* default 25; 0 = off */
+	unsigned keepalive_s;		/* default 10; 0 = off */
 	unsigned rekey_records;		/* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;		/* poll this long before sleeping (100); 0 = off */
 	int gateway_ports;		/* enum config_gateway, default CONFIG_GW_NO */
@@ -162,7 +162,7 @@ struct config_client {
 	size_t ndynamic;
 	int exit_on_forward_failure; /* default 1, like ssh's ExitOnForwardFailure */
 	int cipher;		     /* -1 = auto, else enum crypto_aead_alg */
-	unsigned keepalive_s;	     /* default 25; 0 = off */
+	unsigned keepalive_s;	     /* default 10; 0 = off */
 	unsigned rekey_records;	     /* rekey each direction after this many records (2^20) */
 	unsigned busy_poll_us;	     /* poll this long before sleeping (100); 0 = off */
 	unsigned reconnect_max_s;    /* backoff ceiling, default 30 */

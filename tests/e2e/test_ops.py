@@ -307,7 +307,7 @@ def test_server_killed_during_traffic_client_comes_back_with_remote_forwards(
     s.sendall(b"x" * 65536)
     srv.kill()
     cli.wait_for_log(r"session \d+ closed: ", timeout=10)
-    cli.wait_for_log(r"reconnecting in \d+ s")
+    cli.wait_for_log(r"reconnecting in \d+(\.\d)? s")
     s.settimeout(10)
     _, outcome = recv_until_end(s)
     s.close()

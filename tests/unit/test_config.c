@@ -133,7 +133,7 @@ static void test_server_defaults_and_check(void **state)
 	assert_int_equal(c.max_unauth, 64);
 	assert_int_equal(c.max_unauth_per_source, 8);
 	assert_int_equal(c.max_sessions, 1024);
-	assert_int_equal(c.keepalive_s, 25);
+	assert_int_equal(c.keepalive_s, 10);
 
 	assert_int_equal(conf_server_check(&c, err), -1);
 	assert_string_equal(
@@ -569,7 +569,7 @@ static void test_client_good(void **state)
 	assert_int_equal(c.local[0].listen.port, 2222);
 	assert_int_equal(c.local[1].listen.is_unix, 1);
 	assert_int_equal(c.cipher, -1);
-	assert_int_equal(c.keepalive_s, 25);
+	assert_int_equal(c.keepalive_s, 10);
 	assert_int_equal(c.reconnect_max_s, 30);
 	assert_int_equal(c.connect_timeout_ms, 10000);
 	assert_int_equal(conf_client_check(&c, err), 0);
