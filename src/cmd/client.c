@@ -258,27 +258,32 @@ static int open_forwards(struct client *cl)
  * listeners open only after the first session, but a slow resolver must
  * never stall a running loop). A failure is reported when they open.
  */
+/* resolve_bind(cl, i): the bind addresses of TCP entrance ${i}, or why not. */
+static void resolve_bind(struct client *cl, size_t i)
+{
+	int socks = i >= cl->cfg.nlocal;
+	const struct net_endpoint *ep =
+	    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
+	char port[8];
+	if (ep->is_unix)
+		return;
+	snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	int g =
+	    getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints, &cl->binds[i]);
+	if (g != 0) {
+		cl->binds[i] = NULL;
+		snprintf(cl->bind_err[i], NET_ERR_MAX, "cannot resolve bind address '%s': %s",
+			 ep->host, gai_strerror(g));
+	}
+}
+
 static void resolve_binds(struct client *cl)
 {
-	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++) {
-		int socks = i >= cl->cfg.nlocal;
-		const struct net_endpoint *ep =
-		    socks ? &cl->cfg.dynamic[i - cl->cfg.nlocal] : &cl->cfg.local[i].listen;
-		char port[8];
-		if (ep->is_unix)
-			continue;
-		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
-		struct addrinfo hints = {.ai_family = AF_UNSPEC,
-					 .ai_socktype = SOCK_STREAM,
-					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
-				    &cl->binds[i]);
-		if (g != 0) {
-			cl->binds[i] = NULL;
-			snprintf(cl->bind_err[i], NET_ERR_MAX,
-				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
-		}
-	}
+	for (size_t i = 0; i < cl->cfg.nlocal + cl->cfg.ndynamic; i++)
+		resolve_bind(cl, i);
 }
 
 /* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
@@ -779,26 +784,9 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	fwds = NULL;
 	binds = NULL;
 	bind_err = NULL;
-	for (size_t j = 0; j < nnew; j++) {
-		int socks = j >= nc.nlocal;
-		const struct net_endpoint *ep =
-		    socks ? &cl->cfg.dynamic[j - nc.nlocal] : &cl->cfg.local[j].listen;
-		if (cl->fwds[j] != NULL || cl->binds[j] != NULL || ep->is_unix ||
-		    cl->bind_err[j][0] != 0)
-			continue;
-		char port[8];
-		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
-		struct addrinfo hints = {.ai_family = AF_UNSPEC,
-					 .ai_socktype = SOCK_STREAM,
-					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-		int g = getaddrinfo(strcmp(ep->host, "*") == 0 ? NULL : ep->host, port, &hints,
-				    &cl->binds[j]);
-		if (g != 0) {
-			cl->binds[j] = NULL;
-			snprintf(cl->bind_err[j], NET_ERR_MAX,
-				 "cannot resolve bind address '%s': %s", ep->host, gai_strerror(g));
-		}
-	}
+	for (size_t j = 0; j < nnew; j++)
+		if (cl->fwds[j] == NULL && cl->binds[j] == NULL && cl->bind_err[j][0] == 0)
+			resolve_bind(cl, j);
 	cl->nfwds = nnew;
 	if (cl->forwards_open)
 		for (size_t j = 0; j < nnew; j++) {
