@@ -9,6 +9,8 @@ pkgs=(
 	python3 python3-pytest python3-pytest-timeout python3-cryptography python3-prometheus-client
 	openssh-server openssh-client curl iperf3 iproute2 netcat-openbsd
 	valgrind
+	libnftables-dev nftables fwknop-client fwknop-server
+	scdoc debhelper lintian fakeroot systemd man-db
 )
 
 missing=()
