@@ -200,17 +200,21 @@ static int fmt_addr(const struct spa_addr *a, char *buf, size_t size)
 /* ------------------------------------------------------------------ */
 /* the table */
 
+/* The kernel holds at most this many grants per set, whatever the grant table allows. */
+#define SET_OPTS "flags timeout; size 65536;"
+_Static_assert(FW_NFT_SET_SIZE == 65536, "SET_OPTS names FW_NFT_SET_SIZE");
+
 static const char *const SETS[] = {
-    "set allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }",
-    "set allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }",
-    "map dnat4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; "
-    "flags timeout; }",
-    "map dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; "
-    "flags timeout; }",
-    "set fwd4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }",
-    "set fwd6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; }",
-    "set masq4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }",
-    "set masq6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; }",
+    "set allow4 { type ipv4_addr . inet_proto . inet_service; " SET_OPTS " }",
+    "set allow6 { type ipv6_addr . inet_proto . inet_service; " SET_OPTS " }",
+    "map dnat4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; " SET_OPTS
+    " }",
+    "map dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; " SET_OPTS
+    " }",
+    "set fwd4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; " SET_OPTS " }",
+    "set fwd6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; " SET_OPTS " }",
+    "set masq4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service; " SET_OPTS " }",
+    "set masq6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; " SET_OPTS " }",
 };
 
 struct chain_def {

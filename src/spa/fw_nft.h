@@ -18,8 +18,9 @@
 #include "spa/request.h"
 
 enum {
-	FW_NFT_TABLE_MAX = 31, /* nftables allows more; ours is a plain word */
-	FW_NFT_GUARD_MAX = 64, /* guarded proto/port pairs */
+	FW_NFT_TABLE_MAX = 31,	 /* nftables allows more; ours is a plain word */
+	FW_NFT_GUARD_MAX = 64,	 /* guarded proto/port pairs */
+	FW_NFT_SET_SIZE = 65536, /* elements per grant set or map (kernel memory bound) */
 };
 
 /* What to do about the kernel's forwarding switch when forward access is wanted. */

@@ -220,6 +220,7 @@ static void test_start_stop_leave_other_tables(void **state)
 	assert_non_null(strstr(r, "type nat hook postrouting priority srcnat; policy accept;"));
 	assert_non_null(strstr(r, "@masq4 masquerade"));
 	assert_non_null(strstr(r, "tcp dport 9999 counter"));
+	assert_int_equal(count(r, "size 65536\n"), 8);
 
 	done(fw);
 	r = ruleset();
