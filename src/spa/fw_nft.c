@@ -219,20 +219,22 @@ static const char *const SETS[] = {
 
 struct chain_def {
 	const char *name, *hook;
-	const char *rules[5];
+	const char *rules[6];
 };
 
 /*
- * Input: established flows first, so a grant's expiry never cuts a live
- * connection; then the grants; then the guarded ports drop (no RST, no ICMP:
- * the port looks filtered). Prerouting: a granted forward is DNATed; a miss
+ * Input: loopback first (the gateway's own programs do not knock), then
+ * established flows, so a grant's expiry never cuts a live connection;
+ * then the grants; then the guarded ports drop (no RST, no ICMP: the port
+ * looks filtered). Prerouting: a granted forward is DNATed; a miss
  * in the map leaves the packet alone. Forward and postrouting accept and
  * masquerade exactly the granted (source, target) flows.
  */
 static const struct chain_def CHAINS[] = {
     {"input",
      "type filter hook input priority filter; policy accept;",
-     {"ct state established,related accept", "ip saddr . meta l4proto . th dport @allow4 accept",
+     {"iif \"lo\" accept", "ct state established,related accept",
+      "ip saddr . meta l4proto . th dport @allow4 accept",
       "ip6 saddr . meta l4proto . th dport @allow6 accept", "meta l4proto . th dport @guard drop",
       NULL}},
     {"prerouting",

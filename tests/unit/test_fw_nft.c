@@ -211,7 +211,8 @@ static void test_start_stop_leave_other_tables(void **state)
 	assert_non_null(strstr(r, "tcp . 22"));
 	assert_non_null(strstr(r, "udp . 53"));
 	assert_non_null(strstr(r, "type filter hook input priority filter; policy accept;"));
-	assert_non_null(strstr(r, "ct state established,related accept\n"
+	assert_non_null(strstr(r, "iif \"lo\" accept\n"
+				  "\t\tct state established,related accept\n"
 				  "\t\tip saddr . meta l4proto . th dport @allow4 accept\n"
 				  "\t\tip6 saddr . meta l4proto . th dport @allow6 accept\n"
 				  "\t\tmeta l4proto . th dport @guard drop"));
