@@ -26,6 +26,7 @@ from conftest import IO_TIMEOUT, START_TIMEOUT, run, wait_until
 
 NET_C, NET_I = "10.77.1", "10.77.2"
 GW, CLIENT, CLIENT2, INTERNAL = f"{NET_C}.1", f"{NET_C}.2", f"{NET_C}.3", f"{NET_I}.2"
+GW6, CLIENT6, CLIENT6B = "fd77:1::1", "fd77:1::2", "fd77:1::3"
 KNOCK_PORT = 62201
 GUARDED, OPEN_PORT, FWD_PORT, INTERNAL_PORT = 8080, 8081, 5001, 80
 TABLE = "postern"
@@ -36,7 +37,7 @@ FILTERED_S = 2.0  # how long a connect waits before we call the port filtered
 SERVE = r"""
 import socket, sys, threading
 name, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-l = socket.socket()
+l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((host, port))
 l.listen(64)
@@ -58,7 +59,7 @@ while True:
 PROBE = r"""
 import socket, sys
 host, port, src, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
 s.settimeout(wait)
 s.bind((src, 0))
 try:
@@ -121,12 +122,14 @@ def topo(tmp, procs):
             "netns", g])
         sh(["ip", "link", "add", f"pi{tag}", "netns", i, "type", "veth", "peer", "name", f"ph{tag}",
             "netns", g])
-        for ns, dev, addrs in ((c, f"pc{tag}", (f"{CLIENT}/24", f"{CLIENT2}/24")),
-                               (g, f"pg{tag}", (f"{GW}/24",)),
+        for ns, dev, addrs in ((c, f"pc{tag}", (f"{CLIENT}/24", f"{CLIENT2}/24",
+                                                f"{CLIENT6}/64", f"{CLIENT6B}/64")),
+                               (g, f"pg{tag}", (f"{GW}/24", f"{GW6}/64")),
                                (g, f"ph{tag}", (f"{NET_I}.1/24",)),
                                (i, f"pi{tag}", (f"{INTERNAL}/24",))):
             for a in addrs:
-                sh(ns_exec(ns, "ip", "addr", "add", a, "dev", dev))
+                # nodad: an IPv6 address is usable at once, not after duplicate detection.
+                sh(ns_exec(ns, "ip", "addr", "add", a, "dev", dev, *(["nodad"] if ":" in a else [])))
             sh(ns_exec(ns, "ip", "link", "set", dev, "up"))
         # The client reaches the inside only through the gateway; the inside
         # has no route back (masquerade is what answers).
@@ -206,7 +209,8 @@ def server_conf(tmp, key, forward=False):
     spa_key = (f"spa_access = tcp/{FWD_PORT}\nspa_forward = {INTERNAL}:{INTERNAL_PORT}\n"
                "spa_masquerade = yes\n" if forward else f"spa_access = tcp/{GUARDED}\n")
     text = (f"[server]\nlisten = {GW}:7000\ncontrol = {tmp}/server.sock\n\n"
-            f"[spa]\nlisten = {GW}:{KNOCK_PORT}\nbackend = nftables\n"
+            f"[spa]\nlisten = {GW}:{KNOCK_PORT}\nlisten = [{GW6}]:{KNOCK_PORT}\n"
+            "backend = nftables\n"
             f"grant_timeout = {GRANT_S}\nguard = tcp/{GUARDED}\nguard = tcp/{FWD_PORT}\n"
             f"nft_table = {TABLE}\nnft_remove_on_exit = yes\nip_forward = set\n\n"
             f"[key alice]\nkey_file = {key}\npermit_open = any\n{spa_key}")
@@ -227,8 +231,8 @@ def start_gateway(pg, procs, tmp, g, conf):
     return srv
 
 
-def knock(pg, c, key, *args):
-    r = run(ns_exec(c, pg.bin, "knock", "-k", key, *args, GW))
+def knock(pg, c, key, *args, gw=GW):
+    r = run(ns_exec(c, pg.bin, "knock", "-k", key, *args, gw))
     assert r.returncode == 0, f"knock failed ({r.returncode}): {r.stderr}"
     return r
 
@@ -333,3 +337,26 @@ def test_nft_leaves_other_tables_alone(pg, procs, tmp, topo):
     assert table(g) is None
     assert sh(ns_exec(g, "nft", "list", "table", "inet", "admin")).stdout == before
     assert "chain mine" in sh(ns_exec(g, "nft", "list", "table", "ip", TABLE)).stdout
+
+
+def test_nft_knock_over_ipv6(pg, procs, tmp, topo):
+    """The same over IPv6: the knock goes to the gateway's v6 address, the
+    grant lands in allow6 for the sender's address and no other."""
+    c, g = topo["c"], topo["g"]
+    key = pg.keygen("alice.key")
+    conf = server_conf(tmp, key)
+    serve(procs, tmp, g, "gw6", "::", GUARDED)
+    start_gateway(pg, procs, tmp, g, conf)
+
+    assert probe(tmp, c, GW6, GUARDED, CLIENT6) == "timeout"
+    knock(pg, c, key, "-A", f"tcp/{GUARDED}", gw=f"[{GW6}]:{KNOCK_PORT}")
+    mine = (CLIENT6, "tcp", str(GUARDED))
+    wait_elem(g, "allow6", mine)
+    t = table(g)
+    assert t["allow6"] == [mine] and t["allow4"] == [], t
+    assert probe(tmp, c, GW6, GUARDED, CLIENT6) == f"banner: gw6 sees {CLIENT6}"
+    assert probe(tmp, c, GW6, GUARDED, CLIENT6B) == "timeout"
+    # The v4 side of the same port stays closed: the grant is for one address.
+    assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
+    wait_elem(g, "allow6", mine, present=False, timeout=GRANT_S + 10)
+    assert probe(tmp, c, GW6, GUARDED, CLIENT6) == "timeout"
