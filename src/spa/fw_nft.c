@@ -476,6 +476,8 @@ static int nft_start(void *ctx, char *err)
 	for (int i = 0; i < 2; i++) {
 		int family = i ? AF_INET6 : AF_INET;
 
+		if (!(fw->c.may_forward & (i ? FW_NFT_FWD_V6 : FW_NFT_FWD_V4)))
+			continue;
 		if (forwarding_ready(fw, family, why) != 0)
 			log_warn("nftables: %s", why);
 	}

@@ -36,8 +36,12 @@ struct fw_nft_config {
 	unsigned nguard;
 	int remove_on_exit; /* stop deletes the table */
 	int ip_forward;	    /* enum fw_nft_ipfwd */
-	int may_forward; /* some identity may ask for forward access: look at ip_forward at start */
+	/* FW_NFT_FWD_* of the forward targets some identity may ask for: start
+	 * looks at (or sets) ip_forward for those families. */
+	int may_forward;
 };
+
+enum { FW_NFT_FWD_V4 = 1, FW_NFT_FWD_V6 = 2 };
 
 /*
  * The settings the [spa] section needs for this backend, until they move

@@ -163,7 +163,7 @@ static void forward_to(struct spa_grant *g, const char *dst, uint16_t port, int 
 	g->masquerade = masq;
 }
 
-static void *backend(int ip_forward, int remove_on_exit)
+static void *backend_fwd(int ip_forward, int remove_on_exit, int may_forward)
 {
 	struct fw_nft_config c;
 	char err[SPA_GRANT_ERR_MAX] = "";
@@ -175,10 +175,16 @@ static void *backend(int ip_forward, int remove_on_exit)
 	c.guard[c.nguard++] = (struct spa_access){SPA_PROTO_UDP, 53};
 	c.ip_forward = ip_forward;
 	c.remove_on_exit = remove_on_exit;
+	c.may_forward = may_forward;
 	fw = fw_nft_new(&c, err);
 	assert_non_null(fw);
 	assert_int_equal(fw_nft_ops.start(fw, err), 0);
 	return fw;
+}
+
+static void *backend(int ip_forward, int remove_on_exit)
+{
+	return backend_fwd(ip_forward, remove_on_exit, 0);
 }
 
 static void done(void *fw)
@@ -319,8 +325,20 @@ static void test_forward_and_masquerade(void **state)
 	assert_null(strstr(ruleset(), "203.0.113.5"));
 	done(fw);
 
-	/* set: turned on, then granted. */
+	/* check at start (some key may forward) only warns; nothing is written. */
+	fw = backend_fwd(FW_NFT_IPFWD_CHECK, 1, FW_NFT_FWD_V4);
+	assert_int_equal(read_sysctl("/proc/sys/net/ipv4/ip_forward"), '0');
+	done(fw);
+
+	/* set: turned on at start for the families keys may forward to ... */
 	write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "0");
+	fw = backend_fwd(FW_NFT_IPFWD_SET, 1, FW_NFT_FWD_V4);
+	assert_int_equal(read_sysctl("/proc/sys/net/ipv4/ip_forward"), '1');
+	assert_int_equal(read_sysctl("/proc/sys/net/ipv6/conf/all/forwarding"), '0');
+	done(fw);
+
+	/* ... and before a forward grant. */
+	write_sysctl("/proc/sys/net/ipv4/ip_forward", "0");
 	fw = backend(FW_NFT_IPFWD_SET, 1);
 	assert_int_equal(fw_nft_ops.grant(fw, &g, err), 0);
 	assert_int_equal(read_sysctl("/proc/sys/net/ipv4/ip_forward"), '1');
