@@ -128,8 +128,14 @@ def topo(tmp, procs):
                                (g, f"ph{tag}", (f"{NET_I}.1/24",)),
                                (i, f"pi{tag}", (f"{INTERNAL}/24",))):
             for a in addrs:
-                # nodad: an IPv6 address is usable at once, not after duplicate detection.
-                sh(ns_exec(ns, "ip", "addr", "add", a, "dev", dev, *(["nodad"] if ":" in a else [])))
+                # nodad: an IPv6 address is usable at once, not after duplicate
+                # detection. The second client address is deprecated
+                # (preferred_lft 0) so the knock's source is always the first;
+                # a probe can still bind it (IPv4: the second is secondary).
+                extra = ["nodad"] if ":" in a else []
+                if a.startswith(CLIENT6B + "/"):
+                    extra += ["preferred_lft", "0"]
+                sh(ns_exec(ns, "ip", "addr", "add", a, "dev", dev, *extra))
             sh(ns_exec(ns, "ip", "link", "set", dev, "up"))
         # The client reaches the inside only through the gateway; the inside
         # has no route back (masquerade is what answers).
