@@ -468,3 +468,98 @@ int crypto_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
 	OPENSSL_cleanse(out, outlen);
 	return -1;
 }
+
+/* ---- legacy primitives for fwknop compatibility ---- */
+
+static struct {
+	EVP_MD *md[CRYPTO_LEGACY_COUNT];
+	EVP_CIPHER *cbc;
+	int ok;
+} legacy;
+
+static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
+
+static const char *const legacy_names[CRYPTO_LEGACY_COUNT] = {
+    "MD5", "SHA1", "SHA256", "SHA384", "SHA512", "SHA3-256", "SHA3-512"};
+static const size_t legacy_lens[CRYPTO_LEGACY_COUNT] = {16, 20, 32, 48, 64, 32, 64};
+
+/* Fetched once, apart from algs: a FIPS-only provider may lack MD5, and that must
+ * disable fwknop compatibility only, never the tunnel. */
+static void legacy_fetch(void)
+{
+	int ok = 1;
+
+	for (int i = 0; i < CRYPTO_LEGACY_COUNT; i++) {
+		legacy.md[i] = EVP_MD_fetch(NULL, legacy_names[i], NULL);
+		ok = ok && legacy.md[i] != NULL;
+	}
+	legacy.cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	legacy.ok = ok && legacy.cbc != NULL;
+}
+
+static int legacy_ready(void)
+{
+	return pthread_once(&legacy_once, legacy_fetch) == 0 && legacy.ok;
+}
+
+size_t crypto_legacy_len(enum crypto_legacy_md md)
+{
+	return (unsigned)md < CRYPTO_LEGACY_COUNT ? legacy_lens[md] : 0;
+}
+
+int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, size_t alen,
+			 const void *b, size_t blen)
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned int outl = 0;
+	int rc = -1;
+
+	if ((unsigned)md >= CRYPTO_LEGACY_COUNT || out == NULL || !legacy_ready())
+		goto out;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || !EVP_DigestInit_ex2(ctx, legacy.md[md], NULL) ||
+	    !EVP_DigestUpdate(ctx, a, alen))
+		goto out;
+	if (b != NULL && !EVP_DigestUpdate(ctx, b, blen))
+		goto out;
+	if (!EVP_DigestFinal_ex(ctx, out, &outl) || outl != legacy_lens[md])
+		goto out;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+static int aes256_cbc(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,
+		      uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	int outl = 0, rc = -1;
+
+	if (key == NULL || iv == NULL || in == NULL || out == NULL || len % CRYPTO_AES_BLOCK != 0 ||
+	    len > INT_MAX || !legacy_ready())
+		return -1;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL || !EVP_CipherInit_ex2(ctx, legacy.cbc, key, iv, enc, NULL) ||
+	    !EVP_CIPHER_CTX_set_padding(ctx, 0))
+		goto out;
+	if (len > 0 && (!EVP_CipherUpdate(ctx, out, &outl, in, (int)len) || (size_t)outl != len))
+		goto out;
+	rc = 0;
+out:
+	/* The context holds the expanded key; freeing it cleanses it. */
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int crypto_aes256_cbc_decrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out)
+{
+	return aes256_cbc(0, key, iv, in, len, out);
+}
+
+int crypto_aes256_cbc_encrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out)
+{
+	return aes256_cbc(1, key, iv, in, len, out);
+}
