@@ -20,7 +20,7 @@ enum {
 	PKT_MAX = 1500,	 /* fwknop's MAX_SPA_ENCODED_MSG_SIZE */
 	MAC_B64 = 43,	 /* HMAC-SHA256, base64 without '=' */
 	SALTED_B64 = 10, /* "U2FsdGVkX1": fwknop strips it from the wire */
-	CT_B64_MIN = 33, /* with the prefix: 43 chars = "Salted__", salt, one block */
+	CT_B64_MIN = 43, /* with the prefix: "Salted__", salt and one block (32 bytes) */
 	RAW_MAX = (PKT_MAX + SALTED_B64) / 4 * 3 + 3,
 	RAND_LEN = 16,	    /* decimal digits */
 	USER_MAX = 64,	    /* MAX_SPA_USERNAME_SIZE */
@@ -487,6 +487,8 @@ int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 
 	if (why != NULL)
 		why[0] = '\0';
+	if (req != NULL)
+		memset(req, 0, sizeof(*req));
 	if (pkt == NULL || k == NULL || req == NULL || k->hmac_len == 0 || k->key_len == 0 ||
 	    k->key_len > 32 || k->hmac_len > FWKNOP_KEY_MAX)
 		return 0;
@@ -496,7 +498,6 @@ int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 	n = len - MAC_B64;
 	if (mac_b64(k, pkt, n, mac) != 0 || !crypto_memeq(mac, pkt + n, MAC_B64))
 		return 0;
-	memset(req, 0, sizeof(*req));
 	ptlen = open_outer(pkt, n, k, pt, why);
 	if (ptlen < 0)
 		goto out;

@@ -31,7 +31,7 @@ struct fwknop_key {
  * access, allow, forward, label = the fwknop username, timeout_s), 0 when
  * the HMAC does not match (not this identity's packet), or -1 when it
  * matched but the contents are malformed (${why} says how, FWKNOP_WHY_MAX
- * bytes).
+ * bytes). On any result but 1, ${req} is left zeroed.
  */
 int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 		  struct spa_request *req, char *why);
