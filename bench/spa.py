@@ -20,6 +20,9 @@ Figures (one run, same machine, same packets where the formats allow):
       what the server took off its socket per second (sent minus the socket's
       drop counter in /proc/net/udp), against bench/udpblast drain (a bare
       recvmmsg loop) as the ceiling; fwknopd too, for reference.
+  spa/fwknop.c alone
+      bench/fwknop_decode.c: the decoder in process, no socket, per packet:
+      the ceiling of a receiver built on it (valid, wrong HMAC, binary junk).
   grant latency under a junk flood
       a real knock sent from its own loopback address; the time until a TCP
       connect from that address to the tunnel port succeeds (listener backend:
@@ -266,6 +269,21 @@ class Bench:
         self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
         self.procs.remove(p)
 
+    # ------------------------------------------------------------ decoder alone
+    def bench_decoder(self):
+        """spa/fwknop.c in-process (no socket): what a receiver on it can reach at best."""
+        self.log("== spa/fwknop.c in process (bench/fwknop_decode.c)")
+        exe = self.tmp / "fwknop_decode"
+        self.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", f"-I{REPO / 'src'}", "-o", exe,
+                  HERE / "fwknop_decode.c", REPO / "src/spa/fwknop.c",
+                  REPO / "src/crypto/crypto.c", "-lcrypto", "-lpthread"])
+        pkt = self.fwknop_packets(1, "decoder")
+        out = self.run([exe, pkt, self.key, self.hmac], timeout=120).stdout
+        us = {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+        self.res["decoder_us"] = us
+        self.log(f"   valid {us['valid']} us, wrong HMAC {us['bad_hmac']} us, "
+                 f"binary junk {us['junk']} us per packet")
+
     # ------------------------------------------------------------ postern
     def postern_available(self):
         pb = self.args.postern
@@ -389,6 +407,12 @@ class Bench:
         row("drain: junk / s (ceiling)", dj, None, "reference")
         row("postern: junk dropped / s (vs drain)", r.get("postern_junk", {}).get("per_s"), dj, ">= 0.8x")
         row("fwknopd: junk dropped / s (vs drain)", r.get("fwknopd_junk", {}).get("per_s"), dj, "—")
+        du = r.get("decoder_us")
+        if du:
+            row("spa/fwknop.c alone: valid fwknop packets / CPU s (vs fwknopd)", 1e6 / du["valid"], fv,
+                "(no socket: a ceiling)")
+            row("spa/fwknop.c alone: wrong-HMAC packets / CPU s", 1e6 / du["bad_hmac"], None, "—")
+            row("spa/fwknop.c alone: binary junk / CPU s", 1e6 / du["junk"], None, "—")
         g = r.get("postern_grant_ms", {})
         lines.append(f"| postern: grant latency idle / under flood | {g.get('idle', '—')} / "
                      f"{g.get('flood', '—')} ms | | | flood adds <= 100 ms |")
@@ -434,7 +458,7 @@ def main():
     rc = 0
     try:
         b.setup()
-        for step in (b.bench_fwknopd, b.bench_drain, b.bench_postern):
+        for step in (b.bench_fwknopd, b.bench_drain, b.bench_decoder, b.bench_postern):
             try:
                 step()
             except (RuntimeError, subprocess.TimeoutExpired) as e:

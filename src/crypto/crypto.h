@@ -167,6 +167,14 @@ size_t crypto_legacy_len(enum crypto_legacy_md md);
 int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, size_t alen,
 			 const void *b, size_t blen);
 
+/*
+ * crypto_legacy_hmac(md, out, key, keylen, data, datalen): HMAC with a
+ * legacy digest (MD5, SHA-1, SHA-256/384/512; not SHA-3), for fwknop's
+ * packet HMAC. Returns 0 or -1.
+ */
+int crypto_legacy_hmac(enum crypto_legacy_md md, uint8_t *out, const uint8_t *key, size_t keylen,
+		       const void *data, size_t datalen);
+
 enum { CRYPTO_AES_BLOCK = 16 };
 
 /*

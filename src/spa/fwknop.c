@@ -135,6 +135,15 @@ static long b64_decode_public(const char *in, size_t n, uint8_t *out, size_t cap
 	return (long)o;
 }
 
+/* Base64 of ${n} bytes in canonical form: the spare bits of the last character are zero. */
+static int b64_canonical(const char *p, size_t chars, size_t bytes)
+{
+	unsigned spare = (unsigned)(6 * chars - 8 * bytes);
+
+	return chars > 0 && spare < 6 &&
+	       (b64_table[(unsigned char)p[chars - 1]] & ((1u << spare) - 1)) == 0;
+}
+
 /* Unpadded base64 of ${n} bytes into ${out} (room for 4n/3 + 2 and a NUL). */
 static size_t b64_encode(const uint8_t *in, size_t n, char *out)
 {
@@ -205,17 +214,35 @@ static int say(char *why, const char *fmt, ...)
 }
 
 /* fwknop's HMAC covers the base64 ciphertext with the "Salted__" prefix put back. */
-static int mac_b64(const struct fwknop_key *k, const uint8_t *ct, size_t n, char out[MAC_B64 + 2])
+static int mac_raw(const struct fwknop_key *k, const uint8_t *ct, size_t n, uint8_t mac[32])
 {
-	uint8_t buf[SALTED_B64 + PKT_MAX], mac[32];
-	int rc;
+	uint8_t buf[SALTED_B64 + PKT_MAX];
 
 	memcpy(buf, salted_b64, SALTED_B64);
 	memcpy(buf + SALTED_B64, ct, n);
-	rc = crypto_hmac(CRYPTO_SHA256, mac, k->hmac, k->hmac_len, buf, SALTED_B64 + n);
-	b64_encode(mac, sizeof(mac), out);
-	crypto_wipe(mac, sizeof(mac));
-	return rc;
+	return crypto_legacy_hmac(CRYPTO_LEGACY_SHA256, mac, k->hmac, k->hmac_len, buf,
+				  SALTED_B64 + n);
+}
+
+/*
+ * The packet's MAC decoded (it is public) and compared to ours as bytes in
+ * constant time: our MAC is never base64-encoded, so no table lookup is
+ * indexed by it. The 43rd character carries 2 spare bits, which must be
+ * zero, so exactly one spelling of a MAC is accepted, as fwknopd does.
+ */
+static int mac_ok(const struct fwknop_key *k, const uint8_t *pkt, size_t n)
+{
+	uint8_t want[32], got[33];
+	int ok;
+
+	if (!b64_canonical((const char *)pkt + n, MAC_B64, 32))
+		return 0;
+	if (b64_decode_public((const char *)pkt + n, MAC_B64, got, sizeof(got)) != 32 ||
+	    mac_raw(k, pkt, n, want) != 0)
+		return 0;
+	ok = crypto_memeq(want, got, 32);
+	crypto_wipe(want, sizeof(want));
+	return ok;
 }
 
 /*
@@ -346,21 +373,22 @@ static int check_digest(const char *pt, size_t body, struct field d, char *why)
 	    {64, CRYPTO_LEGACY_SHA384, CRYPTO_LEGACY_SHA384},
 	    {86, CRYPTO_LEGACY_SHA512, CRYPTO_LEGACY_SHA3_512},
 	};
-	uint8_t md[64];
-	char enc[90];
+	uint8_t md[64], got[66];
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t len = crypto_legacy_len(kinds[i].md);
 		if (kinds[i].b64 != d.n)
 			continue;
+		if (b64_decode_public(d.p, d.n, got, sizeof(got)) != (long)len ||
+		    !b64_canonical(d.p, d.n, len))
+			return say(why, "digest is not base64");
 		/* Same length, two digests: SHA-256 or SHA3-256, SHA-512 or SHA3-512. */
 		if (crypto_legacy_digest(kinds[i].md, md, pt, body, NULL, 0) == 0 &&
-		    b64_encode(md, crypto_legacy_len(kinds[i].md), enc) == d.n &&
-		    crypto_memeq(enc, d.p, d.n))
+		    crypto_memeq(md, got, len))
 			return 0;
 		if (kinds[i].alt != kinds[i].md &&
 		    crypto_legacy_digest(kinds[i].alt, md, pt, body, NULL, 0) == 0 &&
-		    b64_encode(md, crypto_legacy_len(kinds[i].alt), enc) == d.n &&
-		    crypto_memeq(enc, d.p, d.n))
+		    crypto_memeq(md, got, len))
 			return 0;
 		return say(why, "digest does not match");
 	}
@@ -490,7 +518,8 @@ static int parse_inner(const char *pt, size_t len, struct spa_request *req, char
 		return say(why, "random field is not %d digits", RAND_LEN);
 	if (text_field(f[1], text, USER_MAX) != 0)
 		return say(why, "bad username");
-	snprintf(req->label, sizeof(req->label), "%s", text);
+	/* text is NUL-terminated and printable; the label keeps its first bytes. */
+	memcpy(req->label, text, strnlen(text, SPA_LABEL_MAX));
 	if (!all_digits(f[2], TS_MAX))
 		return say(why, "bad timestamp");
 	req->ts_ms = number(f[2]) * 1000ull;
@@ -528,7 +557,7 @@ static int parse_inner(const char *pt, size_t len, struct spa_request *req, char
 int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 		  struct spa_request *req, char *why)
 {
-	char mac[MAC_B64 + 2], pt[RAW_MAX];
+	char pt[RAW_MAX];
 	size_t n;
 	long ptlen;
 	int rc = -1;
@@ -548,7 +577,7 @@ int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 	if (!all_base64(pkt, len))
 		return 0;
 	n = len - MAC_B64;
-	if (mac_b64(k, pkt, n, mac) != 0 || !crypto_memeq(mac, pkt + n, MAC_B64))
+	if (!mac_ok(k, pkt, n))
 		return 0;
 	ptlen = open_outer(pkt, n, k, pt, why);
 	if (ptlen < 0)
@@ -575,7 +604,7 @@ out:
 int fwknop_seal(const char *plain, size_t plen, const struct fwknop_key *k, const uint8_t salt[8],
 		char *out, size_t cap)
 {
-	uint8_t raw[RAW_MAX], key[32], iv[16];
+	uint8_t raw[RAW_MAX], key[32], iv[16], mac[32];
 	size_t padded = (plen / 16 + 1) * 16, n;
 	char b64[SALTED_B64 + PKT_MAX + 4];
 	int rc = -1;
@@ -593,8 +622,9 @@ int fwknop_seal(const char *plain, size_t plen, const struct fwknop_key *k, cons
 	if (n + MAC_B64 > PKT_MAX)
 		goto out;
 	memcpy(out, b64 + SALTED_B64, n);
-	if (mac_b64(k, (const uint8_t *)out, n, out + n) != 0)
+	if (mac_raw(k, (const uint8_t *)out, n, mac) != 0)
 		goto out;
+	b64_encode(mac, sizeof(mac), out + n);
 	rc = (int)(n + MAC_B64);
 out:
 	crypto_wipe(raw, sizeof(raw));
