@@ -153,13 +153,15 @@ class Bench:
         return total
 
     def udp_drops(self, port):
-        """The drop counter of the UDP socket bound to ${port} in the namespace."""
+        """The drop counters of the UDP sockets bound to ${port} in the namespace, summed
+        (a receiver may spread the port over SO_REUSEPORT sockets)."""
         out = self.run(self.nsx("cat", "/proc/net/udp")).stdout
+        total = 0
         for line in out.splitlines()[1:]:
             f = line.split()
             if int(f[1].split(":")[1], 16) == port:
-                return int(f[-1])
-        return 0
+                total += int(f[-1])
+        return total
 
     def setup(self):
         if os.geteuid() != 0:
