@@ -896,6 +896,10 @@ static int ident_build(const struct config_server *cfg, struct ident_set *set)
 		goto out;
 	for (size_t i = 0; i < cfg->nkeys; i++) {
 		const struct config_key *k = &cfg->keys[i];
+		/* A knock-only (fwknop) identity has no PSK: its zero bytes must never
+		 * become a key the handshake accepts. */
+		if (!config_key_tunnel(k))
+			continue;
 		if (k->has_public_key) {
 			pubs[npub] = k->public_key;
 			owners[npub++] = (uint32_t)i;
@@ -1048,6 +1052,10 @@ static int same_identity(const struct config_key *a, const struct config_key *b)
 {
 	if (a->has_public_key != b->has_public_key)
 		return 0;
+	if (!config_key_tunnel(a) || !config_key_tunnel(b))
+		return !config_key_tunnel(a) && !config_key_tunnel(b) &&
+		       a->fwknop.hmac_len == b->fwknop.hmac_len &&
+		       crypto_memeq(a->fwknop.hmac, b->fwknop.hmac, a->fwknop.hmac_len);
 	if (a->has_public_key)
 		return crypto_memeq(a->public_key, b->public_key, CRYPTO_KEY_LEN);
 	return crypto_memeq(a->psk, b->psk, CRYPTO_KEY_LEN);
