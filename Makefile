@@ -9,6 +9,8 @@ CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation 
             $(shell pkg-config --cflags $(PKGS))
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 TESTLIBS := $(shell pkg-config --libs cmocka json-c 2>/dev/null)
+# The version lives in debian/changelog only: the package, --version and the man pages read it.
+VERSION  := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRCS     := $(sort $(filter-out src/main.c,$(wildcard src/*.c) $(wildcard src/*/*.c)))
@@ -24,6 +26,9 @@ all: $(BUILD)/postern
 
 $(BUILD)/postern: $(BUILD)/src/main.o $(BUILD)/libpostern.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/src/main.o: CFLAGS += -DPOSTERN_VERSION='"$(VERSION)"'
+$(BUILD)/src/main.o: debian/changelog
 
 $(BUILD)/libpostern.a: $(OBJS)
 	$(AR) rcs $@ $^
