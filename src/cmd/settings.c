@@ -25,6 +25,24 @@ static void scd_text(FILE *f, const char *text)
 	}
 }
 
+/*
+ * Entry ${i}'s help at the start of a line, where scdoc reads '[' or '|' as
+ * a table and '-' as a list, and mangles a leading '.': the "... from one
+ * source" of an entry continuing the one before it names that one instead.
+ */
+static void scd_help(FILE *f, const struct setting *t, size_t i)
+{
+	const char *help = t[i].help;
+
+	if (help[0] == '.' && i > 0) {
+		fputs("(with *", f);
+		scd_text(f, t[i - 1].key);
+		fputs("*) ", f);
+	} else if (help[0] != '\0' && strchr("[]|-", help[0]) != NULL)
+		fputc('\\', f);
+	scd_text(f, help);
+}
+
 /* "*-l*, *--listen* _HOST:PORT_", or "*--[no-]F*" for a bool without argument. */
 static void scd_flag(FILE *f, const struct setting *s)
 {
@@ -62,30 +80,31 @@ static void scd_values(FILE *f, const struct setting *s)
 }
 
 /* One postern.conf(5) entry: "*key* = _ARG_", then the help indented. */
-static void scd_setting(FILE *f, const struct setting *s)
+static void scd_setting(FILE *f, const struct setting *t, size_t i)
 {
+	const struct setting *s = &t[i];
+
 	fputc('*', f);
 	scd_text(f, s->key);
 	fputc('*', f);
 	if (s->type == SETTINGS_REMOVED) {
 		fputs(" (removed)\n\t", f);
-		scd_text(f, s->help);
+		scd_help(f, t, i);
 		fputs(".\n\n", f);
 		return;
 	}
 	fputs(" = _", f);
 	scd_text(f, s->arg ? s->arg : s->type == SETTINGS_BOOL ? "yes|no" : "VALUE");
 	fputs("_\n\t", f);
-	scd_text(f, s->help);
+	scd_help(f, t, i);
 	fputc('.', f);
 	scd_values(f, s);
-	fputs(" ++\n\t", f);
 	if (s->flag) {
-		fputs("On the command line: ", f);
+		fputs(" Flag: ", f);
 		scd_flag(f, s);
 		fputs(".\n\n", f);
 	} else
-		fputs("No command-line flag.\n\n", f);
+		fputs(" No flag.\n\n", f);
 }
 
 /* postern.conf(5)'s entries, one "## [section]" per scope in table order. */
@@ -105,7 +124,7 @@ static void print_scdoc(enum settings_role role, FILE *f)
 		fputs("\n\n", f);
 		for (size_t j = i; j < n; j++)
 			if (t[j].scope == scope)
-				scd_setting(f, &t[j]);
+				scd_setting(f, t, j);
 	}
 }
 
@@ -121,7 +140,7 @@ static void print_scdoc_flags(enum settings_role role, FILE *f)
 			continue;
 		scd_flag(f, s);
 		fputs("\n\t", f);
-		scd_text(f, s->help);
+		scd_help(f, t, i);
 		fputs(s->type == SETTINGS_REMOVED ? ". " : ". Setting *", f);
 		if (s->type != SETTINGS_REMOVED) {
 			scd_text(f, s->key);
