@@ -90,6 +90,10 @@ static void scd_setting(FILE *f, const struct setting *t, size_t i)
 	if (s->type == SETTINGS_REMOVED) {
 		fputs(" (removed)\n\t", f);
 		scd_help(f, t, i);
+		if (s->flag) {
+			fputs(". Its flag went with it: ", f);
+			scd_flag(f, s);
+		}
 		fputs(".\n\n", f);
 		return;
 	}
