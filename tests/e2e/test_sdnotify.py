@@ -87,7 +87,7 @@ def test_client_notifies_ready_once_forwards_are_up(pg, procs, tmp, notify, echo
     cli.watch = True
     notify.expect("READY=1")
     m = cli.wait_for_log(r"listening on 127\.0\.0\.1:(\d+)")
-    echo_roundtrip(("127.0.0.1", int(m.group(1))), 4096)
+    echo_roundtrip(("127.0.0.1", int(m.group(1))))
     os.kill(cli.pid, signal.SIGHUP)
     notify.expect("RELOADING=1")
     notify.expect("READY=1")
