@@ -346,3 +346,23 @@ def test_bash_completion(package, tmp_path):
     assert complete(root, ["postern", "client", "-c", "c.conf", ""], tmp_path) >= {"office", "lab"}
     (tmp_path / "alice.key").write_text("x")
     assert "alice.key" in complete(root, ["postern", "client", "-k", "al"], tmp_path)
+
+
+def test_exec_wrapper_runs_a_command_through_a_tunnel(pg, echo_server, tmp_path):
+    """examples/exec-wrapper.sh as a user runs it: postern on PATH, a profile
+    from POSTERN_CONFIG, and the command reaching the echo through the tunnel."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key)
+    conf = tmp_path / "client.conf"
+    conf.write_text(f"[profile db]\nserver = {srv.host}:{srv.port}\nkey_file = {key}\n"
+                    f"local_forward = 0:{echo_server.addr[0]}:{echo_server.addr[1]}\n")
+    probe = ("import os, socket; s = socket.create_connection(('127.0.0.1', "
+             "int(os.environ['POSTERN_PORT'])), 10); s.sendall(b'ping'); "
+             "print(s.recv(16).decode())")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "postern").symlink_to(pg.bin)
+    env = dict(os.environ, POSTERN_CONFIG=str(conf), PATH=f"{bindir}:" + os.environ["PATH"])
+    r = run(["sh", REPO / "examples/exec-wrapper.sh", "/usr/bin/python3", "-c", probe], env=env,
+            timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ping", r.stdout + r.stderr
