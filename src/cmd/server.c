@@ -42,6 +42,7 @@
 #include "util/fdbudget.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/tcpopt.h"
 
 enum {
@@ -812,6 +813,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 	log_info("signal %d: shutting down", signum);
+	sdnotify_stopping();
 	srv->stopping = 1;
 	for (size_t i = 0; i < MAX_LISTENERS; i++)
 		if (srv->listeners[i].state == LISTENER_ACTIVE)
@@ -1182,7 +1184,9 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 	struct server *srv = sig->data;
 	if (signum == SIGHUP) {
 		log_info("SIGHUP: reloading the configuration");
+		sdnotify_reloading();
 		reload(srv);
+		sdnotify_ready();
 	} else if (signum == SIGUSR1)
 		log_status(srv);
 	else
@@ -1764,6 +1768,7 @@ int cmd_server(int argc, char **argv)
 			    "--permit-open or --permit-listen)",
 			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+	sdnotify_ready();
 	if (srv.cfg.host_key[0] != '\0') {
 		/* The public half is what clients pin: printing it saves a trip to the .pub file.
 		 */

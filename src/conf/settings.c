@@ -1437,7 +1437,7 @@ static const char *type_name(enum settings_type t)
 	return "?";
 }
 
-static const char *scope_name(enum settings_scope s)
+const char *settings_scope_name(enum settings_scope s)
 {
 	return s == SETTINGS_IN_SERVER ? "[server]" : s == SETTINGS_IN_KEY ? "[key]" : "[profile]";
 }
@@ -1456,7 +1456,7 @@ void settings_print(enum settings_role role, FILE *f)
 			snprintf(flag, sizeof(flag), "--%s", s->flag);
 		else
 			snprintf(flag, sizeof(flag), "-");
-		fprintf(f, "%s\t%s\t%s\t%s\t", scope_name(s->scope), s->key, flag,
+		fprintf(f, "%s\t%s\t%s\t%s\t", settings_scope_name(s->scope), s->key, flag,
 			type_name(s->type));
 		if (s->type == SETTINGS_UINT || s->type == SETTINGS_RANGE)
 			fprintf(f, "%u..%u %s", s->min, s->max, s->unit);
