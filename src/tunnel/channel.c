@@ -186,8 +186,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 void chan_maybe_shutdown(struct channel *c)
 {
+	/* While connecting, libuv would queue the shutdown ahead of the held
+	 * data and then refuse to write it: on_connect() calls us again. */
 	if (!c->eof_rcvd || c->wq_pending > 0 || c->shut_started || !c->local_init ||
-	    c->local_closing)
+	    c->local_closing || c->state == CH_CONNECTING)
 		return;
 	c->shut_started = 1;
 	c->shut.data = c;

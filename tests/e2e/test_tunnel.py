@@ -540,3 +540,13 @@ def test_flags_override_the_file(pg, tmp):
     assert f"listening on 127.0.0.1:{file_port}" not in srv.log(), srv.log()
     with socket.create_connection(("127.0.0.1", flag_port), timeout=5):
         pass
+
+
+def test_small_request_then_half_close_while_connecting(pg, echo_server):
+    """A request and its EOF both arrive while the server is still connecting
+    to the destination: the EOF must wait for the held bytes (it used to
+    shut the socket first, so the bytes were refused and the channel reset)."""
+    for size in (1, 4096, 60000):
+        _, _, laddr = pg.tunnel(echo_server.addr, permit=[hostport(*echo_server.addr)])
+        for _ in range(5):
+            echo_roundtrip(laddr, size)
