@@ -137,7 +137,7 @@ static void stop(struct client *cl, int code)
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
-	log_info("signal %d: shutting down", signum);
+	log_info("shutting down signal=%d", signum);
 	stop(sig->data, 0);
 }
 
@@ -148,7 +148,7 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct client *cl = sig->data;
 	if (signum == SIGHUP) {
-		log_info("SIGHUP: reloading the configuration");
+		log_info("reloading from=SIGHUP");
 		reload(cl);
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
@@ -158,12 +158,12 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 		size_t open = 0;
 		for (size_t i = 0; i < cl->nfwds; i++)
 			open += cl->fwds[i] != NULL;
-		log_info("status: session with %s %s, %zu channel(s), %zu of %zu local "
-			 "forward(s) listening, %zu remote forward(s)",
-			 cl->server_name, up ? "established" : "not established", st.channels, open,
+		log_info("status server=%s session=%s channels=%zu listening=%zu forwards=%zu "
+			 "remote_forwards=%zu",
+			 cl->server_name, up ? "established" : "none", st.channels, open,
 			 cl->cfg.nlocal + cl->cfg.ndynamic, cl->nremote);
 	} else {
-		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
+		log_info("signal ignored (SIGUSR1 logs the status) signal=SIGUSR2");
 	}
 }
 
@@ -222,7 +222,7 @@ static void set_admit(struct client *cl, size_t i, int socks)
 	}
 	fwd_local_set_admit(cl->fwds[i], cl->admit, &p);
 	if (!(p.terms & ADMIT_ANY))
-		log_debug("forward %zu admits %s", i + 1, p.text);
+		log_debug("forward admits forward=%zu admit=%s", i + 1, log_q(p.text));
 }
 
 static int open_forwards(struct client *cl)
@@ -242,8 +242,9 @@ static int open_forwards(struct client *cl)
 		if (cl->fwds[i] != NULL)
 			set_admit(cl, i, socks);
 		if (cl->fwds[i] == NULL) {
-			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
-				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
+			log_error("cannot open forward kind=%s forward=%zu error=%s",
+				  socks ? "dynamic" : "local",
+				  socks ? i - cl->cfg.nlocal + 1 : i + 1, log_q(err));
 			if (cl->cfg.exit_on_forward_failure)
 				return -1;
 			log_warn("continuing without it (--no-exit-on-forward-failure)");
@@ -305,7 +306,7 @@ static void request_remote(struct client *cl, struct session *s)
 static void on_stdio_done(void *arg, int ok)
 {
 	struct client *cl = arg;
-	log_debug("-W: channel ended%s", ok ? "" : " with an error");
+	log_debug("stdio channel ended ok=%s", ok ? "yes" : "no");
 	stop(cl, ok ? 0 : EXIT_RUNTIME);
 }
 
@@ -319,7 +320,7 @@ static int open_stdio(struct client *cl, struct session *s)
 	int sv[2];
 	char name[NET_HOST_MAX + 16];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		log_error("-W: socketpair: %s", strerror(errno));
+		log_error("stdio socketpair failed error=%s", log_q(strerror(errno)));
 		return -1;
 	}
 	struct channel_entrance e = {
@@ -343,7 +344,8 @@ static int open_stdio(struct client *cl, struct session *s)
 static void on_established(void *arg, struct session *s)
 {
 	struct client *cl = arg;
-	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
+	log_info("session established id=%lu server=%s cipher=%s", session_id(s), cl->server_name,
+		 cipher_name(cl->alg));
 	cl->backoff_s = 0;
 	cl->established_once = 1;
 	if (cl->cfg.stdio.host[0] != 0) {
@@ -383,15 +385,19 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 	if (f->type == FRAME_LISTEN_OK) {
 		r->bound_port = f->port;
 		if (!r->fw.listen.is_unix && r->fw.listen.port == 0)
-			log_info("Allocated port %u for remote forward to %s", (unsigned)f->port,
-				 target);
+			log_info(
+			    "remote forward listening listen=%s port=%u target=%s allocated=yes",
+			    log_q(listen), (unsigned)f->port, log_q(target));
 		else
-			log_info("remote forward: server listening on %s for %s", listen, target);
+			log_info("remote forward listening listen=%s port=%u target=%s",
+				 log_q(listen), (unsigned)f->port, log_q(target));
 	} else {
 		char msg[FRAME_MAX_MSG + 1];
 		log_printable(msg, f->data, f->len);
-		log_error("remote forward %s -> %s failed: %s%s%s", listen, target,
-			  frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+		char e[FRAME_MAX_MSG + 64];
+		snprintf(e, sizeof(e), "%s%s%s", frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+		log_error("remote forward failed listen=%s target=%s error=%s", log_q(listen),
+			  log_q(target), log_q(e));
 		if (cl->remote_pending > 0 && cl->cfg.exit_on_forward_failure) {
 			log_error("exiting: a requested forward could not be set up");
 			stop(cl, EXIT_RUNTIME);
@@ -428,7 +434,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 			 cl->server_name, reason);
 		reason = plain;
 	}
-	log_info("session %lu closed: %s", session_id(s), reason);
+	log_info("session closed id=%lu reason=%s", session_id(s), log_q(reason));
 	if (cl->s == s)
 		cl->s = NULL;
 	if (cl->hs != NULL) {
@@ -456,14 +462,14 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	 * wrong key until the server bans its address (connect_attempts stays
 	 * below the default ban_threshold). Once in, it reconnects for good. */
 	if (cl->cfg.stdio.host[0] != 0 && cl->established_once) {
-		log_error("-W: session to %s lost: %s", cl->server_name, why);
+		log_error("stdio session lost server=%s reason=%s", cl->server_name, log_q(why));
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
 	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
 	    ++cl->attempts >= cl->cfg.connect_attempts) {
-		log_error("cannot establish a session with %s after %u attempt(s): %s",
-			  cl->server_name, cl->attempts, why);
+		log_error("cannot establish a session server=%s attempts=%u reason=%s",
+			  cl->server_name, cl->attempts, log_q(why));
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
@@ -478,7 +484,7 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	crypto_random(&r, sizeof(r));
 	uint64_t delay_ms = (uint64_t)cl->backoff_s * 1000, spread = delay_ms / 2;
 	delay_ms = delay_ms - delay_ms / 4 + (spread > 0 ? r % (spread + 1) : 0);
-	log_info("reconnecting in %.1f s", (double)delay_ms / 1000);
+	log_info("reconnecting delay=%.1fs", (double)delay_ms / 1000);
 	uv_timer_start(&cl->retry, on_retry, delay_ms, 0);
 }
 
@@ -493,7 +499,8 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 		return;
 	if (status < 0) {
 		char why[96];
-		log_info("connect to %s failed: %s", cl->server_name, strerror(-status));
+		log_info("connect failed server=%s error=%s", cl->server_name,
+			 log_q(strerror(-status)));
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(-status));
 		/* Try the next address; the session object goes with this socket. */
 		cl->s = NULL;
@@ -558,7 +565,8 @@ static void connect_next(struct client *cl)
 	if (rc != 0) {
 		struct session *s = cl->s;
 		char why[96];
-		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));
+		log_info("connect failed server=%s error=%s", cl->server_name,
+			 log_q(strerror(-rc)));
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(-rc));
 		cl->s = NULL;
 		session_close(s, why, 0);
@@ -577,7 +585,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		char why[NET_HOST_MAX + 64];
 		snprintf(why, sizeof(why), "cannot resolve %s: %s", cl->cfg.server.host,
 			 uv_strerror(status));
-		log_warn("%s", why);
+		log_warn("cannot resolve server host=%s error=%s", log_q(cl->cfg.server.host),
+			 log_q(uv_strerror(status)));
 		schedule_reconnect(cl, why);
 		return;
 	}
@@ -594,7 +603,7 @@ static void try_connect(struct client *cl)
 		uv_freeaddrinfo(cl->ai);
 		cl->ai = cl->ai_next = NULL;
 	}
-	log_info("connecting to %s", cl->server_name);
+	log_info("connecting server=%s", cl->server_name);
 	snprintf(port, sizeof(port), "%u", (unsigned)cl->cfg.server.port);
 	struct addrinfo hints = {
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -662,7 +671,7 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
 				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
 		if (!keep) {
 			cl->remote[i].gone = 1;
-			log_info("reload: %s removed (new connections to it are refused)", a);
+			log_info("reload removed forward=%s", log_q(a));
 		}
 	}
 	size_t first = cl->nremote;
@@ -678,7 +687,7 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
 		memset(n, 0, sizeof(*n));
 		n->fw = nc->remote[j];
 		n->bind_given = nc->remote[j].listen.host[0] != 0;
-		log_info("reload: %s added", b);
+		log_info("reload added forward=%s", log_q(b));
 	}
 	if (cl->s != NULL && session_established(cl->s))
 		for (size_t i = first; i < cl->nremote; i++) {
@@ -715,7 +724,7 @@ static int reload(struct client *cl)
 	if (cl->hooks != NULL && cl->hooks->default_admit != NULL)
 		config_set_admit(&nc, cl->hooks->default_admit);
 	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
-		log_error("reload: %s; configuration unchanged", err);
+		log_error("reload rejected, configuration unchanged error=%s", log_q(err));
 		config_client_free(&nc);
 		return -1;
 	}
@@ -744,7 +753,7 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	taken = calloc(nold + 1, sizeof(*taken));
 	if (fwds == NULL || binds == NULL || bind_err == NULL || taken == NULL ||
 	    reload_remote(cl, &nc) != 0) {
-		log_error("reload: out of memory; configuration unchanged");
+		log_error("reload rejected, configuration unchanged error=\"out of memory\"");
 		goto out;
 	}
 	for (size_t j = 0; j < nnew; j++) {
@@ -764,7 +773,8 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	for (size_t i = 0; i < nold; i++) {
 		if (taken[i])
 			continue;
-		log_info("reload: %s removed", entrance_name(&cl->cfg, i, a, sizeof(a)));
+		log_info("reload removed forward=%s",
+			 log_q(entrance_name(&cl->cfg, i, a, sizeof(a))));
 		fwd_local_close(cl->fwds[i]);
 		if (cl->binds[i] != NULL)
 			freeaddrinfo(cl->binds[i]);
@@ -803,19 +813,20 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 						   socks ? NULL : &cl->cfg.local[j].target,
 						   current_session, cl, err);
 			if (cl->fwds[j] == NULL)
-				log_error("reload: %s: %s",
-					  entrance_name(&cl->cfg, j, a, sizeof(a)), err);
+				log_error("reload cannot add forward=%s error=%s",
+					  log_q(entrance_name(&cl->cfg, j, a, sizeof(a))),
+					  log_q(err));
 			else
-				log_info("reload: %s added",
-					 entrance_name(&cl->cfg, j, a, sizeof(a)));
+				log_info("reload added forward=%s",
+					 log_q(entrance_name(&cl->cfg, j, a, sizeof(a))));
 		}
 	/* Every entrance, kept or new, admits by the policy it now has. */
 	for (size_t j = 0; j < nnew; j++)
 		if (cl->fwds[j] != NULL)
 			set_admit(cl, j, j >= cl->cfg.nlocal);
 	config_client_free(&old);
-	log_info("reload: configuration applied: %zu local, %zu dynamic, %zu remote forward(s)",
-		 cl->cfg.nlocal, cl->cfg.ndynamic, cl->cfg.nremote);
+	log_info("reload applied local=%zu dynamic=%zu remote=%zu", cl->cfg.nlocal,
+		 cl->cfg.ndynamic, cl->cfg.nremote);
 	rc = 0;
 out:
 	if (rc != 0)

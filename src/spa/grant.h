@@ -19,14 +19,14 @@
 enum { SPA_GRANT_ERR_MAX = 256, SPA_NAME_MAX = 64 };
 
 struct spa_grant {
-	struct spa_addr src;	 /* the address the grant opens for */
-	uint8_t proto;		 /* enum spa_proto */
-	uint16_t port;		 /* the guarded port on this gateway */
-	int has_forward;	 /* DNAT: port -> forward_addr:forward_port */
+	struct spa_addr src; /* the address the grant opens for */
+	uint8_t proto;	     /* enum spa_proto */
+	uint16_t port;	     /* the guarded port on this gateway */
+	int has_forward;     /* DNAT: port -> forward_addr:forward_port */
 	struct spa_addr forward_addr;
 	uint16_t forward_port;
-	int masquerade;		 /* SNAT forwarded packets to the gateway's address */
-	uint64_t expires_ms;	 /* wall clock (ms since the epoch) */
+	int masquerade;	     /* SNAT forwarded packets to the gateway's address */
+	uint64_t expires_ms; /* wall clock (ms since the epoch) */
 	char identity[SPA_NAME_MAX + 1];
 	char origin[SPA_NAME_MAX + 1]; /* "" = this gateway; a fleet peer's name otherwise */
 };
