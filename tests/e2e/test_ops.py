@@ -264,12 +264,13 @@ def test_sigterm_removes_what_it_created(pg, tmp, echo_server):
     cli.wait_for_log(r"session closed id=\d+ reason=\"peer closed the session\"")
 
 
-def test_log_syslog_leaves_stderr_quiet(pg, tmp):
-    """log = syslog: the lines go to syslog, not stderr (the control socket
-    shows the server is up); the default writes them to stderr."""
+@pytest.mark.parametrize("flags", [["--log", "syslog"], ["--syslog"]])
+def test_log_syslog_leaves_stderr_quiet(pg, tmp, flags):
+    """log = syslog (or --syslog): the lines go to syslog, not stderr (the
+    control socket shows the server is up); the default writes them to stderr."""
     key = pg.keygen()
     ctl = tmp / "ctl.sock"
-    srv = pg.start_server(key=key, extra=["--log", "syslog", "--control", str(ctl)], port=free_port(),
+    srv = pg.start_server(key=key, extra=[*flags, "--control", str(ctl)], port=free_port(),
                           wait=False)
     wait_until(lambda: run([pg.bin, "status", "--control", ctl]).returncode == 0,
                what="the control socket to answer")
@@ -284,8 +285,9 @@ def test_client_log_syslog(pg):
     args = [pg.bin, "client", "-k", key, "--connect-attempts", "1", f"127.0.0.1:{free_port()}"]
     plain = run(args)
     assert plain.returncode == 1 and "cannot establish a session" in plain.stderr
-    quiet = run(args + ["--log", "syslog"])
-    assert quiet.returncode == 1 and quiet.stderr == "", quiet.stderr
+    for flags in (["--log", "syslog"], ["--syslog"]):
+        quiet = run(args + flags)
+        assert quiet.returncode == 1 and quiet.stderr == "", (flags, quiet.stderr)
 
 
 # --- client resilience -----------------------------------------------------------
