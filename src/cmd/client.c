@@ -54,6 +54,11 @@ struct client {
 	uint8_t server_pub[CRYPTO_KEY_LEN];
 	enum crypto_aead_alg alg;
 	struct session *s;	 /* current session, or NULL */
+	struct session *old;	 /* the session a reload is moving away from, still serving */
+	unsigned gen;		 /* bumped when a reload changes the server or the key */
+	unsigned attempt_gen;	 /* ${gen} when the current attempt began (try_connect) */
+	unsigned s_gen;		 /* ${attempt_gen} of ${s} */
+	int remote_after_old;	 /* ask for the -R listeners once ${old} has closed */
 	struct noise_hs *hs;	 /* handshake in progress */
 	struct fwd_local **fwds; /* -L then -D entrances */
 	size_t nfwds;
@@ -86,6 +91,49 @@ struct client {
 static void try_connect(struct client *cl);
 static void schedule_reconnect(struct client *cl, const char *why);
 
+/* Who the client is and which server it trusts, as a profile's key settings give them. */
+struct client_identity {
+	uint8_t key[CRYPTO_KEY_LEN]; /* the PSK, or with ik our x25519 private key */
+	int ik;
+	uint8_t server_pub[CRYPTO_KEY_LEN];
+};
+
+/*
+ * load_identity(c, id, err): read ${c}'s key_file and server_key into ${id}.
+ * Returns 0, or -1 with a message in ${err} (KEYS_ERR_MAX bytes). Start and
+ * reload share it, so a reload accepts exactly what a start would.
+ */
+static int load_identity(const struct config_client *c, struct client_identity *id, char *err)
+{
+	enum keys_kind kind;
+	char why[KEYS_ERR_MAX];
+
+	memset(id, 0, sizeof(*id));
+	if (keys_load_any(c->key_file, &kind, id->key, err) != 0)
+		return -1;
+	id->ik = kind == KEYS_X25519;
+	if (id->ik && c->server_key[0] == '\0') {
+		snprintf(err, KEYS_ERR_MAX,
+			 "%s is an x25519 key: give the server's public key with --server-key "
+			 "FILE|BASE64 (server_key in a profile)",
+			 c->key_file);
+		return -1;
+	}
+	if (!id->ik && c->server_key[0] != '\0') {
+		snprintf(
+		    err, KEYS_ERR_MAX,
+		    "--server-key needs an x25519 key pair (postern keygen -t x25519); %s is a "
+		    "pre-shared key",
+		    c->key_file);
+		return -1;
+	}
+	if (id->ik && keys_load_public(c->server_key, id->server_pub, why) != 0) {
+		snprintf(err, KEYS_ERR_MAX, "server_key: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 static enum crypto_aead_alg pick_cipher(int configured)
 {
 	if (configured >= 0)
@@ -98,9 +146,12 @@ static const char *cipher_name(enum crypto_aead_alg alg)
 	return alg == CRYPTO_AESGCM ? "aes-256-gcm" : "chacha20-poly1305";
 }
 
+/* Until a reload's new session is up, new connections keep using the old one. */
 static struct session *current_session(void *arg)
 {
 	struct client *cl = arg;
+	if ((cl->s == NULL || !session_established(cl->s)) && cl->old != NULL)
+		return cl->old;
 	return cl->s;
 }
 
@@ -131,6 +182,8 @@ static void stop(struct client *cl, int code)
 	cl->admit = NULL;
 	if (cl->hooks != NULL && cl->hooks->stopping != NULL)
 		cl->hooks->stopping(cl->hooks->arg);
+	if (cl->old != NULL)
+		session_close(cl->old, "client shutting down", 1);
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
@@ -348,6 +401,20 @@ static void on_established(void *arg, struct session *s)
 		 cipher_name(cl->alg));
 	cl->backoff_s = 0;
 	cl->established_once = 1;
+	if (cl->s_gen != cl->gen) {
+		/* Begun before a reload changed the server or key: start over. */
+		session_close(s, "superseded by reload", 1);
+		return;
+	}
+	if (cl->old != NULL) {
+		/* The handover: new connections already come here; the old
+		 * session's -R listeners must be gone before we ask again, as
+		 * the same server would refuse ports that are still bound. */
+		log_info("handover old=%lu new=%lu", session_id(cl->old), session_id(s));
+		session_close(cl->old, "replaced by reload", 1);
+		cl->remote_after_old = 1;
+		return;
+	}
 	if (cl->cfg.stdio.host[0] != 0) {
 		if (cl->stdio == NULL && !cl->forwards_open && open_stdio(cl, s) != 0)
 			stop(cl, EXIT_RUNTIME);
@@ -435,6 +502,14 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		reason = plain;
 	}
 	log_info("session closed id=%lu reason=%s", session_id(s), log_q(reason));
+	if (cl->old == s) {
+		/* A handover's old session: the current one (or its attempt) goes on. */
+		cl->old = NULL;
+		if (cl->remote_after_old && cl->s != NULL && session_established(cl->s))
+			request_remote(cl, cl->s);
+		cl->remote_after_old = 0;
+		return;
+	}
 	if (cl->s == s)
 		cl->s = NULL;
 	if (cl->hs != NULL) {
@@ -556,6 +631,7 @@ static void connect_next(struct client *cl)
 	    .rekey_records = cl->cfg.rekey_records,
 	};
 	cl->s = session_new(cl->loop, &p);
+	cl->s_gen = cl->attempt_gen;
 	if (cl->s == NULL) {
 		schedule_reconnect(cl, "out of memory");
 		return;
@@ -603,6 +679,7 @@ static void try_connect(struct client *cl)
 		uv_freeaddrinfo(cl->ai);
 		cl->ai = cl->ai_next = NULL;
 	}
+	cl->attempt_gen = cl->gen;
 	log_info("connecting server=%s", cl->server_name);
 	snprintf(port, sizeof(port), "%u", (unsigned)cl->cfg.server.port);
 	struct addrinfo hints = {
@@ -707,28 +784,95 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
  * reload(cl): read the command line and the profile again and apply its
  * forwards: an entrance still configured keeps its listener and its open
  * connections; a removed one stops listening (its open connections go on
- * until they end); a new one is opened now. Other settings (server, key,
- * timers) take effect on restart. A profile with errors changes nothing.
- * New bind names are resolved here, blocking the loop for that long.
+ * until they end); a new one is opened now. A changed server, key_file,
+ * server_key or cipher moves the client to a new session (handover()).
+ * Session timers take effect with the next session. A profile with errors
+ * (a key that does not load included) changes nothing. New bind names are
+ * resolved here, blocking the loop for that long.
  */
 static int apply_forwards(struct client *cl, struct config_client *nc_in);
+
+/*
+ * handover(cl): move to the server and key now in ${cl} (make before
+ * break). An established session stays in use, for open and new
+ * connections, while a new one is set up; once that is up, new connections
+ * go to it, the old one is closed with GOODBYE (what still runs through it
+ * is reset) and the -R forwards are asked for again. If it cannot be set
+ * up, the old session goes on serving and the client keeps trying, as after
+ * any lost session. Not up yet: the next attempt uses the new settings.
+ */
+static void handover(struct client *cl)
+{
+	cl->gen++;
+	if (cl->s == NULL || !session_established(cl->s)) {
+		/* An attempt under way is superseded when it comes up (s_gen). */
+		if (uv_is_active((uv_handle_t *)&cl->retry)) {
+			uv_timer_stop(&cl->retry);
+			cl->backoff_s = 0;
+			try_connect(cl);
+		}
+		return;
+	}
+	if (cl->old != NULL) {
+		/* Between a handover's end and the old session's close: start over. */
+		session_close(cl->s, "superseded by reload", 1);
+		return;
+	}
+	cl->old = cl->s;
+	cl->s = NULL;
+	cl->backoff_s = 0;
+	try_connect(cl);
+}
+
+/* The identity and server a reload read differ from the running ones. */
+static int identity_changed(const struct client *cl, const struct client_identity *id,
+			    const struct config_client *nc)
+{
+	return id->ik != cl->ik || !crypto_memeq(id->key, cl->psk, sizeof(cl->psk)) ||
+	       (id->ik && !crypto_memeq(id->server_pub, cl->server_pub, sizeof(cl->server_pub))) ||
+	       pick_cipher(nc->cipher) != cl->alg || nc->server.port != cl->cfg.server.port ||
+	       strcmp(nc->server.host, cl->cfg.server.host) != 0;
+}
 
 static int reload(struct client *cl)
 {
 	struct config_client nc;
-	char err[CONFIG_ERR_MAX];
-	int log = 0;
+	struct client_identity id;
+	char err[(size_t)CONFIG_ERR_MAX + KEYS_ERR_MAX];
+	int log = 0, changed;
 
 	config_client_defaults(&nc);
 	/* `postern exec` admits only its command's tree, reload or not. */
 	if (cl->hooks != NULL && cl->hooks->default_admit != NULL)
 		config_set_admit(&nc, cl->hooks->default_admit);
-	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
+	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0 ||
+	    load_identity(&nc, &id, err) != 0) {
 		log_error("reload rejected, configuration unchanged error=%s", log_q(err));
 		config_client_free(&nc);
 		return -1;
 	}
-	return apply_forwards(cl, &nc);
+	/* -W is one stream to one server: it cannot move. */
+	changed = cl->cfg.stdio.host[0] == 0 && identity_changed(cl, &id, &nc);
+	if (!changed) {
+		memcpy(nc.key_file, cl->cfg.key_file, sizeof(nc.key_file));
+		memcpy(nc.server_key, cl->cfg.server_key, sizeof(nc.server_key));
+		nc.server = cl->cfg.server;
+	}
+	if (apply_forwards(cl, &nc) != 0) {
+		crypto_wipe(&id, sizeof(id));
+		return -1;
+	}
+	if (changed) {
+		memcpy(cl->psk, id.key, sizeof(cl->psk));
+		memcpy(cl->server_pub, id.server_pub, sizeof(cl->server_pub));
+		cl->ik = id.ik;
+		cl->alg = pick_cipher(cl->cfg.cipher);
+		net_format_endpoint(&cl->cfg.server, cl->server_name, sizeof(cl->server_name));
+		log_info("reload: moving to a new session server=%s", cl->server_name);
+		handover(cl);
+	}
+	crypto_wipe(&id, sizeof(id));
+	return 0;
 }
 
 /*
@@ -786,8 +930,6 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	 * read their specs from it. */
 	struct config_client old = cl->cfg;
 	cl->cfg = nc;
-	memcpy(cl->cfg.key_file, old.key_file, sizeof(old.key_file));
-	cl->cfg.server = old.server;
 	cl->fwds = fwds;
 	cl->binds = binds;
 	cl->bind_err = bind_err;
@@ -1166,36 +1308,21 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
 		lvl = LOG_LVL_WARN;
 	log_init("postern", lvl, cl.cfg.log_sink == CONFIG_LOG_SYSLOG);
-	enum keys_kind kind;
+	struct client_identity id;
 	struct pass_source ps = {
 	    .file = cl.cfg.passphrase_file[0] ? cl.cfg.passphrase_file : NULL,
 	    .env = cl.cfg.passphrase_env[0] ? cl.cfg.passphrase_env : NULL,
 	    .askpass = cl.cfg.askpass[0] ? cl.cfg.askpass : NULL,
 	};
 	pass_set_default(&ps);
-	if (keys_load_any(cl.cfg.key_file, &kind, cl.psk, err) != 0) {
+	if (load_identity(&cl.cfg, &id, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
 		goto out;
 	}
-	cl.ik = kind == KEYS_X25519;
-	if (cl.ik && cl.cfg.server_key[0] == '\0') {
-		fprintf(stderr,
-			"postern client: %s is an x25519 key: give the server's public key "
-			"with --server-key FILE|BASE64 (server_key in a profile)\n",
-			cl.cfg.key_file);
-		goto out;
-	}
-	if (!cl.ik && cl.cfg.server_key[0] != '\0') {
-		fprintf(stderr,
-			"postern client: --server-key needs an x25519 key pair "
-			"(postern keygen -t x25519); %s is a pre-shared key\n",
-			cl.cfg.key_file);
-		goto out;
-	}
-	if (cl.ik && keys_load_public(cl.cfg.server_key, cl.server_pub, err) != 0) {
-		fprintf(stderr, "postern client: server_key: %s\n", err);
-		goto out;
-	}
+	memcpy(cl.psk, id.key, sizeof(cl.psk));
+	memcpy(cl.server_pub, id.server_pub, sizeof(cl.server_pub));
+	cl.ik = id.ik;
+	crypto_wipe(&id, sizeof(id));
 	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));
 	cl.binds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.binds));
 	cl.bind_err = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.bind_err));

@@ -350,7 +350,7 @@ def test_ask_on_the_terminal_without_an_approval_program(pg, echo_server, tmp):
             read_until(rb"allow 127\.0\.0\.1:\d+ .*\? ")
             os.write(master, b"n\n")
             assert not no.result(timeout=IO_TIMEOUT), "answered n, still admitted"
-        read_until(rb"rejected by policy ask on .*refused on the terminal")
+        read_until(rb"connection rejected .* admit=ask entrance=.*refused on the terminal")
     finally:
         cli.terminate()
         try:

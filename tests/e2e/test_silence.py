@@ -14,7 +14,7 @@ import pytest
 import noise_probe
 from conftest import echo_handler, echo_roundtrip, forward_spec, hostport, probe, wait_until
 
-REFUSED = r"refused 127\.0\.0\.1:%d: "
+REFUSED = r"refused peer=127\.0\.0\.1:%d reason="
 
 
 @pytest.fixture
