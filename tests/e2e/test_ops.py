@@ -13,6 +13,8 @@ import hashlib
 import json
 import subprocess
 
+import re
+
 import pytest
 from test_peers import ssh_argv, sshd  # noqa: F401 (a fixture)
 
@@ -194,7 +196,8 @@ def test_reload_adds_key_and_listener(pg, tmp, echo_server):
 
 
 def client_profile(path, server, key, forwards):
-    text = f"[profile office]\nserver = {hostport(*server.addr)}\nkey_file = {key}\n"
+    addr = server if isinstance(server, tuple) else server.addr
+    text = f"[profile office]\nserver = {hostport(*addr)}\nkey_file = {key}\n"
     text += "".join(f"local_forward = {f}\n" for f in forwards)
     path.write_text(text)
     return path
@@ -242,6 +245,86 @@ def test_client_reload_adds_and_removes_forwards(pg, tmp, tcp_servers, echo_serv
     line = cli.wait_for_log(r"reload rejected, configuration unchanged error=.*").group(0)
     assert "client.conf:5: unknown setting 'locl_forward'" in line, line
     assert cli.count(r"session established") == 1
+
+
+def test_client_reload_new_key_moves_to_a_new_session(pg, tmp, echo_server):
+    """SIGHUP after the profile's key_file changed (key rollover on the same
+    server): the client brings up a session with the new key, new
+    connections go through it, the old session closes with GOODBYE, the -R
+    forward comes back on the new session (same port), and the -L listener
+    never stops."""
+    ka, kb = pg.keygen("a.key"), pg.keygen("b.key")
+    rport = free_port()
+    conf = tmp / "server.conf"
+    both = f"any\npermit_listen = {rport}"
+    server_conf(conf, free_port(), [("a", ka, both), ("b", kb, both)])
+    srv = pg.start_server(config=conf)
+    lport = free_port()
+    fa = forward_spec("127.0.0.1", lport, *echo_server.addr)
+    prof = tmp / "client.conf"
+    client_profile(prof, srv, ka, [fa])
+    prof.write_text(prof.read_text() + f"remote_forward = {rport}:{hostport(*echo_server.addr)}\n")
+    cli = pg.start_client(config=prof, profile="office", expect_listen=[fa])
+    cli.wait_for_log(rf"remote forward listening listen=\"port {rport}\" ")
+    srv.wait_for_log(r"session authenticated .*key=a$")
+    echo_roundtrip(("127.0.0.1", lport))
+
+    prof.write_text(prof.read_text().replace(f"key_file = {ka}", f"key_file = {kb}"))
+    hup(cli)
+    cli.wait_for_log(r"reload: moving to a new session server=")
+    srv.wait_for_log(r"session authenticated .*key=b$")
+    cli.wait_for_log(r"handover old=1 new=2")
+    cli.wait_for_log(r"session closed id=1 reason=\"replaced by reload\"")
+    srv.wait_for_log(r"session closed id=\d+ reason=\"peer closed the session\"")
+    cli.wait_for_log(rf"remote forward listening listen=\"port {rport}\" ", count=2)
+    assert cli.count(r"remote forward failed") == 0, cli.tail()
+    echo_roundtrip(("127.0.0.1", lport))
+    echo_roundtrip(("127.0.0.1", rport))
+    assert cli.count(r"listening addr=") == 1, "the -L listener was reopened"
+    assert cli.alive() and srv.count(r"session authenticated ") == 2
+
+
+def test_client_reload_new_server(pg, tmp, echo_server):
+    """SIGHUP after the profile names another server: the client moves there
+    (the new server sees the session and carries the forward); the old
+    server sees its session end."""
+    key = pg.keygen()
+    s1 = pg.start_server(key=key, permit=["any"], name="server-1")
+    s2 = pg.start_server(key=key, permit=["any"], name="server-2")
+    lport = free_port()
+    fa = forward_spec("127.0.0.1", lport, *echo_server.addr)
+    prof = client_profile(tmp / "client.conf", s1, key, [fa])
+    cli = pg.start_client(config=prof, profile="office", expect_listen=[fa])
+    echo_roundtrip(("127.0.0.1", lport))
+    client_profile(prof, s2, key, [fa])
+    hup(cli)
+    s2.wait_for_log(r"session authenticated .*key=default$")
+    s1.wait_for_log(r"session closed id=1 reason=\"peer closed the session\"")
+    cli.wait_for_log(r"session established id=2 server=" + re.escape(hostport(*s2.addr)) + " ")
+    echo_roundtrip(("127.0.0.1", lport))
+    assert cli.count(r"session closed ") == 1 and s2.count(r"session closed ") == 0
+
+
+def test_client_reload_unreachable_server_keeps_the_old_session(pg, tmp, echo_server):
+    """A reload to a server that does not answer: the old session keeps
+    carrying new connections while the client keeps trying; a bad key file
+    is rejected whole."""
+    key = pg.keygen()
+    srv = pg.start_server(key=key, permit=["any"])
+    lport = free_port()
+    fa = forward_spec("127.0.0.1", lport, *echo_server.addr)
+    prof = client_profile(tmp / "client.conf", srv, key, [fa])
+    cli = pg.start_client(config=prof, profile="office", expect_listen=[fa])
+    prof.write_text(prof.read_text().replace("key_file = ", "key_file = /nonexistent/"))
+    hup(cli)
+    line = cli.wait_for_log(r"reload rejected, configuration unchanged error=.*").group(0)
+    assert "/nonexistent/" in line, line
+    client_profile(prof, ("127.0.0.1", free_port()), key, [fa])
+    hup(cli)
+    cli.wait_for_log(r"connect failed server=127\.0\.0\.1:\d+ ", count=1)
+    cli.wait_for_log(r"reconnecting delay=")
+    echo_roundtrip(("127.0.0.1", lport))
+    assert cli.count(r"session closed id=1 ") == 0 and srv.count(r"session closed ") == 0
 
 
 # --- daemon life -----------------------------------------------------------------
