@@ -9,6 +9,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+import datetime
 import hashlib
 import json
 import subprocess
@@ -35,6 +36,13 @@ def server_conf(path, port, keys, extra="", listen=None):
 
 def hup(proc):
     proc.p.send_signal(signal.SIGHUP)
+
+
+def log_time(m):
+    """The time stamp (UTC seconds) of the log line around match ${m}."""
+    line = m.string[m.string.rfind("\n", 0, m.start()) + 1:]
+    stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+    return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def reloaded(proc, n):
@@ -86,7 +94,10 @@ def test_reload_keeps_kept_session_and_closes_removed(pg, tmp, tcp_servers, echo
     _, outcome_b = recv_until_end(sb)
     sb.close()
     assert outcome_b in ("eof", "reset"), outcome_b
-    srv.wait_for_log(r"session closed id=\d+ reason=\"key revoked by reload\"")
+    closed = srv.wait_for_log(r"session closed id=\d+ reason=\"key revoked by reload\"")
+    # ... within a second of the SIGHUP, by the server's own clock ...
+    hupped = srv.wait_for_log(r"reloading from=SIGHUP")
+    assert log_time(closed) - log_time(hupped) <= 1.0, (hupped.group(0), closed.group(0))
     # ... and b's client, reconnecting, is refused: the key is gone.
     srv.wait_for_log(r"refused peer=127\.0\.0\.1:\d+ reason=\"no key matched")
 
@@ -453,7 +464,7 @@ def test_status_json_two_channels_and_metrics(pg, tmp, echo_server):
     """A session with two open channels: status (text and --json) shows the
     identity, the peer, both channels and byte counters that move; the
     metrics parse as Prometheus text and agree."""
-    parser = pytest.importorskip("prometheus_client.parser")
+    from prometheus_client import parser  # python3-prometheus-client (setup-debian.sh)
     ka = pg.keygen("a.key")
     ctl = tmp / "server.sock"
     conf = server_conf(tmp / "server.conf", free_port(), [("a", ka, hostport(*echo_server.addr))],
@@ -500,7 +511,7 @@ def test_status_json_two_channels_and_metrics(pg, tmp, echo_server):
 def test_metrics_listen_scrape(pg, tmp, echo_server):
     """metrics_listen serves GET /metrics over HTTP, parseable by
     prometheus_client and counting the session; other paths get 404."""
-    parser = pytest.importorskip("prometheus_client.parser")
+    from prometheus_client import parser  # python3-prometheus-client (setup-debian.sh)
     import urllib.error
     import urllib.request
     key = pg.keygen()
