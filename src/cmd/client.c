@@ -205,9 +205,10 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 		reload(cl);
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
-		int up = cl->s != NULL && session_established(cl->s);
+		struct session *cur = current_session(cl);
+		int up = cur != NULL && session_established(cur);
 		if (up)
-			session_get_stats(cl->s, &st);
+			session_get_stats(cur, &st);
 		size_t open = 0;
 		for (size_t i = 0; i < cl->nfwds; i++)
 			open += cl->fwds[i] != NULL;
@@ -848,6 +849,7 @@ static int reload(struct client *cl)
 	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0 ||
 	    load_identity(&nc, &id, err) != 0) {
 		log_error("reload rejected, configuration unchanged error=%s", log_q(err));
+		crypto_wipe(&id, sizeof(id));
 		config_client_free(&nc);
 		return -1;
 	}
@@ -1138,9 +1140,11 @@ static void ctl_client_status(struct client *cl, struct ctl_out *o, int json)
 {
 	struct session_stats st = {0};
 	char a[NAME_MAX_LEN];
-	int up = cl->s != NULL && session_established(cl->s);
+	/* During a reload's handover the old session is the one serving. */
+	struct session *cur = current_session(cl);
+	int up = cur != NULL && session_established(cur);
 	if (up)
-		session_get_stats(cl->s, &st);
+		session_get_stats(cur, &st);
 	if (!json) {
 		ctl_printf(o,
 			   "server %s session %s channels %zu bytes out %llu in %llu reconnects %u "
@@ -1182,6 +1186,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 {
 	struct client *cl = arg;
 	struct session_stats st = {0};
+	struct session *cur;
 	switch (req->verb) {
 	case CTL_STATUS:
 		ctl_client_status(cl, o, req->json);
@@ -1195,8 +1200,9 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		ctl_printf(o, "reload failed; configuration unchanged\n");
 		return -1;
 	case CTL_METRICS:
-		if (cl->s != NULL && session_established(cl->s))
-			session_get_stats(cl->s, &st);
+		cur = current_session(cl);
+		if (cur != NULL && session_established(cur))
+			session_get_stats(cur, &st);
 		ctl_printf(
 		    o,
 		    "# HELP postern_client_established 1 while the session is up.\n"
@@ -1206,7 +1212,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		    "# HELP postern_client_reconnects_total Sessions lost and retried.\n"
 		    "# TYPE postern_client_reconnects_total counter\n"
 		    "postern_client_reconnects_total %u\n",
-		    cl->s != NULL && session_established(cl->s), st.channels, cl->reconnects);
+		    cur != NULL && session_established(cur), st.channels, cl->reconnects);
 		return 0;
 	case CTL_BANS:
 	case CTL_UNBAN:
@@ -1317,6 +1323,7 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	pass_set_default(&ps);
 	if (load_identity(&cl.cfg, &id, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
+		crypto_wipe(&id, sizeof(id));
 		goto out;
 	}
 	memcpy(cl.psk, id.key, sizeof(cl.psk));

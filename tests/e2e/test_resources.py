@@ -240,7 +240,7 @@ def test_remote_listeners_draw_on_the_descriptor_budget(pg, echo_server):
     pg.start_client(server=srv.addr, key=key, name="client-a", wait=False,
                     extra=["--no-exit-on-forward-failure"] + remotes)
     srv.wait_for_log(r"remote forward failed session=\d+ key=default error=\"descriptor budget reached")
-    allocated = srv.count(r"remote forward listening on 127\.0\.0\.1:\d+")
+    allocated = srv.count(r"remote forward listening session=\d+ listen=127\.0\.0\.1:\d+")
     assert 0 < allocated < 200, f"{allocated} of 200 listeners under a 300-descriptor limit"
     lport = free_port()
     pg.start_client(server=srv.addr, key=key, name="client-b",
