@@ -43,7 +43,14 @@ struct client_remote {
 	int bind_given; /* the spec named a bind address */
 	uint16_t bound_port;
 	int gone; /* removed by a reload: its listen id refuses channels from now on */
+	/* After a handover the server may not yet have let go of the old
+	 * session's listener on this port: refusals still retried, and whether
+	 * a retry waits for the relisten timer. */
+	unsigned retries;
+	int retry_due;
 };
+
+enum { HANDOVER_LISTEN_RETRIES = 5, HANDOVER_LISTEN_RETRY_MS = 300 };
 
 struct client {
 	uv_loop_t *loop;
@@ -72,6 +79,7 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
+	uv_timer_t relisten; /* re-asks for -R ports after a handover (client_remote.retries) */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
 	unsigned attempts; /* failed rounds before any session was established */
@@ -164,6 +172,8 @@ static void stop(struct client *cl, int code)
 	cl->stopping = 1;
 	cl->exit_code = code;
 	uv_timer_stop(&cl->retry);
+	uv_timer_stop(&cl->relisten);
+	uv_close((uv_handle_t *)&cl->relisten, NULL);
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
 	uv_close((uv_handle_t *)&cl->sighup, NULL);
@@ -342,18 +352,33 @@ static void resolve_binds(struct client *cl)
 }
 
 /* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
+/* request_one(cl, s, i): send remote forward ${i}'s LISTEN on ${s}. Returns 0 or -1. */
+static int request_one(struct client *cl, struct session *s, size_t i)
+{
+	const struct net_endpoint *l = &cl->remote[i].fw.listen;
+	uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
+	size_t n =
+	    frame_listen(f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+			 l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""), l->port);
+	return n == 0 || session_send_frame(s, f, n) != 0 ? -1 : 0;
+}
+
 static void request_remote(struct client *cl, struct session *s)
 {
-	for (size_t i = 0; i < cl->nremote; i++) {
-		if (cl->remote[i].gone)
-			continue;
-		const struct net_endpoint *l = &cl->remote[i].fw.listen;
-		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
-		size_t n = frame_listen(
-		    f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
-		    l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""), l->port);
-		if (n == 0 || session_send_frame(s, f, n) != 0)
+	for (size_t i = 0; i < cl->nremote; i++)
+		if (!cl->remote[i].gone && request_one(cl, s, i) != 0)
 			return;
+}
+
+static void on_relisten(uv_timer_t *t)
+{
+	struct client *cl = t->data;
+	for (size_t i = 0; i < cl->nremote; i++) {
+		if (!cl->remote[i].retry_due)
+			continue;
+		cl->remote[i].retry_due = 0;
+		if (!cl->remote[i].gone && cl->s != NULL && session_established(cl->s))
+			request_one(cl, cl->s, i);
 	}
 }
 
@@ -441,7 +466,6 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 {
 	struct client *cl = arg;
 	char target[NET_PATH_MAX + 16], listen[NET_PATH_MAX + 16];
-	(void)s;
 	if (f->listen_id == 0 || f->listen_id > cl->nremote)
 		return;
 	struct client_remote *r = &cl->remote[f->listen_id - 1];
@@ -450,6 +474,16 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 		net_format_endpoint(&r->fw.listen, listen, sizeof(listen));
 	else
 		snprintf(listen, sizeof(listen), "port %u", (unsigned)r->fw.listen.port);
+	if (f->type != FRAME_LISTEN_OK && r->retries > 0 && s == cl->s) {
+		r->retries--;
+		r->retry_due = 1;
+		log_debug("remote forward refused after a handover, retrying listen=%s",
+			  log_q(listen));
+		if (!uv_is_active((uv_handle_t *)&cl->relisten))
+			uv_timer_start(&cl->relisten, on_relisten, HANDOVER_LISTEN_RETRY_MS, 0);
+		return;
+	}
+	r->retries = 0;
 	if (f->type == FRAME_LISTEN_OK) {
 		r->bound_port = f->port;
 		if (!r->fw.listen.is_unix && r->fw.listen.port == 0)
@@ -506,8 +540,11 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	if (cl->old == s) {
 		/* A handover's old session: the current one (or its attempt) goes on. */
 		cl->old = NULL;
-		if (cl->remote_after_old && cl->s != NULL && session_established(cl->s))
+		if (cl->remote_after_old && cl->s != NULL && session_established(cl->s)) {
+			for (size_t i = 0; i < cl->nremote; i++)
+				cl->remote[i].retries = HANDOVER_LISTEN_RETRIES;
 			request_remote(cl, cl->s);
+		}
 		cl->remote_after_old = 0;
 		return;
 	}
@@ -1356,6 +1393,8 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	}
 	uv_timer_init(cl.loop, &cl.retry);
 	cl.retry.data = &cl;
+	uv_timer_init(cl.loop, &cl.relisten);
+	cl.relisten.data = &cl;
 	uv_signal_init(cl.loop, &cl.sigint);
 	uv_signal_init(cl.loop, &cl.sigterm);
 	cl.sigint.data = cl.sigterm.data = &cl;
