@@ -81,14 +81,14 @@ def main():
         subprocess.run([binary, "keygen", "-o", tmp / "k"], check=True, capture_output=True)
         slog = start([binary, "server", "-k", tmp / "k", "-l", "127.0.0.1:0",
                       "--permit-open", "any", "--state-dir", tmp / "st"], "server")
-        sport = wait_log(slog, r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        sport = wait_log(slog, r"listening addr=127\.0\.0\.1:(\d+)").group(1)
         policies = [("any", "any"), ("same-user", "same-user"),
                     ("exe", f"exe:{tmp / 'connrate'}")]
         ports = {}
         for name, pol in policies:
             clog = start([binary, "client", "-k", tmp / "k", "-L", f"127.0.0.1:0:127.0.0.1:{eport}",
                           "--admit", pol, f"127.0.0.1:{sport}"], f"client-{name}")
-            ports[name] = wait_log(clog, r"listening on 127\.0\.0\.1:(\d+) for").group(1)
+            ports[name] = wait_log(clog, r"listening addr=127\.0\.0\.1:(\d+) target=").group(1)
         rows = {}
         load = os.getloadavg()[0]
         for conc in (1, 8):

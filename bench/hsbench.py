@@ -80,7 +80,7 @@ class Server:
                                   stderr=subprocess.STDOUT)
         while True:
             text = (self.dir / "log").read_text()
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
+            m = re.search(r"listening addr=127\.0\.0\.1:(\d+)", text)
             if m and "server ready" in text:
                 self.port = int(m.group(1))
                 break

@@ -136,8 +136,8 @@ def main():
         cl = subprocess.Popen([a.postern, "client", "-k", f"{tmp}/k{a.keys - 1}.key", "-L",
                                f"127.0.0.1:{lport}:127.0.0.1:{eport}", f"127.0.0.1:{sport}"],
                               stderr=open(clog, "w"))
-        wait_log(slog, rf"authenticated as key 'k{a.keys - 1}'")
-        wait_log(clog, rf"listening on 127\.0\.0\.1:{lport}")
+        wait_log(slog, rf"session authenticated .*key=k{a.keys - 1}\b")
+        wait_log(clog, rf"listening addr=127\.0\.0\.1:{lport}")
         sock = socket.create_connection(("127.0.0.1", lport), timeout=60)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pingpong(sock, 1, a.pace)  # warm up

@@ -333,7 +333,7 @@ class Bench:
         os.chmod(conf, 0o600)
         p = self.start(self.nsx(pb, "server", "-c", conf, "--state-dir", self.tmp / "state"),
                        "postern-server")
-        self.wait_log(p, r"listening on 127\.0\.0\.1:%d" % TUNNEL_PORT)
+        self.wait_log(p, r"listening addr=127\.0\.0\.1:%d" % TUNNEL_PORT)
         time.sleep(0.3)
         accept_re = re.compile(self.args.accept_regex)
 

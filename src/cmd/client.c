@@ -44,7 +44,14 @@ struct client_remote {
 	int bind_given; /* the spec named a bind address */
 	uint16_t bound_port;
 	int gone; /* removed by a reload: its listen id refuses channels from now on */
+	/* After a handover the server may not yet have let go of the old
+	 * session's listener on this port: refusals still retried, and whether
+	 * a retry waits for the relisten timer. */
+	unsigned retries;
+	int retry_due;
 };
+
+enum { HANDOVER_LISTEN_RETRIES = 5, HANDOVER_LISTEN_RETRY_MS = 300 };
 
 struct client {
 	uv_loop_t *loop;
@@ -55,6 +62,11 @@ struct client {
 	uint8_t server_pub[CRYPTO_KEY_LEN];
 	enum crypto_aead_alg alg;
 	struct session *s;	 /* current session, or NULL */
+	struct session *old;	 /* the session a reload is moving away from, still serving */
+	unsigned gen;		 /* bumped when a reload changes the server or the key */
+	unsigned attempt_gen;	 /* ${gen} when the current attempt began (try_connect) */
+	unsigned s_gen;		 /* ${attempt_gen} of ${s} */
+	int remote_after_old;	 /* ask for the -R listeners once ${old} has closed */
 	struct noise_hs *hs;	 /* handshake in progress */
 	struct fwd_local **fwds; /* -L then -D entrances */
 	size_t nfwds;
@@ -68,6 +80,7 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
+	uv_timer_t relisten; /* re-asks for -R ports after a handover (client_remote.retries) */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
 	unsigned attempts; /* failed rounds before any session was established */
@@ -87,6 +100,49 @@ struct client {
 static void try_connect(struct client *cl);
 static void schedule_reconnect(struct client *cl, const char *why);
 
+/* Who the client is and which server it trusts, as a profile's key settings give them. */
+struct client_identity {
+	uint8_t key[CRYPTO_KEY_LEN]; /* the PSK, or with ik our x25519 private key */
+	int ik;
+	uint8_t server_pub[CRYPTO_KEY_LEN];
+};
+
+/*
+ * load_identity(c, id, err): read ${c}'s key_file and server_key into ${id}.
+ * Returns 0, or -1 with a message in ${err} (KEYS_ERR_MAX bytes). Start and
+ * reload share it, so a reload accepts exactly what a start would.
+ */
+static int load_identity(const struct config_client *c, struct client_identity *id, char *err)
+{
+	enum keys_kind kind;
+	char why[KEYS_ERR_MAX];
+
+	memset(id, 0, sizeof(*id));
+	if (keys_load_any(c->key_file, &kind, id->key, err) != 0)
+		return -1;
+	id->ik = kind == KEYS_X25519;
+	if (id->ik && c->server_key[0] == '\0') {
+		snprintf(err, KEYS_ERR_MAX,
+			 "%s is an x25519 key: give the server's public key with --server-key "
+			 "FILE|BASE64 (server_key in a profile)",
+			 c->key_file);
+		return -1;
+	}
+	if (!id->ik && c->server_key[0] != '\0') {
+		snprintf(
+		    err, KEYS_ERR_MAX,
+		    "--server-key needs an x25519 key pair (postern keygen -t x25519); %s is a "
+		    "pre-shared key",
+		    c->key_file);
+		return -1;
+	}
+	if (id->ik && keys_load_public(c->server_key, id->server_pub, why) != 0) {
+		snprintf(err, KEYS_ERR_MAX, "server_key: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 static enum crypto_aead_alg pick_cipher(int configured)
 {
 	if (configured >= 0)
@@ -99,9 +155,12 @@ static const char *cipher_name(enum crypto_aead_alg alg)
 	return alg == CRYPTO_AESGCM ? "aes-256-gcm" : "chacha20-poly1305";
 }
 
+/* Until a reload's new session is up, new connections keep using the old one. */
 static struct session *current_session(void *arg)
 {
 	struct client *cl = arg;
+	if ((cl->s == NULL || !session_established(cl->s)) && cl->old != NULL)
+		return cl->old;
 	return cl->s;
 }
 
@@ -114,6 +173,8 @@ static void stop(struct client *cl, int code)
 	cl->stopping = 1;
 	cl->exit_code = code;
 	uv_timer_stop(&cl->retry);
+	uv_timer_stop(&cl->relisten);
+	uv_close((uv_handle_t *)&cl->relisten, NULL);
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
 	uv_close((uv_handle_t *)&cl->sighup, NULL);
@@ -132,13 +193,15 @@ static void stop(struct client *cl, int code)
 	cl->admit = NULL;
 	if (cl->hooks != NULL && cl->hooks->stopping != NULL)
 		cl->hooks->stopping(cl->hooks->arg);
+	if (cl->old != NULL)
+		session_close(cl->old, "client shutting down", 1);
 	if (cl->s != NULL)
 		session_close(cl->s, "client shutting down", 1);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
-	log_info("signal %d: shutting down", signum);
+	log_info("shutting down signal=%d", signum);
 	sdnotify_stopping();
 	stop(sig->data, 0);
 }
@@ -150,24 +213,25 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct client *cl = sig->data;
 	if (signum == SIGHUP) {
-		log_info("SIGHUP: reloading the configuration");
+		log_info("reloading from=SIGHUP");
 		sdnotify_reloading();
 		reload(cl);
 		sdnotify_ready();
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
-		int up = cl->s != NULL && session_established(cl->s);
+		struct session *cur = current_session(cl);
+		int up = cur != NULL && session_established(cur);
 		if (up)
-			session_get_stats(cl->s, &st);
+			session_get_stats(cur, &st);
 		size_t open = 0;
 		for (size_t i = 0; i < cl->nfwds; i++)
 			open += cl->fwds[i] != NULL;
-		log_info("status: session with %s %s, %zu channel(s), %zu of %zu local "
-			 "forward(s) listening, %zu remote forward(s)",
-			 cl->server_name, up ? "established" : "not established", st.channels, open,
+		log_info("status server=%s session=%s channels=%zu listening=%zu forwards=%zu "
+			 "remote_forwards=%zu",
+			 cl->server_name, up ? "established" : "none", st.channels, open,
 			 cl->cfg.nlocal + cl->cfg.ndynamic, cl->nremote);
 	} else {
-		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
+		log_info("signal ignored (SIGUSR1 logs the status) signal=SIGUSR2");
 	}
 }
 
@@ -226,7 +290,7 @@ static void set_admit(struct client *cl, size_t i, int socks)
 	}
 	fwd_local_set_admit(cl->fwds[i], cl->admit, &p);
 	if (!(p.terms & ADMIT_ANY))
-		log_debug("forward %zu admits %s", i + 1, p.text);
+		log_debug("forward admits forward=%zu admit=%s", i + 1, log_q(p.text));
 }
 
 static int open_forwards(struct client *cl)
@@ -246,8 +310,9 @@ static int open_forwards(struct client *cl)
 		if (cl->fwds[i] != NULL)
 			set_admit(cl, i, socks);
 		if (cl->fwds[i] == NULL) {
-			log_error("%s %zu: %s", socks ? "dynamic forward" : "local forward",
-				  socks ? i - cl->cfg.nlocal + 1 : i + 1, err);
+			log_error("cannot open forward kind=%s forward=%zu error=%s",
+				  socks ? "dynamic" : "local",
+				  socks ? i - cl->cfg.nlocal + 1 : i + 1, log_q(err));
 			if (cl->cfg.exit_on_forward_failure)
 				return -1;
 			log_warn("continuing without it (--no-exit-on-forward-failure)");
@@ -291,25 +356,40 @@ static void resolve_binds(struct client *cl)
 }
 
 /* Ask the server for every -R listener; it answers with LISTEN_OK/FAIL. */
+/* request_one(cl, s, i): send remote forward ${i}'s LISTEN on ${s}. Returns 0 or -1. */
+static int request_one(struct client *cl, struct session *s, size_t i)
+{
+	const struct net_endpoint *l = &cl->remote[i].fw.listen;
+	uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
+	size_t n =
+	    frame_listen(f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
+			 l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""), l->port);
+	return n == 0 || session_send_frame(s, f, n) != 0 ? -1 : 0;
+}
+
 static void request_remote(struct client *cl, struct session *s)
 {
-	for (size_t i = 0; i < cl->nremote; i++) {
-		if (cl->remote[i].gone)
-			continue;
-		const struct net_endpoint *l = &cl->remote[i].fw.listen;
-		uint8_t f[FRAME_CHAN_HDR + 4 + FRAME_MAX_HOST];
-		size_t n = frame_listen(
-		    f, (uint32_t)i + 1, l->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,
-		    l->is_unix ? l->path : (cl->remote[i].bind_given ? l->host : ""), l->port);
-		if (n == 0 || session_send_frame(s, f, n) != 0)
+	for (size_t i = 0; i < cl->nremote; i++)
+		if (!cl->remote[i].gone && request_one(cl, s, i) != 0)
 			return;
+}
+
+static void on_relisten(uv_timer_t *t)
+{
+	struct client *cl = t->data;
+	for (size_t i = 0; i < cl->nremote; i++) {
+		if (!cl->remote[i].retry_due)
+			continue;
+		cl->remote[i].retry_due = 0;
+		if (!cl->remote[i].gone && cl->s != NULL && session_established(cl->s))
+			request_one(cl, cl->s, i);
 	}
 }
 
 static void on_stdio_done(void *arg, int ok)
 {
 	struct client *cl = arg;
-	log_debug("-W: channel ended%s", ok ? "" : " with an error");
+	log_debug("stdio channel ended ok=%s", ok ? "yes" : "no");
 	stop(cl, ok ? 0 : EXIT_RUNTIME);
 }
 
@@ -323,7 +403,7 @@ static int open_stdio(struct client *cl, struct session *s)
 	int sv[2];
 	char name[NET_HOST_MAX + 16];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-		log_error("-W: socketpair: %s", strerror(errno));
+		log_error("stdio socketpair failed error=%s", log_q(strerror(errno)));
 		return -1;
 	}
 	struct channel_entrance e = {
@@ -347,9 +427,24 @@ static int open_stdio(struct client *cl, struct session *s)
 static void on_established(void *arg, struct session *s)
 {
 	struct client *cl = arg;
-	log_info("session established with %s (%s)", cl->server_name, cipher_name(cl->alg));
+	log_info("session established id=%lu server=%s cipher=%s", session_id(s), cl->server_name,
+		 cipher_name(cl->alg));
 	cl->backoff_s = 0;
 	cl->established_once = 1;
+	if (cl->s_gen != cl->gen) {
+		/* Begun before a reload changed the server or key: start over. */
+		session_close(s, "superseded by reload", 1);
+		return;
+	}
+	if (cl->old != NULL) {
+		/* The handover: new connections already come here; the old
+		 * session's -R listeners must be gone before we ask again, as
+		 * the same server would refuse ports that are still bound. */
+		log_info("handover old=%lu new=%lu", session_id(cl->old), session_id(s));
+		session_close(cl->old, "replaced by reload", 1);
+		cl->remote_after_old = 1;
+		return;
+	}
 	if (cl->cfg.stdio.host[0] != 0) {
 		if (cl->stdio == NULL && !cl->forwards_open && open_stdio(cl, s) != 0)
 			stop(cl, EXIT_RUNTIME);
@@ -376,7 +471,6 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 {
 	struct client *cl = arg;
 	char target[NET_PATH_MAX + 16], listen[NET_PATH_MAX + 16];
-	(void)s;
 	if (f->listen_id == 0 || f->listen_id > cl->nremote)
 		return;
 	struct client_remote *r = &cl->remote[f->listen_id - 1];
@@ -385,18 +479,32 @@ static void on_listen_reply(void *arg, struct session *s, const struct frame *f)
 		net_format_endpoint(&r->fw.listen, listen, sizeof(listen));
 	else
 		snprintf(listen, sizeof(listen), "port %u", (unsigned)r->fw.listen.port);
+	if (f->type != FRAME_LISTEN_OK && r->retries > 0 && s == cl->s) {
+		r->retries--;
+		r->retry_due = 1;
+		log_debug("remote forward refused after a handover, retrying listen=%s",
+			  log_q(listen));
+		if (!uv_is_active((uv_handle_t *)&cl->relisten))
+			uv_timer_start(&cl->relisten, on_relisten, HANDOVER_LISTEN_RETRY_MS, 0);
+		return;
+	}
+	r->retries = 0;
 	if (f->type == FRAME_LISTEN_OK) {
 		r->bound_port = f->port;
 		if (!r->fw.listen.is_unix && r->fw.listen.port == 0)
-			log_info("Allocated port %u for remote forward to %s", (unsigned)f->port,
-				 target);
+			log_info(
+			    "remote forward listening listen=%s port=%u target=%s allocated=yes",
+			    log_q(listen), (unsigned)f->port, log_q(target));
 		else
-			log_info("remote forward: server listening on %s for %s", listen, target);
+			log_info("remote forward listening listen=%s port=%u target=%s",
+				 log_q(listen), (unsigned)f->port, log_q(target));
 	} else {
 		char msg[FRAME_MAX_MSG + 1];
 		log_printable(msg, f->data, f->len);
-		log_error("remote forward %s -> %s failed: %s%s%s", listen, target,
-			  frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+		char e[FRAME_MAX_MSG + 64];
+		snprintf(e, sizeof(e), "%s%s%s", frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+		log_error("remote forward failed listen=%s target=%s error=%s", log_q(listen),
+			  log_q(target), log_q(e));
 		if (cl->remote_pending > 0 && cl->cfg.exit_on_forward_failure) {
 			log_error("exiting: a requested forward could not be set up");
 			stop(cl, EXIT_RUNTIME);
@@ -433,7 +541,18 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 			 cl->server_name, reason);
 		reason = plain;
 	}
-	log_info("session %lu closed: %s", session_id(s), reason);
+	log_info("session closed id=%lu reason=%s", session_id(s), log_q(reason));
+	if (cl->old == s) {
+		/* A handover's old session: the current one (or its attempt) goes on. */
+		cl->old = NULL;
+		if (cl->remote_after_old && cl->s != NULL && session_established(cl->s)) {
+			for (size_t i = 0; i < cl->nremote; i++)
+				cl->remote[i].retries = HANDOVER_LISTEN_RETRIES;
+			request_remote(cl, cl->s);
+		}
+		cl->remote_after_old = 0;
+		return;
+	}
 	if (cl->s == s)
 		cl->s = NULL;
 	if (cl->hs != NULL) {
@@ -461,14 +580,14 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	 * wrong key until the server bans its address (connect_attempts stays
 	 * below the default ban_threshold). Once in, it reconnects for good. */
 	if (cl->cfg.stdio.host[0] != 0 && cl->established_once) {
-		log_error("-W: session to %s lost: %s", cl->server_name, why);
+		log_error("stdio session lost server=%s reason=%s", cl->server_name, log_q(why));
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
 	if (!cl->established_once && cl->cfg.connect_attempts != 0 &&
 	    ++cl->attempts >= cl->cfg.connect_attempts) {
-		log_error("cannot establish a session with %s after %u attempt(s): %s",
-			  cl->server_name, cl->attempts, why);
+		log_error("cannot establish a session server=%s attempts=%u reason=%s",
+			  cl->server_name, cl->attempts, log_q(why));
 		stop(cl, EXIT_RUNTIME);
 		return;
 	}
@@ -483,7 +602,7 @@ static void schedule_reconnect(struct client *cl, const char *why)
 	crypto_random(&r, sizeof(r));
 	uint64_t delay_ms = (uint64_t)cl->backoff_s * 1000, spread = delay_ms / 2;
 	delay_ms = delay_ms - delay_ms / 4 + (spread > 0 ? r % (spread + 1) : 0);
-	log_info("reconnecting in %.1f s", (double)delay_ms / 1000);
+	log_info("reconnecting delay=%.1fs", (double)delay_ms / 1000);
 	uv_timer_start(&cl->retry, on_retry, delay_ms, 0);
 }
 
@@ -498,7 +617,8 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 		return;
 	if (status < 0) {
 		char why[96];
-		log_info("connect to %s failed: %s", cl->server_name, strerror(-status));
+		log_info("connect failed server=%s error=%s", cl->server_name,
+			 log_q(strerror(-status)));
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(-status));
 		/* Try the next address; the session object goes with this socket. */
 		cl->s = NULL;
@@ -554,6 +674,7 @@ static void connect_next(struct client *cl)
 	    .rekey_records = cl->cfg.rekey_records,
 	};
 	cl->s = session_new(cl->loop, &p);
+	cl->s_gen = cl->attempt_gen;
 	if (cl->s == NULL) {
 		schedule_reconnect(cl, "out of memory");
 		return;
@@ -563,7 +684,8 @@ static void connect_next(struct client *cl)
 	if (rc != 0) {
 		struct session *s = cl->s;
 		char why[96];
-		log_info("connect to %s failed: %s", cl->server_name, strerror(-rc));
+		log_info("connect failed server=%s error=%s", cl->server_name,
+			 log_q(strerror(-rc)));
 		snprintf(why, sizeof(why), "connect failed: %s", strerror(-rc));
 		cl->s = NULL;
 		session_close(s, why, 0);
@@ -582,7 +704,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		char why[NET_HOST_MAX + 64];
 		snprintf(why, sizeof(why), "cannot resolve %s: %s", cl->cfg.server.host,
 			 uv_strerror(status));
-		log_warn("%s", why);
+		log_warn("cannot resolve server host=%s error=%s", log_q(cl->cfg.server.host),
+			 log_q(uv_strerror(status)));
 		schedule_reconnect(cl, why);
 		return;
 	}
@@ -599,7 +722,8 @@ static void try_connect(struct client *cl)
 		uv_freeaddrinfo(cl->ai);
 		cl->ai = cl->ai_next = NULL;
 	}
-	log_info("connecting to %s", cl->server_name);
+	cl->attempt_gen = cl->gen;
+	log_info("connecting server=%s", cl->server_name);
 	snprintf(port, sizeof(port), "%u", (unsigned)cl->cfg.server.port);
 	struct addrinfo hints = {
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -667,7 +791,7 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
 				      remote_name(&nc->remote[j], b, sizeof(b))) == 0;
 		if (!keep) {
 			cl->remote[i].gone = 1;
-			log_info("reload: %s removed (new connections to it are refused)", a);
+			log_info("reload removed forward=%s", log_q(a));
 		}
 	}
 	size_t first = cl->nremote;
@@ -683,7 +807,7 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
 		memset(n, 0, sizeof(*n));
 		n->fw = nc->remote[j];
 		n->bind_given = nc->remote[j].listen.host[0] != 0;
-		log_info("reload: %s added", b);
+		log_info("reload added forward=%s", log_q(b));
 	}
 	if (cl->s != NULL && session_established(cl->s))
 		for (size_t i = first; i < cl->nremote; i++) {
@@ -703,28 +827,96 @@ static int reload_remote(struct client *cl, const struct config_client *nc)
  * reload(cl): read the command line and the profile again and apply its
  * forwards: an entrance still configured keeps its listener and its open
  * connections; a removed one stops listening (its open connections go on
- * until they end); a new one is opened now. Other settings (server, key,
- * timers) take effect on restart. A profile with errors changes nothing.
- * New bind names are resolved here, blocking the loop for that long.
+ * until they end); a new one is opened now. A changed server, key_file,
+ * server_key or cipher moves the client to a new session (handover()).
+ * Session timers take effect with the next session. A profile with errors
+ * (a key that does not load included) changes nothing. New bind names are
+ * resolved here, blocking the loop for that long.
  */
 static int apply_forwards(struct client *cl, struct config_client *nc_in);
+
+/*
+ * handover(cl): move to the server and key now in ${cl} (make before
+ * break). An established session stays in use, for open and new
+ * connections, while a new one is set up; once that is up, new connections
+ * go to it, the old one is closed with GOODBYE (what still runs through it
+ * is reset) and the -R forwards are asked for again. If it cannot be set
+ * up, the old session goes on serving and the client keeps trying, as after
+ * any lost session. Not up yet: the next attempt uses the new settings.
+ */
+static void handover(struct client *cl)
+{
+	cl->gen++;
+	if (cl->s == NULL || !session_established(cl->s)) {
+		/* An attempt under way is superseded when it comes up (s_gen). */
+		if (uv_is_active((uv_handle_t *)&cl->retry)) {
+			uv_timer_stop(&cl->retry);
+			cl->backoff_s = 0;
+			try_connect(cl);
+		}
+		return;
+	}
+	if (cl->old != NULL) {
+		/* Between a handover's end and the old session's close: start over. */
+		session_close(cl->s, "superseded by reload", 1);
+		return;
+	}
+	cl->old = cl->s;
+	cl->s = NULL;
+	cl->backoff_s = 0;
+	try_connect(cl);
+}
+
+/* The identity and server a reload read differ from the running ones. */
+static int identity_changed(const struct client *cl, const struct client_identity *id,
+			    const struct config_client *nc)
+{
+	return id->ik != cl->ik || !crypto_memeq(id->key, cl->psk, sizeof(cl->psk)) ||
+	       (id->ik && !crypto_memeq(id->server_pub, cl->server_pub, sizeof(cl->server_pub))) ||
+	       pick_cipher(nc->cipher) != cl->alg || nc->server.port != cl->cfg.server.port ||
+	       strcmp(nc->server.host, cl->cfg.server.host) != 0;
+}
 
 static int reload(struct client *cl)
 {
 	struct config_client nc;
-	char err[CONFIG_ERR_MAX];
-	int log = 0;
+	struct client_identity id;
+	char err[(size_t)CONFIG_ERR_MAX + KEYS_ERR_MAX];
+	int log = 0, changed;
 
 	config_client_defaults(&nc);
 	/* `postern exec` admits only its command's tree, reload or not. */
 	if (cl->hooks != NULL && cl->hooks->default_admit != NULL)
 		config_set_admit(&nc, cl->hooks->default_admit);
-	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0) {
-		log_error("reload: %s; configuration unchanged", err);
+	if (conf_client_args(cl->argc, cl->argv, &nc, &log, err) != 0 ||
+	    load_identity(&nc, &id, err) != 0) {
+		log_error("reload rejected, configuration unchanged error=%s", log_q(err));
+		crypto_wipe(&id, sizeof(id));
 		config_client_free(&nc);
 		return -1;
 	}
-	return apply_forwards(cl, &nc);
+	/* -W is one stream to one server: it cannot move. */
+	changed = cl->cfg.stdio.host[0] == 0 && identity_changed(cl, &id, &nc);
+	if (!changed) {
+		memcpy(nc.key_file, cl->cfg.key_file, sizeof(nc.key_file));
+		memcpy(nc.server_key, cl->cfg.server_key, sizeof(nc.server_key));
+		nc.server = cl->cfg.server;
+	}
+	if (apply_forwards(cl, &nc) != 0) {
+		crypto_wipe(&id, sizeof(id));
+		return -1;
+	}
+	if (changed) {
+		memcpy(cl->psk, id.key, sizeof(cl->psk));
+		memcpy(cl->server_pub, id.server_pub, sizeof(cl->server_pub));
+		cl->ik = id.ik;
+		cl->alg = pick_cipher(cl->cfg.cipher);
+		net_format_endpoint(&cl->cfg.server, cl->server_name, sizeof(cl->server_name));
+		log_info("reload: moving to a new session server=%s", cl->server_name);
+		handover(cl);
+	}
+	crypto_wipe(&id, sizeof(id));
+	return 0;
 }
 
 /*
@@ -749,7 +941,7 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	taken = calloc(nold + 1, sizeof(*taken));
 	if (fwds == NULL || binds == NULL || bind_err == NULL || taken == NULL ||
 	    reload_remote(cl, &nc) != 0) {
-		log_error("reload: out of memory; configuration unchanged");
+		log_error("reload rejected, configuration unchanged error=\"out of memory\"");
 		goto out;
 	}
 	for (size_t j = 0; j < nnew; j++) {
@@ -769,7 +961,8 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	for (size_t i = 0; i < nold; i++) {
 		if (taken[i])
 			continue;
-		log_info("reload: %s removed", entrance_name(&cl->cfg, i, a, sizeof(a)));
+		log_info("reload removed forward=%s",
+			 log_q(entrance_name(&cl->cfg, i, a, sizeof(a))));
 		fwd_local_close(cl->fwds[i]);
 		if (cl->binds[i] != NULL)
 			freeaddrinfo(cl->binds[i]);
@@ -781,8 +974,6 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 	 * read their specs from it. */
 	struct config_client old = cl->cfg;
 	cl->cfg = nc;
-	memcpy(cl->cfg.key_file, old.key_file, sizeof(old.key_file));
-	cl->cfg.server = old.server;
 	cl->fwds = fwds;
 	cl->binds = binds;
 	cl->bind_err = bind_err;
@@ -808,19 +999,20 @@ static int apply_forwards(struct client *cl, struct config_client *nc_in)
 						   socks ? NULL : &cl->cfg.local[j].target,
 						   current_session, cl, err);
 			if (cl->fwds[j] == NULL)
-				log_error("reload: %s: %s",
-					  entrance_name(&cl->cfg, j, a, sizeof(a)), err);
+				log_error("reload cannot add forward=%s error=%s",
+					  log_q(entrance_name(&cl->cfg, j, a, sizeof(a))),
+					  log_q(err));
 			else
-				log_info("reload: %s added",
-					 entrance_name(&cl->cfg, j, a, sizeof(a)));
+				log_info("reload added forward=%s",
+					 log_q(entrance_name(&cl->cfg, j, a, sizeof(a))));
 		}
 	/* Every entrance, kept or new, admits by the policy it now has. */
 	for (size_t j = 0; j < nnew; j++)
 		if (cl->fwds[j] != NULL)
 			set_admit(cl, j, j >= cl->cfg.nlocal);
 	config_client_free(&old);
-	log_info("reload: configuration applied: %zu local, %zu dynamic, %zu remote forward(s)",
-		 cl->cfg.nlocal, cl->cfg.ndynamic, cl->cfg.nremote);
+	log_info("reload applied local=%zu dynamic=%zu remote=%zu", cl->cfg.nlocal,
+		 cl->cfg.ndynamic, cl->cfg.nremote);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -990,9 +1182,11 @@ static void ctl_client_status(struct client *cl, struct ctl_out *o, int json)
 {
 	struct session_stats st = {0};
 	char a[NAME_MAX_LEN];
-	int up = cl->s != NULL && session_established(cl->s);
+	/* During a reload's handover the old session is the one serving. */
+	struct session *cur = current_session(cl);
+	int up = cur != NULL && session_established(cur);
 	if (up)
-		session_get_stats(cl->s, &st);
+		session_get_stats(cur, &st);
 	if (!json) {
 		ctl_printf(o,
 			   "server %s session %s channels %zu bytes out %llu in %llu reconnects %u "
@@ -1034,6 +1228,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 {
 	struct client *cl = arg;
 	struct session_stats st = {0};
+	struct session *cur;
 	switch (req->verb) {
 	case CTL_STATUS:
 		ctl_client_status(cl, o, req->json);
@@ -1047,8 +1242,9 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		ctl_printf(o, "reload failed; configuration unchanged\n");
 		return -1;
 	case CTL_METRICS:
-		if (cl->s != NULL && session_established(cl->s))
-			session_get_stats(cl->s, &st);
+		cur = current_session(cl);
+		if (cur != NULL && session_established(cur))
+			session_get_stats(cur, &st);
 		ctl_printf(
 		    o,
 		    "# HELP postern_client_established 1 while the session is up.\n"
@@ -1058,7 +1254,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		    "# HELP postern_client_reconnects_total Sessions lost and retried.\n"
 		    "# TYPE postern_client_reconnects_total counter\n"
 		    "postern_client_reconnects_total %u\n",
-		    cl->s != NULL && session_established(cl->s), st.channels, cl->reconnects);
+		    cur != NULL && session_established(cur), st.channels, cl->reconnects);
 		return 0;
 	case CTL_BANS:
 	case CTL_UNBAN:
@@ -1160,36 +1356,22 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	if (cl.cfg.stdio.host[0] != 0 && lvl == LOG_LVL_INFO)
 		lvl = LOG_LVL_WARN;
 	log_init("postern", lvl, cl.cfg.log_sink == CONFIG_LOG_SYSLOG);
-	enum keys_kind kind;
+	struct client_identity id;
 	struct pass_source ps = {
 	    .file = cl.cfg.passphrase_file[0] ? cl.cfg.passphrase_file : NULL,
 	    .env = cl.cfg.passphrase_env[0] ? cl.cfg.passphrase_env : NULL,
 	    .askpass = cl.cfg.askpass[0] ? cl.cfg.askpass : NULL,
 	};
 	pass_set_default(&ps);
-	if (keys_load_any(cl.cfg.key_file, &kind, cl.psk, err) != 0) {
+	if (load_identity(&cl.cfg, &id, err) != 0) {
 		fprintf(stderr, "postern client: %s\n", err);
+		crypto_wipe(&id, sizeof(id));
 		goto out;
 	}
-	cl.ik = kind == KEYS_X25519;
-	if (cl.ik && cl.cfg.server_key[0] == '\0') {
-		fprintf(stderr,
-			"postern client: %s is an x25519 key: give the server's public key "
-			"with --server-key FILE|BASE64 (server_key in a profile)\n",
-			cl.cfg.key_file);
-		goto out;
-	}
-	if (!cl.ik && cl.cfg.server_key[0] != '\0') {
-		fprintf(stderr,
-			"postern client: --server-key needs an x25519 key pair "
-			"(postern keygen -t x25519); %s is a pre-shared key\n",
-			cl.cfg.key_file);
-		goto out;
-	}
-	if (cl.ik && keys_load_public(cl.cfg.server_key, cl.server_pub, err) != 0) {
-		fprintf(stderr, "postern client: server_key: %s\n", err);
-		goto out;
-	}
+	memcpy(cl.psk, id.key, sizeof(cl.psk));
+	memcpy(cl.server_pub, id.server_pub, sizeof(cl.server_pub));
+	cl.ik = id.ik;
+	crypto_wipe(&id, sizeof(id));
 	cl.fwds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.fwds));
 	cl.binds = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.binds));
 	cl.bind_err = calloc(cl.cfg.nlocal + cl.cfg.ndynamic + 1, sizeof(*cl.bind_err));
@@ -1216,6 +1398,8 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	}
 	uv_timer_init(cl.loop, &cl.retry);
 	cl.retry.data = &cl;
+	uv_timer_init(cl.loop, &cl.relisten);
+	cl.relisten.data = &cl;
 	uv_signal_init(cl.loop, &cl.sigint);
 	uv_signal_init(cl.loop, &cl.sigterm);
 	cl.sigint.data = cl.sigterm.data = &cl;

@@ -40,7 +40,7 @@ static void on_cmd_exit(uv_process_t *p, int64_t status, int sig)
 	x->running = 0;
 	/* Like a shell: a command killed by signal N exits 128 + N. */
 	x->status = sig != 0 ? 128 + sig : (int)status;
-	log_info("%s exited with status %d", x->cmd[0], x->status);
+	log_info("command exited command=%s status=%d", log_q(x->cmd[0]), x->status);
 	uv_close((uv_handle_t *)p, on_cmd_closed);
 	client_stop(x->cl, x->status);
 }
@@ -135,7 +135,8 @@ static void ready(void *arg, struct client *cl)
 		free(args[i]);
 	free(args);
 	if (rc != 0) {
-		log_error("cannot run %s: %s", x->cmd[0], uv_strerror(rc));
+		log_error("cannot run command=%s error=%s", log_q(x->cmd[0]),
+			  log_q(uv_strerror(rc)));
 		if (ok)
 			uv_close((uv_handle_t *)&x->proc, on_cmd_closed);
 		x->status = 127;
@@ -145,7 +146,8 @@ static void ready(void *arg, struct client *cl)
 	}
 	x->started = x->running = 1;
 	if (client_admit_root(cl, x->proc.pid) != 0)
-		log_debug("%s exited before its start time was read", x->cmd[0]);
+		log_debug("command exited before its start time was read command=%s",
+			  log_q(x->cmd[0]));
 }
 
 static void stopping(void *arg)
@@ -194,8 +196,8 @@ int cmd_exec(int argc, char **argv)
 	x.ncmd = argc - split - 1;
 	/* Orphans of CMD's tree are re-parented to us, so they stay in the tree. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-		log_warn("PR_SET_CHILD_SUBREAPER failed: a double-forked descendant of %s will "
-			 "be refused",
+		log_warn("PR_SET_CHILD_SUBREAPER failed: a double-forked descendant of the command "
+			 "will be refused command=%s",
 			 x.cmd[0]);
 	int rc = client_run(split, argv, &h);
 	return x.started ? x.status : rc;

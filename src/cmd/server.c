@@ -172,12 +172,12 @@ static void log_refusal(struct server *srv, const char *peer, const char *reason
 	uint64_t sec = uv_now(srv->loop) / 1000;
 	if (sec != srv->log_second) {
 		if (srv->log_suppressed > 0)
-			log_info("%u refusals not logged (rate limit)", srv->log_suppressed);
+			log_info("refusals not logged (rate limit) count=%u", srv->log_suppressed);
 		srv->log_second = sec;
 		srv->log_count = srv->log_suppressed = 0;
 	}
 	if (srv->log_count++ < REFUSAL_LOGS_PER_S)
-		log_info("refused %s: %s", peer, reason);
+		log_info("refused peer=%s reason=%s", peer, log_q(reason));
 	else
 		srv->log_suppressed++;
 }
@@ -294,8 +294,8 @@ static void pen_add(struct server *srv, struct conn *c)
 
 static void log_key(const struct conn *c)
 {
-	log_info("session %lu from %s authenticated as key '%s'", session_id(c->s),
-		 session_peer(c->s), c->key->name);
+	log_info("session authenticated id=%lu peer=%s key=%s", session_id(c->s),
+		 session_peer(c->s), log_q(c->key->name));
 }
 
 /* The reason a refused first message is logged with; ${buf} may hold the text. */
@@ -405,7 +405,7 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 	pen_add(srv, c);
 	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
 		char src[64];
-		log_warn("banned %s for %u s after %u failures",
+		log_warn("banned source=%s seconds=%u failures=%u",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
 			 srv->cfg.ban_threshold);
 	}
@@ -443,8 +443,8 @@ static void on_open(void *arg, struct session *s, const struct frame *f)
 		return;
 	}
 	net_format_endpoint(&ep, target, sizeof(target));
-	log_peer(LOG_LVL_WARN, "channel %u: denied %s for key '%s': %s", f->chan, target,
-		 c->key->name, why);
+	log_peer(LOG_LVL_WARN, "channel denied session=%lu channel=%u target=%s key=%s reason=%s",
+		 session_id(s), f->chan, log_q(target), log_q(c->key->name), log_q(why));
 	channel_refuse(s, f->chan, FRAME_FAIL_PROHIBITED, why);
 }
 
@@ -475,21 +475,21 @@ static void on_listen(void *arg, struct session *s, const struct frame *f)
 				       bind.host, why);
 	net_format_endpoint(&ep, name, sizeof(name));
 	if (!ok) {
-		log_warn("session %lu: remote forward on %s denied for key '%s': %s", session_id(s),
-			 name, c->key->name, why);
+		log_warn("remote forward denied session=%lu listen=%s key=%s reason=%s",
+			 session_id(s), log_q(name), log_q(c->key->name), log_q(why));
 		listen_reply(s, f->listen_id, 0, 0, FRAME_FAIL_PROHIBITED, why);
 		return;
 	}
 	if (fwd_remote_open(s, f->listen_id, &bind, &port, &uv_err, err) != 0) {
-		log_warn("session %lu: remote forward for key '%s': %s", session_id(s),
-			 c->key->name, err);
+		log_warn("remote forward failed session=%lu key=%s error=%s", session_id(s),
+			 log_q(c->key->name), log_q(err));
 		listen_reply(s, f->listen_id, 0, 0, channel_fail_code(uv_err), strerror(-uv_err));
 		return;
 	}
 	bind.port = port;
 	net_format_endpoint(&bind, name, sizeof(name));
-	log_info("session %lu: remote forward listening on %s for key '%s' (%s)", session_id(s),
-		 name, c->key->name, why);
+	log_info("remote forward listening session=%lu listen=%s key=%s policy=%s", session_id(s),
+		 log_q(name), log_q(c->key->name), log_q(why));
 	listen_reply(s, f->listen_id, 1, port, 0, NULL);
 }
 
@@ -502,8 +502,9 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 		session_get_stats(s, &st);
 		srv->closed_bytes_in += st.bytes_in;
 		srv->closed_bytes_out += st.bytes_out;
-		log_info("session %lu closed: %s (%llu bytes in, %llu out)", session_id(s), reason,
-			 (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+		log_info("session closed id=%lu reason=%s bytes_in=%llu bytes_out=%llu",
+			 session_id(s), log_q(reason), (unsigned long long)st.bytes_in,
+			 (unsigned long long)st.bytes_out);
 	}
 	verify_cancel(c->job);
 	c->job = NULL;
@@ -659,7 +660,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	struct server *srv = l->srv;
 	(void)events;
 	if (status < 0) {
-		log_warn("accept failed: %s", uv_strerror(status));
+		log_warn("accept failed error=%s", log_q(uv_strerror(status)));
 		return;
 	}
 	if (srv->spare_fd < 0)
@@ -686,7 +687,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			return;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			log_warn("accept failed: %s", strerror(errno));
+			log_warn("accept failed error=%s", log_q(strerror(errno)));
 		return;
 	}
 }
@@ -708,7 +709,7 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 		if (srv->listeners[i].state == LISTENER_FREE)
 			l = &srv->listeners[i];
 	if (l == NULL) {
-		log_error("too many listen addresses (max %d)", MAX_LISTENERS);
+		log_error("too many listen addresses max=%d", MAX_LISTENERS);
 		return -1;
 	}
 	uv_os_fd_t fd = -1;
@@ -728,8 +729,8 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	if (rc != 0) {
 		if (l->fd >= 0)
 			close(l->fd);
-		log_error("cannot listen on %s (%s): %s", spec,
-			  net_format_sockaddr(sa, name, sizeof(name)), strerror(-rc));
+		log_error("cannot listen listen=%s addr=%s error=%s", log_q(spec),
+			  net_format_sockaddr(sa, name, sizeof(name)), log_q(strerror(-rc)));
 		return -1;
 	}
 	l->poll.data = l;
@@ -737,7 +738,7 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 	snprintf(l->spec, sizeof(l->spec), "%s", spec);
 	uv_poll_start(&l->poll, UV_READABLE, on_readable);
 	srv->nlisteners++;
-	log_info("listening on %s",
+	log_info("listening addr=%s",
 		 net_format_sockaddr((struct sockaddr *)&ss, name, sizeof(name)));
 	return 0;
 }
@@ -760,7 +761,8 @@ static int bind_endpoint(struct server *srv, const struct net_endpoint *ep)
 				*res = NULL;
 		int g = getaddrinfo(host, port, &hints, &res);
 		if (g != 0) {
-			log_error("listen address %s: %s", spec, gai_strerror(g));
+			log_error("cannot resolve listen=%s error=%s", log_q(spec),
+				  log_q(gai_strerror(g)));
 			return -1;
 		}
 		int rc = 0;
@@ -812,7 +814,7 @@ static void on_stop_timer(uv_timer_t *t)
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
-	log_info("signal %d: shutting down", signum);
+	log_info("shutting down signal=%d", signum);
 	sdnotify_stopping();
 	srv->stopping = 1;
 	for (size_t i = 0; i < MAX_LISTENERS; i++)
@@ -840,8 +842,8 @@ static void log_ban(void *arg, const struct abuse_source *src, uint64_t left_s)
 {
 	char name[64];
 	(void)arg;
-	log_info("status: %s banned, %llu s left", abuse_format_source(src, name, sizeof(name)),
-		 (unsigned long long)left_s);
+	log_info("status ban source=%s seconds_left=%llu",
+		 abuse_format_source(src, name, sizeof(name)), (unsigned long long)left_s);
 }
 
 static void log_status(struct server *srv)
@@ -856,11 +858,10 @@ static void log_status(struct server *srv)
 		sessions++;
 		channels += st.channels;
 	}
-	log_info("status: %u session(s), %zu channel(s), %u unauthenticated, %u refusal(s) "
-		 "held",
-		 sessions, channels, abuse_pending(srv->abuse), srv->npen);
+	log_info("status sessions=%u channels=%zu unauthenticated=%u refusals_held=%u", sessions,
+		 channels, abuse_pending(srv->abuse), srv->npen);
 	size_t bans = abuse_each_ban(srv->abuse, now_ms(), log_ban, NULL);
-	log_info("status: %zu source(s) banned (a ban lifts after ban_time, or on restart)", bans);
+	log_info("status bans=%zu", bans);
 }
 
 /*
@@ -962,7 +963,7 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 #define KEEP(field, name)                                                                          \
 	do {                                                                                       \
 		if (memcmp(&nc->field, &o->field, sizeof(o->field)) != 0)                          \
-			log_warn("reload: %s changed; it takes effect on restart", name);          \
+			log_warn("reload: takes effect on restart setting=%s", name);              \
 		memcpy(&nc->field, &o->field, sizeof(o->field));                                   \
 	} while (0)
 	KEEP(replay_window_s, "replay_window");
@@ -991,10 +992,10 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	if (nc->nban_exempt != o->nban_exempt ||
 	    (o->nban_exempt > 0 &&
 	     memcmp(nc->ban_exempt, o->ban_exempt, o->nban_exempt * sizeof(*o->ban_exempt)) != 0))
-		log_warn("reload: ban_exempt changed; it takes effect on restart");
+		log_warn("reload: takes effect on restart setting=ban_exempt");
 	/* state_dir was resolved at start ("auto" became a path): compare as written. */
 	if (strcmp(nc->state_dir, "auto") != 0 && strcmp(nc->state_dir, o->state_dir) != 0)
-		log_warn("reload: state_dir changed; it takes effect on restart");
+		log_warn("reload: takes effect on restart setting=state_dir");
 	memcpy(nc->state_dir, o->state_dir, sizeof(o->state_dir));
 }
 
@@ -1091,8 +1092,8 @@ static unsigned reload_sessions(struct server *srv, struct config_server *nc, co
 			session_set_ident(c->s, c->key);
 			continue;
 		}
-		log_warn("session %lu from %s: key '%s' removed or replaced by reload; closing",
-			 session_id(c->s), session_peer(c->s), c->key->name);
+		log_warn("session revoked by reload id=%lu peer=%s key=%s", session_id(c->s),
+			 session_peer(c->s), log_q(c->key->name));
 		c->key = &revoked_key;
 		session_set_ident(c->s, c->key);
 		session_close(c->s, "key revoked by reload", 1);
@@ -1118,7 +1119,7 @@ static int reload(struct server *srv)
 
 	config_server_defaults(&nc);
 	if (conf_server_args(srv->argc, srv->argv, &nc, &log, err) != 0) {
-		log_error("reload: %s; configuration unchanged", err);
+		log_error("reload rejected, configuration unchanged error=%s", log_q(err));
 		goto out;
 	}
 	keep_fixed(srv, &nc);
@@ -1141,7 +1142,8 @@ static int reload(struct server *srv)
 	if (reload_bind(srv, &nc, added) != 0) {
 		replay_file_set_tags(srv->rf, srv->tags, srv->cfg.nkeys);
 		replay_reown(srv->replay, NULL, 0, (uint32_t)srv->cfg.nkeys, srv->cfg.replay_quota);
-		log_error("reload: a new listen address cannot be bound; configuration unchanged");
+		log_error("reload rejected, configuration unchanged error=%s",
+			  log_q("a new listen address cannot be bound"));
 		goto out;
 	}
 	/* Nothing fails from here on. */
@@ -1150,7 +1152,7 @@ static int reload(struct server *srv)
 	for (size_t i = 0; i < MAX_LISTENERS; i++) {
 		struct listener *l = &srv->listeners[i];
 		if (l->state == LISTENER_ACTIVE && !added[i] && !listen_wanted(&nc, l->spec)) {
-			log_info("reload: no longer listening on %s", l->spec);
+			log_info("reload: no longer listening listen=%s", log_q(l->spec));
 			listener_close(l);
 		}
 	}
@@ -1162,13 +1164,12 @@ static int reload(struct server *srv)
 	tags = NULL;
 	log_set_peer_rate(srv->cfg.log_rate);
 	srv->reloads++;
-	log_info("reload: configuration applied: %zu key(s), %u session(s) closed, %zu "
-		 "listener(s)",
-		 srv->cfg.nkeys, closed, srv->nlisteners);
+	log_info("reload applied keys=%zu sessions_closed=%u listeners=%zu", srv->cfg.nkeys, closed,
+		 srv->nlisteners);
 	rc = 0;
 	goto out;
 oom:
-	log_error("reload: out of memory; configuration unchanged");
+	log_error("reload rejected, configuration unchanged error=\"out of memory\"");
 out:
 	if (rc != 0)
 		config_server_free(&nc);
@@ -1183,14 +1184,14 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 	if (signum == SIGHUP) {
-		log_info("SIGHUP: reloading the configuration");
+		log_info("reloading from=SIGHUP");
 		sdnotify_reloading();
 		reload(srv);
 		sdnotify_ready();
 	} else if (signum == SIGUSR1)
 		log_status(srv);
 	else
-		log_info("SIGUSR2: ignored (SIGUSR1 logs the status)");
+		log_info("signal ignored (SIGUSR1 logs the status) signal=SIGUSR2");
 }
 
 static void usage(FILE *f)
@@ -1261,13 +1262,13 @@ static int setup_limits(struct server *srv)
 		return -1;
 	}
 	if (fdbudget_reserve_shrunk())
-		log_warn("descriptor limit %u is low for max_unauth %u and max_sessions %u: "
-			 "%u kept for them, %u for channels (raise max_fds or the hard "
-			 "RLIMIT_NOFILE)",
-			 fdbudget_limit(), srv->cfg.max_unauth, srv->cfg.max_sessions,
-			 fdbudget_reserve(), fdbudget_channels());
+		log_warn(
+		    "descriptor limit is low (raise max_fds or the hard RLIMIT_NOFILE) limit=%u "
+		    "max_unauth=%u max_sessions=%u reserved=%u channels=%u",
+		    fdbudget_limit(), srv->cfg.max_unauth, srv->cfg.max_sessions,
+		    fdbudget_reserve(), fdbudget_channels());
 	else
-		log_info("descriptor limit %u: %u for channels", fdbudget_limit(),
+		log_info("descriptor budget limit=%u channels=%u", fdbudget_limit(),
 			 fdbudget_channels());
 	return 0;
 }
@@ -1355,7 +1356,8 @@ static int setup(struct server *srv)
 	srv->sigint.data = srv->sigterm.data = srv;
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (srv->spare_fd < 0) {
-		log_error("cannot open /dev/null for the descriptor reserve: %s", strerror(errno));
+		log_error("cannot open /dev/null for the descriptor reserve error=%s",
+			  log_q(strerror(errno)));
 		return -1;
 	}
 	uv_timer_init(srv->loop, &srv->accept_pause);
@@ -1580,7 +1582,7 @@ static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)
 		ctl_printf(o, "unban: %s is not banned\n", buf);
 		return -1;
 	}
-	log_warn("control: ban on %s lifted", buf);
+	log_warn("ban lifted by control source=%s", buf);
 	ctl_printf(o, "unbanned %s\n", buf);
 	return 0;
 }
@@ -1604,7 +1606,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 	case CTL_UNBAN:
 		return ctl_unban(srv, req->args[0], o);
 	case CTL_RELOAD:
-		log_info("control: reloading the configuration");
+		log_info("reloading from=control");
 		if (reload(srv) == 0)
 			return ctl_printf(o, "reloaded\n"), 0;
 		ctl_printf(o, "reload failed; configuration unchanged (see the server's log)\n");
@@ -1627,7 +1629,7 @@ static int open_control(struct server *srv)
 	if (srv->cfg.control_group[0] != 0) {
 		struct group *g = getgrnam(srv->cfg.control_group);
 		if (g == NULL) {
-			log_error("control_group %s: no such group", srv->cfg.control_group);
+			log_error("no such group control_group=%s", log_q(srv->cfg.control_group));
 			return -1;
 		}
 		gid = (long)g->gr_gid;
@@ -1658,7 +1660,7 @@ static int open_metrics(struct server *srv)
 		return 0;
 	if (uv_ip4_addr(ep->host, ep->port, (struct sockaddr_in *)&ss) != 0 &&
 	    uv_ip6_addr(ep->host, ep->port, (struct sockaddr_in6 *)&ss) != 0) {
-		log_error("metrics_listen %s: not an IP address", ep->host);
+		log_error("metrics_listen is not an IP address host=%s", log_q(ep->host));
 		return -1;
 	}
 	struct ctl_config cc = {
@@ -1691,11 +1693,12 @@ static int drop_privileges(struct server *srv)
 	errno = 0;
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		log_error("user %s: %s", name, errno != 0 ? strerror(errno) : "no such user");
+		log_error("unknown user user=%s error=%s", log_q(name),
+			  log_q(errno != 0 ? strerror(errno) : "no such user"));
 		return -1;
 	}
 	if (geteuid() != 0 && geteuid() != pw->pw_uid) {
-		log_error("user %s: only root can change to another user", name);
+		log_error("only root can change to another user user=%s", log_q(name));
 		return -1;
 	}
 	uid_t uid = pw->pw_uid;
@@ -1704,22 +1707,23 @@ static int drop_privileges(struct server *srv)
 		char log_path[CONFIG_PATH_MAX + 32];
 		snprintf(log_path, sizeof(log_path), "%s/%s", srv->cfg.state_dir, REPLAY_FILE_NAME);
 		if (chown(srv->cfg.state_dir, uid, gid) != 0 || chown(log_path, uid, gid) != 0) {
-			log_error("user %s: cannot hand state_dir %s to it: %s", name,
-				  srv->cfg.state_dir, strerror(errno));
+			log_error("cannot hand state_dir to user user=%s state_dir=%s error=%s",
+				  log_q(name), log_q(srv->cfg.state_dir), log_q(strerror(errno)));
 			return -1;
 		}
 	}
 	if (geteuid() == 0 &&
 	    (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
-		log_error("user %s: cannot change to it: %s", name, strerror(errno));
+		log_error("cannot change user user=%s error=%s", log_q(name),
+			  log_q(strerror(errno)));
 		return -1;
 	}
 	/* A process that could regain root has not dropped anything. */
 	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		log_error("user %s: root could be regained; refusing to run", name);
+		log_error("root could be regained; refusing to run user=%s", log_q(name));
 		return -1;
 	}
-	log_info("running as user %s (uid %u, gid %u)", name, (unsigned)uid, (unsigned)gid);
+	log_info("running as user=%s uid=%u gid=%u", log_q(name), (unsigned)uid, (unsigned)gid);
 	return 0;
 }
 
@@ -1731,7 +1735,8 @@ static int write_pid_file(struct server *srv)
 		return 0;
 	FILE *f = fopen(path, "we");
 	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-		log_error("pid_file %s: %s", path, strerror(errno));
+		log_error("cannot write pid_file path=%s error=%s", log_q(path),
+			  log_q(strerror(errno)));
 		return -1;
 	}
 	srv->pid_written = 1;
@@ -1762,12 +1767,11 @@ int cmd_server(int argc, char **argv)
 		    "to deliver its first message, so real clients may be refused");
 	for (size_t i = 0; i < srv.cfg.nkeys; i++)
 		if (!policy_permits_anything(&srv.cfg.keys[i]))
-			log_warn(
-			    "key '%s' permits nothing: every forward it asks for will be denied "
-			    "(give it permit_open or permit_listen; on the command line "
-			    "--permit-open or --permit-listen)",
-			    srv.cfg.keys[i].name);
-	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+			log_warn("key permits nothing: every forward it asks for will be denied "
+				 "(give it permit_open or permit_listen; on the command line "
+				 "--permit-open or --permit-listen) key=%s",
+				 srv.cfg.keys[i].name);
+	log_info("server ready keys=%zu listeners=%zu", srv.cfg.nkeys, srv.nlisteners);
 	sdnotify_ready();
 	if (srv.cfg.host_key[0] != '\0') {
 		/* The public half is what clients pin: printing it saves a trip to the .pub file.
@@ -1776,8 +1780,9 @@ int cmd_server(int argc, char **argv)
 		char line[KEYS_PUB_LINE_MAX];
 		if (crypto_dh_pub(srv.cfg.host_priv, pub) == 0) {
 			keys_public_line(pub, line);
-			log_info("host key %s; %zu public-key and %zu pre-shared identities", line,
-				 srv.cfg.nkeys - srv.npsk, srv.npsk);
+			log_info(
+			    "host key public_key=%s public_key_identities=%zu psk_identities=%zu",
+			    log_q(line), srv.cfg.nkeys - srv.npsk, srv.npsk);
 		}
 	}
 	busypoll_init(&srv.poll, srv.cfg.busy_poll_us);

@@ -867,7 +867,9 @@ static const struct setting server_table[] = {
      .def = "stderr",
      .help = "where log lines go: stderr, or syslog (facility daemon; the journal takes either)",
      .words = "stderr or syslog",
-     .word = config_log_parse},
+     .word = config_log_parse,
+     .alias = "syslog",
+     .alias_value = "syslog"},
     {.key = "log_rate",
      .flag = "log-rate",
      .arg = "N",
@@ -1040,7 +1042,9 @@ static const struct setting client_table[] = {
      .def = "stderr",
      .help = "where log lines go: stderr, or syslog (facility daemon; the journal takes either)",
      .words = "stderr or syslog",
-     .word = config_log_parse},
+     .word = config_log_parse,
+     .alias = "syslog",
+     .alias_value = "syslog"},
     {.key = "stdio",
      .flag = "stdio",
      .short_flag = 'W',
@@ -1408,6 +1412,13 @@ void settings_usage(enum settings_role role, FILE *f)
 		else
 			snprintf(help, sizeof(help), "%s", s->help);
 		usage_line(f, opt, help);
+		if (s->alias) {
+			char same[128];
+			snprintf(opt, sizeof(opt), "    --%s", s->alias);
+			snprintf(same, sizeof(same), "the same as --%s %s", s->flag,
+				 s->alias_value);
+			usage_line(f, opt, same);
+		}
 	}
 	usage_line(f, "-v, --verbose", "debug logging");
 	usage_line(f, "-q, --quiet", "warnings and errors only");
@@ -1452,6 +1463,8 @@ void settings_print(enum settings_role role, FILE *f)
 		const struct setting *s = &t[i];
 		if (s->flag && s->short_flag)
 			snprintf(flag, sizeof(flag), "-%c, --%s", s->short_flag, s->flag);
+		else if (s->flag && s->alias)
+			snprintf(flag, sizeof(flag), "--%s, --%s", s->flag, s->alias);
 		else if (s->flag)
 			snprintf(flag, sizeof(flag), "--%s", s->flag);
 		else
@@ -1470,7 +1483,8 @@ void settings_print(enum settings_role role, FILE *f)
 
 /* ---- the command line ---- */
 
-enum { OPT_BASE = 256, OPT_NO = 0x4000 }; /* getopt values: entry index (+ OPT_NO for --no-) */
+/* getopt values: entry index, + OPT_NO for --no-F, + OPT_ALIAS for an entry's alias flag. */
+enum { OPT_BASE = 256, OPT_NO = 0x4000, OPT_ALIAS = 0x2000 };
 
 void settings_argv_free(struct settings_argv *a)
 {
@@ -1502,6 +1516,9 @@ static int build_options(const struct setting *t, size_t n, struct option *o, ch
 			o[k++] = (struct option){no[nno++], no_argument, NULL,
 						 OPT_BASE + OPT_NO + (int)i};
 		}
+		if (s->alias)
+			o[k++] = (struct option){s->alias, no_argument, NULL,
+						 OPT_BASE + OPT_ALIAS + (int)i};
 		if (s->short_flag) {
 			shorts[j++] = s->short_flag;
 			if (has_arg)
@@ -1539,7 +1556,7 @@ int settings_parse_argv(enum settings_role role, const char *cmd, int argc, char
 {
 	size_t n;
 	const struct setting *t = settings_table(role, &n);
-	struct option *o = calloc(2 * n + 8, sizeof(*o));
+	struct option *o = calloc(3 * n + 8, sizeof(*o));
 	char shorts[2 * 64 + 16], what[QUOTE_MAX + 8];
 	int c, rc = -1;
 
@@ -1589,6 +1606,11 @@ int settings_parse_argv(enum settings_role role, const char *cmd, int argc, char
 		if (c >= OPT_BASE + OPT_NO) {
 			a->flags[a->nflags++] =
 			    (struct settings_flag){&t[c - OPT_BASE - OPT_NO], "no"};
+			continue;
+		}
+		if (c >= OPT_BASE + OPT_ALIAS) {
+			s = &t[c - OPT_BASE - OPT_ALIAS];
+			a->flags[a->nflags++] = (struct settings_flag){s, s->alias_value};
 			continue;
 		}
 		s = c >= OPT_BASE ? &t[c - OPT_BASE] : by_short(t, n, c);

@@ -62,6 +62,10 @@ struct setting {
 	settings_apply_fn apply;    /* VALUE, LIST */
 	void (*clear)(void *base);  /* LIST with SETTINGS_F_REPLACE */
 	unsigned flags;
+	/* A second flag without an argument that means "--${flag} ${alias_value}"
+	 * (--syslog for --log syslog); NULL: none. */
+	const char *alias;
+	const char *alias_value;
 };
 
 /* settings_table(role, n): the role's entries, in --help order, and their count. */

@@ -350,14 +350,16 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (!c->http && !peer_allowed(c, fd, who, sizeof(who))) {
-		log_peer(LOG_LVL_WARN, "control socket: refused %s (not root, not uid %u%s)", who,
-			 (unsigned)geteuid(), c->cfg.gid >= 0 ? ", not in the group" : "");
+		log_peer(LOG_LVL_WARN, "connection refused peer=%s reason=%s", log_q(who),
+			 log_q(c->cfg.gid >= 0 ? "not root, not our uid, not in the group"
+					       : "not root, not our uid"));
 		conn_close(k);
 		return;
 	}
 	if (c->nconns > c->cfg.max_clients) {
-		log_peer(LOG_LVL_WARN, "control socket: %s refused: %u connections (control_max)",
-			 who, c->cfg.max_clients);
+		log_peer(LOG_LVL_WARN,
+			 "connection refused peer=%s reason=control_max control_max=%u", log_q(who),
+			 c->cfg.max_clients);
 		conn_close(k);
 		return;
 	}
@@ -421,7 +423,7 @@ struct ctl *ctl_open(uv_loop_t *loop, const struct ctl_config *cfg, ctl_handler 
 		uv_close(&c->lis.h, listener_freed);
 		return NULL;
 	}
-	log_info("control socket on %s", c->path);
+	log_info("control socket path=%s", log_q(c->path));
 	return c;
 }
 
@@ -460,7 +462,7 @@ struct ctl *ctl_open_metrics(uv_loop_t *loop, const struct sockaddr *sa,
 		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
 	else
 		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-	log_info("metrics on http://%s%s%s:%u/metrics", ss.ss_family == AF_INET6 ? "[" : "", host,
+	log_info("metrics url=http://%s%s%s:%u/metrics", ss.ss_family == AF_INET6 ? "[" : "", host,
 		 ss.ss_family == AF_INET6 ? "]" : "",
 		 (unsigned)ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	return c;

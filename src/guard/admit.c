@@ -659,8 +659,9 @@ static void log_refusal(const struct job *j)
 	log_printable(exe, (const uint8_t *)(j->exe[0] ? j->exe : "?"),
 		      strlen(j->exe[0] ? j->exe : "?"));
 	log_peer(LOG_LVL_WARN,
-		 "connection from %s (pid %s %s uid %s) rejected by policy %s on %s%s%s", j->peer,
-		 pid, exe, uid, j->p.text, j->entrance, j->why ? ": " : "", j->why ? j->why : "");
+		 "connection rejected peer=%s pid=%s exe=%s uid=%s admit=%s entrance=%s reason=%s",
+		 log_q(j->peer), pid, log_q(exe), uid, log_q(j->p.text), log_q(j->entrance),
+		 log_q(j->why ? j->why : "policy"));
 }
 
 static void job_free(struct job *j)
@@ -965,7 +966,8 @@ static void ask(struct job *j)
 	free(env);
 	if (rc != 0) {
 		j->why = "cannot run ask_program";
-		log_warn("ask_program %s: %s", ctx->ask_program, uv_strerror(rc));
+		log_warn("ask_program failed program=%s error=%s", log_q(ctx->ask_program),
+			 log_q(uv_strerror(rc)));
 		j->handles = 1;
 		uv_close((uv_handle_t *)&j->proc, on_ask_handle_closed);
 		finish(j, 0);
@@ -1023,9 +1025,8 @@ int admit_check(struct admit_ctx *ctx, const struct admit_policy *p, int fd, int
 		return -1;
 	if (ctx->pending >= ctx->max_pending) {
 		log_peer(LOG_LVL_WARN,
-			 "connection on %s refused: %u admissions already in progress "
-			 "(admit_pending)",
-			 entrance, ctx->pending);
+			 "connection refused entrance=%s reason=admit_pending admit_pending=%u",
+			 log_q(entrance), ctx->pending);
 		return -1;
 	}
 	/* Built on the stack: the common verdict (same-user, uid:) allocates nothing. */

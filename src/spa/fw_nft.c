@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define LOG_COMPONENT "nftables"
 #include "spa/fw_nft.h"
 
 #include <arpa/inet.h>
@@ -464,8 +465,8 @@ static int nft_start(void *ctx, char *err)
 
 	build_update(fw);
 	if (cmd_run(fw, why) != 0) {
-		log_info("nftables: table inet %s does not fit (%s); replacing it", fw->c.table,
-			 why);
+		log_info("table does not fit, replacing it table=%s reason=%s", fw->c.table,
+			 log_q(why));
 		build_replace(fw);
 		if (cmd_run(fw, err) != 0)
 			return -1;
@@ -479,7 +480,7 @@ static int nft_start(void *ctx, char *err)
 		if (!(fw->c.may_forward & (i ? FW_NFT_FWD_V6 : FW_NFT_FWD_V4)))
 			continue;
 		if (forwarding_ready(fw, family, why) != 0)
-			log_warn("nftables: %s", why);
+			log_warn("forwarding not ready reason=%s", log_q(why));
 	}
 	return 0;
 }
@@ -560,7 +561,7 @@ static void nft_stop(void *ctx)
 	cmd_reset(fw);
 	cmd_add(fw, "add table inet %s\ndelete table inet %s\n", fw->c.table, fw->c.table);
 	if (cmd_run(fw, err) != 0)
-		log_warn("nftables: cannot remove table inet %s: %s", fw->c.table, err);
+		log_warn("cannot remove table table=%s error=%s", fw->c.table, log_q(err));
 }
 
 int fw_nft_list(void *ctx, int json, char *out, size_t size, char *err)

@@ -15,6 +15,7 @@
  * stays within about twice the live entries and a crash mid-compaction
  * leaves either the old log or the new one whole.
  */
+#define LOG_COMPONENT "replay"
 #include "state/replay_file.h"
 
 #include <errno.h>
@@ -204,7 +205,7 @@ static int compact(struct replay_file *f)
 		goto out;
 	/* The rename itself is durable only once the directory is. */
 	if (fsync(f->dirfd) != 0)
-		log_warn("state directory: fsync: %s", strerror(errno));
+		log_warn("state directory fsync failed error=%s", log_q(strerror(errno)));
 	/* An fdatasync may still run on the old descriptor: close it after. */
 	if (f->syncing)
 		f->retired_fd = f->fd;
@@ -271,12 +272,12 @@ static int load(struct replay_file *f, uint64_t now_ms, char *err)
 		return -1;
 	}
 	if (bad > 0 || n > 0)
-		log_warn("%s: skipped %zu damaged record(s)%s", f->path, bad,
-			 n > 0 ? " and a torn tail" : "");
+		log_warn("skipped damaged records path=%s records=%zu torn_tail=%s", log_q(f->path),
+			 bad, n > 0 ? "yes" : "no");
 	if (full > 0)
-		log_warn("%s: %zu live record(s) did not fit in replay_cache", f->path, full);
-	log_info("replay cache: %zu live first-message fingerprint(s) restored from %s", live,
-		 f->path);
+		log_warn("live records did not fit in replay_cache path=%s records=%zu",
+			 log_q(f->path), full);
+	log_info("replay cache restored fingerprints=%zu path=%s", live, log_q(f->path));
 	return 0;
 }
 
@@ -284,7 +285,8 @@ static void on_synced(uv_fs_t *req)
 {
 	struct replay_file *f = req->data;
 	if (req->result < 0)
-		log_warn("%s: fdatasync: %s", f->path, uv_strerror((int)req->result));
+		log_warn("fdatasync failed path=%s error=%s", log_q(f->path),
+			 log_q(uv_strerror((int)req->result)));
 	uv_fs_req_cleanup(req);
 	f->syncing = 0;
 	if (f->retired_fd >= 0) {
@@ -308,7 +310,7 @@ static void on_sync_timer(uv_timer_t *t)
 static int open_dir(struct replay_file *f, const char *dir, char *err)
 {
 	if (mkdir(dir, 0700) == 0)
-		log_info("state directory %s created", dir);
+		log_info("state directory created path=%s", log_q(dir));
 	else if (errno != EEXIST) {
 		snprintf(err, REPLAY_FILE_ERR_MAX,
 			 "state_dir %s: cannot create: %s (create it, give --state-dir DIR, or "
@@ -391,7 +393,7 @@ int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], u
 	replay_record_encode(&rec, buf);
 	/* O_APPEND and one write: a crash leaves the record whole or torn, never misplaced. */
 	if (write_all(f->fd, buf, sizeof(buf)) != 0) {
-		log_warn("%s: write: %s", f->path, strerror(errno));
+		log_warn("write failed path=%s error=%s", log_q(f->path), log_q(strerror(errno)));
 		return -1;
 	}
 	f->records++;
@@ -399,8 +401,8 @@ int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], u
 	size_t live = replay_count(f->rp);
 	if (f->records >= REPLAY_FILE_COMPACT_MIN && f->records > 2 * live) {
 		if (compact(f) != 0)
-			log_warn("%s: compaction failed: %s (the log keeps growing)", f->path,
-				 strerror(errno));
+			log_warn("compaction failed (the log keeps growing) path=%s error=%s",
+				 log_q(f->path), log_q(strerror(errno)));
 	}
 	return 0;
 }

@@ -226,7 +226,8 @@ static void on_local_written(uv_write_t *req, int status)
 	if (status == UV_ECANCELED)
 		return;
 	if (status < 0) {
-		log_debug("channel %u: local write failed: %s", c->id, uv_strerror(status));
+		log_debug("local write failed channel=%u error=%s", c->id,
+			  log_q(uv_strerror(status)));
 		channel_abort(c);
 		return;
 	}
@@ -356,7 +357,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			send_eof(c);
 			check_done(c);
 		} else {
-			log_debug("channel %u: local read failed: %s", c->id, uv_strerror((int)n));
+			log_debug("local read failed channel=%u error=%s", c->id,
+				  log_q(uv_strerror((int)n)));
 			channel_abort(c);
 		}
 		return;
@@ -470,7 +472,7 @@ static int on_open_ok(struct channel *c, const struct frame *f)
 		return -1;
 	c->state = CH_OPEN;
 	c->tx_window = f->window - c->early_sent;
-	log_debug("channel %u: open to %s", c->id, c->target);
+	log_debug("open channel=%u target=%s", c->id, log_q(c->target));
 	if (c->socks != NULL) {
 		uint8_t r[SOCKS_MAX_REPLY];
 		size_t n = socks_reply(c->socks->req.version, SOCKS_OK, r);
@@ -494,8 +496,10 @@ static int on_open_fail(struct channel *c, const struct frame *f)
 	/* The text comes from the server; keep it printable for the log. */
 	char msg[FRAME_MAX_MSG + 1];
 	log_printable(msg, f->data, f->len);
-	log_peer(LOG_LVL_WARN, "channel %u: open failed: %s%s%s (%s)", c->id,
-		 frame_fail_text(f->code), msg[0] ? ": " : "", msg, c->target);
+	char e[FRAME_MAX_MSG + 64];
+	snprintf(e, sizeof(e), "%s%s%s", frame_fail_text(f->code), msg[0] ? ": " : "", msg);
+	log_peer(LOG_LVL_WARN, "open failed channel=%u target=%s error=%s", c->id, log_q(c->target),
+		 log_q(e));
 	/* Acknowledge with CLOSE: it follows any early data we sent, so the
 	 * peer can free the id knowing nothing more will arrive (PROTOCOL.md 5.2). */
 	chan_send_close(c, 0);
@@ -617,7 +621,8 @@ static void socks_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void socks_failed(struct channel *c, const char *why)
 {
-	log_info("channel %u: SOCKS request on %s refused: %s", c->id, c->target, why);
+	log_info("SOCKS request refused channel=%u entrance=%s reason=%s", c->id, log_q(c->target),
+		 log_q(why));
 	chan_detach(c);
 	chan_close_local(c, 0);
 	chan_maybe_free(c);
@@ -763,13 +768,15 @@ static int start_entrance(struct session *s, struct channel *c, const struct cha
 	else
 		snprintf(c->target, sizeof(c->target), "%s", e->name);
 	if (s == NULL || !session_established(s)) {
-		log_warn("connection on %s refused: no session to the server", e->name);
+		log_warn("connection refused entrance=%s reason=%s", log_q(e->name),
+			 log_q("no session to the server"));
 		chan_close_local(c, 1);
 		return 0;
 	}
 	const char *why = session_chan_refusal(s);
 	if (why != NULL) {
-		log_peer(LOG_LVL_WARN, "connection on %s refused: %s", e->name, why);
+		log_peer(LOG_LVL_WARN, "connection refused entrance=%s reason=%s", log_q(e->name),
+			 log_q(why));
 		chan_close_local(c, 1);
 		return 0;
 	}
@@ -778,7 +785,7 @@ static int start_entrance(struct session *s, struct channel *c, const struct cha
 		return 0;
 	}
 	c->s = s;
-	log_debug("channel %u: connection on %s", c->id, e->name);
+	log_debug("connection channel=%u entrance=%s", c->id, log_q(e->name));
 	switch (e->kind) {
 	case ENTRANCE_FIXED:
 		send_open(c, e->target->is_unix ? FRAME_TARGET_UNIX : FRAME_TARGET_TCP,

@@ -5,6 +5,7 @@
  * address in turn, and answering the peer's OPEN with OPEN_OK or OPEN_FAIL;
  * from OPEN_OK on, the stream is channel.c's.
  */
+#define LOG_COMPONENT "channel"
 #include "tunnel/channel.h"
 
 #include <netdb.h>
@@ -36,8 +37,10 @@ uint8_t channel_fail_code(int uv_err)
 
 static void open_fail(struct channel *c, uint8_t code, const char *msg)
 {
-	log_peer(LOG_LVL_INFO, "channel %u: open %s failed: %s: %s", c->id, c->target,
-		 frame_fail_text(code), msg);
+	char e[FRAME_MAX_MSG + 64];
+	snprintf(e, sizeof(e), "%s: %s", frame_fail_text(code), msg);
+	log_peer(LOG_LVL_INFO, "open failed channel=%u target=%s error=%s", c->id, log_q(c->target),
+		 log_q(e));
 	c->state = CH_FAILED;
 	c->close_sent = 1;
 	if (c->s != NULL) {
@@ -96,7 +99,7 @@ static void on_connect(uv_connect_t *req, int status)
 	uint8_t f[FRAME_CHAN_HDR + 4];
 	if (session_send_frame(c->s, f, frame_open_ok(f, c->id, CHANNEL_WINDOW)) != 0)
 		return;
-	log_debug("channel %u: connected to %s", c->id, c->target);
+	log_debug("connected channel=%u target=%s", c->id, log_q(c->target));
 	if (c->held_len > 0) {
 		struct frame d = {
 		    .type = FRAME_DATA, .chan = c->id, .data = c->held, .len = c->held_len};

@@ -3,6 +3,7 @@
  * fwd_local: -L and -D entrances. Binding happens before the loop serves
  * traffic, so name resolution here may block; accepted connections never do.
  */
+#define LOG_COMPONENT "forward"
 #include "tunnel/fwd_local.h"
 
 #include <arpa/inet.h>
@@ -105,7 +106,7 @@ static void admitted(struct fwd_local *f, int fd, int is_unix, const char *name)
 	struct channel_entrance e;
 	fill_entrance(f, name, &e);
 	if (channel_accept_fd(f->get(f->arg), f->loop, fd, is_unix, &e) != 0)
-		log_warn("accept on %s failed", name);
+		log_warn("accept failed entrance=%s", log_q(name));
 }
 
 static void on_verdict(void *arg, int allowed)
@@ -155,7 +156,8 @@ static int admit_now(void *arg, int fd)
 		w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		if (w->fd < 0) {
 			/* The verdict will come; with no descriptor it resets nothing. */
-			log_warn("connection on %s: %s", l->name, strerror(errno));
+			log_warn("connection failed entrance=%s error=%s", log_q(l->name),
+				 log_q(strerror(errno)));
 			w->fd = -1;
 			goto refuse;
 		}
@@ -174,7 +176,8 @@ static void on_connection(uv_stream_t *server, int status)
 	struct fwd_listener *l = server->data;
 	struct fwd_local *f = l->owner;
 	if (status < 0) {
-		log_warn("accept on %s failed: %s", l->name, uv_strerror(status));
+		log_warn("accept failed entrance=%s error=%s", log_q(l->name),
+			 log_q(uv_strerror(status)));
 		return;
 	}
 	struct channel_entrance e;
@@ -184,17 +187,17 @@ static void on_connection(uv_stream_t *server, int status)
 		e.admit_arg = l;
 	}
 	if (channel_accept(f->get(f->arg), server, &e) != 0)
-		log_warn("accept on %s failed", l->name);
+		log_warn("accept failed entrance=%s", log_q(l->name));
 }
 
 static void log_listening(struct fwd_local *f, const char *name)
 {
 	char t[NET_PATH_MAX + 16];
 	if (f->socks)
-		log_info("listening on %s for SOCKS (4, 4a, 5)", name);
+		log_info("listening addr=%s socks=4,4a,5", log_q(name));
 	else
-		log_info("listening on %s for %s", name,
-			 net_format_endpoint(&f->target, t, sizeof(t)));
+		log_info("listening addr=%s target=%s", log_q(name),
+			 log_q(net_format_endpoint(&f->target, t, sizeof(t))));
 }
 
 static struct fwd_listener *new_listener(struct fwd_local *f)

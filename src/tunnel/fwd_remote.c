@@ -4,6 +4,7 @@
  * decided by policy (gateway_ports), so they are "*", IP literals or
  * "localhost": nothing here resolves names, and nothing blocks the loop.
  */
+#define LOG_COMPONENT "forward"
 #include "tunnel/fwd_remote.h"
 
 #include <stdio.h>
@@ -64,7 +65,8 @@ void fwd_remote_close_all(struct fwd_remote **head)
 	*head = NULL;
 	while (r != NULL) {
 		struct fwd_remote *next = r->next;
-		log_info("session %lu: remote forward %s closed", session_id(r->s), r->name);
+		log_info("remote forward closed session=%lu listen=%s", session_id(r->s),
+			 log_q(r->name));
 		close_one(r);
 		r = next;
 	}
@@ -79,7 +81,8 @@ static void on_connection(uv_stream_t *listener, int status)
 {
 	struct fwd_remote *r = listener->data;
 	if (status < 0) {
-		log_warn("accept on %s failed: %s", r->name, uv_strerror(status));
+		log_warn("accept failed listen=%s error=%s", log_q(r->name),
+			 log_q(uv_strerror(status)));
 		return;
 	}
 	struct channel_entrance e = {.kind = ENTRANCE_REMOTE, .listen_id = r->id, .name = r->name};
@@ -123,7 +126,7 @@ static int open_tcp(struct fwd_remote *r, uv_loop_t *loop, const struct net_endp
 		*bound = bound_port_of(&r->h[0].tcp);
 		uv_ip6_addr("::", *bound, (struct sockaddr_in6 *)&a6);
 		if (bind_tcp(r, loop, (struct sockaddr *)&a6) != 0)
-			log_debug("remote forward %s: no IPv6 listener", r->name);
+			log_debug("no IPv6 listener listen=%s", log_q(r->name));
 		return 0;
 	}
 	if (uv_ip4_addr(host, b->port, (struct sockaddr_in *)&a4) == 0)

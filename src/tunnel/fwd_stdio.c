@@ -5,6 +5,7 @@
  * while its destination holds FWD_STDIO_QUEUE bytes, so a slow ssh or a
  * slow tunnel bounds the memory at about that much per direction.
  */
+#define LOG_COMPONENT "stdio"
 #include "tunnel/fwd_stdio.h"
 
 #include <stddef.h>
@@ -198,8 +199,8 @@ struct fwd_stdio *fwd_stdio_start(uv_loop_t *loop, int sock, void (*done)(void *
 		}
 	}
 	if (rc != 0) {
-		log_error("-W: stdin and stdout must be pipes, sockets or a terminal: %s",
-			  uv_strerror(rc));
+		log_error("-W: stdin and stdout must be pipes, sockets or a terminal error=%s",
+			  log_q(uv_strerror(rc)));
 		f->finished = 1;
 		fwd_stdio_close(f);
 		return NULL;

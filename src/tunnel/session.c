@@ -648,7 +648,7 @@ static void rx_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 /* A frame the peer must not send: the session cannot be trusted any more. */
 static void protocol_error(struct session *s, const char *what)
 {
-	log_warn("session %lu: protocol error: %s", s->id, what);
+	log_warn("protocol error session=%lu error=%s", s->id, log_q(what));
 	session_close(s, what, 0);
 }
 
@@ -675,8 +675,8 @@ static void handle_chan_frame(struct session *s, const struct frame *f)
 		}
 		const char *why = session_chan_refusal(s);
 		if (why != NULL) {
-			log_peer(LOG_LVL_WARN, "session %lu: channel %u refused: %s", s->id,
-				 f->chan, why);
+			log_peer(LOG_LVL_WARN, "channel refused session=%lu channel=%u reason=%s",
+				 s->id, f->chan, log_q(why));
 			channel_refuse(s, f->chan, FRAME_FAIL_RESOURCE, why);
 			return;
 		}
@@ -716,7 +716,7 @@ static void handle_frame(struct session *s, const uint8_t *p, size_t len)
 			session_close(s, "rekey failed", 0);
 			return;
 		}
-		log_debug("session %lu: rekeyed the receiving key", s->id);
+		log_debug("rekeyed the receiving key session=%lu", s->id);
 		return;
 	case FRAME_GOODBYE:
 		session_close(s, "peer closed the session", 0);
@@ -741,8 +741,7 @@ static void rx_pause(struct session *s)
 {
 	s->rx_paused = 1;
 	uv_read_stop((uv_stream_t *)&s->tcp);
-	log_debug("session %lu: not reading (%zu bytes queued, %zu buffered)", s->id, s->tx_mem,
-		  s->buffered);
+	log_debug("not reading session=%lu queued=%zu buffered=%zu", s->id, s->tx_mem, s->buffered);
 }
 
 /*
@@ -762,12 +761,12 @@ static void process_records(struct session *s)
 		if (r == RECORD_NEED_MORE)
 			break;
 		if (r == RECORD_BAD_LENGTH) {
-			log_warn("session %lu: record with impossible length", s->id);
+			log_warn("record with impossible length session=%lu", s->id);
 			session_close(s, "record with impossible length", 0);
 			return;
 		}
 		if (r == RECORD_BAD_AUTH) {
-			log_warn("session %lu: record authentication failed", s->id);
+			log_warn("record authentication failed session=%lu", s->id);
 			session_close(s, "record authentication failed", 0);
 			return;
 		}
@@ -814,7 +813,7 @@ void session_rx_kick(struct session *s)
 	if (!s->rx_paused || s->in_rx || s->state != ST_OPEN || !rx_may_resume(s))
 		return;
 	s->rx_paused = 0;
-	log_debug("session %lu: reading again", s->id);
+	log_debug("reading again session=%lu", s->id);
 	process_records(s);
 	if (s->state == ST_OPEN && !s->rx_paused &&
 	    uv_read_start((uv_stream_t *)&s->tcp, rx_alloc, on_rx) != 0)

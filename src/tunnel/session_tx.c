@@ -5,6 +5,7 @@
  * kernel would not take, the large-buffer pool, rekeying of the sending
  * key, and congestion (pausing channels while the queue is long).
  */
+#define LOG_COMPONENT "session"
 #include "tunnel/session.h"
 
 #include <stdlib.h>
@@ -282,7 +283,7 @@ static int maybe_rekey(struct session *s)
 	s->tx_since_rekey = 0;
 	s->tx_rekey_at_ms = uv_now(s->loop) + SESSION_REKEY_MS;
 	s->st.rekeys++;
-	log_debug("session %lu: rekeyed the sending key (%llu records sent)", s->id,
+	log_debug("rekeyed the sending key session=%lu records=%llu", s->id,
 		  (unsigned long long)s->st.records_out);
 	return 0;
 }

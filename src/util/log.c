@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log: one line per event, "TIME LEVEL message", written with one write() to
- * stderr (the format is documented in the man page, LOG FORMAT). It owns the
- * level filter, the UTC time stamp, replacing control bytes so peer text
- * cannot forge lines, and log_printable() for quoting untrusted bytes. The
- * server's `log = syslog` sends the same lines to syslog (facility daemon).
+ * log: one line per event, "TIME LEVEL component: message key=value ...",
+ * written with one write() to stderr (the format is documented in the man
+ * page, LOG FORMAT). It owns the level filter, the UTC time stamp, the
+ * component name, replacing control bytes so peer text cannot forge lines,
+ * and log_q()/log_printable() for quoting untrusted bytes. `log = syslog`
+ * sends "component: message ..." to syslog (facility daemon), without the
+ * time (syslog adds its own) and with the level as the priority.
  */
+#define LOG_COMPONENT "log"
 #include "util/log.h"
 
 #include <errno.h>
@@ -24,6 +27,7 @@ enum {
 	 */
 	LOG_LINE_MAX = 2048,
 	LOG_STAMP_MAX = 32,
+	LOG_COMPONENT_MAX = 24,
 };
 
 static struct {
@@ -111,14 +115,15 @@ static void format_stamp(char *buf, size_t len)
 	snprintf(buf, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000L);
 }
 
-static void write_stderr(enum log_level level, const char *msg)
+static void write_stderr(enum log_level level, const char *component, const char *msg)
 {
 	char stamp[LOG_STAMP_MAX];
 	char line[LOG_LINE_MAX];
 	int n;
 
 	format_stamp(stamp, sizeof(stamp));
-	n = snprintf(line, sizeof(line), "%s %s %s\n", stamp, level_name(level), msg);
+	n = snprintf(line, sizeof(line), "%s %s %s: %s\n", stamp, level_name(level), component,
+		     msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {
@@ -130,10 +135,37 @@ static void write_stderr(enum log_level level, const char *msg)
 		;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+char *log_component(const char *where, char *out, size_t size)
+{
+	const char *base = where ? where : "postern";
+	const char *slash = strrchr(base, '/');
+	size_t n;
+
+	if (slash)
+		base = slash + 1;
+	n = strcspn(base, ".");
+	snprintf(out, size, "%.*s", (int)n, base);
+	return out;
+}
+
+static void log_vemit(const char *where, enum log_level level, const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX];
+	char component[LOG_COMPONENT_MAX];
+
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	sanitize(msg);
+	log_component(where, component, sizeof(component));
+	if (log_state.use_syslog)
+		syslog(syslog_priority(level), "%s: %s", component, msg);
+	else
+		write_stderr(level, component, msg);
+}
+
+void log_emit(const char *where, enum log_level level, const char *fmt, ...)
 {
 	int saved = errno;
-	char msg[LOG_LINE_MAX];
 	va_list ap;
 
 	if (!log_enabled(level) || !fmt) {
@@ -143,27 +175,35 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	/* errno is restored first so %m in ${fmt} reports the caller's error. */
 	errno = saved;
-	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-		msg[0] = '\0';
+	log_vemit(where, level, fmt, ap);
 	va_end(ap);
-	sanitize(msg);
-	if (log_state.use_syslog)
-		syslog(syslog_priority(level), "%s", msg);
-	else
-		write_stderr(level, msg);
 	errno = saved;
 }
 
-static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+const char *log_q(const char *s)
 {
-	char msg[LOG_LINE_MAX];
-	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-		msg[0] = '\0';
-	sanitize(msg);
-	if (log_state.use_syslog)
-		syslog(syslog_priority(level), "%s", msg);
-	else
-		write_stderr(level, msg);
+	static _Thread_local char ring[LOG_Q_SLOTS][LOG_Q_MAX];
+	static _Thread_local unsigned next;
+	char *out = ring[next++ % LOG_Q_SLOTS];
+	size_t n = 0;
+	int quote;
+
+	if (!s)
+		s = "";
+	quote = s[0] == '\0' || strpbrk(s, " \"\\=") != NULL;
+	if (quote)
+		out[n++] = '"';
+	/* Room for an escape pair, the closing quote and the NUL. */
+	for (; *s && n + 4 <= LOG_Q_MAX; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (quote && (c == '"' || c == '\\'))
+			out[n++] = '\\';
+		out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (quote)
+		out[n++] = '"';
+	out[n] = '\0';
+	return out;
 }
 
 int log_limit_allow(struct log_limit *l, uint64_t now_s)
@@ -173,7 +213,7 @@ int log_limit_allow(struct log_limit *l, uint64_t now_s)
 		l->sec = now_s;
 		l->n = 0;
 		if (l->suppressed > 0) {
-			log_msg(LOG_LVL_WARN, "%lu similar log lines suppressed (log_rate %u/s)",
+			log_msg(LOG_LVL_WARN, "similar lines suppressed count=%lu log_rate=%u/s",
 				l->suppressed, rate);
 			l->suppressed = 0;
 		}
@@ -193,7 +233,7 @@ void log_set_peer_rate(unsigned per_sec)
 	peer_limit.rate = per_sec;
 }
 
-void log_peer(enum log_level level, const char *fmt, ...)
+void log_emit_peer(const char *where, enum log_level level, const char *fmt, ...)
 {
 	int saved = errno;
 	struct timespec ts;
@@ -205,7 +245,7 @@ void log_peer(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	errno = saved;
-	log_vmsg(level, fmt, ap);
+	log_vemit(where, level, fmt, ap);
 	va_end(ap);
 out:
 	errno = saved;

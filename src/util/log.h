@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log: one line per event, to stderr (default) or syslog. Stable format on
- * stderr: "YYYY-mm-ddTHH:MM:SS.mmmZ LEVEL message". Log once, where the error
- * is detected. Never pass key material.
+ * log: one line per event, to stderr (default) or syslog. Stable format
+ * (man page, LOG FORMAT): on stderr
+ *   "YYYY-mm-ddTHH:MM:SS.mmmZ LEVEL component: message key=value ..."
+ * and in syslog "component: message key=value ..." at the level's priority.
+ * The component is the module: the calling file's base name ("server",
+ * "session"), or what the file #defines as LOG_COMPONENT before its first
+ * #include. Messages are short fixed text; what varies goes in key=value
+ * pairs after it, values through log_q() when they may hold spaces or come
+ * from a peer. Log once, where the error is detected. Never pass key material.
  */
 #ifndef POSTERN_LOG_H
 #define POSTERN_LOG_H
@@ -28,7 +34,24 @@ int log_enabled(enum log_level level);
  */
 char *log_printable(char *dst, const uint8_t *src, size_t len);
 
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * log_q(s): ${s} as a key=value value: as it is if non-empty and free of
+ * spaces, '"', '\\' and '=', else in double quotes with '"' and '\\'
+ * escaped; bytes outside printable ASCII become '?' either way, so peer text
+ * can go straight in. The result lives in a per-thread ring of LOG_Q_SLOTS
+ * buffers (longer values are cut at LOG_Q_MAX - 3 bytes): use it only in the
+ * arguments of one log call, at most LOG_Q_SLOTS times there.
+ */
+enum { LOG_Q_SLOTS = 8, LOG_Q_MAX = 512 };
+const char *log_q(const char *s);
+
+/* log_component(where): the component named by ${where}, a path ("src/cmd/server.c" gives
+ * "server") or a bare name, into ${out} (size bytes). Returns out. */
+char *log_component(const char *where, char *out, size_t size);
+
+/* log_emit(where, level, fmt, ...): write one line for ${where} (see log_component). */
+void log_emit(const char *where, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * A rate limiter for lines a peer can cause (refused channels, failed
@@ -48,9 +71,17 @@ int log_limit_allow(struct log_limit *l, uint64_t now_s);
 /* log_set_peer_rate(per_sec): the log_rate setting, for log_peer(); 0 = the default. */
 void log_set_peer_rate(unsigned per_sec);
 
-/* log_peer(level, fmt, ...): log_msg() through the process's peer-line limiter. */
-void log_peer(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* log_emit_peer(where, level, fmt, ...): log_emit() through the process's peer-line limiter. */
+void log_emit_peer(const char *where, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
+#ifndef LOG_COMPONENT
+#define LOG_COMPONENT __FILE__
+#endif
+
+/* log_msg(level, fmt, ...), log_peer(level, fmt, ...): a line from this file's component. */
+#define log_msg(...)   log_emit(LOG_COMPONENT, __VA_ARGS__)
+#define log_peer(...)  log_emit_peer(LOG_COMPONENT, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -48,12 +48,12 @@ int sdnotify_send(const char *state)
 		return 0;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_debug("sd_notify: socket: %s", strerror(errno));
+		log_debug("notify socket failed error=%s", log_q(strerror(errno)));
 		return -1;
 	}
 	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, alen);
 	if (n < 0 || (size_t)n != strlen(state)) {
-		log_debug("sd_notify: %s", n < 0 ? strerror(errno) : "short send");
+		log_debug("notify failed error=%s", log_q(n < 0 ? strerror(errno) : "short send"));
 		rc = -1;
 	}
 	close(fd);

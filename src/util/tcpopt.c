@@ -5,6 +5,7 @@
  * (a non-pacing congestion control between loopback ends, v6-only IPv6
  * listeners) before it listens or connects.
  */
+#define LOG_COMPONENT "net"
 #include "util/tcpopt.h"
 
 #include <errno.h>
@@ -36,7 +37,8 @@ static void no_pacing(int fd)
 	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
 		if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, algs[i], strlen(algs[i])) == 0)
 			return;
-	log_debug("cannot choose a congestion control for a loopback socket: %s", strerror(errno));
+	log_debug("cannot choose a congestion control for a loopback socket error=%s",
+		  log_q(strerror(errno)));
 }
 
 int tcpopt_listen(uv_tcp_t *t, const struct sockaddr *sa, int backlog, uv_connection_cb cb)

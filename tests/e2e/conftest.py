@@ -782,7 +782,7 @@ class Postern:
 
         With ${config}, pass -c (and listen comes from the file unless
         ${port} is given). Without either, the server listens on port 0 and
-        the port it got is read from its "listening on HOST:PORT" line (so no
+        the port it got is read from its "listening addr=HOST:PORT" line (so no
         other process can take it between a free_port() and the bind; with
         wait=False .port stays 0 until read_listen() is called).
         ${permit} is a list of --permit-open values (default: "any" with a -k
@@ -822,10 +822,10 @@ class Postern:
         proc.addr = (host, port)
         def read_listen():
             if port:
-                proc.wait_for_log(r"listening on " + re.escape(hostport(host, port)) + r"$",
+                proc.wait_for_log(r"listening addr=" + re.escape(hostport(host, port)) + r"$",
                                   timeout=START_TIMEOUT)
             else:
-                m = proc.wait_for_log(r"listening on (\S+):(\d+)$", timeout=START_TIMEOUT)
+                m = proc.wait_for_log(r"listening addr=(\S+):(\d+)$", timeout=START_TIMEOUT)
                 proc.host = m.group(1).strip("[]")
                 proc.port = int(m.group(2))
                 proc.addr = (proc.host, proc.port)
@@ -842,8 +842,8 @@ class Postern:
         """Start `postern client`; ${forwards} are -L specs (strings).
 
         ${server} is a (host, port) tuple or a Proc from start_server. With
-        wait=True, waits for "session established" and one "listening on
-        BIND:PORT for HOST:PORT" line per forward (or per ${expect_listen}).
+        wait=True, waits for "session established" and one "listening addr=
+        BIND:PORT target=HOST:PORT" line per forward (or per ${expect_listen}).
         A forward with listen port 0 gets a free port from the kernel; the
         client logs it, and .listen lists each forward's (bind, port) in order.
         """
@@ -869,7 +869,7 @@ class Postern:
         proc.watch = True
         proc.listen = []
         if wait:
-            proc.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
+            proc.wait_for_log(r"session established ", timeout=START_TIMEOUT)
             seen = {}
             for f in (expect_listen if expect_listen is not None else forwards):
                 b, lp, dh, dp = parse_forward(f)
@@ -880,7 +880,7 @@ class Postern:
                 else:
                     n, bind_rx = 1, re.escape(hostport(b, lp))
                 m = proc.wait_for_log(
-                    r"listening on " + bind_rx + r" for " + re.escape(hostport(dh, dp)) + r"$",
+                    r"listening addr=" + bind_rx + r" target=" + re.escape(hostport(dh, dp)) + r"$",
                     timeout=START_TIMEOUT, count=n,
                 )
                 proc.listen.append((b, int(m.group(1)) if lp == 0 else lp))

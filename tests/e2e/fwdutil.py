@@ -49,15 +49,16 @@ def start_server(pg, key, permit_open=(), permit_listen=(), allow_forwarding=Non
     return pg.start_server(key=key, host=host, permit=list(permit_open), extra=argv, name=name)
 
 
-LISTEN_RX = r" INFO listening on \S+ for "
-REMOTE_OK_RX = r" INFO (?:Allocated port (\d+) for remote forward to \S+|remote forward: server listening on \S+(?: \d+)? for \S+)"
+LISTEN_RX = r" INFO forward: listening addr=\S+ (?:target|socks)="
+REMOTE_OK_RX = (r' INFO client: remote forward listening listen=(?:"[^"]*"|\S+) '
+                r'(?:port=(\d+) target=\S+ allocated=yes|port=\d+ target=\S+)')
 
 
 def start_client(pg, server, key=None, L=(), R=(), D=(), config=None, profile=None, extra=(),
                  wait=True, nlisten=None, nremote=None, name="client"):
     """`postern client` with -L/-R/-D specs (strings).
 
-    With wait=True, waits for the session, one "listening on" line per -L and
+    With wait=True, waits for the session, one "listening addr=" line per -L and
     -D (or ${nlisten}) and one remote-forward success line per -R (or
     ${nremote}). The ports the server allocated for -R port 0, in the order
     they were logged, are in proc.allocated. An -L or -D with listen port 0
@@ -86,12 +87,12 @@ def start_client(pg, server, key=None, L=(), R=(), D=(), config=None, profile=No
     proc = pg.procs.start(argv, name)
     proc.allocated, proc.lports, proc.dports = [], [], []
     if wait:
-        proc.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
+        proc.wait_for_log(r"session established ", timeout=START_TIMEOUT)
         nl = len(L) + len(D) if nlisten is None else nlisten
         nr = len(R) if nremote is None else nremote
         if nl:
             proc.wait_for_log(LISTEN_RX, count=nl, timeout=START_TIMEOUT)
-            for m in re.finditer(r" INFO listening on (?:\S+):(\d+) for (SOCKS)?", proc.log()):
+            for m in re.finditer(r" INFO forward: listening addr=(?:\S+):(\d+) (socks=)?", proc.log()):
                 (proc.dports if m.group(2) else proc.lports).append(int(m.group(1)))
         if nr:
             proc.wait_for_log(REMOTE_OK_RX, count=nr, timeout=START_TIMEOUT)

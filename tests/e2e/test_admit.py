@@ -59,10 +59,10 @@ def need_setpriv():
 
 
 def refusal(cli, policy, count=1):
-    """The refusal line: 'connection from A (pid N EXE uid U) rejected by policy P on E'."""
+    """The refusal line: 'connection rejected peer=A pid=N exe=EXE uid=U admit=P entrance=E ...'."""
     return cli.wait_for_log(
-        r"connection from \S+(?: socket)? \(pid (\d+) (\S+) uid (\d+)\) rejected by policy "
-        + re.escape(policy) + r" on ",
+        r"connection rejected peer=(?:\S+|\"unix socket\") pid=(\d+) exe=(\S+) uid=(\d+) admit="
+        + re.escape(policy) + r" entrance=",
         count=count)
 
 
@@ -164,7 +164,7 @@ def test_exec_admits_only_the_command_tree(pg, procs, echo_server, tmp):
     assert (out / "grandchild").read_text() == "OK", "a double-forked grandchild was refused"
     # A sibling: same user, not below CMD.
     assert not peer("127.0.0.1", port), "a process outside the tree was admitted"
-    ex.wait_for_log(r"rejected by policy same-process-tree on ")
+    ex.wait_for_log(r"connection rejected .* admit=same-process-tree entrance=")
     (out / "done").write_text("")
     assert ex.wait(timeout=IO_TIMEOUT) == 7, ex.tail()
     with socket.socket() as s:  # the entrance is gone with the command
@@ -204,8 +204,8 @@ def test_ask_yes_no_and_a_hang_denied_at_the_timeout(pg, tcp_servers, tmp):
     assert peer("127.0.0.1", p_yes), "approved connection refused while another was asked"
     assert _ends(held), "the unanswered connection was never refused"
     assert not peer("127.0.0.1", p_no), "denied connection admitted"
-    cli.wait_for_log(r"rejected by policy ask on .*approval program did not answer in time")
-    cli.wait_for_log(r"rejected by policy ask on .*approval program said no")
+    cli.wait_for_log(r"connection rejected .* admit=ask entrance=.*approval program did not answer in time")
+    cli.wait_for_log(r"connection rejected .* admit=ask entrance=.*approval program said no")
     pid, exe, uid, _ = log.read_text().splitlines()[0].split(" ")
     assert int(pid) > 1 and exe.startswith("/") and uid == "0"
     # Exit 0 is remembered for that process only: a new process is asked again.
@@ -234,11 +234,11 @@ def test_unix_entrance_uses_peercred(pg, echo_server, tmp):
     target = hostport(*echo_server.addr)
     _, cli = tunnel(pg, echo_server, [f"{a}:{target}", f"{b}:{target}"],
                     extra=["--admit", "uid:65534"], expect=[])
-    cli.wait_for_log(r"listening on " + re.escape(str(b)) + " for ")
+    cli.wait_for_log(r"listening addr=" + re.escape(str(b)) + " target=")
     assert peer(a), "same-user refused our own process on a Unix entrance"
     assert not peer(b), "uid:65534 admitted root on a Unix entrance"
-    m = cli.wait_for_log(r"connection from unix socket \(pid (\d+) (\S+) uid 0\) rejected by "
-                         r"policy uid:65534 on " + re.escape(str(b)))
+    m = cli.wait_for_log(r"connection rejected peer=\"unix socket\" pid=(\d+) exe=(\S+) uid=0 "
+                         r"admit=uid:65534 entrance=" + re.escape(str(b)))
     assert int(m.group(1)) > 1 and m.group(2).startswith("/usr/bin/python")
 
 
@@ -278,7 +278,7 @@ def test_socks_entrance_is_admitted_too(pg, echo_server):
     key = pg.keygen()
     srv = pg.start_server(key=key, permit=["any"])
     cli = pg.start_client(server=srv, key=key, extra=["-D", "127.0.0.1:0"], expect_listen=[])
-    port = int(cli.wait_for_log(r"listening on 127\.0\.0\.1:(\d+) for SOCKS").group(1))
+    port = int(cli.wait_for_log(r"listening addr=127\.0\.0\.1:(\d+) socks=").group(1))
     args = [PY, "-c", SOCKS_PEER, str(port), str(echo_server.port)]
     assert run(args).returncode == 0, "our own SOCKS client refused"
     assert run(NOBODY + args).returncode == 3, "nobody used a same-user SOCKS entrance"
@@ -338,7 +338,7 @@ def test_ask_on_the_terminal_without_an_approval_program(pg, echo_server, tmp):
         raise AssertionError(f"no /{rx}/ on the terminal; got {seen[-2000:]!r}")
 
     try:
-        port = int(read_until(rb"listening on 127\.0\.0\.1:(\d+) for").group(1))
+        port = int(read_until(rb"listening addr=127\.0\.0\.1:(\d+) target=").group(1))
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(1) as pool:
             yes = pool.submit(peer, "127.0.0.1", port)
@@ -350,7 +350,7 @@ def test_ask_on_the_terminal_without_an_approval_program(pg, echo_server, tmp):
             read_until(rb"allow 127\.0\.0\.1:\d+ .*\? ")
             os.write(master, b"n\n")
             assert not no.result(timeout=IO_TIMEOUT), "answered n, still admitted"
-        read_until(rb"rejected by policy ask on .*refused on the terminal")
+        read_until(rb"connection rejected .* admit=ask entrance=.*refused on the terminal")
     finally:
         cli.terminate()
         try:

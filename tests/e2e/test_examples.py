@@ -36,7 +36,7 @@ the functions below them; nothing else changes a command):
                                        127.0.0.1:5432 -> echo servers
     /tmp/..., /run/...              -> the same names under the test's tmp dir
     client listen ports (-L, -D, local_forward, dynamic_forward) -> 0; the
-                                       port each got (from its "listening on"
+                                       port each got (from its "listening addr="
                                        line) then replaces the example's
                                        number in later commands (ssh -p 2222)
     fixed -R ports (8080, 9000)     -> one free port each, everywhere in the
@@ -79,7 +79,7 @@ SKIPPED_PROGRAMS = ("make", "scripts/demo.sh", "bench/run", "man", "apt", "syste
 RUN_PROGRAMS = ("postern", "ssh")
 # Ports the examples give to -R listeners and permit_listen entries.
 FIXED_REMOTE_PORTS = ("8080", "9000")
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN|ERROR) \S")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN|ERROR) [a-z_]+: \S")
 
 
 # --------------------------------------------------------------------------
@@ -237,8 +237,8 @@ class Examples:
             argv = argv + ["--state-dir", str(self.state_dir())]
         p = self.procs.start([self.pg.bin] + argv[1:], "example-server", cwd=self.tmp)
         p.watch = True
-        p.wait_for_log(r"server ready: ", timeout=15)
-        m = p.wait_for_log(r"listening on (\S+):(\d+)$")
+        p.wait_for_log(r"server ready ", timeout=15)
+        m = p.wait_for_log(r"listening addr=(\S+):(\d+)$")
         self.server = (m.group(1).strip("[]"), int(m.group(2)))
         self.ran.append(what)
         return p
@@ -285,21 +285,21 @@ class Examples:
             self.client.stop()
         p = self.client = self.procs.start([self.pg.bin] + argv[1:], "example-client", cwd=self.tmp)
         p.watch = True
-        p.wait_for_log(r"session established with ", timeout=15)
+        p.wait_for_log(r"session established ", timeout=15)
         seen = {}
         for kind, port, spec, target in forwards:
             if kind == "R":
                 _, _, dh, dp = parse_forward(spec)
                 dest = hostport(dh, dp)
-                m = p.wait_for_log(r"(?:Allocated port (\d+) for remote forward to |remote forward: server "
-                                   r"listening on (?:port |\S+:)(\d+) for )" + re.escape(dest) + "$")
+                m = p.wait_for_log(r'remote forward listening listen=(?:"[^"]*"|\S+) port=(\d+) target=()'
+                                   + re.escape(dest) + "(?: allocated=yes)?$")
                 if dest in self.echoes():
                     rport = int(m.group(1) or m.group(2))
                     assert echo_roundtrip((self.server[0], rport)), f"{what}: -R {spec} carries no bytes"
                 continue
-            rx = r"SOCKS \(4, 4a, 5\)" if kind == "D" else re.escape(target)
+            rx = r"socks=4,4a,5" if kind == "D" else "target=" + re.escape(target)
             seen[rx] = n = seen.get(rx, 0) + 1
-            where = p.wait_for_log(r"listening on (\S+) for " + rx + "$", count=n).group(1)
+            where = p.wait_for_log(r"listening addr=(\S+) " + rx + "$", count=n).group(1)
             if port is not None:
                 host, got = where.rsplit(":", 1)
                 self.local_ports[port] = got
@@ -313,7 +313,7 @@ class Examples:
                     assert echo_roundtrip(addr), f"{what}: -L {spec} carries no bytes"
                 else:
                     assert unix_echo_roundtrip(addr), f"{what}: -L {spec} carries no bytes"
-        assert not p.search(r"could not be set up|remote forward \S+ -> \S+ failed"), \
+        assert not p.search(r"could not be set up|remote forward failed"), \
             f"{what}: a forward failed:\n{p.tail()}"
         if expected:
             p.wait_for_log(expected_regex(expected))
@@ -453,7 +453,7 @@ def test_man_examples_run(examples):
 @pytest.mark.parametrize("doc", ["README.md", "man/postern.1.scd"])
 def test_log_examples_have_the_real_format(pg, procs, tmp, doc):
     """README's 'What you see' and the man page's LOG FORMAT show lines as
-    postern writes them (no "server:" prefix, the real time stamp)."""
+    postern writes them (the real time stamp, level and component)."""
     blocks = readme_blocks() if doc == "README.md" else man_blocks()
     shown = [t for k, t, _ in blocks if k == "log"]
     assert shown, f"{doc} has no log example"

@@ -55,8 +55,8 @@ from fwdutil import (
 
 DATA = Path(__file__).resolve().parent / "data"
 
-DENIED_SRV = r"channel \d+: denied {target} for key '{key}': {rule}"
-DENIED_CLI = r"channel \d+: open failed: administratively prohibited: {rule} \({target}\)"
+DENIED_SRV = r'channel denied session=\d+ channel=\d+ target={target} key={key} reason="?{rule}' 
+DENIED_CLI = r'open failed channel=\d+ target={target} error="administratively prohibited: {rule}' 
 
 
 def srv_denied(target, rule, key="default"):
@@ -69,9 +69,9 @@ def cli_denied(target, rule):
 
 def assert_one_session(srv, cli):
     """The session was never torn down (a failed channel must not end it)."""
-    assert srv.count(r"session \d+ from .* authenticated") == 1 and srv.count(r"session \d+ closed") == 0, \
+    assert srv.count(r"session authenticated ") == 1 and srv.count(r"session closed ") == 0, \
         f"the session ended or was re-established:\n{srv.tail()}"
-    assert cli.count(r"session \d+ closed") == 0, f"the client lost its session:\n{cli.tail()}"
+    assert cli.count(r"session closed ") == 0, f"the client lost its session:\n{cli.tail()}"
 
 
 # --------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_socks_entrance_on_ipv6_and_several_requests_in_one_session(pg, procs, t
         r, body = curl(tmp, f"http://127.0.0.1:{hport}/blob.bin", opt, f"[::1]:{dport}")
         assert r.returncode == 0, f"curl {opt} via [::1]:{dport}: {r.stderr}"
         assert body == blob
-    assert srv.count(r"session \d+ from .* authenticated") == 1
+    assert srv.count(r"session authenticated ") == 1
 
 
 # --------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def test_socks5_refused_port_gets_rep_5(socks_policy):
     assert len(rep) >= 2 and rep[0] == 5 and rep[1] == 0x05, \
         f"REP {rep[1:2].hex()}, expected 05 (connection refused); reply {rep.hex()} ({outcome})"
     assert outcome in ("eof", "reset")
-    p["cli"].wait_for_log(r"open failed: connect failed: Connection refused")
+    p["cli"].wait_for_log(r"open failed .*error=\"connect failed: Connection refused")
     assert p["srv"].count("denied") == 0
 
 
@@ -237,12 +237,12 @@ def test_remote_forward_fixed_and_allocated(pg, procs, tmp, curl_tool):
     key = pg.keygen()
     srv = start_server(pg, key, permit_listen=[str(fixed), "*"])
     cli = start_client(pg, srv, key, R=[f"{fixed}:127.0.0.1:{hport}", f"0:127.0.0.1:{hport}"])
-    cli.wait_for_log(r"remote forward: server listening on port %d for 127\.0\.0\.1:%d" % (fixed, hport))
+    cli.wait_for_log(r"remote forward listening listen=\"port %d\" port=%d target=127\.0\.0\.1:%d" % (fixed, fixed, hport))
     assert len(cli.allocated) == 1, f"expected one 'Allocated port N' line:\n{cli.tail()}"
     alloc = cli.allocated[0]
     assert alloc not in (0, fixed)
     for port in (fixed, alloc):
-        srv.wait_for_log(r"session \d+: remote forward listening on 127\.0\.0\.1:%d for key 'default' " % port)
+        srv.wait_for_log(r"remote forward listening session=\d+ listen=127\.0\.0\.1:%d key=default " % port)
         r, body = curl(tmp, f"http://127.0.0.1:{port}/blob.bin")
         assert r.returncode == 0, f"curl through -R port {port}: {r.stderr}"
         assert body == blob
@@ -265,7 +265,7 @@ def test_gateway_ports(pg, procs, tmp, curl_tool, gw):
     srv = start_server(pg, key, permit_listen=["any"], gateway_ports=gw)
     start_client(pg, srv, key, R=[f"{p_plain}:127.0.0.1:{hport}", f"127.0.0.3:{p_bound}:127.0.0.1:{hport}"])
     for port in (p_plain, p_bound):
-        srv.wait_for_log(r"remote forward listening on \S+:%d for key 'default'" % port)
+        srv.wait_for_log(r"remote forward listening session=\d+ listen=\S+:%d key=default " % port)
     plain, bound = listen_addrs_of(p_plain, srv.pid), listen_addrs_of(p_bound, srv.pid)
 
     def fetch(host, port):
@@ -278,7 +278,7 @@ def test_gateway_ports(pg, procs, tmp, curl_tool, gw):
         assert _loopback_only(bound), f"gateway_ports=no must ignore the client's 127.0.0.3: {bound}"
         fetch("127.0.0.1", p_plain)
         assert not can_connect("127.0.0.2", p_plain), "gateway_ports=no listener reachable via 127.0.0.2"
-        srv.wait_for_log(r"gateway_ports = no -> binds 127\.0\.0\.1")
+        srv.wait_for_log(r"policy=\".*gateway_ports = no -> binds 127\.0\.0\.1")
     elif gw == "yes":
         assert _all_addresses(plain), plain
         assert _all_addresses(bound), f"gateway_ports=yes must bind all addresses: {bound}"
@@ -314,8 +314,8 @@ def test_gateway_ports_from_config_key_overrides_server(pg, tmp, procs, curl_too
     srv = pg.start_server(config=conf, port=sport)
     start_client(pg, srv, inner, R=[f"{p_in}:127.0.0.1:{hport}"], name="client-inner")
     start_client(pg, srv, outer, R=[f"{p_out}:127.0.0.1:{hport}"], name="client-outer")
-    srv.wait_for_log(r"remote forward listening on 127\.0\.0\.1:%d for key 'inner'" % p_in)
-    srv.wait_for_log(r"remote forward listening on \S+:%d for key 'outer'" % p_out)
+    srv.wait_for_log(r"remote forward listening session=\d+ listen=127\.0\.0\.1:%d key=inner " % p_in)
+    srv.wait_for_log(r"remote forward listening session=\d+ listen=\S+:%d key=outer " % p_out)
     assert _loopback_only(listen_addrs_of(p_in, srv.pid))
     assert _all_addresses(listen_addrs_of(p_out, srv.pid))
     r, body = curl(tmp, f"http://127.0.0.2:{p_out}/blob.bin")
@@ -333,7 +333,7 @@ def test_remote_forward_target_down(pg, tmp):
     for _ in range(2):
         got, outcome = refused_stream(tcp_connector("127.0.0.1", rport))
         assert got == b"" and outcome in ("reset", "eof"), (got, outcome)
-    cli.wait_for_log(r"open 127\.0\.0\.1:%d failed: connect failed: Connection refused" % closed, count=2)
+    cli.wait_for_log(r"open failed channel=\d+ target=127\.0\.0\.1:%d error=\"connect failed: Connection refused" % closed, count=2)
     assert listen_addrs_of(rport, srv.pid) == {"127.0.0.1"}
     assert cli.alive() and srv.alive()
     assert_one_session(srv, cli)
@@ -348,7 +348,7 @@ def test_remote_listener_closed_with_session(pg, procs, tmp):
     cli = start_client(pg, srv, key, R=[f"{rport}:127.0.0.1:{hport}"])
     assert can_connect("127.0.0.1", rport)
     cli.stop()
-    srv.wait_for_log(r"session \d+ closed")
+    srv.wait_for_log(r"session closed ")
     wait_until(lambda: not listen_addrs_of(rport, srv.pid), what=f"the server to close port {rport}")
 
 
@@ -370,10 +370,10 @@ def test_clientspecified_bind_addresses(pg, procs, tmp, curl_tool):
         specs.append(f"[::1]:{p_v6}:{t}")
     cli = start_client(pg, srv, key, R=specs, extra=["--no-exit-on-forward-failure"],
                        nremote=3 if v6 else 2)
-    srv.wait_for_log(r"remote forward on example\.com:%d denied for key 'default': "
-                     r"gateway_ports = clientspecified takes \*, localhost or an IP address" % p_name)
-    srv.wait_for_log(r"remote forward on 0\.0\.0\.0:%d denied for key 'default': not in permit_listen" % p_any)
-    cli.wait_for_log(r"remote forward example\.com:%d -> \S+ failed: administratively prohibited" % p_name)
+    srv.wait_for_log(r"remote forward denied session=\d+ listen=example\.com:%d key=default reason="
+                     r"\"gateway_ports = clientspecified takes \*, localhost or an IP address" % p_name)
+    srv.wait_for_log(r"remote forward denied session=\d+ listen=0\.0\.0\.0:%d key=default reason=\"not in permit_listen" % p_any)
+    cli.wait_for_log(r"remote forward failed listen=example\.com:%d target=\S+ error=\"administratively prohibited" % p_name)
     assert listen_addrs_of(p_lh, srv.pid) == {"127.0.0.1"}
     assert listen_addrs_of(p_lo5, srv.pid) == {"127.0.0.5"}
     assert not listen_addrs_of(p_name, srv.pid) and not listen_addrs_of(p_any, srv.pid)
@@ -396,7 +396,7 @@ def test_unix_entrance_local_forward(pg, sockdir, echo_server):
     key = pg.keygen()
     srv = start_server(pg, key, permit_open=[hostport(*echo_server.addr)])
     cli = start_client(pg, srv, key, L=[f"{ent}:{hostport(*echo_server.addr)}"])
-    cli.wait_for_log(r"listening on " + re.escape(str(ent)) + r" for " + re.escape(hostport(*echo_server.addr)))
+    cli.wait_for_log(r"listening addr=" + re.escape(str(ent)) + r" target=" + re.escape(hostport(*echo_server.addr)))
     st = os.lstat(ent)
     assert stat.S_ISSOCK(st.st_mode)
     assert stat.S_IMODE(st.st_mode) == 0o600, f"entrance socket mode {stat.S_IMODE(st.st_mode):o}, expected 600"
@@ -448,15 +448,15 @@ def test_unix_remote_listener(pg, procs, tmp, sockdir, curl_tool):
     key = pg.keygen()
     srv = start_server(pg, key, permit_listen=[f"{sockdir}/*.sock"], allow_unix=True)
     cli = start_client(pg, srv, key, R=[f"{rsock}:127.0.0.1:{hport}"])
-    cli.wait_for_log(r"remote forward: server listening on " + re.escape(str(rsock)))
-    srv.wait_for_log(r"remote forward listening on " + re.escape(str(rsock)) + r" for key 'default'")
+    cli.wait_for_log(r"remote forward listening listen=" + re.escape(str(rsock)))
+    srv.wait_for_log(r"remote forward listening session=\d+ listen=" + re.escape(str(rsock)) + r" key=default ")
     st = os.lstat(rsock)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, f"mode {st.st_mode:o}"
     r, body = curl(tmp, "http://postern.test/blob.bin", "--unix-socket", str(rsock))
     assert r.returncode == 0, f"curl --unix-socket {rsock}: {r.stderr}"
     assert body == blob
     cli.stop()
-    srv.wait_for_log(r"session \d+ closed")
+    srv.wait_for_log(r"session closed ")
     wait_until(lambda: not rsock.exists(), what="the server to remove its -R Unix socket")
 
 
@@ -471,8 +471,8 @@ def test_unix_remote_listener_denied(pg, procs, tmp, sockdir):
     cli = start_client(pg, srv, key, R=[f"{outside}:127.0.0.1:{hport}", f"{other}:127.0.0.1:{hport}"],
                        extra=["--no-exit-on-forward-failure"], nremote=0)
     for p in (outside, other):
-        srv.wait_for_log(r"remote forward on " + re.escape(str(p)) + r" denied for key 'default': not in permit_listen")
-        cli.wait_for_log(r"remote forward " + re.escape(str(p)) + r" -> \S+ failed: administratively prohibited")
+        srv.wait_for_log(r"remote forward denied session=\d+ listen=" + re.escape(str(p)) + r" key=default reason=\"not in permit_listen")
+        cli.wait_for_log(r"remote forward failed listen=" + re.escape(str(p)) + r" target=\S+ error=\"administratively prohibited")
         assert not p.exists()
     assert cli.alive()
 
@@ -485,8 +485,8 @@ def test_unix_remote_listener_denied_without_allow_unix(pg, procs, tmp, sockdir)
     cli = start_client(pg, srv, key, R=[f"{rsock}:127.0.0.1:{hport}"], wait=False)
     rc = wait_exit(cli)
     assert rc == 1, f"client exit {rc}, expected 1 (exit_on_forward_failure)"
-    assert cli.search(r"remote forward " + re.escape(str(rsock)) + r" -> \S+ failed: administratively prohibited: allow_unix_forwarding = no"), cli.tail()
-    srv.wait_for_log(r"remote forward on " + re.escape(str(rsock)) + r" denied for key 'default': allow_unix_forwarding = no")
+    assert cli.search(r"remote forward failed listen=" + re.escape(str(rsock)) + r" target=\S+ error=\"administratively prohibited: allow_unix_forwarding = no"), cli.tail()
+    srv.wait_for_log(r"remote forward denied session=\d+ listen=" + re.escape(str(rsock)) + r" key=default reason=\"allow_unix_forwarding = no")
     assert not rsock.exists()
 
 
@@ -501,8 +501,8 @@ def test_unix_remote_listener_on_someone_elses_socket(pg, procs, tmp, sockdir, u
     srv = start_server(pg, key, permit_listen=[f"{sockdir}/*.sock"], allow_unix=True)
     cli = start_client(pg, srv, key, R=[f"{taken}:127.0.0.1:{hport}"], wait=False)
     assert wait_exit(cli) == 1, cli.tail()
-    assert cli.search(r"remote forward " + re.escape(str(taken)) + r" -> \S+ failed: "), cli.tail()
-    srv.wait_for_log(r"session \d+ closed")
+    assert cli.search(r"remote forward failed listen=" + re.escape(str(taken)) + r" target=\S+ error="), cli.tail()
+    srv.wait_for_log(r"session closed ")
     assert taken.exists(), "the server removed another program's socket"
     s = unix_connector(taken)()
     try:
@@ -534,7 +534,7 @@ def test_remote_forward_to_client_side_unix_socket(pg, sockdir, unix_servers):
     key = pg.keygen()
     srv = start_server(pg, key, permit_listen=[str(rport)])
     cli = start_client(pg, srv, key, R=[f"{rport}:{cs}"])
-    cli.wait_for_log(r"remote forward: server listening on port %d for " % rport + re.escape(str(cs)))
+    cli.wait_for_log(r"remote forward listening listen=\"port %d\" port=%d target=" % (rport, rport) + re.escape(str(cs)))
     assert echo_roundtrip(("127.0.0.1", rport))
     assert us.accepted == 1
 
@@ -600,14 +600,14 @@ def test_key_limited_to_a_cannot_reach_b_by_any_entrance(pg, tcp_servers, sockdi
     for port, path in ((lu, str(ub.path)), (lu_trav, traversal)):
         got, outcome = refused_stream(tcp_connector("127.0.0.1", port))
         assert got == b"" and outcome in ("eof", "reset"), (path, got, outcome)
-        srv.wait_for_log(r"channel \d+: denied " + re.escape(path) + r" for key 'default': ")
-        cli.wait_for_log(r"open failed: administratively prohibited: .*\(" + re.escape(path) + r"\)")
+        srv.wait_for_log(r"channel denied session=\d+ channel=\d+ target=" + re.escape(path) + r" key=default reason=")
+        cli.wait_for_log(r"open failed channel=\d+ target=" + re.escape(path) + r" error=\"administratively prohibited: ")
 
     # Nothing ever reached B, by any route; A was reached once; the session lived on.
     assert b.accepted == 0, f"B received {b.accepted} connection(s)"
     assert ub.accepted == 0, f"the Unix socket B received {ub.accepted} connection(s)"
     assert a.accepted == 1 and ua.accepted == 0
-    assert srv.count(r"session \d+ from .* authenticated") == 1
+    assert srv.count(r"session authenticated ") == 1
     assert echo_roundtrip(("127.0.0.1", la))
     assert cli.alive() and srv.alive()
 
@@ -644,9 +644,9 @@ def test_failed_channel_with_early_data_keeps_session(pg, tcp_servers, sockdir, 
         cli = start_client(pg, srv, key, L=[f"{la}:{hostport(*a.addr)}", f"{lx}:{target}"])
         first = b"client speaks first\n" * 100
     assert echo_roundtrip(("127.0.0.1", la))
-    failed_rx = {"refused-tcp": r"open failed: connect failed: Connection refused",
-                 "remote-refused": r"open 127\.0\.0\.1:%d failed: connect failed: Connection refused" % closed,
-                 }.get(case, r"open failed: administratively prohibited")
+    failed_rx = {"refused-tcp": r"open failed .*error=\"connect failed: Connection refused",
+                 "remote-refused": r"open failed channel=\d+ target=127\.0\.0\.1:%d error=\"connect failed: Connection refused" % closed,
+                 }.get(case, r"open failed .*error=\"administratively prohibited")
     for i in range(10):
         s = socket.socket()
         s.settimeout(IO_TIMEOUT)
@@ -659,7 +659,7 @@ def test_failed_channel_with_early_data_keeps_session(pg, tcp_servers, sockdir, 
             pass
         finally:
             s.close()
-        wait_until(lambda: cli.count(failed_rx) > i or cli.count(r"session \d+ closed"),
+        wait_until(lambda: cli.count(failed_rx) > i or cli.count(r"session closed "),
                    what=f"channel {i + 1} to fail")
         assert srv.count(r"protocol error") == 0, f"failed channel {i + 1} ended the session:\n{srv.tail()}"
         assert_one_session(srv, cli)
@@ -679,8 +679,8 @@ def test_allow_forwarding_local_cannot_listen(pg, echo_server):
                        R=[f"{rport}:{hostport(*echo_server.addr)}"], extra=["--no-exit-on-forward-failure"],
                        nremote=0)
     lport = cli.lports[0]
-    srv.wait_for_log(r"remote forward on :%d denied for key 'default': allow_forwarding = local" % rport)
-    cli.wait_for_log(r"remote forward port %d -> \S+ failed: administratively prohibited: allow_forwarding = local" % rport)
+    srv.wait_for_log(r"remote forward denied session=\d+ listen=:%d key=default reason=\"allow_forwarding = local" % rport)
+    cli.wait_for_log(r"remote forward failed listen=\"port %d\" target=\S+ error=\"administratively prohibited: allow_forwarding = local" % rport)
     assert not listen_addrs_of(rport, srv.pid)
     assert not can_connect("127.0.0.1", rport)
     assert echo_roundtrip(("127.0.0.1", lport))
@@ -714,8 +714,8 @@ def test_permit_listen_one_port_cannot_listen_on_another(pg, echo_server):
     cli = start_client(pg, srv, key, R=[f"{ok_port}:{T}", f"{other}:{T}", f"0:{T}"],
                        extra=["--no-exit-on-forward-failure"], nremote=1)
     for port in (other, 0):
-        srv.wait_for_log(r"remote forward on :%d denied for key 'default': not in permit_listen" % port)
-        cli.wait_for_log(r"remote forward port %d -> \S+ failed: administratively prohibited: not in permit_listen" % port)
+        srv.wait_for_log(r"remote forward denied session=\d+ listen=:%d key=default reason=\"not in permit_listen" % port)
+        cli.wait_for_log(r"remote forward failed listen=\"port %d\" target=\S+ error=\"administratively prohibited: not in permit_listen" % port)
     assert not can_connect("127.0.0.1", other)
     assert not listen_addrs_of(other, srv.pid)
     assert echo_roundtrip(("127.0.0.1", ok_port))
@@ -899,7 +899,7 @@ def test_malformed_socks_request_closed_session_survives(socks_session, curl_too
         # Full final replies: SOCKS5 10 bytes after the 2-byte method reply, SOCKS4 8 bytes.
         full = 2 if reply in (b"\x05\xff",) else (12 if reply[0] == 5 else 8)
         assert len(got) == full, f"{name}: reply {got.hex()} ({len(got)} bytes, expected {full})"
-    p["cli"].wait_for_log(r"SOCKS request on \S+ refused: ")
+    p["cli"].wait_for_log(r"SOCKS request refused channel=\d+ entrance=\S+ reason=")
     assert p["target"].accepted == 0, "a malformed request still opened a connection"
     assert p["srv"].count(r"channel \d+:") == 0, "a malformed request reached the server"
     # The session keeps working: a curl through -L and a good SOCKS request.
@@ -956,7 +956,7 @@ def test_socks_client_closes_mid_request(socks_session, curl_tool):
         s.shutdown(socket.SHUT_WR)
         recv_until_end(s)
         s.close()
-    p["cli"].wait_for_log(r"SOCKS request on \S+ refused: closed before the request", count=3)
+    p["cli"].wait_for_log(r"SOCKS request refused channel=\d+ entrance=\S+ reason=\"closed before the request", count=3)
     r, body = curl(p["tmp"], f"http://127.0.0.1:{p['lport']}/blob.bin")
     assert r.returncode == 0 and body == p["blob"]
     assert p["target"].accepted == 0
@@ -1043,9 +1043,9 @@ def test_remote_port_in_use_exits_by_default(pg, procs, tmp):
         busy.close()
     assert rc not in (0, None), f"client exit {rc}"
     assert rc == 1, f"client exit {rc}, expected 1 (runtime error)"
-    assert cli.search(r"remote forward port %d -> 127\.0\.0\.1:%d failed: .*(?:in use|Address already in use)" % (port, hport)), cli.tail()
+    assert cli.search(r"remote forward failed listen=\"port %d\" target=127\.0\.0\.1:%d error=.*(?:in use|Address already in use)" % (port, hport)), cli.tail()
     assert cli.search(r"exiting: a requested forward could not be set up")
-    srv.wait_for_log(r"remote forward for key 'default': cannot listen on .*:%d: Address already in use" % port)
+    srv.wait_for_log(r"remote forward failed session=\d+ key=default error=\"cannot listen on .*:%d: Address already in use" % port)
 
 
 def test_remote_port_in_use_no_exit_keeps_other_forwards(pg, procs, tmp, echo_server, curl_tool):
@@ -1058,7 +1058,7 @@ def test_remote_port_in_use_no_exit_keeps_other_forwards(pg, procs, tmp, echo_se
                            R=[f"{port}:127.0.0.1:{hport}", f"0:127.0.0.1:{hport}"],
                            extra=["--no-exit-on-forward-failure"], nremote=1)
         lport = cli.lports[0]
-        cli.wait_for_log(r"remote forward port %d -> \S+ failed: " % port)
+        cli.wait_for_log(r"remote forward failed listen=\"port %d\" target=\S+ error=" % port)
         assert cli.alive()
         assert echo_roundtrip(("127.0.0.1", lport))
         r, body = curl(tmp, f"http://127.0.0.1:{cli.allocated[0]}/blob.bin")
@@ -1077,7 +1077,7 @@ def test_remote_denied_exits_by_default(pg, procs, tmp):
     port = free_port()
     cli = start_client(pg, srv, key, R=[f"{port}:127.0.0.1:{hport}"], wait=False)
     assert wait_exit(cli) == 1, cli.tail()
-    assert cli.search(r"remote forward port %d -> \S+ failed: administratively prohibited: not in permit_listen" % port)
+    assert cli.search(r"remote forward failed listen=\"port %d\" target=\S+ error=\"administratively prohibited: not in permit_listen" % port)
 
 
 # --------------------------------------------------------------------------
@@ -1126,11 +1126,11 @@ def test_client_profile_exit_on_forward_failure(pg, tmp, echo_server, exit_on_fa
         exit_on_forward_failure = {exit_on_failure}
         """))
     cli = start_client(pg, None, config=conf, wait=False)
-    cli.wait_for_log(r"remote forward port %d -> \S+ failed: administratively prohibited" % rport)
+    cli.wait_for_log(r"remote forward failed listen=\"port %d\" target=\S+ error=\"administratively prohibited" % rport)
     if exit_on_failure == "yes":
         assert wait_exit(cli) == 1, cli.tail()
     else:
-        cli.wait_for_log(r"listening on 127\.0\.0\.1:%d for " % lport)
+        cli.wait_for_log(r"listening addr=127\.0\.0\.1:%d target=" % lport)
         assert echo_roundtrip(("127.0.0.1", lport))
         assert cli.alive()
 

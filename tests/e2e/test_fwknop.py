@@ -124,7 +124,7 @@ def test_real_fwknop_client_opens_the_tunnel_port(spa_net, pg, procs, tmp):
     srv = procs.start(["ip", "netns", "exec", gw, pg.bin, "server", "-c", str(conf),
                        "--state-dir", str(tmp / "state")], "server")
     srv.watch = True
-    srv.wait_for_log(r"listening on " + GW.replace(".", r"\.") + ":%d" % TUNNEL_PORT,
+    srv.wait_for_log(r"listening addr=" + GW.replace(".", r"\.") + ":%d" % TUNNEL_PORT,
                      timeout=START_TIMEOUT)
 
     # Filtered before any knock: no SYN-ACK, no RST.

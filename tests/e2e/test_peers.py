@@ -65,7 +65,7 @@ def test_curl_through_tunnel(pg, procs, tmp, family):
     got = out1.read_bytes()
     assert len(got) == len(blob) and got == blob, f"downloaded {len(got)} bytes, differ from the served file"
     assert out2.read_bytes() == b"hello through postern\n"
-    srv.wait_for_log(r"session \d+ from " + re.escape(hostport(host, "")) + r"\d+ authenticated as key 'default'")
+    srv.wait_for_log(r"session authenticated id=\d+ peer=" + re.escape(hostport(host, "")) + r"\d+ key=default$")
 
 
 # --------------------------------------------------------------------------

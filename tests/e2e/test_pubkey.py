@@ -98,8 +98,8 @@ def test_python_ik_client_passes_data(pg):
     priv, pub = x25519_pair()
     srv = pg.start_server(config=server_conf(pg, host, [pub]), permit=[])
     # The server prints the public line its clients pin.
-    srv.wait_for_log(r"host key " + re.escape(pub_line(host_pub)) +
-                     r"; 1 public-key and 0 pre-shared identities")
+    srv.wait_for_log(r"host key public_key=\"" + re.escape(pub_line(host_pub)) +
+                     r"\" public_key_identities=1 psk_identities=0")
     init, s, msg2 = ik_handshake(srv.addr, priv, host_pub)
     try:
         init.check_message_2(msg2)
@@ -119,7 +119,7 @@ def test_python_ik_client_passes_data(pg):
             pytest.fail("no PONG")
     finally:
         s.close()
-    srv.wait_for_log(r"authenticated as key 'id0'")
+    srv.wait_for_log(r"session authenticated .*key=id0$")
 
 
 def identity_dir(pg, pubs):
@@ -152,7 +152,7 @@ def assert_refused(srv, data, reason):
     got, outcome, lport = probe(srv.addr, data, timeout=20)
     assert got == b"", f"server answered {len(got)} bytes"
     assert outcome == "reset", f"ended with {outcome}, not a reset"
-    srv.wait_for_log(r"refused 127\.0\.0\.1:%d: %s" % (lport, re.escape(reason)))
+    srv.wait_for_log(r"refused peer=127\.0\.0\.1:%d reason=\"?%s" % (lport, re.escape(reason)))
 
 
 def test_fleet_last_key_and_psk_connect(pg, fleet, echo_server):
@@ -162,10 +162,10 @@ def test_fleet_last_key_and_psk_connect(pg, fleet, echo_server):
     cli = pg.start_client(server=fleet, key=key, forwards=[spec],
                           extra=["--server-key", fleet.host_pub_file])
     echo_roundtrip(cli.listen[0])
-    fleet.wait_for_log(r"authenticated as key 'id9999'")
+    fleet.wait_for_log(r"session authenticated .*key=id9999$")
     cli2 = pg.start_client(server=fleet, key=fleet.psk_file, forwards=[spec], name="pskclient")
     echo_roundtrip(cli2.listen[0])
-    fleet.wait_for_log(r"authenticated as key 'psk'")
+    fleet.wait_for_log(r"session authenticated .*key=psk$")
 
 
 def test_fleet_refusals(fleet):
@@ -207,14 +207,14 @@ def test_valid_mac1_junk_is_rate_limited_and_banned(pg, echo_server):
     t = threading.Thread(target=attack)
     t.start()
     try:
-        srv.wait_for_log(r"refused 127\.0\.0\.2:\d+: DH budget of this source spent", timeout=30)
-        srv.wait_for_log(r"banned 127\.0\.0\.2 ", timeout=30)
+        srv.wait_for_log(r"refused peer=127\.0\.0\.2:\d+ reason=\"DH budget of this source spent", timeout=30)
+        srv.wait_for_log(r"banned source=127\.0\.0\.2 ", timeout=30)
         key = write_private(pg.tmp / "ok.key", pairs[-1][0])
         spec = forward_spec("127.0.0.1", 0, *echo_server.addr)
         cli = pg.start_client(server=srv, key=key, forwards=[spec],
                               extra=["--server-key", pub_line(host_pub)])
         echo_roundtrip(cli.listen[0])
-        srv.wait_for_log(r"authenticated as key 'id9999'")
+        srv.wait_for_log(r"session authenticated .*key=id9999$")
         cli2 = pg.start_client(server=srv, key=psk, forwards=[spec], name="pskclient")
         echo_roundtrip(cli2.listen[0])
     finally:
@@ -419,17 +419,17 @@ def test_reload_keeps_removes_and_adds_public_key_identities(pg, echo_server):
     server_key = ["--server-key", str(host) + ".pub"]
     kept = pg.start_client(server=srv, key=keep, forwards=[spec], extra=server_key, name="kept")
     gone = pg.start_client(server=srv, key=drop, forwards=[spec], extra=server_key, name="gone")
-    srv.wait_for_log(r"authenticated as key 'drop'")
+    srv.wait_for_log(r"session authenticated .*key=drop$")
     with socket.create_connection(kept.listen[0], timeout=IO_TIMEOUT) as live:
         live.sendall(b"before")
         assert recv_exactly(live, 6) == b"before"
         write([("keep", keep), ("add", add)])
         os.kill(srv.p.pid, signal.SIGHUP)
-        srv.wait_for_log(r"reload: configuration applied")
-        srv.wait_for_log(r"key 'drop' removed or replaced by reload; closing")
+        srv.wait_for_log(r"reload applied ")
+        srv.wait_for_log(r"session revoked by reload id=\d+ peer=\S+ key=drop$")
         live.sendall(b"after")
         assert recv_exactly(live, 5) == b"after"
-    gone.wait_for_log(r"session \d+ closed|peer closed the session")
+    gone.wait_for_log(r"session closed |peer closed the session")
     added = pg.start_client(server=srv, key=add, forwards=[spec], extra=server_key, name="added")
     echo_roundtrip(added.listen[0])
-    srv.wait_for_log(r"authenticated as key 'add'")
+    srv.wait_for_log(r"session authenticated .*key=add$")

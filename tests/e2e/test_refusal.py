@@ -85,7 +85,7 @@ def test_every_refusal_class_resets_from_one_delay_distribution(pg):
     banned = "127.200.0.1"
     with ThreadPoolExecutor(2) as ex:
         list(ex.map(lambda _: refusal_delay(srv.addr, banned, os.urandom(64)), range(2)))
-    srv.wait_for_log(r"banned 127\.200\.0\.1 for \d+ s after 2 failures")
+    srv.wait_for_log(r"banned source=127\.200\.0\.1 seconds=\d+ failures=2")
 
     classes = {
         "silent": lambda i: (f"127.0.1.{i + 1}", b""),
@@ -139,9 +139,9 @@ def test_every_refusal_class_resets_from_one_delay_distribution(pg):
         for h in holders:
             h.close()
     refusal_delay(srv.addr, banned, noise_probe.first_message(pg.psk(key)))
-    assert srv.search(r"refused 127\.0\.5\.1:\d+: too many unauthenticated connections"), \
+    assert srv.search(r"refused peer=127\.0\.5\.1:\d+ reason=\"too many unauthenticated connections"), \
         "no probe was over the per-source cap"
-    assert srv.search(r"refused 127\.200\.0\.1:\d+: banned"), "no probe was refused as banned"
+    assert srv.search(r"refused peer=127\.200\.0\.1:\d+ reason=banned"), "no probe was refused as banned"
 
     report = {n: (round(min(v), 3), round(sorted(v)[len(v) // 2], 3), round(max(v), 3))
               for n, v in samples.items()}
@@ -169,7 +169,7 @@ def test_out_of_descriptors_still_resets_after_the_delay(pg, echo_server):
     srv = pg.procs.start(argv, "server")
     srv.watch = True
     srv.addr = ("127.0.0.1", port)
-    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % port)
+    srv.wait_for_log(r"listening addr=127\.0\.0\.1:%d" % port)
     start = threading.Event()
     with ThreadPoolExecutor(PAST_LIMIT) as ex:
         futs = [ex.submit(refusal_delay, srv.addr, f"127.0.7.{i + 1}", os.urandom(10), start)

@@ -19,7 +19,7 @@ def assert_silent_reset(srv, data, reason, source="127.0.0.1"):
     got, outcome, lport = probe(srv.addr, data, source=source, timeout=20)
     assert got == b"", f"server answered {len(got)} bytes: {got[:64].hex()}"
     assert outcome == "reset", f"expected a reset, the connection ended with {outcome}"
-    return srv.wait_for_log(r"refused %s:%d: %s" % (re.escape(source), lport, re.escape(reason)))
+    return srv.wait_for_log(r"refused peer=%s:%d reason=\"?%s" % (re.escape(source), lport, re.escape(reason)))
 
 
 def answered(srv, data):
@@ -56,7 +56,7 @@ def test_replay_after_crash_and_restart(pg, tmp, relays, echo_server):
     pg.start_client(server=relay.addr, key=key,
                     forwards=[forward_spec("127.0.0.1", lport, *echo_server.addr)])
     wait_until(lambda: captured, what="the client's first message")
-    srv.wait_for_log(r"authenticated as key 'default'")
+    srv.wait_for_log(r"session authenticated .*key=default$")
     msg1 = captured[0]
     # A crash, not a clean stop: the record must already be on disk.
     srv.kill()
@@ -68,7 +68,7 @@ def test_replay_after_crash_and_restart(pg, tmp, relays, echo_server):
 
     again = pg.start_server(key=key, state_dir=state, reject_delay="1-2", ban_threshold=1000,
                             name="restarted")
-    again.wait_for_log(r"replay cache: [1-9]\d* live first-message fingerprint\(s\) restored")
+    again.wait_for_log(r"replay cache restored fingerprints=[1-9]\d* ")
     assert_silent_reset(again, msg1, "replayed first message")
     assert os.stat(state).st_mode & 0o777 == 0o700
     assert os.stat(state / "replay.log").st_mode & 0o777 == 0o600
@@ -81,7 +81,7 @@ def test_torn_tail_and_damaged_records_are_skipped(pg, tmp):
     srv = pg.start_server(key=key, state_dir=state, ban_threshold=1000)
     _, msg1, _, s = noise_probe.handshake(srv.addr, psk, timeout=20)
     s.close()
-    srv.wait_for_log(r"authenticated as key 'default'")
+    srv.wait_for_log(r"session authenticated .*key=default$")
     srv.stop()
     log = state / "replay.log"
     data = log.read_bytes()
@@ -89,7 +89,7 @@ def test_torn_tail_and_damaged_records_are_skipped(pg, tmp):
     # A damaged record before the good one, and half a record after it.
     log.write_bytes(data[:16] + os.urandom(64) + data[16:] + os.urandom(30))
     again = pg.start_server(key=key, state_dir=state, ban_threshold=1000, name="restarted")
-    again.wait_for_log(r"skipped 1 damaged record\(s\) and a torn tail")
+    again.wait_for_log(r"skipped damaged records path=\S+ records=1 torn_tail=yes")
     assert_silent_reset(again, msg1, "replayed first message")
     # Compacted at start: only the good record is left.
     assert len(log.read_bytes()) == 16 + 64
@@ -120,7 +120,7 @@ def test_state_dir_errors(pg, postern_bin, tmp):
 
     # The explicit opt-out starts, with a warning.
     off = pg.start_server(key=key, state_dir="none", name="nostate")
-    off.wait_for_log(r"WARN.*state_dir none: the replay cache is not persisted")
+    off.wait_for_log(r"WARN server: state_dir none: the replay cache is not persisted")
 
 
 # --- quotas ------------------------------------------------------------------
@@ -137,11 +137,11 @@ def test_replay_quota_one_identity(pg, tmp):
     for _ in range(16):
         _, _, _, s = noise_probe.handshake(srv.addr, psk_a, timeout=20)
         s.close()
-    srv.wait_for_log(r"authenticated as key 'a'", count=16)
+    srv.wait_for_log(r"session authenticated .*key=a$", count=16)
     assert_silent_reset(srv, noise_probe.first_message(psk_a), "replay quota of key 'a' full")
     _, _, _, s = noise_probe.handshake(srv.addr, psk_b, timeout=20)
     s.close()
-    srv.wait_for_log(r"authenticated as key 'b'")
+    srv.wait_for_log(r"session authenticated .*key=b$")
 
 
 # --- many keys under junk ------------------------------------------------------
@@ -191,7 +191,7 @@ def test_many_keys_under_junk(pg, tmp, tcp_servers):
     # The last key: the one the old server tried last.
     pg.start_client(server=srv.addr, key=keys[-1][1],
                     forwards=[forward_spec("127.0.0.1", lport, *echo.addr)])
-    srv.wait_for_log(r"authenticated as key 'k%d'" % (NKEYS - 1), timeout=60)
+    srv.wait_for_log(r"session authenticated .*key=k%d$" % (NKEYS - 1), timeout=60)
     wait_port("127.0.0.1", lport)
     conn = socket.create_connection(("127.0.0.1", lport), timeout=30)
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -216,7 +216,7 @@ def test_many_keys_under_junk(pg, tmp, tcp_servers):
     nokey, full = srv.count(r"no key matched"), srv.count(r"verification queue full")
     print(f"junk sent {sent[0]}, round trips {done}, logged: no key {nokey}, queue full {full}")
     assert sent[0] >= JUNK_PER_S * JUNK_SECONDS // 4, f"only {sent[0]} junk connections sent"
-    srv.wait_for_log(r"refused 127\.0\.\d+\.\d+:\d+: (no key matched|verification queue full)")
+    srv.wait_for_log(r"refused peer=127\.0\.\d+\.\d+:\d+ reason=\"(no key matched|verification queue full)")
     assert done >= MIN_ROUNDTRIPS, f"only {done} round trips in {JUNK_SECONDS} s of junk"
 
 
@@ -230,7 +230,7 @@ def test_clock_skew_logged_in_seconds(pg):
         m = assert_silent_reset(srv, noise_probe.first_message(psk, ts_offset_s=offset),
                                 "timestamp outside window (client clock ")
         line = srv.log()[m.end():].split("\n")[0]
-        got = re.match(r"(\d+) s (\w+)\)$", line)
+        got = re.match(r"(\d+) s (\w+)\)\"$", line)
         assert got, line
         # The probe's message is built a moment before the server reads it.
         assert abs(int(got.group(1)) - abs(offset)) <= 1 and got.group(2) == word, line

@@ -165,8 +165,8 @@ def test_buffer_budget_bounds_memory_and_refuses_new_channels(pg, tcp_servers, e
             n.close()
         except OSError:  # the refusal's reset may already be here
             pass
-        cli_b.wait_for_log(r"open failed: .*buffer budget reached")
-        srv.wait_for_log(r"channel \d+ refused: buffer budget reached")
+        cli_b.wait_for_log(r"open failed .*buffer budget reached")
+        srv.wait_for_log(r"channel refused session=\d+ channel=\d+ reason=\"buffer budget reached")
         # B's existing channel is unaffected: B is under its share and still read.
         b.sendall(b"after")
         assert recv_exactly(b, 5) == b"after"
@@ -187,7 +187,7 @@ def test_one_session_cannot_take_every_descriptor(pg, echo_server):
             "-k", key, "--permit-open", "any", "--state-dir", str(pg.tmp / "state")]
     srv = pg.procs.start(argv, "server")
     srv.watch = True
-    srv.wait_for_log(r"listening on " + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)
+    srv.wait_for_log(r"listening addr=" + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)
     srv.addr = ("127.0.0.1", port)
     lport_a, lport_b = free_port(), free_port()
     pg.start_client(server=srv.addr, key=key, name="client-a",
@@ -206,7 +206,7 @@ def test_one_session_cannot_take_every_descriptor(pg, echo_server):
                 refused = True
                 break
         assert refused, f"{len(held)} channels opened under a 300-descriptor limit"
-        srv.wait_for_log(r"channel \d+ refused: descriptor budget reached")
+        srv.wait_for_log(r"channel refused session=\d+ channel=\d+ reason=\"descriptor budget reached")
         # A second client: handshake and a working channel.
         pg.start_client(server=srv.addr, key=key, name="client-b",
                         forwards=[forward_spec("127.0.0.1", lport_b, *echo_server.addr)])
@@ -232,15 +232,15 @@ def test_remote_listeners_draw_on_the_descriptor_budget(pg, echo_server):
             "--state-dir", str(pg.tmp / "state")]
     srv = pg.procs.start(argv, "server")
     srv.watch = True
-    srv.wait_for_log(r"listening on " + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)
+    srv.wait_for_log(r"listening addr=" + hostport("127.0.0.1", port).replace(".", r"\."), timeout=START_TIMEOUT)
     srv.addr = ("127.0.0.1", port)
     remotes = []
     for _ in range(200):
         remotes += ["-R", f"127.0.0.1:0:{hostport(*echo_server.addr)}"]
     pg.start_client(server=srv.addr, key=key, name="client-a", wait=False,
                     extra=["--no-exit-on-forward-failure"] + remotes)
-    srv.wait_for_log(r"remote forward for key 'default': descriptor budget reached")
-    allocated = srv.count(r"remote forward listening on 127\.0\.0\.1:\d+")
+    srv.wait_for_log(r"remote forward failed session=\d+ key=default error=\"descriptor budget reached")
+    allocated = srv.count(r"remote forward listening session=\d+ listen=127\.0\.0\.1:\d+")
     assert 0 < allocated < 200, f"{allocated} of 200 listeners under a 300-descriptor limit"
     lport = free_port()
     pg.start_client(server=srv.addr, key=key, name="client-b",

@@ -66,7 +66,7 @@ def test_server_notifies_ready_reloading_stopping(pg, procs, tmp, notify):
     srv = start_server(pg, procs, tmp, key, notify)
     notify.expect("READY=1")
     # READY=1 comes after the listeners: the server already logged its port.
-    assert "listening on 127.0.0.1:" in srv.log()
+    assert "listening addr=127.0.0.1:" in srv.log()
     os.kill(srv.pid, signal.SIGHUP)
     msg = notify.expect("RELOADING=1")
     assert any(line.startswith("MONOTONIC_USEC=") for line in msg.split("\n")), msg
@@ -86,7 +86,7 @@ def test_client_notifies_ready_once_forwards_are_up(pg, procs, tmp, notify, echo
     cli = procs.start(argv, "client", env=dict(os.environ, NOTIFY_SOCKET=notify.env))
     cli.watch = True
     notify.expect("READY=1")
-    m = cli.wait_for_log(r"listening on 127\.0\.0\.1:(\d+)")
+    m = cli.wait_for_log(r"listening addr=127\.0\.0\.1:(\d+)")
     echo_roundtrip(("127.0.0.1", int(m.group(1))))
     os.kill(cli.pid, signal.SIGHUP)
     notify.expect("RELOADING=1")

@@ -14,7 +14,7 @@ import pytest
 import noise_probe
 from conftest import echo_handler, echo_roundtrip, forward_spec, hostport, probe, wait_until
 
-REFUSED = r"refused 127\.0\.0\.1:%d: "
+REFUSED = r"refused peer=127\.0\.0\.1:%d reason="
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def assert_silent_reset(srv, data, reason, source="127.0.0.1"):
     got, outcome, lport = probe(srv.addr, data, source=source, timeout=20)
     assert got == b"", f"server answered {len(got)} bytes: {got[:64].hex()}"
     assert outcome == "reset", f"expected a reset, the connection ended with {outcome}"
-    pat = r"refused %s:%d: " % (re.escape(source), lport)
+    pat = r"refused peer=%s:%d reason=\"?" % (re.escape(source), lport)
     if reason is not None:
         pat += re.escape(reason)
     return srv.wait_for_log(pat)
@@ -87,7 +87,7 @@ def test_valid_first_message_gets_valid_message_2(silent, cipher):
     try:
         lport = s.getsockname()[1]
         assert len(msg2) == 64  # and check_message_2() decrypted it (ee DH, payload version 1)
-        silent.wait_for_log(r"session \d+ from 127\.0\.0\.1:%d authenticated as key 'default'" % lport)
+        silent.wait_for_log(r"session authenticated id=\d+ peer=127\.0\.0\.1:%d key=default$" % lport)
         # Split() works on our side: the transport keys exist and differ.
         send, recv = init.hs.split()
         assert send.k != recv.k
@@ -142,18 +142,18 @@ def test_ban_after_threshold(pg, tcp_servers):
                           ban_threshold=3, ban_window=60, ban_time=600)
     for _ in range(3):
         assert_silent_reset(srv, os.urandom(64), "no key matched", source="127.0.0.2")
-    srv.wait_for_log(r"banned 127\.0\.0\.2 for 600 s after 3 failures")
+    srv.wait_for_log(r"banned source=127\.0\.0\.2 seconds=600 failures=3")
 
     # A valid first message from the banned source: reset, nothing back.
     msg = noise_probe.first_message(psk)
     assert_silent_reset(srv, msg, "banned", source="127.0.0.2")
-    assert not srv.search(r"session \d+ from 127\.0\.0\.2:"), "banned source got a session"
+    assert not srv.search(r"session authenticated id=\d+ peer=127\.0\.0\.2:"), "banned source got a session"
 
     # Another source is unaffected: a real client connects and forwards.
     cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo.addr)])
     lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport))
-    srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
+    srv.wait_for_log(r"session authenticated id=\d+ peer=127\.0\.0\.1:\d+ key=default$")
 
 
 # replay cache is keyed on the client's ephemeral key (PROTOCOL.md S5) ---------
@@ -189,7 +189,7 @@ def test_preauth_flood_does_not_lock_out_other_source(pg, tcp_servers):
                 s.sendall(b"\x00" * 10)  # a partial first message, then silence
         # The cap holds: the ones over it are refused (held for their reset,
         # not read), while a real client from elsewhere still gets in.
-        srv.wait_for_log(r"refused 127\.0\.1\.\d+:\d+: too many unauthenticated connections")
+        srv.wait_for_log(r"refused peer=127\.0\.1\.\d+:\d+ reason=\"too many unauthenticated connections")
         cli = pg.start_client(server=srv, key=key, forwards=[forward_spec("127.0.0.1", 0, *echo.addr)])
         lport = cli.listen[0][1]
         assert echo_roundtrip(("127.0.0.1", lport))

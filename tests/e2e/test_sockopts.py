@@ -100,11 +100,11 @@ def test_loopback_connections_do_not_pace(bbr_netns, pg, procs):
                              "--permit-open", "any", "--state-dir", str(pg.tmp / "state")],
                       "server")
     srv.watch = True
-    srv.wait_for_log(r"listening on 127\.0\.0\.1:%d" % sport, timeout=START_TIMEOUT)
+    srv.wait_for_log(r"listening addr=127\.0\.0\.1:%d" % sport, timeout=START_TIMEOUT)
     cli = procs.start(pre + [pg.bin, "client", "-k", str(key), "-L", f"{eport}:127.0.0.1:{tport}",
                              f"127.0.0.1:{sport}"], "client")
     cli.watch = True
-    cli.wait_for_log(r"listening on 127\.0\.0\.1:%d" % eport, timeout=START_TIMEOUT)
+    cli.wait_for_log(r"listening addr=127\.0\.0\.1:%d" % eport, timeout=START_TIMEOUT)
     app = procs.start(pre + ["python3", "-c", HOLD_CLIENT, str(eport)], "app")
     app.wait_for_log(r"connected", timeout=IO_TIMEOUT)
 

@@ -229,7 +229,7 @@ def start_gateway(pg, procs, tmp, g, conf):
     argv = ns_exec(g, pg.bin, "server", "-c", conf, "--state-dir", tmp / "state")
     srv = procs.start(argv, "server")
     srv.watch = True
-    srv.wait_for_log(r"listening on ", timeout=START_TIMEOUT)
+    srv.wait_for_log(r"listening addr=", timeout=START_TIMEOUT)
     # Ready when the guard is in the kernel: nothing before that is filtered.
     wait_until(lambda: (table(g) or {}).get("guard"), timeout=START_TIMEOUT,
                what="the server's nftables table with its guard set")

@@ -90,7 +90,7 @@ def test_round_trip_each_cipher(pg, echo_server, cipher):
                           forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
     lport = cli.listen[0][1]
     assert echo_roundtrip(("127.0.0.1", lport), 8 * MiB)
-    srv.wait_for_log(r"session \d+ from 127\.0\.0\.1:\d+ authenticated as key 'default'")
+    srv.wait_for_log(r"session authenticated id=\d+ peer=127\.0\.0\.1:\d+ key=default$")
     assert cli.alive() and srv.alive()
 
 
@@ -219,7 +219,7 @@ def test_destination_connect_refused(pg):
     got, outcome, _ = probe(("127.0.0.1", lport), b"hello?")
     assert got == b""
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
-    cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: connect failed: Connection refused")
+    cli.wait_for_log(r"open failed channel=\d+ target=\S+ error=\"connect failed: Connection refused")
     assert cli.alive() and srv.alive()
 
 
@@ -239,9 +239,9 @@ def test_destination_not_permitted(pg, tcp_servers):
     got, outcome, _ = probe(("127.0.0.1", l_no), b"let me in")
     assert got == b"", f"denied channel delivered {got!r}"
     assert outcome == "reset", f"local connection ended with {outcome}, expected a reset"
-    srv.wait_for_log(r"channel \d+: denied " + re.escape(hostport(*other.addr))
-                     + r" for key 'default': not in permit_open")
-    cli.wait_for_log(r"channel \d+: open (?:\S+ )?failed: administratively prohibited: not in permit_open")
+    srv.wait_for_log(r"channel denied session=\d+ channel=\d+ target=" + re.escape(hostport(*other.addr))
+                     + r" key=default reason=\"not in permit_open")
+    cli.wait_for_log(r"open failed channel=\d+ target=\S+ error=\"administratively prohibited: not in permit_open")
     assert other.accepted == 0, "the server connected to a destination outside permit_open"
     # The session survives a denied channel.
     assert echo_roundtrip(("127.0.0.1", l_ok))
@@ -292,10 +292,10 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
         """))
     ca = pg.start_client(config=client_conf, profile="alice", name="client-alice",
                          expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
-    srv.wait_for_log(r"authenticated as key 'alice'")
+    srv.wait_for_log(r"session authenticated .*key=alice$")
     cb = pg.start_client(config=client_conf, profile="bob", name="client-bob",
                          expect_listen=[f"0:{hostport(*dest_a.addr)}", f"0:{hostport(*dest_b.addr)}"])
-    srv.wait_for_log(r"authenticated as key 'bob'")
+    srv.wait_for_log(r"session authenticated .*key=bob$")
     (_, la_a), (_, la_b) = ca.listen
     (_, lb_a), (_, lb_b) = cb.listen
 
@@ -306,18 +306,18 @@ def test_config_files_two_keys_two_profiles(pg, tmp, tcp_servers):
 
     assert echo_roundtrip(("127.0.0.1", la_a))
     assert denied(la_b) == b""
-    srv.wait_for_log(r"denied " + re.escape(hostport(*dest_b.addr)) + r" for key 'alice': not in permit_open")
+    srv.wait_for_log(r"denied session=\d+ channel=\d+ target=" + re.escape(hostport(*dest_b.addr)) + r" key=alice reason=\"not in permit_open")
     ca.wait_for_log(r"administratively prohibited")
 
     assert echo_roundtrip(("127.0.0.1", lb_b))
     assert denied(lb_a) == b""
-    srv.wait_for_log(r"denied " + re.escape(hostport(*dest_a.addr)) + r" for key 'bob': not in permit_open")
+    srv.wait_for_log(r"denied session=\d+ channel=\d+ target=" + re.escape(hostport(*dest_a.addr)) + r" key=bob reason=\"not in permit_open")
     cb.wait_for_log(r"administratively prohibited")
 
     # Each destination was reached exactly once: by its own key's round trip.
     assert dest_a.accepted == 1, dest_a.accepted
     assert dest_b.accepted == 1, dest_b.accepted
-    assert srv.count(r"denied .* for key 'alice'") == 1 and srv.count(r"denied .* for key 'bob'") == 1
+    assert srv.count(r"denied .* key=alice ") == 1 and srv.count(r"denied .* key=bob ") == 1
 
 
 # --------------------------------------------------------------------------
@@ -333,12 +333,12 @@ def test_client_reconnects_after_server_restart(pg, echo_server):
     assert echo_roundtrip(("127.0.0.1", lport))
 
     srv.stop()
-    cli.wait_for_log(r"reconnecting in \d+(\.\d)? s", timeout=30)
+    cli.wait_for_log(r"reconnecting delay=\d+(\.\d)?s", timeout=30)
     assert cli.alive(), "client exited when the server went away"
 
     srv2 = pg.start_server(key=key, port=port, permit=[hostport(*echo_server.addr)], name="server-2")
-    cli.wait_for_log(r"session established with ", count=2, timeout=90)
-    srv2.wait_for_log(r"authenticated as key 'default'")
+    cli.wait_for_log(r"session established ", count=2, timeout=90)
+    srv2.wait_for_log(r"session authenticated .*key=default$")
     wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
     assert echo_roundtrip(("127.0.0.1", lport))
     assert echo_server.accepted >= 2
@@ -371,10 +371,10 @@ def test_keepalive_detects_a_frozen_server(pg, echo_server):
     assert echo_roundtrip(("127.0.0.1", lport))
     os.kill(srv.pid, signal.SIGSTOP)
     try:
-        cli.wait_for_log(r"closed: peer timed out \(no keepalive\)", timeout=20)
+        cli.wait_for_log(r"closed id=\d+ reason=\"peer timed out \(no keepalive\)\"", timeout=20)
     finally:
         os.kill(srv.pid, signal.SIGCONT)
-    cli.wait_for_log(r"session established with ", count=2, timeout=30)
+    cli.wait_for_log(r"session established ", count=2, timeout=30)
     wait_port("127.0.0.1", lport, timeout=15, proc=cli.p)
     assert echo_roundtrip(("127.0.0.1", lport))
 
@@ -453,7 +453,7 @@ def test_server_killed_midstream_resets_channel(pg, tcp_servers):
         s.close()
     assert len(head) + len(rest) < 512 * MiB
     assert outcome == "reset", f"after the server died the application saw {outcome}, not a reset"
-    cli.wait_for_log(r"reconnecting in \d+(\.\d)? s")
+    cli.wait_for_log(r"reconnecting delay=\d+(\.\d)?s")
     assert cli.alive()
 
 
@@ -491,7 +491,7 @@ def test_client_killed_midstream_resets_destination(pg, tcp_servers):
         s.close()
         tx.join(timeout=IO_TIMEOUT)
     assert seen["end"] == "reset", f"destination saw {seen['end']} after the client died mid-upload"
-    srv.wait_for_log(r"session \d+:? closed")
+    srv.wait_for_log(r"session closed ")
     assert srv.alive()
 
 
@@ -521,7 +521,7 @@ def test_server_killed_after_half_close_resets_channel(pg, tcp_servers):
         s.close()
     assert rest == b""
     assert outcome == "reset", f"after the session died the half-closed application saw {outcome}, not a reset"
-    cli.wait_for_log(r"reconnecting in \d+(\.\d)? s")
+    cli.wait_for_log(r"reconnecting delay=\d+(\.\d)?s")
 
 
 def test_flags_override_the_file(pg, tmp):
@@ -536,8 +536,8 @@ def test_flags_override_the_file(pg, tmp):
     srv = pg.start_server(config=str(conf), port=flag_port,
                           extra=["--keepalive", "0", "--max-sessions", "5",
                                  "--max-unauth-per-source", "4"])
-    srv.wait_for_log(r"server ready: 1 key\(s\), 1 listener\(s\)")
-    assert f"listening on 127.0.0.1:{file_port}" not in srv.log(), srv.log()
+    srv.wait_for_log(r"server ready keys=1 listeners=1")
+    assert f"listening addr=127.0.0.1:{file_port}" not in srv.log(), srv.log()
     with socket.create_connection(("127.0.0.1", flag_port), timeout=5):
         pass
 

@@ -414,6 +414,35 @@ static void expect_argv_error(enum settings_role role, const char *cmd, int argc
 	settings_argv_free(&a);
 }
 
+/* --syslog is --log syslog for both roles, and a later --log still wins. */
+static void test_syslog_alias(void **state)
+{
+	char *srv[] = {"server", "--syslog", NULL};
+	char *cli[] = {"client", "--syslog", "--log", "stderr", "h:1", NULL};
+	struct settings_argv a;
+	struct config_server s;
+	struct config_client c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&s);
+	assert_int_equal(settings_parse_argv(SETTINGS_SERVER, "server", 2, srv, &a, err), 0);
+	assert_int_equal(a.nflags, 1);
+	assert_int_equal(settings_apply_flag(&a.flags[0], &s, err), 0);
+	assert_int_equal(s.log_sink, CONFIG_LOG_SYSLOG);
+	settings_argv_free(&a);
+	config_server_free(&s);
+
+	config_client_defaults(&c);
+	assert_int_equal(settings_parse_argv(SETTINGS_CLIENT, "client", 5, cli, &a, err), 0);
+	assert_int_equal(a.nflags, 2);
+	for (size_t i = 0; i < a.nflags; i++)
+		assert_int_equal(settings_apply_flag(&a.flags[i], &c, err), 0);
+	assert_int_equal(c.log_sink, CONFIG_LOG_STDERR);
+	settings_argv_free(&a);
+	config_client_free(&c);
+}
+
 static void test_flag_messages(void **state)
 {
 	char *unknown[] = {"server", "--permt-open", "x", NULL};
@@ -541,6 +570,7 @@ int main(void)
 	    cmocka_unit_test(test_file_and_flag_agree),
 	    cmocka_unit_test(test_every_setting_once),
 	    cmocka_unit_test(test_flag_messages),
+	    cmocka_unit_test(test_syslog_alias),
 	    cmocka_unit_test(test_client_args_messages),
 	    cmocka_unit_test(test_server_args_messages),
 	};
