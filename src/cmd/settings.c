@@ -60,6 +60,15 @@ static void scd_flag(FILE *f, const struct setting *s)
 		scd_text(f, s->arg);
 		fputc('_', f);
 	}
+	if (s->alias) {
+		fputs(", *--", f);
+		scd_text(f, s->alias);
+		fputs("* (= *--", f);
+		scd_text(f, s->flag);
+		fputc(' ', f);
+		scd_text(f, s->alias_value);
+		fputs("*)", f);
+	}
 }
 
 /* The entry's range, words and default, as one sentence (nothing if none apply). */
