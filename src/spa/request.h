@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 enum {
-	SPA_ACCESS_MAX = 8,    /* proto/port pairs in one knock */
-	SPA_LABEL_MAX = 32,    /* client label bytes (printable ASCII only) */
-	SPA_HOST_MAX = 255,    /* forward target host */
-	SPA_ID_LEN = 32,       /* replay fingerprint */
+	SPA_ACCESS_MAX = 8, /* proto/port pairs in one knock */
+	SPA_LABEL_MAX = 32, /* client label bytes (printable ASCII only) */
+	SPA_HOST_MAX = 255, /* forward target host */
+	SPA_ID_LEN = 32,    /* replay fingerprint */
 	SPA_DATAGRAM_MAX = 1200,
 };
 
@@ -32,17 +32,17 @@ struct spa_addr {
 };
 
 struct spa_request {
-	uint64_t ts_ms; /* the sender's clock (fwknop: seconds * 1000) */
+	uint64_t ts_ms;		/* the sender's clock (fwknop: seconds * 1000) */
 	uint8_t id[SPA_ID_LEN]; /* replay fingerprint, unique per packet */
 	struct spa_access access[SPA_ACCESS_MAX];
 	unsigned naccess;
-	int has_forward;		 /* forward access (DNAT) asked for */
+	int has_forward;		     /* forward access (DNAT) asked for */
 	char forward_host[SPA_HOST_MAX + 1]; /* an IP literal (names are refused) */
 	uint16_t forward_port;
-	struct spa_addr allow;		 /* address to open; family 0 = the packet's source */
-	char label[SPA_LABEL_MAX + 1];	 /* for logs only; never trusted */
-	unsigned timeout_s;		 /* asked grant time; 0 = the server's default */
-	uint32_t owner;			 /* index of the identity that authenticated it */
+	struct spa_addr allow;	       /* address to open; family 0 = the packet's source */
+	char label[SPA_LABEL_MAX + 1]; /* for logs only; never trusted */
+	unsigned timeout_s;	       /* asked grant time; 0 = the server's default */
+	uint32_t owner;		       /* index of the identity that authenticated it */
 };
 
 #endif

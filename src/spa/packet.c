@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spa/packet: encode and judge knocks of kind 0x01 (NNpsk0).
+ *
+ *   -> psk, e, {payload}
+ *
+ * psk0 authenticates the payload under the identity's PSK from the first
+ * and only message, so the server needs no DH to tell a knock from junk;
+ * the sender's e makes every datagram unique and is its replay fingerprint.
+ * The parser is strict (exact length, every field in range) because the
+ * payload, though authenticated, is chosen by a key holder the policy may
+ * not fully trust.
+ */
+#include "spa/packet.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "crypto/noise.h"
+#include "util/wire.h"
+
+static struct noise_hs *start(const uint8_t *psk, int initiator)
+{
+	struct noise_params p = {
+	    .protocol_name = SPA_PSK_PROTOCOL,
+	    .initiator = initiator,
+	    .prologue = (const uint8_t *)SPA_PROLOGUE,
+	    .prologue_len = sizeof(SPA_PROLOGUE) - 1,
+	    .psk = psk,
+	};
+	return noise_hs_new(&p);
+}
+
+static int addr_len(int family)
+{
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : family == 0 ? 0 : -1;
+}
+
+static int wire_family(int family)
+{
+	return family == AF_INET ? 4 : family == AF_INET6 ? 6 : 0;
+}
+
+static int label_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+long spa_payload_encode(const struct spa_request *req, uint64_t ts_ms,
+			const uint8_t nonce[SPA_NONCE_LEN], uint8_t *out, size_t cap)
+{
+	uint8_t fwd[16];
+	int fwd_family = 0;
+	size_t label = strnlen(req->label, sizeof(req->label));
+	int alen = addr_len(req->allow.family);
+	if (req->naccess < 1 || req->naccess > SPA_ACCESS_MAX || req->timeout_s > 65535 ||
+	    alen < 0 || label > SPA_LABEL_MAX || !label_ok(req->label, label) ||
+	    cap < SPA_PAYLOAD_MAX)
+		return -1;
+	if (req->has_forward) {
+		if (inet_pton(AF_INET, req->forward_host, fwd) == 1)
+			fwd_family = AF_INET;
+		else if (inet_pton(AF_INET6, req->forward_host, fwd) == 1)
+			fwd_family = AF_INET6;
+		else
+			return -1;
+		if (req->forward_port == 0)
+			return -1;
+	}
+	size_t n = 0;
+	out[n++] = SPA_VERSION;
+	out[n++] = req->has_forward ? SPA_TYPE_FORWARD : SPA_TYPE_ACCESS;
+	store64_be(out + n, ts_ms);
+	n += 8;
+	memcpy(out + n, nonce, SPA_NONCE_LEN);
+	n += SPA_NONCE_LEN;
+	store16_be(out + n, (uint16_t)req->timeout_s);
+	n += 2;
+	out[n++] = (uint8_t)req->naccess;
+	for (unsigned i = 0; i < req->naccess; i++) {
+		const struct spa_access *a = &req->access[i];
+		if ((a->proto != SPA_PROTO_TCP && a->proto != SPA_PROTO_UDP) || a->port == 0)
+			return -1;
+		out[n++] = a->proto;
+		store16_be(out + n, a->port);
+		n += 2;
+	}
+	out[n++] = (uint8_t)wire_family(req->allow.family);
+	memcpy(out + n, req->allow.addr, (size_t)alen);
+	n += (size_t)alen;
+	if (req->has_forward) {
+		size_t flen = (size_t)addr_len(fwd_family);
+		out[n++] = (uint8_t)wire_family(fwd_family);
+		memcpy(out + n, fwd, flen);
+		n += flen;
+		store16_be(out + n, req->forward_port);
+		n += 2;
+	}
+	out[n++] = (uint8_t)label;
+	memcpy(out + n, req->label, label);
+	n += label;
+	return (long)n;
+}
+
+/* A cursor over the payload: every take checks the bytes are there. */
+struct rd {
+	const uint8_t *p;
+	size_t len, off;
+};
+
+static const uint8_t *take(struct rd *r, size_t n)
+{
+	if (r->len - r->off < n)
+		return NULL;
+	r->off += n;
+	return r->p + r->off - n;
+}
+
+static int fail(char *why, const char *msg)
+{
+	snprintf(why, SPA_WHY_MAX, "%s", msg);
+	return -1;
+}
+
+/* An address as the wire writes it: family byte (0|4|6), then 0/4/16 bytes. */
+static int take_addr(struct rd *r, struct spa_addr *a, int allow_none)
+{
+	const uint8_t *f = take(r, 1), *b;
+	memset(a, 0, sizeof(*a));
+	if (f == NULL)
+		return -1;
+	if (*f == 0 && allow_none)
+		return 0;
+	if (*f != 4 && *f != 6)
+		return -1;
+	a->family = *f == 4 ? AF_INET : AF_INET6;
+	if ((b = take(r, *f == 4 ? 4 : 16)) == NULL)
+		return -1;
+	memcpy(a->addr, b, *f == 4 ? 4 : 16);
+	return 0;
+}
+
+static int parse_access(struct rd *r, struct spa_request *req, char *why)
+{
+	const uint8_t *b = take(r, 1);
+	if (b == NULL || *b < 1 || *b > SPA_ACCESS_MAX)
+		return fail(why, "bad access count");
+	req->naccess = *b;
+	for (unsigned i = 0; i < req->naccess; i++) {
+		if ((b = take(r, 3)) == NULL)
+			return fail(why, "truncated access list");
+		if (b[0] != SPA_PROTO_TCP && b[0] != SPA_PROTO_UDP)
+			return fail(why, "bad access protocol");
+		req->access[i].proto = b[0];
+		req->access[i].port = load16_be(b + 1);
+		if (req->access[i].port == 0)
+			return fail(why, "access port 0");
+	}
+	return 0;
+}
+
+static int parse_forward(struct rd *r, struct spa_request *req, char *why)
+{
+	struct spa_addr fa;
+	const uint8_t *b;
+	if (take_addr(r, &fa, 0) != 0)
+		return fail(why, "bad forward address");
+	if ((b = take(r, 2)) == NULL || load16_be(b) == 0)
+		return fail(why, "bad forward port");
+	req->has_forward = 1;
+	req->forward_port = load16_be(b);
+	inet_ntop(fa.family, fa.addr, req->forward_host, sizeof(req->forward_host));
+	return 0;
+}
+
+int spa_payload_parse(const uint8_t *p, size_t len, struct spa_request *req, char *why)
+{
+	struct rd r = {.p = p, .len = len};
+	const uint8_t *b;
+	memset(req, 0, sizeof(*req));
+	if ((b = take(&r, 2)) == NULL)
+		return fail(why, "truncated payload");
+	if (b[0] != SPA_VERSION)
+		return fail(why, "unsupported knock version");
+	if (b[1] != SPA_TYPE_ACCESS && b[1] != SPA_TYPE_FORWARD)
+		return fail(why, "bad knock type");
+	int type = b[1];
+	if ((b = take(&r, 8 + SPA_NONCE_LEN + 2)) == NULL)
+		return fail(why, "truncated payload");
+	req->ts_ms = load64_be(b);
+	req->timeout_s = load16_be(b + 8 + SPA_NONCE_LEN);
+	if (parse_access(&r, req, why) != 0)
+		return -1;
+	if (take_addr(&r, &req->allow, 1) != 0)
+		return fail(why, "bad allow address");
+	if (type == SPA_TYPE_FORWARD && parse_forward(&r, req, why) != 0)
+		return -1;
+	if ((b = take(&r, 1)) == NULL || *b > SPA_LABEL_MAX)
+		return fail(why, "bad label length");
+	size_t n = *b;
+	if ((b = take(&r, n)) == NULL || !label_ok((const char *)b, n))
+		return fail(why, "bad label");
+	memcpy(req->label, b, n);
+	req->label[n] = 0;
+	if (r.off != r.len)
+		return fail(why, "trailing bytes");
+	return 0;
+}
+
+long spa_encode_psk(const uint8_t psk[32], const struct spa_request *req, uint64_t ts_ms,
+		    uint8_t *out, size_t cap)
+{
+	uint8_t payload[SPA_PAYLOAD_MAX], nonce[SPA_NONCE_LEN];
+	long rc = -1;
+	struct noise_hs *hs = NULL;
+	if (cap < 1 + SPA_E_LEN + SPA_TAG_LEN || crypto_random(nonce, sizeof(nonce)) != 0)
+		return -1;
+	long plen = spa_payload_encode(req, ts_ms, nonce, payload, sizeof(payload));
+	if (plen < 0 || (hs = start(psk, 1)) == NULL)
+		goto out;
+	out[0] = SPA_KIND_PSK;
+	long m = noise_hs_write(hs, payload, (size_t)plen, out + 1, cap - 1);
+	if (m == SPA_E_LEN + plen + SPA_TAG_LEN)
+		rc = m + 1;
+out:
+	noise_hs_free(hs);
+	crypto_wipe(payload, sizeof(payload));
+	return rc;
+}
+
+struct spa_keys {
+	size_t n;
+	struct noise_hs **base;
+};
+
+void spa_keys_free(struct spa_keys *k)
+{
+	if (k == NULL)
+		return;
+	for (size_t i = 0; k->base != NULL && i < k->n; i++)
+		noise_hs_free(k->base[i]);
+	free(k->base);
+	free(k);
+}
+
+struct spa_keys *spa_keys_new(const uint8_t *const *psks, size_t n)
+{
+	struct spa_keys *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	k->n = n;
+	k->base = calloc(n + 1, sizeof(*k->base));
+	if (k->base == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		k->base[i] = start(psks[i], 0);
+		if (k->base[i] == NULL || noise_hs_premix(k->base[i]) != 0)
+			goto fail;
+	}
+	return k;
+fail:
+	spa_keys_free(k);
+	return NULL;
+}
+
+int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct spa_request *req,
+	       char *why)
+{
+	uint8_t payload[SPA_PAYLOAD_MAX];
+	struct noise_hs *h = NULL;
+	int rc = 0;
+	memset(req, 0, sizeof(*req));
+	if (len < 1 || pkt[0] != SPA_KIND_PSK) {
+		snprintf(why, SPA_WHY_MAX, "not a PSK knock");
+		return 0;
+	}
+	if (len < SPA_PSK_MIN || len > SPA_PSK_MAX) {
+		snprintf(why, SPA_WHY_MAX, "bad length %zu", len);
+		return 0;
+	}
+	snprintf(why, SPA_WHY_MAX, "no key matched");
+	for (size_t i = 0; k != NULL && i < k->n; i++) {
+		if (h == NULL)
+			h = noise_hs_clone(k->base[i]);
+		else if (noise_hs_restore(h, k->base[i]) != 0)
+			break;
+		if (h == NULL)
+			break;
+		long plen = noise_hs_read(h, pkt + 1, len - 1, payload, sizeof(payload));
+		if (plen < 0)
+			continue;
+		rc = spa_payload_parse(payload, (size_t)plen, req, why) == 0 ? 1 : -1;
+		req->owner = (uint32_t)i;
+		memcpy(req->id, pkt + 1, SPA_ID_LEN);
+		break;
+	}
+	noise_hs_free(h);
+	crypto_wipe(payload, sizeof(payload));
+	return rc;
+}
