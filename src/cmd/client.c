@@ -1057,6 +1057,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		return 0;
 	case CTL_BANS:
 	case CTL_UNBAN:
+	case CTL_GRANTS:
 		break;
 	}
 	ctl_printf(o, "bans and unban are for a server's control socket\n");

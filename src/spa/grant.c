@@ -91,6 +91,17 @@ size_t spa_table_expire(struct spa_table *t, uint64_t now_ms,
 	return removed;
 }
 
+void spa_table_remove(struct spa_table *t, const struct spa_grant *g)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (!same_tuple(&t->g[i], g))
+			continue;
+		memmove(&t->g[i], &t->g[i + 1], (t->n - i - 1) * sizeof(*t->g));
+		t->n--;
+		return;
+	}
+}
+
 uint64_t spa_table_next_expiry(const struct spa_table *t)
 {
 	uint64_t next = 0;

@@ -83,6 +83,9 @@ uint64_t spa_table_next_expiry(const struct spa_table *t);
 void spa_table_each(const struct spa_table *t, void (*fn)(void *arg, const struct spa_grant *g),
 		    void *arg);
 
+/* spa_table_remove(t, g): drop the grant with ${g}'s tuple (a backend refused it). */
+void spa_table_remove(struct spa_table *t, const struct spa_grant *g);
+
 /* spa_table_count(t): grants held. */
 size_t spa_table_count(const struct spa_table *t);
 

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spa/knock: the sending side: build one knock and send it in one UDP
+ * datagram (blocking; `postern knock` and the client's --knock). Nothing
+ * comes back, by design, so success means only "sent".
+ */
+#ifndef POSTERN_SPA_KNOCK_H
+#define POSTERN_SPA_KNOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "spa/request.h"
+
+enum { KNOCK_ERR_MAX = 256 };
+
+/*
+ * knock_send_to(psk, req, sa, salen, save, err): encode ${req} under ${psk}
+ * with the clock now, send it to ${sa}; with ${save} (a path, or NULL) also
+ * write the datagram there (mode 0600), as fwknop's --save-packet. Returns
+ * 0, or -1 with ${err} (KNOCK_ERR_MAX bytes).
+ */
+int knock_send_to(const uint8_t psk[32], const struct spa_request *req, const struct sockaddr *sa,
+		  socklen_t salen, const char *save, char *err);
+
+/*
+ * knock_send(psk, req, host, port, save, err): knock_send_to() every
+ * address ${host} resolves to (the first that sends ends it). 0 or -1.
+ */
+int knock_send(const uint8_t psk[32], const struct spa_request *req, const char *host,
+	       uint16_t port, const char *save, char *err);
+
+#endif
