@@ -1295,7 +1295,6 @@ static const struct setting client_table[] = {
      .help = "connect attempts before giving up (0: keep trying forever)"},
     {.key = "knock",
      .flag = "knock",
-     .arg = "yes|no",
      .type = SETTINGS_BOOL,
      CLI(knock),
      .def = "no",

@@ -242,3 +242,22 @@ def test_bad_knocks_open_nothing_and_get_no_reply(net, pg, procs):
     assert nt.probe("send", nt.gw4, KNOCK, path, 0.5) == "silent"
     srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
     assert nt.probe("connect", nt.gw4, TUNNEL, 5) == "ok"
+
+
+def test_client_knock_connects_in_one_command(net, pg, procs):
+    nt = net
+    key = pg.keygen()
+    srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key))
+    start_echo(procs, nt)
+    assert_filtered(nt)
+    cli = procs.start(nt.ns("c", pg.bin, "client", "-k", str(key), "--knock", "-L",
+                            f"127.0.0.1:{ENTRANCE}:127.0.0.1:{TARGET}", f"{nt.gw4}:{TUNNEL}"),
+                      "client")
+    cli.watch = True
+    cli.wait_for_log(r"knocked on %s:%d port %d for tcp/%d"
+                     % (re.escape(nt.gw4), TUNNEL, KNOCK, TUNNEL), timeout=START_TIMEOUT)
+    cli.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
+    srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
+    cli.wait_for_log(r"listening on 127\.0\.0\.1:%d" % ENTRANCE, timeout=START_TIMEOUT)
+    hold = procs.start(nt.ns("c", PY, PROBE, "hold", str(ENTRANCE), "1"), "hold")
+    hold.wait_for_log(r"echo ok 1$")
