@@ -554,18 +554,19 @@ static int send_knock(struct client *cl, const struct addrinfo *a)
 {
 	struct spa_request req = {.naccess = 1};
 	struct sockaddr_storage ss;
+	struct knock_key k = {.ik = cl->ik};
 	char err[KNOCK_ERR_MAX];
-	if (cl->ik) {
-		log_warn("knock: public-key identities cannot knock yet; connecting without");
-		return -1;
-	}
+	memcpy(k.key, cl->psk, sizeof(k.key));
+	memcpy(k.server_pub, cl->server_pub, sizeof(k.server_pub));
 	req.access[0] = (struct spa_access){.proto = SPA_PROTO_TCP, .port = cl->cfg.server.port};
 	memcpy(&ss, a->ai_addr, a->ai_addrlen);
 	if (ss.ss_family == AF_INET6)
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)cl->cfg.knock_port);
 	else
 		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cl->cfg.knock_port);
-	if (knock_send_to(cl->psk, &req, (struct sockaddr *)&ss, a->ai_addrlen, NULL, err) != 0) {
+	int rc = knock_send_to(&k, &req, (struct sockaddr *)&ss, a->ai_addrlen, NULL, err);
+	crypto_wipe(&k, sizeof(k));
+	if (rc != 0) {
 		log_warn("knock on %s port %u: %s", cl->server_name, cl->cfg.knock_port, err);
 		return -1;
 	}

@@ -74,7 +74,7 @@ static int parse_forward(const char *s, struct spa_request *req)
 
 /* parse(argc, argv, req, key, save, gw): 0, 1 (help) or -1 (message printed). */
 static int parse(int argc, char **argv, struct spa_request *req, const char **key,
-		 const char **save, const char **gw)
+		 const char **save, const char **gw, const char **server_key)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -140,6 +140,8 @@ static int parse(int argc, char **argv, struct spa_request *req, const char **ke
 			snprintf(req->label, sizeof(req->label), "%s", v);
 		} else if (strcmp(o, "--save") == 0) {
 			*save = v;
+		} else if (strcmp(o, "--server-key") == 0) {
+			*server_key = v;
 		} else {
 			fprintf(stderr,
 				"postern knock: unknown option '%s' (see 'postern knock --help')\n",
@@ -153,12 +155,13 @@ static int parse(int argc, char **argv, struct spa_request *req, const char **ke
 int cmd_knock(int argc, char **argv)
 {
 	struct spa_request req = {0};
-	const char *key = NULL, *save = NULL, *gw = NULL;
-	uint8_t psk[CRYPTO_KEY_LEN];
+	const char *key = NULL, *save = NULL, *gw = NULL, *server_key = NULL;
+	struct knock_key k = {0};
+	enum keys_kind kind;
 	char err[512];
 	struct net_endpoint ep;
 	char nerr[NET_ERR_MAX];
-	int p = parse(argc, argv, &req, &key, &save, &gw);
+	int p = parse(argc, argv, &req, &key, &save, &gw, &server_key);
 	if (p != 0) {
 		if (p > 0)
 			usage(stdout);
@@ -178,15 +181,30 @@ int cmd_knock(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (keys_load(key, psk, err) != 0) {
+	int rc = EXIT_RUNTIME;
+	if (keys_load_any(key, &kind, k.key, err) != 0) {
 		fprintf(stderr, "postern knock: %s\n", err);
-		return EXIT_RUNTIME;
+		goto out;
 	}
-	int rc = knock_send(psk, &req, ep.host, ep.port, save, err);
-	crypto_wipe(psk, sizeof(psk));
-	if (rc != 0) {
+	k.ik = kind == KEYS_X25519;
+	if (k.ik != (server_key != NULL)) {
+		fprintf(
+		    stderr, "postern knock: %s\n",
+		    k.ik ? "an x25519 key needs the server's public key: --server-key FILE|BASE64"
+			 : "--server-key goes with an x25519 key pair; this is a pre-shared key");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (k.ik && keys_load_public(server_key, k.server_pub, err) != 0) {
+		fprintf(stderr, "postern knock: --server-key: %s\n", err);
+		goto out;
+	}
+	if (knock_send(&k, &req, ep.host, ep.port, save, err) != 0) {
 		fprintf(stderr, "postern knock: %s\n", err);
-		return EXIT_RUNTIME;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	crypto_wipe(&k, sizeof(k));
+	return rc;
 }

@@ -1336,6 +1336,7 @@ static int setup_spa(struct server *srv)
 	    .tags = srv->tags,
 	    .banned = spa_banned,
 	    .arg = srv,
+	    .dh = srv->dh,
 	};
 	if (p.state_dir == NULL)
 		log_warn("state_dir none: accepted knocks are not persisted, so a knock captured "

@@ -34,11 +34,12 @@ static int save_packet(const char *path, const uint8_t *pkt, size_t len, char *e
 	return close(fd);
 }
 
-int knock_send_to(const uint8_t psk[32], const struct spa_request *req, const struct sockaddr *sa,
-		  socklen_t salen, const char *save, char *err)
+int knock_send_to(const struct knock_key *k, const struct spa_request *req,
+		  const struct sockaddr *sa, socklen_t salen, const char *save, char *err)
 {
 	uint8_t pkt[SPA_DATAGRAM_MAX];
-	long n = spa_encode_psk(psk, req, wall_ms(), pkt, sizeof(pkt));
+	long n = k->ik ? spa_encode_ik(k->key, k->server_pub, req, wall_ms(), pkt, sizeof(pkt))
+		       : spa_encode_psk(k->key, req, wall_ms(), pkt, sizeof(pkt));
 	if (n < 0) {
 		snprintf(err, KNOCK_ERR_MAX, "cannot encode the knock");
 		return -1;
@@ -58,7 +59,7 @@ int knock_send_to(const uint8_t psk[32], const struct spa_request *req, const st
 	return save != NULL ? save_packet(save, pkt, (size_t)n, err) : 0;
 }
 
-int knock_send(const uint8_t psk[32], const struct spa_request *req, const char *host,
+int knock_send(const struct knock_key *k, const struct spa_request *req, const char *host,
 	       uint16_t port, const char *save, char *err)
 {
 	char svc[8];
@@ -71,7 +72,7 @@ int knock_send(const uint8_t psk[32], const struct spa_request *req, const char 
 	}
 	int rc = -1;
 	for (struct addrinfo *a = res; a != NULL && rc != 0; a = a->ai_next)
-		rc = knock_send_to(psk, req, a->ai_addr, a->ai_addrlen, save, err);
+		rc = knock_send_to(k, req, a->ai_addr, a->ai_addrlen, save, err);
 	freeaddrinfo(res);
 	return rc;
 }

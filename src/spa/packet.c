@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "crypto/noise.h"
+#include "tunnel/handshake_ik.h"
 #include "util/wire.h"
 
 static struct noise_hs *start(const uint8_t *psk, int initiator)
@@ -300,6 +301,127 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 		memcpy(req->id, pkt + 1, SPA_ID_LEN);
 		break;
 	}
+	noise_hs_free(h);
+	crypto_wipe(payload, sizeof(payload));
+	return rc;
+}
+
+/* ---- kind 0x02: Noise IK (the one-way X pattern) to the host key ---- */
+
+static struct noise_hs *start_ik(int initiator, const uint8_t *s, const uint8_t *rs)
+{
+	struct noise_params p = {
+	    .protocol_name = SPA_IK_PROTOCOL,
+	    .initiator = initiator,
+	    .prologue = (const uint8_t *)SPA_PROLOGUE,
+	    .prologue_len = sizeof(SPA_PROLOGUE) - 1,
+	    .s = s,
+	    .rs = rs,
+	};
+	return noise_hs_new(&p);
+}
+
+long spa_encode_ik(const uint8_t s[32], const uint8_t server_pub[32], const struct spa_request *req,
+		   uint64_t ts_ms, uint8_t *out, size_t cap)
+{
+	uint8_t payload[SPA_PAYLOAD_MAX], nonce[SPA_NONCE_LEN], nm[SPA_IK_MAX];
+	struct noise_hs *hs = NULL;
+	long rc = -1;
+	if (cap < SPA_IK_MAX || crypto_random(nonce, sizeof(nonce)) != 0)
+		return -1;
+	long plen = spa_payload_encode(req, ts_ms, nonce, payload, sizeof(payload));
+	if (plen < 0 || (hs = start_ik(1, s, server_pub)) == NULL)
+		goto out;
+	long m = noise_hs_write(hs, payload, (size_t)plen, nm, sizeof(nm));
+	if (m != SPA_E_LEN + SPA_S_LEN + plen + SPA_TAG_LEN)
+		goto out;
+	out[0] = SPA_KIND_IK;
+	memcpy(out + 1, nm, SPA_E_LEN);
+	if (handshake_ik_mac1_make(server_pub, CRYPTO_CHACHAPOLY, nm, out + 1 + SPA_E_LEN) != 0)
+		goto out;
+	memcpy(out + 1 + SPA_E_LEN + SPA_MAC1_LEN, nm + SPA_E_LEN, (size_t)m - SPA_E_LEN);
+	rc = 1 + SPA_MAC1_LEN + m;
+out:
+	noise_hs_free(hs);
+	crypto_wipe(payload, sizeof(payload));
+	return rc;
+}
+
+struct spa_ik {
+	struct noise_hs *base;	 /* responder state after the pre-message s */
+	struct handshake_ik *ik; /* the tunnel's mac1 keys and key table, reused */
+};
+
+void spa_ik_free(struct spa_ik *k)
+{
+	if (k == NULL)
+		return;
+	noise_hs_free(k->base);
+	handshake_ik_free(k->ik);
+	free(k);
+}
+
+struct spa_ik *spa_ik_new(const uint8_t host[32], const uint8_t *const *pubs,
+			  const uint32_t *owners, size_t n)
+{
+	struct spa_ik *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	k->base = start_ik(0, host, NULL);
+	k->ik = handshake_ik_new(host, pubs, owners, n, NULL);
+	if (k->base == NULL || k->ik == NULL) {
+		spa_ik_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+int spa_ik_mac1(const struct spa_ik *k, const uint8_t *pkt, size_t len, char *why)
+{
+	if (len < 1 || pkt[0] != SPA_KIND_IK) {
+		snprintf(why, SPA_WHY_MAX, "not a public-key knock");
+		return 0;
+	}
+	if (len < SPA_IK_MIN || len > SPA_IK_MAX) {
+		snprintf(why, SPA_WHY_MAX, "bad length %zu", len);
+		return 0;
+	}
+	/* Bytes 1..64 are laid out as a tunnel first message's head: e, then mac1. */
+	if (k == NULL || handshake_ik_mac1(k->ik, pkt + 1) != CRYPTO_CHACHAPOLY) {
+		snprintf(why, SPA_WHY_MAX, "bad mac1");
+		return 0;
+	}
+	return 1;
+}
+
+int spa_ik_decode(const struct spa_ik *k, const uint8_t *pkt, size_t len, struct spa_request *req,
+		  char *why)
+{
+	uint8_t nm[SPA_IK_MAX], payload[SPA_PAYLOAD_MAX];
+	struct noise_hs *h = NULL;
+	int rc = 0;
+	memset(req, 0, sizeof(*req));
+	snprintf(why, SPA_WHY_MAX, "public-key knock does not authenticate");
+	if (k == NULL || len < SPA_IK_MIN || len > SPA_IK_MAX || pkt[0] != SPA_KIND_IK)
+		return 0;
+	size_t mlen = len - 1 - SPA_MAC1_LEN;
+	memcpy(nm, pkt + 1, SPA_E_LEN);
+	memcpy(nm + SPA_E_LEN, pkt + 1 + SPA_E_LEN + SPA_MAC1_LEN, mlen - SPA_E_LEN);
+	if ((h = noise_hs_clone(k->base)) == NULL)
+		goto out;
+	long plen = noise_hs_read(h, nm, mlen, payload, sizeof(payload));
+	const uint8_t *rs = plen < 0 ? NULL : noise_hs_remote_static(h);
+	uint32_t owner;
+	if (rs == NULL)
+		goto out;
+	if (!handshake_ik_owner(k->ik, rs, &owner)) {
+		snprintf(why, SPA_WHY_MAX, "public key not listed");
+		goto out;
+	}
+	rc = spa_payload_parse(payload, (size_t)plen, req, why) == 0 ? 1 : -1;
+	req->owner = owner;
+	memcpy(req->id, pkt + 1, SPA_ID_LEN);
+out:
 	noise_hs_free(h);
 	crypto_wipe(payload, sizeof(payload));
 	return rc;

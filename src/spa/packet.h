@@ -24,17 +24,23 @@ enum {
 	SPA_NONCE_LEN = 16,
 	SPA_E_LEN = 32,
 	SPA_TAG_LEN = 16,
-	/* version, type, ts, nonce, timeout, naccess, allow family, label length */
-	SPA_PAYLOAD_MIN = 1 + 1 + 8 + SPA_NONCE_LEN + 2 + 1 + 1 + 1,
-	SPA_PAYLOAD_MAX = SPA_PAYLOAD_MIN + 3 * SPA_ACCESS_MAX + 16 + 1 + 16 + 2 + SPA_LABEL_MAX,
+	/* version, type, ts, nonce, timeout, naccess, one access, allow family, label length */
+	SPA_PAYLOAD_MIN = 1 + 1 + 8 + SPA_NONCE_LEN + 2 + 1 + 3 + 1 + 1,
+	SPA_PAYLOAD_MAX =
+	    SPA_PAYLOAD_MIN + 3 * (SPA_ACCESS_MAX - 1) + 16 + 1 + 16 + 2 + SPA_LABEL_MAX,
 	SPA_PSK_MIN = 1 + SPA_E_LEN + SPA_PAYLOAD_MIN + SPA_TAG_LEN,
 	SPA_PSK_MAX = 1 + SPA_E_LEN + SPA_PAYLOAD_MAX + SPA_TAG_LEN,
+	SPA_MAC1_LEN = 16,
+	SPA_S_LEN = 32 + 16, /* EncryptAndHash(s) */
+	SPA_IK_MIN = 1 + SPA_E_LEN + SPA_MAC1_LEN + SPA_S_LEN + SPA_PAYLOAD_MIN + SPA_TAG_LEN,
+	SPA_IK_MAX = 1 + SPA_E_LEN + SPA_MAC1_LEN + SPA_S_LEN + SPA_PAYLOAD_MAX + SPA_TAG_LEN,
 	SPA_WHY_MAX = 128,
 	SPA_DEFAULT_PORT = 62201,
 };
 
 #define SPA_PROLOGUE	 "postern-knock/1"
 #define SPA_PSK_PROTOCOL "Noise_NNpsk0_25519_ChaChaPoly_SHA256"
+#define SPA_IK_PROTOCOL	 "Noise_IK_25519_ChaChaPoly_SHA256"
 
 /*
  * spa_payload_encode(req, ts_ms, nonce, out, cap): the plaintext payload for
@@ -81,5 +87,44 @@ void spa_keys_free(struct spa_keys *k);
  */
 int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct spa_request *req,
 	       char *why);
+
+/*
+ * spa_encode_ik(s, server_pub, req, ts_ms, out, cap): a whole kind-0x02
+ * datagram: Noise IK message 1 from our static key ${s} to ${server_pub}
+ * (the one-way pattern X), with the tunnel's mac1 after e. Length or -1.
+ */
+long spa_encode_ik(const uint8_t s[32], const uint8_t server_pub[32], const struct spa_request *req,
+		   uint64_t ts_ms, uint8_t *out, size_t cap);
+
+/* The server's public-key side: its host key and the listed public keys. */
+struct spa_ik;
+
+/*
+ * spa_ik_new(host, pubs, owners, n): for host private key ${host}, public
+ * key ${pubs}[i] belonging to identity ${owners}[i] (copied). NULL on
+ * failure (or a key listed twice).
+ */
+struct spa_ik *spa_ik_new(const uint8_t host[32], const uint8_t *const *pubs,
+			  const uint32_t *owners, size_t n);
+
+/* spa_ik_free(k): wipe and free; NULL is a no-op. */
+void spa_ik_free(struct spa_ik *k);
+
+/*
+ * spa_ik_mac1(k, pkt, len, why): 1 when ${pkt} is a kind-0x02 knock of a
+ * valid length whose mac1 (suite ChaChaPoly) is the host key's; else 0
+ * with ${why}. One HMAC per suite, constant time, no DH: call it before
+ * spending the sender's DH budget.
+ */
+int spa_ik_mac1(const struct spa_ik *k, const uint8_t *pkt, size_t len, char *why);
+
+/*
+ * spa_ik_decode(k, pkt, len, req, why): read a knock that passed
+ * spa_ik_mac1() (two DH: es, ss) and look its static key up. As
+ * spa_decode(): 1 (req->owner = the key's owner, req->id = e), 0 (does not
+ * authenticate, or an unlisted key), -1 (authenticated, malformed).
+ */
+int spa_ik_decode(const struct spa_ik *k, const uint8_t *pkt, size_t len, struct spa_request *req,
+		  char *why);
 
 #endif

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "crypto/replay.h"
+#include "guard/abuse.h"
+#include "guard/dhrate.h"
 #include "spa/fw_listener.h"
 #include "spa/packet.h"
 #include "state/replay_file.h"
@@ -48,6 +50,8 @@ struct spa {
 	uv_timer_t timer; /* the earliest expiry */
 	uint8_t *rxbuf;	  /* SPA_MMSG slots, shared: callbacks never overlap */
 	struct spa_keys *keys;
+	struct spa_ik *ik; /* public-key identities, or NULL */
+	struct dhrate *dh;
 	uint32_t *psk_owner; /* PSK index -> identity index */
 	struct spa_ident *ids;
 	size_t nids;
@@ -143,26 +147,39 @@ int spa_set_keys(struct spa *s, const struct config_server *cfg, const uint64_t 
 	const uint8_t **psks = calloc(n + 1, sizeof(*psks));
 	uint32_t *owner = calloc(n + 1, sizeof(*owner));
 	uint64_t *tg = calloc(n + 1, sizeof(*tg));
+	const uint8_t **pubs = calloc(n + 1, sizeof(*pubs));
+	uint32_t *pub_owner = calloc(n + 1, sizeof(*pub_owner));
+	size_t npub = 0;
 	struct spa_keys *keys = NULL;
+	struct spa_ik *ik = NULL;
 	int rc = -1;
-	if (ids == NULL || psks == NULL || owner == NULL || tg == NULL)
+	if (ids == NULL || psks == NULL || owner == NULL || tg == NULL || pubs == NULL ||
+	    pub_owner == NULL)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct config_key *k = &cfg->keys[i];
 		if (ident_copy(&ids[i], k) != 0)
 			goto out;
 		tg[i] = tags[i];
-		/* Public-key identities knock with kind 0x02 (not yet accepted). */
-		if (k->has_public_key)
+		if (k->has_public_key) {
+			pubs[npub] = k->public_key;
+			pub_owner[npub++] = (uint32_t)i;
 			continue;
+		}
 		psks[npsk] = k->psk;
 		owner[npsk++] = (uint32_t)i;
 	}
 	if ((keys = spa_keys_new(psks, npsk)) == NULL)
 		goto out;
+	if (cfg->host_key[0] != '\0' && npub > 0 &&
+	    (ik = spa_ik_new(cfg->host_priv, pubs, pub_owner, npub)) == NULL)
+		goto out;
 	if (s->rf != NULL && replay_file_set_tags(s->rf, tg, n) != 0)
 		goto out;
 	spa_keys_free(s->keys);
+	spa_ik_free(s->ik);
+	s->ik = ik;
+	ik = NULL;
 	ids_free(s->ids, s->nids);
 	free(s->psk_owner);
 	free(s->tags);
@@ -178,8 +195,11 @@ int spa_set_keys(struct spa *s, const struct config_server *cfg, const uint64_t 
 	rc = 0;
 out:
 	spa_keys_free(keys);
+	spa_ik_free(ik);
 	ids_free(ids, n);
 	free(psks);
+	free(pubs);
+	free(pub_owner);
 	free(owner);
 	free(tg);
 	return rc;
@@ -366,6 +386,22 @@ static int try_fwknop(struct spa *s, const uint8_t *pkt, size_t len, struct spa_
 	return 0;
 }
 
+/* decode_ik: mac1 (one HMAC), then the source's DH budget, then the DH. */
+static int decode_ik(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+		     struct spa_request *req, char *why)
+{
+	struct abuse_source src;
+	memset(req, 0, sizeof(*req));
+	if (!spa_ik_mac1(s->ik, pkt, len, why))
+		return 0;
+	if (abuse_source_from(sa, &src) != 0 || s->dh == NULL ||
+	    !dhrate_take(s->dh, &src, wall_ms())) {
+		snprintf(why, SPA_WHY_MAX, "DH budget of the source spent (dh_rate)");
+		return 0;
+	}
+	return spa_ik_decode(s->ik, pkt, len, req, why);
+}
+
 static const char *replay_reason(enum replay_verdict v)
 {
 	switch (v) {
@@ -400,13 +436,14 @@ static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 		log_peer(LOG_LVL_INFO, "knock from %s refused: banned", peer);
 		return;
 	}
-	int r = spa_decode(s->keys, pkt, len, &req, why);
-	if (r != 0)
+	int r = len > 0 && pkt[0] == SPA_KIND_IK ? decode_ik(s, pkt, len, sa, &req, why)
+						 : spa_decode(s->keys, pkt, len, &req, why);
+	if (r != 0 && pkt[0] == SPA_KIND_PSK)
 		req.owner = s->psk_owner[req.owner];
-	else
+	else if (r == 0 && pkt[0] != SPA_KIND_IK)
 		r = try_fwknop(s, pkt, len, &req, why);
 	if (r <= 0 || req.owner >= s->nids) {
-		log_peer(LOG_LVL_INFO, "knock from %s refused: %s", peer, r == 0 ? why : why);
+		log_peer(LOG_LVL_INFO, "knock from %s refused: %s", peer, why);
 		return;
 	}
 	const struct spa_ident *id = &s->ids[req.owner];
@@ -554,6 +591,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->window_s = p->cfg->replay_window_s;
 	s->grant_timeout_s = c->grant_timeout_s;
 	s->banned = p->banned;
+	s->dh = p->dh;
 	s->arg = p->arg;
 	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
 	s->table = spa_table_new(c->max_grants);
@@ -654,6 +692,7 @@ void spa_free(struct spa *s)
 	replay_free(s->rp);
 	spa_table_free(s->table);
 	spa_keys_free(s->keys);
+	spa_ik_free(s->ik);
 	ids_free(s->ids, s->nids);
 	free(s->psk_owner);
 	free(s->tags);

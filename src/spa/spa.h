@@ -26,6 +26,8 @@ struct spa_params {
 	/* A source the server has banned (guard/abuse.c): its knocks are refused. */
 	int (*banned)(void *arg, const struct sockaddr *sa);
 	void *arg;
+	/* The server's per-source DH budget (guard/dhrate.c): public-key knocks spend it. */
+	struct dhrate *dh;
 };
 
 struct spa;

@@ -202,7 +202,7 @@ def test_bad_knocks_open_nothing_and_get_no_reply(net, pg, procs):
     key, other = pg.keygen(), pg.keygen()
     psk, wrong = pg.psk(key), pg.psk(other)
     srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key))
-    good = spa_probe.knock(psk, access=((6, TUNNEL),))
+    good = spa_probe.knock(psk, access=((6, TUNNEL),), label=b"e2e")
     stale = spa_probe.knock(psk, access=((6, TUNNEL),), ts_ms=int((time.time() - 600) * 1000))
     future = spa_probe.knock(psk, access=((6, TUNNEL),), ts_ms=int((time.time() + 600) * 1000))
     flipped = bytearray(good)
@@ -261,3 +261,41 @@ def test_client_knock_connects_in_one_command(net, pg, procs):
     cli.wait_for_log(r"listening on 127\.0\.0\.1:%d" % ENTRANCE, timeout=START_TIMEOUT)
     hold = procs.start(nt.ns("c", PY, PROBE, "hold", str(ENTRANCE), "1"), "hold")
     hold.wait_for_log(r"echo ok 1$")
+
+
+def test_public_key_knock(net, pg, procs):
+    nt = net
+    host, cli = pg.tmp / "host.key", pg.tmp / "cli.key"
+    for path in (host, cli):
+        r = run([pg.bin, "keygen", "-t", "x25519", "-o", path])
+        assert r.returncode == 0, r.stderr
+    conf = pg.tmp / "spa-ik.conf"
+    conf.write_text(
+        "[server]\n"
+        f"listen = {nt.gw4}:{TUNNEL}\n"
+        f"state_dir = {pg.tmp / 'state-ik'}\n"
+        f"host_key = {host}\n"
+        "[spa]\n"
+        f"listen = {nt.gw4}:{KNOCK}\n"
+        "[key pk]\n"
+        f"public_key_file = {cli}.pub\n"
+        "permit_open = any\n")
+    srv = start_gateway(procs, pg, nt, conf)
+    assert_filtered(nt)
+    # Without the server's public key there is no knock to send.
+    r = subprocess.run(nt.ns("c", pg.bin, "knock", "-k", str(cli), "-A", f"tcp/{TUNNEL}", nt.gw4),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "--server-key" in r.stderr, r.stderr
+    pkt = pg.tmp / "ik.bin"
+    knock_cmd(pg, nt, cli, "--server-key", f"{host}.pub", "-A", f"tcp/{TUNNEL}", "--save", pkt)
+    srv.wait_for_log(r"spa: opened tcp/%d for %s, 30 s \(identity pk" % (TUNNEL, re.escape(nt.cl4)))
+    assert nt.probe("connect", nt.gw4, TUNNEL, 5) == "ok"
+    data = bytearray(pkt.read_bytes())
+    assert data[0] == 2 and 147 <= len(data) <= 235
+    data[10] ^= 1  # in e: mac1 no longer matches
+    bad = pg.tmp / "ik-bad.bin"
+    bad.write_bytes(bytes(data))
+    assert nt.probe("send", nt.gw4, KNOCK, bad, 0.5) == "silent"
+    srv.wait_for_log(r"refused: bad mac1")
+    assert nt.probe("send", nt.gw4, KNOCK, pkt, 0.5) == "silent"
+    srv.wait_for_log(r"\(identity pk\) refused: replayed knock")

@@ -225,13 +225,63 @@ static void test_encode_refuses(void **state)
 	assert_int_equal(spa_payload_encode(&r, T0, nonce, out, sizeof(out)), SPA_PAYLOAD_MAX);
 }
 
+static void test_ik(void **state)
+{
+	uint8_t host[32], host_pub[32], c[2][32], cpub[2][32], stranger[32], pkt[SPA_DATAGRAM_MAX];
+	struct spa_request r = sample(), got;
+	char why[SPA_WHY_MAX];
+	(void)state;
+	assert_int_equal(crypto_dh_keygen(host, host_pub), 0);
+	assert_int_equal(crypto_dh_keygen(c[0], cpub[0]), 0);
+	assert_int_equal(crypto_dh_keygen(c[1], cpub[1]), 0);
+	assert_int_equal(crypto_dh_keygen(stranger, pkt), 0);
+	const uint8_t *pubs[2] = {cpub[0], cpub[1]};
+	const uint32_t owners[2] = {7, 9};
+	struct spa_ik *k = spa_ik_new(host, pubs, owners, 2);
+	assert_non_null(k);
+	long n = spa_encode_ik(c[1], host_pub, &r, T0, pkt, sizeof(pkt));
+	assert_true(n >= SPA_IK_MIN && n <= SPA_IK_MAX);
+	assert_int_equal(pkt[0], SPA_KIND_IK);
+	assert_int_equal(spa_ik_mac1(k, pkt, (size_t)n, why), 1);
+	assert_int_equal(spa_ik_decode(k, pkt, (size_t)n, &got, why), 1);
+	assert_int_equal(got.owner, 9);
+	assert_int_equal(got.ts_ms, T0);
+	assert_string_equal(got.label, "laptop");
+	assert_memory_equal(got.id, pkt + 1, SPA_ID_LEN);
+	/* The PSK decoder does not take it, nor the IK one a PSK knock. */
+	assert_int_equal(spa_decode(NULL, pkt, (size_t)n, &got, why), 0);
+	/* Any flipped bit: bad mac1 (bytes 1..48) or no authentication. */
+	for (long i = 0; i < n; i++) {
+		pkt[i] ^= 0x20;
+		assert_false(spa_ik_mac1(k, pkt, (size_t)n, why) &&
+			     spa_ik_decode(k, pkt, (size_t)n, &got, why) == 1);
+		pkt[i] ^= 0x20;
+	}
+	/* Truncated: mac1 covers e only, the AEAD refuses it. */
+	assert_int_equal(spa_ik_decode(k, pkt, (size_t)n - 1, &got, why), 0);
+	assert_int_equal(spa_ik_mac1(k, pkt, SPA_IK_MIN - 1, why), 0);
+	/* A key the server does not list: mac1 passes (it only needs the host's
+	 * public key), the lookup does not. */
+	n = spa_encode_ik(stranger, host_pub, &r, T0, pkt, sizeof(pkt));
+	assert_int_equal(spa_ik_mac1(k, pkt, (size_t)n, why), 1);
+	assert_int_equal(spa_ik_decode(k, pkt, (size_t)n, &got, why), 0);
+	assert_string_equal(why, "public key not listed");
+	/* Another host key: bad mac1, no DH spent. */
+	uint8_t other[32], other_pub[32];
+	assert_int_equal(crypto_dh_keygen(other, other_pub), 0);
+	n = spa_encode_ik(c[0], other_pub, &r, T0, pkt, sizeof(pkt));
+	assert_int_equal(spa_ik_mac1(k, pkt, (size_t)n, why), 0);
+	assert_string_equal(why, "bad mac1");
+	spa_ik_free(k);
+	spa_ik_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),
-	    cmocka_unit_test(test_wrong_key_and_flips),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_encode_refuses),
+	    cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_wrong_key_and_flips),
+	    cmocka_unit_test(test_malformed), cmocka_unit_test(test_encode_refuses),
+	    cmocka_unit_test(test_ik),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
