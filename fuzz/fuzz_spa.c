@@ -20,6 +20,7 @@
 
 #include "crypto/noise.h"
 #include "spa/packet.h"
+#include "tunnel/handshake_ik.h"
 #include "util/wire.h"
 
 static void require(int cond)
@@ -28,13 +29,21 @@ static void require(int cond)
 		abort();
 }
 
-static uint8_t psk[2][32];
+static uint8_t psk[2][32], host[32], host_pub[32], cli[32], cli_pub[32];
 static struct spa_keys *keys;
+static struct spa_ik *ik;
 
 static void init(void)
 {
 	if (keys != NULL)
 		return;
+	memset(host, 0x17, 32);
+	memset(cli, 0x29, 32);
+	require(crypto_dh_pub(host, host_pub) == 0 && crypto_dh_pub(cli, cli_pub) == 0);
+	const uint8_t *pubs[1] = {cli_pub};
+	const uint32_t owners[1] = {1};
+	ik = spa_ik_new(host, pubs, owners, 1);
+	require(ik != NULL);
 	memset(psk[0], 0x42, 32);
 	memset(psk[1], 0x24, 32);
 	const uint8_t *p[2] = {psk[0], psk[1]};
@@ -95,6 +104,60 @@ static void sealed(const uint8_t *p, size_t len)
 	require(m == (long)len && memcmp(again, p, len) == 0);
 }
 
+static void ik_raw(const uint8_t *p, size_t len)
+{
+	uint8_t pkt[SPA_DATAGRAM_MAX];
+	struct spa_request req;
+	char why[SPA_WHY_MAX];
+	if (len > sizeof(pkt))
+		return;
+	memcpy(pkt, p, len);
+	if (len >= 1 + SPA_E_LEN + SPA_MAC1_LEN) {
+		pkt[0] = SPA_KIND_IK;
+		require(handshake_ik_mac1_make(host_pub, 0, pkt + 1, pkt + 1 + SPA_E_LEN) == 0);
+	}
+	if (!spa_ik_mac1(ik, pkt, len, why))
+		return;
+	if (spa_ik_decode(ik, pkt, len, &req, why) == 1)
+		sane(&req);
+}
+
+static void ik_sealed(const uint8_t *p, size_t len)
+{
+	uint8_t nm[SPA_DATAGRAM_MAX], pkt[SPA_DATAGRAM_MAX];
+	struct spa_request a, b;
+	char why[SPA_WHY_MAX];
+	if (len > SPA_PAYLOAD_MAX + 8)
+		return;
+	struct noise_params np = {
+	    .protocol_name = SPA_IK_PROTOCOL,
+	    .initiator = 1,
+	    .prologue = (const uint8_t *)SPA_PROLOGUE,
+	    .prologue_len = sizeof(SPA_PROLOGUE) - 1,
+	    .s = cli,
+	    .rs = host_pub,
+	};
+	struct noise_hs *hs = noise_hs_new(&np);
+	require(hs != NULL);
+	long m = noise_hs_write(hs, p, len, nm, sizeof(nm));
+	noise_hs_free(hs);
+	require(m > SPA_E_LEN);
+	pkt[0] = SPA_KIND_IK;
+	memcpy(pkt + 1, nm, SPA_E_LEN);
+	require(handshake_ik_mac1_make(host_pub, 0, nm, pkt + 1 + SPA_E_LEN) == 0);
+	memcpy(pkt + 1 + SPA_E_LEN + SPA_MAC1_LEN, nm + SPA_E_LEN, (size_t)m - SPA_E_LEN);
+	size_t n = 1 + SPA_MAC1_LEN + (size_t)m;
+	int parsed = spa_payload_parse(p, len, &a, why);
+	if (!spa_ik_mac1(ik, pkt, n, why)) {
+		require(len < SPA_PAYLOAD_MIN || len > SPA_PAYLOAD_MAX);
+		return;
+	}
+	int r = spa_ik_decode(ik, pkt, n, &b, why);
+	require(r == (parsed == 0 ? 1 : -1));
+	if (r == 1)
+		require(b.owner == 1 && b.ts_ms == a.ts_ms);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct spa_request req;
@@ -102,8 +165,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init();
 	if (size < 1)
 		return 0;
-	if (data[0] & 1) {
+	switch (data[0] & 3) {
+	case 1:
 		sealed(data + 1, size - 1);
+		return 0;
+	case 2:
+		ik_raw(data + 1, size - 1);
+		return 0;
+	case 3:
+		ik_sealed(data + 1, size - 1);
 		return 0;
 	}
 	if (spa_decode(keys, data + 1, size - 1, &req, why) == 1)
