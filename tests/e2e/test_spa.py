@@ -164,7 +164,10 @@ def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs):
 def test_ipv6_knock(net, pg, procs):
     nt = net
     key = pg.keygen()
-    srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key))
+    conf = write_conf(pg, nt, key)
+    srv = start_gateway(procs, pg, nt, conf)
+    r = run([pg.bin, "access", "-c", str(conf)])
+    assert r.returncode == 0 and re.search(r"spa_access +the tunnel's listen ports", r.stdout), r.stdout
     assert_filtered(nt, nt.gw6)
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", gw=f"[{nt.gw6}]:{KNOCK}")
     srv.wait_for_log(r"spa: opened tcp/%d for %s, 30 s" % (TUNNEL, re.escape(nt.cl6)))
