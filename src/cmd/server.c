@@ -409,6 +409,8 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 		log_warn("banned %s for %u s after %u failures",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
 			 srv->cfg.ban_threshold);
+		/* A banned source is filtered again, grant or not. */
+		spa_revoke_source(srv->spa, c->src.bytes, c->src.len);
 	}
 }
 
@@ -1146,6 +1148,12 @@ static int reload(struct server *srv)
 		log_error("reload: a new listen address cannot be bound; configuration unchanged");
 		goto out;
 	}
+	if ((srv->spa != NULL) != (nc.spa.nlisten > 0))
+		log_warn("reload: [spa] turned %s takes effect at the next start",
+			 srv->spa != NULL ? "off" : "on");
+	else if (srv->spa != NULL)
+		log_info("reload: the SPA identities are reloaded; other [spa] settings take "
+			 "effect at the next start");
 	if (srv->spa != NULL && spa_set_keys(srv->spa, &nc, tags) != 0) {
 		log_error("reload: out of memory for the SPA identities; their old policy stays");
 	}

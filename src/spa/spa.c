@@ -669,6 +669,28 @@ void spa_accepted(struct spa *s, int fd)
 		fw_listener_accepted(fd);
 }
 
+void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len)
+{
+	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
+	int family = len == 4 ? AF_INET : AF_INET6;
+	if (s == NULL || (len != 4 && len != 8))
+		return;
+	for (size_t i = 0; i < spa_table_count(s->table);) {
+		struct spa_grant g = *spa_table_get(s->table, i);
+		if (g.src.family != family || memcmp(g.src.addr, bytes, len) != 0) {
+			i++;
+			continue;
+		}
+		spa_table_remove(s->table, &g);
+		log_info("spa: grant revoked (source banned): %s %s/%u",
+			 addr_text(&g.src, a, sizeof(a)), g.proto == SPA_PROTO_TCP ? "tcp" : "udp",
+			 g.port);
+		if (s->ops.revoke(s->ctx, &g, err) != 0)
+			log_warn("spa: %s", err);
+	}
+	rearm(s);
+}
+
 void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_grant *g),
 		    void *arg)
 {

@@ -59,6 +59,13 @@ void spa_unguard(struct spa *s, int fd);
 /* spa_accepted(s, fd): a connection accepted from a guarded listener. */
 void spa_accepted(struct spa *s, int fd);
 
+/*
+ * spa_revoke_source(s, bytes, len): the server banned a source (an IPv4
+ * address, len 4, or an IPv6 /64, len 8): revoke its grants now, so the
+ * filter drops it as it drops strangers.
+ */
+void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len);
+
 /* spa_each_grant(s, fn, arg): the live grants (fw-list, status). */
 void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_grant *g),
 		    void *arg);

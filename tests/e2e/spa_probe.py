@@ -11,6 +11,8 @@ As a script (python3 spa_probe.py CMD ...), the probes a test runs with
   send HOST PORT FILE SEC    send FILE's bytes from a UDP socket, print
                              silent | reply (anything received in SEC)
   echo PORT                  an echo server on 127.0.0.1:PORT ("ready")
+  junk HOST PORT             connect, send 64 random bytes (a failed first
+                             message), wait for the server to end it
 """
 import os
 import socket
@@ -107,6 +109,17 @@ def _send(host, port, path, secs):
         return f"reply:{e.errno}"
 
 
+def _junk(host, port):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(os.urandom(64))
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    return "closed"
+
+
 def _echo(port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -136,6 +149,9 @@ def main(argv):
         return _hold(int(argv[2]), float(argv[3]))
     if cmd == "send":
         print(_send(argv[2], int(argv[3]), argv[4], float(argv[5])), flush=True)
+        return 0
+    if cmd == "junk":
+        print(_junk(argv[2], int(argv[3])), flush=True)
         return 0
     if cmd == "echo":
         _echo(int(argv[2]))

@@ -75,10 +75,10 @@ def net():
         run(["ip", "netns", "del", nt.ns_g])
 
 
-def write_conf(pg, nt, key, grant_timeout=30, state="state", extra_key=""):
+def write_conf(pg, nt, key, grant_timeout=30, state="state", extra_key="", extra_server=""):
     conf = pg.tmp / f"spa-{state}.conf"
     conf.write_text(
-        "[server]\n"
+        "[server]\n" + extra_server +
         f"listen = {nt.gw4}:{TUNNEL}\n"
         f"listen = [{nt.gw6}]:{TUNNEL}\n"
         f"state_dir = {pg.tmp / state}\n"
@@ -302,3 +302,20 @@ def test_public_key_knock(net, pg, procs):
     srv.wait_for_log(r"refused: bad mac1")
     assert nt.probe("send", nt.gw4, KNOCK, pkt, 0.5) == "silent"
     srv.wait_for_log(r"\(identity pk\) refused: replayed knock")
+
+
+def test_a_banned_source_loses_its_grant(net, pg, procs):
+    nt = net
+    key = pg.keygen()
+    conf = write_conf(pg, nt, key, extra_server="ban_threshold = 1\nreject_delay = 1\n")
+    srv = start_gateway(procs, pg, nt, conf)
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}")
+    srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
+    assert nt.probe("junk", nt.gw4, TUNNEL) == "closed"
+    srv.wait_for_log(r"banned %s" % re.escape(nt.cl4))
+    srv.wait_for_log(r"spa: grant revoked \(source banned\): %s tcp/%d" % (re.escape(nt.cl4), TUNNEL))
+    assert_filtered(nt)
+    # While banned, its knocks open nothing either.
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}")
+    srv.wait_for_log(r"knock from %s:\d+ refused: banned" % re.escape(nt.cl4))
+    assert_filtered(nt)
