@@ -11,6 +11,7 @@
 #include "spa/spa.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ struct spa {
 	struct replay *rp;
 	struct replay_file *rf;
 	unsigned window_s, grant_timeout_s;
+	size_t quota; /* knock fingerprints one identity may hold */
 	struct spa_table *table;
 	struct spa_backend_ops ops;
 	void *ctx;
@@ -175,6 +177,9 @@ int spa_set_keys(struct spa *s, const struct config_server *cfg, const uint64_t 
 	    (ik = spa_ik_new(cfg->host_priv, pubs, pub_owner, npub)) == NULL)
 		goto out;
 	if (s->rf != NULL && replay_file_set_tags(s->rf, tg, n) != 0)
+		goto out;
+	/* Renumbered identities: live entries stay, charged to none; new quotas. */
+	if (replay_reown(s->rp, NULL, 0, (uint32_t)n, s->quota) != 0)
 		goto out;
 	spa_keys_free(s->keys);
 	spa_ik_free(s->ik);
@@ -316,7 +321,13 @@ static void on_expire(uv_timer_t *t)
 	struct spa_grant *gone = calloc(n + 1, sizeof(*gone));
 	uint64_t now = wall_ms();
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
-	for (size_t i = 0; gone != NULL && i < n; i++) {
+	if (gone == NULL) {
+		/* Nothing leaves the table unrevoked: try again in a second. */
+		log_warn("spa: out of memory expiring grants; retrying");
+		uv_timer_start(&s->timer, on_expire, 1000, 0);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
 		const struct spa_grant *g = spa_table_get(s->table, i);
 		if (g->expires_ms <= now)
 			gone[k++] = *g;
@@ -331,8 +342,6 @@ static void on_expire(uv_timer_t *t)
 		if (s->ops.revoke(s->ctx, &gone[i], err) != 0)
 			log_warn("spa: %s", err);
 	}
-	if (gone == NULL && n > 0)
-		log_warn("spa: out of memory expiring grants; retried");
 	free(gone);
 	rearm(s);
 }
@@ -354,9 +363,13 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 			break;
 		}
 		if (s->ops.grant(s->ctx, g, err) != 0) {
-			if (r == SPA_TABLE_ADDED)
-				spa_table_remove(s->table, g);
 			log_peer(LOG_LVL_WARN, "knock from %s: %s", peer, err);
+			if (r != SPA_TABLE_ADDED)
+				continue;
+			/* Undone in the backend too: some listeners may have taken it. */
+			spa_table_remove(s->table, g);
+			if (s->ops.revoke(s->ctx, g, err) != 0)
+				log_warn("spa: %s", err);
 			continue;
 		}
 		log_info("spa: %s %s/%u for %s, %u s (identity %s, label '%s')",
@@ -596,6 +609,8 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
 	s->table = spa_table_new(c->max_grants);
 	s->rp = replay_new(s->window_s, c->knock_cache);
+	/* One key holder must not fill the cache that protects the others. */
+	s->quota = p->cfg->replay_quota < c->knock_cache ? p->cfg->replay_quota : c->knock_cache;
 	if (s->rxbuf == NULL || s->table == NULL || s->rp == NULL ||
 	    spa_set_keys(s, p->cfg, p->tags) != 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
