@@ -137,8 +137,11 @@ static int ident_copy(struct spa_ident *d, const struct config_key *k)
 	d->forward = calloc(k->nspa_forward + 1, sizeof(*d->forward));
 	if (d->access == NULL || d->forward == NULL)
 		return -1;
-	memcpy(d->access, k->spa_access, k->nspa_access * sizeof(*d->access));
-	memcpy(d->forward, k->spa_forward, k->nspa_forward * sizeof(*d->forward));
+	/* memcpy from an empty list's NULL is undefined, even for 0 bytes. */
+	if (k->nspa_access > 0)
+		memcpy(d->access, k->spa_access, k->nspa_access * sizeof(*d->access));
+	if (k->nspa_forward > 0)
+		memcpy(d->forward, k->spa_forward, k->nspa_forward * sizeof(*d->forward));
 	return 0;
 }
 
