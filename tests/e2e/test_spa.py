@@ -319,3 +319,44 @@ def test_a_banned_source_loses_its_grant(net, pg, procs):
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}")
     srv.wait_for_log(r"knock from %s:\d+ refused: banned" % re.escape(nt.cl4))
     assert_filtered(nt)
+
+
+def test_per_key_policy(net, pg, procs):
+    """spa_trust_address, spa_access, spa_max_grant and spa_forward of a second key."""
+    nt = net
+    key, trusted = pg.keygen(), pg.keygen()
+    conf = write_conf(pg, nt, key, extra_key=(
+        "[key b]\n"
+        f"key_file = {trusted}\n"
+        "permit_open = any\n"
+        f"spa_access = tcp/{TUNNEL}\n"
+        "spa_access = udp/53\n"
+        "spa_max_grant = 10\n"
+        "spa_forward = 10.0.0.5:22\n"
+        "spa_trust_address = yes\n"))
+    srv = start_gateway(procs, pg, nt, conf)
+    r = run([pg.bin, "access", "-c", str(conf)])
+    assert re.search(r"spa_access +tcp/%d, udp/53" % TUNNEL, r.stdout), r.stdout
+    assert re.search(r"spa_forward +10\.0\.0\.5:22", r.stdout), r.stdout
+    psk = pg.psk(trusted)
+
+    def send(name, **kw):
+        path = pg.tmp / f"{name}.bin"
+        path.write_bytes(spa_probe.knock(psk, **kw))
+        assert nt.probe("send", nt.gw4, KNOCK, path, 0.5) == "silent"
+
+    # Sent over IPv4, naming the client's IPv6 address: that address is opened.
+    send("allow6", access=((6, TUNNEL),), allow=nt.cl6, timeout=10)
+    srv.wait_for_log(r"spa: opened tcp/%d for %s, 10 s \(identity b" % (TUNNEL, re.escape(nt.cl6)))
+    assert nt.probe("connect", nt.gw6, TUNNEL, 5) == "ok"
+    assert_filtered(nt)
+    send("long", access=((6, TUNNEL),), timeout=11)
+    srv.wait_for_log(r"\(identity b\) refused: asks for 11 s, spa_max_grant is 10 s")
+    send("port", access=((6, TUNNEL), (6, 22)))
+    srv.wait_for_log(r"\(identity b\) refused: tcp/22 not in spa_access")
+    send("fwd-other", access=((17, 53),), forward=("10.0.0.6", 22))
+    srv.wait_for_log(r"refused: forward to 10\.0\.0\.6:22 not in spa_forward")
+    # Allowed by the policy, but the listener backend cannot DNAT.
+    send("fwd", access=((17, 53),), forward=("10.0.0.5", 22))
+    srv.wait_for_log(r"listener backend cannot forward")
+    assert_filtered(nt)
