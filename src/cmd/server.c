@@ -1663,6 +1663,17 @@ static void ctl_metrics(struct server *srv, struct ctl_out *o)
 		   "# HELP postern_reloads_total Configuration reloads applied.\n"
 		   "# TYPE postern_reloads_total counter\npostern_reloads_total %u\n",
 		   srv->reloads);
+	struct spa_stats ss;
+	spa_get_stats(srv->spa, &ss);
+	ctl_printf(o,
+		   "# HELP postern_spa_grants SPA grants live now.\n"
+		   "# TYPE postern_spa_grants gauge\npostern_spa_grants %zu\n"
+		   "# HELP postern_knocks_total Knock datagrams, by result.\n"
+		   "# TYPE postern_knocks_total counter\n"
+		   "postern_knocks_total{result=\"accepted\"} %llu\n"
+		   "postern_knocks_total{result=\"refused\"} %llu\n",
+		   ss.grants, (unsigned long long)ss.knocks_accepted,
+		   (unsigned long long)ss.knocks_refused);
 }
 
 static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)

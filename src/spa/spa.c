@@ -70,6 +70,7 @@ struct spa {
 	size_t nguarded;
 	int (*banned)(void *arg, const struct sockaddr *sa);
 	void *arg;
+	uint64_t accepted, refused;
 };
 
 static uint64_t wall_ms(void)
@@ -435,7 +436,8 @@ static const char *replay_reason(enum replay_verdict v)
 	return "knock quota full";
 }
 
-static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa)
+/* judge(s, pkt, len, sa): 1 when the knock became grants, else 0 (refused, logged). */
+static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa)
 {
 	struct spa_request req;
 	struct spa_addr src;
@@ -446,11 +448,11 @@ static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
 	if (len > SPA_DATAGRAM_MAX) {
 		log_peer(LOG_LVL_INFO, "knock from %s refused: datagram of %zu bytes", peer, len);
-		return;
+		return 0;
 	}
 	if (s->banned != NULL && s->banned(s->arg, sa)) {
 		log_peer(LOG_LVL_INFO, "knock from %s refused: banned", peer);
-		return;
+		return 0;
 	}
 	int r = len > 0 && pkt[0] == SPA_KIND_IK ? decode_ik(s, pkt, len, sa, &req, why)
 						 : spa_decode(s->keys, pkt, len, &req, why);
@@ -460,7 +462,7 @@ static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 		r = try_fwknop(s, pkt, len, &req, why);
 	if (r <= 0 || req.owner >= s->nids) {
 		log_peer(LOG_LVL_INFO, "knock from %s refused: %s", peer, why);
-		return;
+		return 0;
 	}
 	const struct spa_ident *id = &s->ids[req.owner];
 	uint64_t now = wall_ms();
@@ -468,7 +470,7 @@ static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 	if (rr != NULL) {
 		log_peer(LOG_LVL_INFO, "knock from %s (identity %s) refused: %s", peer, id->name,
 			 rr);
-		return;
+		return 0;
 	}
 	/* On disk before anything opens: a restart must not take it twice. */
 	if (s->rf != NULL &&
@@ -476,14 +478,15 @@ static void judge(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 			       req.owner) != 0) {
 		log_peer(LOG_LVL_WARN, "knock from %s refused: not recorded (state directory)",
 			 peer);
-		return;
+		return 0;
 	}
 	if (judge_policy(s, id, &req, &src, &g, why) != 0) {
 		log_peer(LOG_LVL_INFO, "knock from %s (identity %s) refused: %s", peer, id->name,
 			 why);
-		return;
+		return 0;
 	}
 	grant_all(s, &req, &g, peer);
+	return 1;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -500,7 +503,11 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	/* nread 0 with no address: nothing (or, with recvmmsg, the buffer's release). */
 	if (nread <= 0 || addr == NULL)
 		return;
-	judge(h->data, (const uint8_t *)buf->base, (size_t)nread, addr);
+	struct spa *s = h->data;
+	if (judge(s, (const uint8_t *)buf->base, (size_t)nread, addr))
+		s->accepted++;
+	else
+		s->refused++;
 }
 
 static int bind_one(struct spa *s, const struct sockaddr *sa, const char *spec, char *err)
@@ -714,6 +721,16 @@ void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_
 {
 	if (s != NULL)
 		spa_table_each(s->table, fn, arg);
+}
+
+void spa_get_stats(const struct spa *s, struct spa_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (s == NULL)
+		return;
+	st->knocks_accepted = s->accepted;
+	st->knocks_refused = s->refused;
+	st->grants = spa_table_count(s->table);
 }
 
 const char *spa_backend_name(const struct spa *s)

@@ -70,6 +70,16 @@ void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len);
 void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_grant *g),
 		    void *arg);
 
+/* Counters for metrics: they only grow. */
+struct spa_stats {
+	uint64_t knocks_accepted; /* authenticated, fresh, within policy: grants made */
+	uint64_t knocks_refused;  /* every other datagram */
+	size_t grants;		  /* live now */
+};
+
+/* spa_get_stats(s, st): the counters (all 0 when ${s} is NULL). */
+void spa_get_stats(const struct spa *s, struct spa_stats *st);
+
 /* spa_backend_name(s): "listener" or "nftables". */
 const char *spa_backend_name(const struct spa *s);
 

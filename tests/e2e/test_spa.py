@@ -147,6 +147,9 @@ def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs):
                      % (re.escape(nt.cl4), TUNNEL), r.stdout, re.M), r.stdout
     r = run([pg.bin, "status", "-c", str(conf), "--json"])
     assert r.returncode == 0 and '"grants":[{"source":"%s"' % nt.cl4 in r.stdout, r.stdout
+    r = run([pg.bin, "metrics", "-c", str(conf)])
+    assert 'postern_knocks_total{result="accepted"} 1' in r.stdout, r.stdout
+    assert "postern_spa_grants 1" in r.stdout, r.stdout
     # IPv6 is still closed: the grant is for the knocker's IPv4 address only.
     assert_filtered(nt, nt.gw6)
 
