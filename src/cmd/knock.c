@@ -174,8 +174,11 @@ int cmd_knock(int argc, char **argv)
 	/* GATEWAY alone takes the default port; [v6] and host:port as everywhere. */
 	if (net_parse_hostport(gw, &ep, NULL, 0, nerr) != 0) {
 		char spec[NET_HOST_MAX + 16];
-		snprintf(spec, sizeof(spec), strchr(gw, ':') != NULL ? "[%s]:%d" : "%s:%d", gw,
-			 SPA_DEFAULT_PORT);
+		/* "[V6]" and a bare V6 address take the default port too. */
+		const char *fmt = gw[0] == '['		    ? "%s:%d"
+				  : strchr(gw, ':') != NULL ? "[%s]:%d"
+							    : "%s:%d";
+		snprintf(spec, sizeof(spec), fmt, gw, SPA_DEFAULT_PORT);
 		if (net_parse_hostport(spec, &ep, NULL, 0, nerr) != 0) {
 			fprintf(stderr, "postern knock: %s: %s\n", gw, nerr);
 			return EXIT_USAGE;
