@@ -9,8 +9,9 @@
 #include "cmd/cmd.h"
 #include "util/log.h"
 
+/* The Makefile passes it from debian/changelog, the one place the version lives. */
 #ifndef POSTERN_VERSION
-#define POSTERN_VERSION "0.1.0"
+#error "POSTERN_VERSION is not defined: build with make"
 #endif
 
 static const struct {

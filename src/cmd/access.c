@@ -56,7 +56,8 @@ static const char *same_key_as(const struct config_server *c, const int *loaded,
 	size_t j;
 
 	for (j = 0; j < i; j++)
-		if (loaded[j] && crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN))
+		if (loaded[j] && config_key_tunnel(&c->keys[j]) &&
+		    crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN))
 			return c->keys[j].name;
 	return NULL;
 }
@@ -67,6 +68,10 @@ static void key_note(struct config_server *c, int *loaded, size_t i, char *note)
 	char why[KEYS_ERR_MAX], id[17];
 	const char *twin;
 
+	if (!config_key_tunnel(k)) {
+		snprintf(note, NOTE_MAX, "(fwknop knocks only, no tunnel)");
+		return;
+	}
 	/* A public-key identity: its id is the start of its public key, as .pub files show it. */
 	if (k->key_file_public && !k->has_public_key &&
 	    keys_load_public(k->key_file, k->public_key, why) == 0)

@@ -52,10 +52,12 @@ static int check_client(int argc, char **argv)
 	config_client_defaults(&c);
 	rc = conf_client_args(argc, argv, &c, &log, err);
 	if (rc == 0) {
-		/* The client reads its key after the arguments; so does the check. */
+		/* The client reads its key after the arguments; so does the check.
+		 * Either kind: an x25519 key_file is a Noise IK profile. */
 		uint8_t psk[CRYPTO_KEY_LEN];
 		char why[KEYS_ERR_MAX];
-		if (keys_load(c.key_file, psk, why) != 0) {
+		enum keys_kind kind;
+		if (keys_load_any(c.key_file, &kind, psk, why) != 0) {
 			snprintf(err, sizeof(err), "%s", why);
 			rc = -1;
 		}

@@ -36,6 +36,7 @@
 #include "util/config.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/tcpopt.h"
 
 /* A -R forward as the client sees it. */
@@ -142,6 +143,7 @@ static void stop(struct client *cl, int code)
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	log_info("signal %d: shutting down", signum);
+	sdnotify_stopping();
 	stop(sig->data, 0);
 }
 
@@ -153,7 +155,9 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 	struct client *cl = sig->data;
 	if (signum == SIGHUP) {
 		log_info("SIGHUP: reloading the configuration");
+		sdnotify_reloading();
 		reload(cl);
+		sdnotify_ready();
 	} else if (signum == SIGUSR1) {
 		struct session_stats st = {0};
 		int up = cl->s != NULL && session_established(cl->s);
@@ -363,6 +367,7 @@ static void on_established(void *arg, struct session *s)
 			return;
 		}
 		cl->remote_pending = (int)cl->nremote;
+		sdnotify_ready();
 		if (cl->hooks != NULL && cl->hooks->ready != NULL)
 			cl->hooks->ready(cl->hooks->arg, cl);
 		if (cl->stopping)

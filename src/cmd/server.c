@@ -43,6 +43,7 @@
 #include "util/fdbudget.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/tcpopt.h"
 
 enum {
@@ -826,6 +827,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
 	log_info("signal %d: shutting down", signum);
+	sdnotify_stopping();
 	srv->stopping = 1;
 	for (size_t i = 0; i < MAX_LISTENERS; i++)
 		if (srv->listeners[i].state == LISTENER_ACTIVE)
@@ -910,6 +912,10 @@ static int ident_build(const struct config_server *cfg, struct ident_set *set)
 		goto out;
 	for (size_t i = 0; i < cfg->nkeys; i++) {
 		const struct config_key *k = &cfg->keys[i];
+		/* A knock-only (fwknop) identity has no PSK: its zero bytes must never
+		 * become a key the handshake accepts. */
+		if (!config_key_tunnel(k))
+			continue;
 		if (k->has_public_key) {
 			pubs[npub] = k->public_key;
 			owners[npub++] = (uint32_t)i;
@@ -1062,6 +1068,10 @@ static int same_identity(const struct config_key *a, const struct config_key *b)
 {
 	if (a->has_public_key != b->has_public_key)
 		return 0;
+	if (!config_key_tunnel(a) || !config_key_tunnel(b))
+		return !config_key_tunnel(a) && !config_key_tunnel(b) &&
+		       a->fwknop.hmac_len == b->fwknop.hmac_len &&
+		       crypto_memeq(a->fwknop.hmac, b->fwknop.hmac, a->fwknop.hmac_len);
 	if (a->has_public_key)
 		return crypto_memeq(a->public_key, b->public_key, CRYPTO_KEY_LEN);
 	return crypto_memeq(a->psk, b->psk, CRYPTO_KEY_LEN);
@@ -1197,7 +1207,9 @@ static void on_info_signal(uv_signal_t *sig, int signum)
 	struct server *srv = sig->data;
 	if (signum == SIGHUP) {
 		log_info("SIGHUP: reloading the configuration");
+		sdnotify_reloading();
 		reload(srv);
+		sdnotify_ready();
 	} else if (signum == SIGUSR1)
 		log_status(srv);
 	else
@@ -1887,6 +1899,7 @@ int cmd_server(int argc, char **argv)
 			    "--permit-open or --permit-listen)",
 			    srv.cfg.keys[i].name);
 	log_info("server ready: %zu key(s), %zu listener(s)", srv.cfg.nkeys, srv.nlisteners);
+	sdnotify_ready();
 	if (srv.cfg.host_key[0] != '\0') {
 		/* The public half is what clients pin: printing it saves a trip to the .pub file.
 		 */

@@ -139,6 +139,27 @@ static const struct ini_schema server_schema = {
     .setting = on_setting,
 };
 
+/* fwknop packets without an HMAC are not accepted, so one fwknop key alone is a mistake. */
+#define FWKNOP_BOTH                                                                                \
+	"has only one of fwknop_key_base64 and fwknop_hmac_key_base64; fwknop knocks need "        \
+	"both (Rijndael + HMAC-SHA256)"
+
+static int fwknop_half(const struct config_key *k)
+{
+	return k->has_fwknop_key != k->has_fwknop_hmac;
+}
+
+/* As for key files (util/keys.c): a file holding a secret is for its owner's eyes only. */
+static int fwknop_mode(const char *path, const struct stat *st, const char *where, char *err)
+{
+	if ((st->st_mode & 077) == 0)
+		return 0;
+	return config_set_err(err,
+			      "%s holds fwknop keys, so %s must not be readable by others "
+			      "(permissions %04o); run: chmod 600 %s",
+			      where, path, (unsigned)(st->st_mode & 07777), path);
+}
+
 int conf_server_load_string(const char *text, size_t len, const char *name, struct config_server *c,
 			    char *err)
 {
@@ -155,7 +176,10 @@ int conf_server_load_string(const char *text, size_t len, const char *name, stru
 	 * insists on at least one after flags are applied. */
 	for (size_t i = 0; i < c->nkeys; i++) {
 		const struct config_key *k = &c->keys[i];
-		if (k->key_file[0] == '\0' && !k->has_public_key)
+		if (fwknop_half(k))
+			return config_set_err(err, "%s:%d: [key %s] %s", name, k->line, k->name,
+					      FWKNOP_BOTH);
+		if (!config_key_tunnel(k) && !config_key_fwknop(k))
 			return config_set_err(err, "%s:%d: [key %s] has no key_file or public_key",
 					      name, k->line, k->name);
 		if (k->has_public_key && k->key_file_public)
@@ -185,8 +209,22 @@ int conf_server_load(const char *path, struct config_server *c, char *err)
 	if (ini_read_file(path, &text, &len, err) < 0)
 		return -1;
 	rc = conf_server_load_string(text, len, path, c, err);
+	crypto_wipe(text, len);
 	free(text);
-	return rc;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < c->nkeys; i++) {
+		struct stat st;
+		char where[CONFIG_ERR_MAX];
+		if (!config_key_fwknop(&c->keys[i]))
+			continue;
+		if (stat(path, &st) != 0)
+			return config_set_err(err, "%s: %s", path, strerror(errno));
+		snprintf(where, sizeof(where), "%s:%d: [key %s]", path, c->keys[i].line,
+			 c->keys[i].name);
+		return fwknop_mode(path, &st, where, err);
+	}
+	return 0;
 }
 
 /* "server.conf:7: [key alice]" or "[key alice]" when the key came from flags. */
@@ -207,11 +245,23 @@ static int check_distinct(const struct config_server *c, size_t i, char *err)
 	char where[CONFIG_ERR_MAX];
 	size_t j;
 
+	/* One HMAC key in two stanzas: a knock would open whichever comes first. */
+	for (j = 0; j < i && config_key_fwknop(&c->keys[i]); j++) {
+		const struct fwknop_key *a = &c->keys[j].fwknop, *b = &c->keys[i].fwknop;
+		if (config_key_fwknop(&c->keys[j]) && a->hmac_len == b->hmac_len &&
+		    crypto_memeq(a->hmac, b->hmac, a->hmac_len)) {
+			key_where(c, &c->keys[i], where, sizeof(where));
+			return config_set_err(err,
+					      "%s: same fwknop_hmac_key_base64 as [key %s]; each "
+					      "stanza needs its own key",
+					      where, c->keys[j].name);
+		}
+	}
 	/* Public keys are checked all at once, sorted (check_public_distinct). */
-	if (c->keys[i].has_public_key)
+	if (c->keys[i].has_public_key || !config_key_tunnel(&c->keys[i]))
 		return 0;
 	for (j = 0; j < i; j++) {
-		if (c->keys[j].has_public_key)
+		if (c->keys[j].has_public_key || !config_key_tunnel(&c->keys[j]))
 			continue;
 		if (crypto_memeq(c->keys[j].psk, c->keys[i].psk, CRYPTO_KEY_LEN)) {
 			key_where(c, &c->keys[i], where, sizeof(where));
@@ -322,7 +372,10 @@ static int load_identity(struct config_server *c, size_t nfile, const char *dir,
 	if (ini_read_file(path, &text, &len, err) < 0)
 		return -1;
 	rc = conf_server_identity_text(c, fname, text, len, path, err);
+	crypto_wipe(text, len);
 	free(text);
+	if (rc == 0 && config_key_fwknop(&c->keys[c->nkeys - 1]))
+		rc = fwknop_mode(path, &st, path, err);
 	return rc;
 }
 
@@ -337,7 +390,9 @@ int conf_server_identity_text(struct config_server *c, const char *name, const c
 	struct schema sc = {.srv = c, .key = k};
 	if (ini_load_text(text, len, path, &identity_schema, &sc, err) < 0)
 		return -1;
-	if (!k->has_public_key && k->key_file[0] == '\0')
+	if (fwknop_half(k))
+		return config_set_err(err, "%s: %s", path, FWKNOP_BOTH);
+	if (!config_key_tunnel(k) && !config_key_fwknop(k))
 		return config_set_err(err, "%s: no public_key (or key_file)", path);
 	return 0;
 }
@@ -426,6 +481,8 @@ int conf_server_load_keys(struct config_server *c, char *err)
 		}
 		if (k->has_public_key) {
 			npub++;
+		} else if (k->key_file[0] == '\0' && config_key_fwknop(k)) {
+			/* Knock-only: no PSK to load. */
 		} else if (k->key_file[0] == '\0') {
 			return config_set_err(err, "%s has no key_file or public_key", where);
 		} else if (keys_load(k->key_file, k->psk, why) < 0) {
@@ -486,7 +543,7 @@ int conf_server_check(const struct config_server *c, char *err)
 				      file ? file : "(config)", c->spa.section_line);
 	for (i = 0; i < c->nkeys; i++) {
 		const struct config_key *k = &c->keys[i];
-		if (k->key_file[0] == '\0' && !k->has_public_key) {
+		if (!config_key_tunnel(k) && !config_key_fwknop(k)) {
 			key_where(c, k, where, sizeof(where));
 			return config_set_err(err, "%s has no key_file or public_key", where);
 		}

@@ -376,6 +376,40 @@ static int apply_public_key_file(const struct setting *s, void *base, const char
 	return 0;
 }
 
+/* fwknop_key_base64 and fwknop_hmac_key_base64: decoded here, so a typo is a file:line
+ * error; never echoed, as the value is a secret. */
+static int apply_fwknop(const struct setting *s, struct config_key *k, const char *value, int hmac,
+			char *why)
+{
+	uint8_t *out = hmac ? k->fwknop.hmac : k->fwknop.key;
+	size_t *len = hmac ? &k->fwknop.hmac_len : &k->fwknop.key_len;
+	/* fwknop's Rijndael key is at most 32 bytes; its HMAC key at most 128. */
+	size_t max = hmac ? FWKNOP_KEY_MAX : 32;
+
+	if (fwknop_key_from_base64(value, out, max, len) != 0)
+		return say(why, "%s: not base64 of 1 to %zu bytes (as 'fwknop -k' prints it)",
+			   s->key, max);
+	if (hmac)
+		k->has_fwknop_hmac = 1;
+	else
+		k->has_fwknop_key = 1;
+	return 0;
+}
+
+static int apply_fwknop_key(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	(void)dir;
+	return apply_fwknop(s, base, value, 0, why);
+}
+
+static int apply_fwknop_hmac(const struct setting *s, void *base, const char *value,
+			     const char *dir, char *why)
+{
+	(void)dir;
+	return apply_fwknop(s, base, value, 1, why);
+}
+
 /* passphrase_env: a variable's name, as a shell would accept it. */
 static int apply_env_name(const struct setting *s, void *base, const char *value, const char *dir,
 			  char *why)
@@ -510,6 +544,20 @@ static const struct setting server_table[] = {
      KEY(key_file),
      .help = "as public_key, read from the client's .pub file (in place of key_file)",
      .apply = apply_public_key_file},
+    /* fwknop compatibility */
+    {.key = "fwknop_key_base64",
+     .type = SETTINGS_VALUE,
+     KEY(fwknop),
+     .help = "fwknop clients' Rijndael key (fwknopd's KEY_BASE64, as 'fwknop -k' prints "
+	     "it); with fwknop_hmac_key_base64 the identity accepts fwknop 2.x knocks; the "
+	     "file must then be mode 0600",
+     .apply = apply_fwknop_key},
+    {.key = "fwknop_hmac_key_base64",
+     .type = SETTINGS_VALUE,
+     KEY(fwknop),
+     .help = "fwknop clients' HMAC-SHA256 key (fwknopd's HMAC_KEY_BASE64); without "
+	     "key_file or public_key the identity may only knock",
+     .apply = apply_fwknop_hmac},
     {.key = "identity_dir",
      .flag = "identity-dir",
      .arg = "DIR",
@@ -1585,7 +1633,7 @@ static const char *type_name(enum settings_type t)
 	return "?";
 }
 
-static const char *scope_name(enum settings_scope s)
+const char *settings_scope_name(enum settings_scope s)
 {
 	return s == SETTINGS_IN_SERVER ? "[server]"
 	       : s == SETTINGS_IN_KEY  ? "[key]"
@@ -1607,7 +1655,7 @@ void settings_print(enum settings_role role, FILE *f)
 			snprintf(flag, sizeof(flag), "--%s", s->flag);
 		else
 			snprintf(flag, sizeof(flag), "-");
-		fprintf(f, "%s\t%s\t%s\t%s\t", scope_name(s->scope), s->key, flag,
+		fprintf(f, "%s\t%s\t%s\t%s\t", settings_scope_name(s->scope), s->key, flag,
 			type_name(s->type));
 		if (s->type == SETTINGS_UINT || s->type == SETTINGS_RANGE)
 			fprintf(f, "%u..%u %s", s->min, s->max, s->unit);

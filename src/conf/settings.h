@@ -139,6 +139,9 @@ int settings_apply_flag(const struct settings_flag *fl, void *base, char *err);
 /* settings_usage(role, f): the option lines of `--help`, from the table. */
 void settings_usage(enum settings_role role, FILE *f);
 
+/* settings_scope_name(scope): the section an entry belongs in: "[server]", "[key]", ... */
+const char *settings_scope_name(enum settings_scope scope);
+
 /* settings_print(role, f): the whole table, one entry per line (`postern settings`). */
 void settings_print(enum settings_role role, FILE *f);
 

@@ -468,3 +468,189 @@ int crypto_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
 	OPENSSL_cleanse(out, outlen);
 	return -1;
 }
+
+/* ---- legacy primitives for fwknop compatibility ---- */
+
+static struct {
+	EVP_MD *md[CRYPTO_LEGACY_COUNT];
+	EVP_CIPHER *cbc;
+	int ok;
+} legacy;
+
+static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
+
+static const char *const legacy_names[CRYPTO_LEGACY_COUNT] = {
+    "MD5", "SHA1", "SHA256", "SHA384", "SHA512", "SHA3-256", "SHA3-512"};
+static const size_t legacy_lens[CRYPTO_LEGACY_COUNT] = {16, 20, 32, 48, 64, 32, 64};
+
+/* Fetched once, apart from algs: a FIPS-only provider may lack MD5, and that must
+ * disable fwknop compatibility only, never the tunnel. */
+static void legacy_fetch(void)
+{
+	int ok = 1;
+
+	for (int i = 0; i < CRYPTO_LEGACY_COUNT; i++) {
+		legacy.md[i] = EVP_MD_fetch(NULL, legacy_names[i], NULL);
+		ok = ok && legacy.md[i] != NULL;
+	}
+	legacy.cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	legacy.ok = ok && legacy.cbc != NULL;
+}
+
+static int legacy_ready(void)
+{
+	return pthread_once(&legacy_once, legacy_fetch) == 0 && legacy.ok;
+}
+
+size_t crypto_legacy_len(enum crypto_legacy_md md)
+{
+	return (unsigned)md < CRYPTO_LEGACY_COUNT ? legacy_lens[md] : 0;
+}
+
+/*
+ * One digest and one cipher context per thread, reused: a knock costs several
+ * small digests and one decryption, and allocating a context for each was a
+ * third of its time. Reinitialising resets them; a thread's pair is freed by
+ * its key destructor (the main thread's with the process).
+ */
+struct legacy_tls {
+	EVP_MD_CTX *md;
+	EVP_CIPHER_CTX *cipher;
+};
+
+static pthread_key_t legacy_tls_key;
+static pthread_once_t legacy_tls_once = PTHREAD_ONCE_INIT;
+static int legacy_tls_ok;
+
+static void legacy_tls_free(void *p)
+{
+	struct legacy_tls *t = p;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_CIPHER_CTX_free(t->cipher);
+	free(t);
+}
+
+static void legacy_tls_init(void)
+{
+	legacy_tls_ok = pthread_key_create(&legacy_tls_key, legacy_tls_free) == 0;
+}
+
+static struct legacy_tls *legacy_tls(void)
+{
+	struct legacy_tls *t;
+
+	if (pthread_once(&legacy_tls_once, legacy_tls_init) != 0 || !legacy_tls_ok)
+		return NULL;
+	t = pthread_getspecific(legacy_tls_key);
+	if (t != NULL)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->cipher = EVP_CIPHER_CTX_new();
+	if (t->md == NULL || t->cipher == NULL || pthread_setspecific(legacy_tls_key, t) != 0) {
+		legacy_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static EVP_MD_CTX *legacy_ctx(void)
+{
+	struct legacy_tls *t = legacy_tls();
+	return t ? t->md : NULL;
+}
+
+int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, size_t alen,
+			 const void *b, size_t blen)
+{
+	EVP_MD_CTX *ctx;
+	unsigned int outl = 0;
+
+	if ((unsigned)md >= CRYPTO_LEGACY_COUNT || out == NULL || !legacy_ready())
+		return -1;
+	ctx = legacy_ctx();
+	if (ctx == NULL || !EVP_DigestInit_ex2(ctx, legacy.md[md], NULL) ||
+	    !EVP_DigestUpdate(ctx, a, alen))
+		return -1;
+	if (b != NULL && !EVP_DigestUpdate(ctx, b, blen))
+		return -1;
+	/* After Final the context holds no input, only the state that is this digest's
+	 * output; the next init resets it. */
+	if (!EVP_DigestFinal_ex(ctx, out, &outl) || outl != legacy_lens[md])
+		return -1;
+	return 0;
+}
+
+int crypto_legacy_hmac(enum crypto_legacy_md md, uint8_t *out, const uint8_t *key, size_t keylen,
+		       const void *data, size_t datalen)
+{
+	enum { BLOCK_MAX = 128 };
+	uint8_t ipad[BLOCK_MAX], opad[BLOCK_MAX], inner[64];
+	size_t block = md == CRYPTO_LEGACY_SHA384 || md == CRYPTO_LEGACY_SHA512 ? 128 : 64;
+	size_t hlen = crypto_legacy_len(md);
+	int rc = -1;
+
+	/* SHA-3 has no HMAC block in this sense; fwknop's HMAC is SHA-2 or older. */
+	if (md >= CRYPTO_LEGACY_SHA3_256 || hlen == 0 || out == NULL || (key == NULL && keylen > 0))
+		return -1;
+	memset(ipad, 0, sizeof(ipad));
+	if (keylen > block) {
+		if (crypto_legacy_digest(md, ipad, key, keylen, NULL, 0) != 0)
+			goto out;
+	} else if (keylen > 0) {
+		memcpy(ipad, key, keylen);
+	}
+	for (size_t i = 0; i < block; i++) {
+		opad[i] = ipad[i] ^ 0x5c;
+		ipad[i] ^= 0x36;
+	}
+	if (crypto_legacy_digest(md, inner, ipad, block, data, datalen) != 0 ||
+	    crypto_legacy_digest(md, out, opad, block, inner, hlen) != 0)
+		goto out;
+	rc = 0;
+out:
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return rc;
+}
+
+static int aes256_cbc(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,
+		      uint8_t *out)
+{
+	struct legacy_tls *t;
+	EVP_CIPHER_CTX *ctx;
+	int outl = 0, rc = -1;
+
+	if (key == NULL || iv == NULL || in == NULL || out == NULL || len % CRYPTO_AES_BLOCK != 0 ||
+	    len > INT_MAX || !legacy_ready())
+		return -1;
+	t = legacy_tls();
+	ctx = t ? t->cipher : NULL;
+	if (ctx == NULL || !EVP_CipherInit_ex2(ctx, legacy.cbc, key, iv, enc, NULL) ||
+	    !EVP_CIPHER_CTX_set_padding(ctx, 0))
+		goto out;
+	if (len > 0 && (!EVP_CipherUpdate(ctx, out, &outl, in, (int)len) || (size_t)outl != len))
+		goto out;
+	rc = 0;
+out:
+	/* Reset cleanses the expanded key but keeps the allocation. */
+	if (ctx != NULL)
+		EVP_CIPHER_CTX_reset(ctx);
+	return rc;
+}
+
+int crypto_aes256_cbc_decrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out)
+{
+	return aes256_cbc(0, key, iv, in, len, out);
+}
+
+int crypto_aes256_cbc_encrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out)
+{
+	return aes256_cbc(1, key, iv, in, len, out);
+}

@@ -141,4 +141,55 @@ void crypto_wipe(void *p, size_t len);
 int crypto_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
 		  const uint8_t *salt, size_t saltlen, uint64_t N, uint32_t r, uint32_t p);
 
+/*
+ * Legacy digests, for the fwknop decoder only (spa/fwknop.c): fwknop 2.x
+ * derives its AES key with MD5 and lets clients pick the inner digest.
+ * Never used for postern's own protocol.
+ */
+enum crypto_legacy_md {
+	CRYPTO_LEGACY_MD5 = 0,
+	CRYPTO_LEGACY_SHA1,
+	CRYPTO_LEGACY_SHA256,
+	CRYPTO_LEGACY_SHA384,
+	CRYPTO_LEGACY_SHA512,
+	CRYPTO_LEGACY_SHA3_256,
+	CRYPTO_LEGACY_SHA3_512,
+	CRYPTO_LEGACY_COUNT,
+};
+
+/* crypto_legacy_len(md): the digest's length in bytes (16..64), 0 if unknown. */
+size_t crypto_legacy_len(enum crypto_legacy_md md);
+
+/*
+ * crypto_legacy_digest(md, out, a, alen, b, blen): out = MD(a || b); b may be
+ * NULL. ${out} has room for crypto_legacy_len(md) bytes. Returns 0 or -1.
+ */
+int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, size_t alen,
+			 const void *b, size_t blen);
+
+/*
+ * crypto_legacy_hmac(md, out, key, keylen, data, datalen): HMAC with a
+ * legacy digest (MD5, SHA-1, SHA-256/384/512; not SHA-3), for fwknop's
+ * packet HMAC. Returns 0 or -1.
+ */
+int crypto_legacy_hmac(enum crypto_legacy_md md, uint8_t *out, const uint8_t *key, size_t keylen,
+		       const void *data, size_t datalen);
+
+enum { CRYPTO_AES_BLOCK = 16 };
+
+/*
+ * crypto_aes256_cbc_decrypt(key, iv, in, len, out): raw AES-256-CBC
+ * decryption of ${len} bytes (a multiple of 16), no padding removed (the
+ * caller checks it). ${out} may equal ${in}. Returns 0 or -1.
+ */
+int crypto_aes256_cbc_decrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out);
+
+/*
+ * crypto_aes256_cbc_encrypt(key, iv, in, len, out): the inverse, for tests and
+ * fuzz harnesses that build fwknop packets. Returns 0 or -1.
+ */
+int crypto_aes256_cbc_encrypt(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t iv[CRYPTO_AES_BLOCK],
+			      const uint8_t *in, size_t len, uint8_t *out);
+
 #endif

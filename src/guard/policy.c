@@ -655,6 +655,13 @@ static void print_key(FILE *f, const struct config_server *c, size_t i, const ch
 	row(f, "key file", clean(k->key_file, a));
 	if (note)
 		row(f, "key id", clean(note, a));
+	if (config_key_fwknop(k))
+		row(f, "fwknop knocks", "yes (fwknop_key_base64, fwknop_hmac_key_base64)");
+	/* Forwarding rows would suggest a tunnel this identity can never open. */
+	if (!config_key_tunnel(k)) {
+		row(f, "tunnel", "none: no key_file or public key, knocks only");
+		return;
+	}
 	snprintf(v, sizeof(v), "%s%s", config_forwarding_name(k->allow_forwarding),
 		 k->allow_forwarding == CONFIG_FWD_YES ? " (default)" : "");
 	row(f, "allow_forwarding", v);

@@ -31,9 +31,29 @@ struct fwknop_key {
  * access, allow, forward, label = the fwknop username, timeout_s), 0 when
  * the HMAC does not match (not this identity's packet), or -1 when it
  * matched but the contents are malformed (${why} says how, FWKNOP_WHY_MAX
- * bytes).
+ * bytes). On any result but 1, ${req} is left zeroed.
  */
 int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 		  struct spa_request *req, char *why);
+
+/*
+ * fwknop_key_from_base64(b64, out, max, len): decode a KEY_BASE64 or
+ * HMAC_KEY_BASE64 value (padded base64, as `fwknop -k` prints it) into at
+ * most ${max} bytes; ${len} gets the count. Constant time in the key's
+ * characters. Returns 0, or -1 if it is not base64 or is empty or too long.
+ */
+int fwknop_key_from_base64(const char *b64, uint8_t *out, size_t max, size_t *len);
+
+/*
+ * fwknop_seal(plain, plen, k, salt, out, cap): the inverse of the outer
+ * layer, as an fwknop client builds it: "Salted__" + salt + AES-256-CBC of
+ * ${plain} (PKCS#7 padded), base64 without '=' and without the prefix, then
+ * the base64 HMAC-SHA256. ${plain} is the already-encoded inner message with
+ * its digest. For tests and fuzz harnesses that need packets with contents
+ * the real client will not make. ${cap} >= 1501. Returns the packet's length
+ * (NUL-terminated in ${out}) or -1.
+ */
+int fwknop_seal(const char *plain, size_t plen, const struct fwknop_key *k, const uint8_t salt[8],
+		char *out, size_t cap);
 
 #endif

@@ -172,6 +172,9 @@ int spa_set_keys(struct spa *s, const struct config_server *cfg, const uint64_t 
 			pub_owner[npub++] = (uint32_t)i;
 			continue;
 		}
+		/* A knock-only (fwknop) identity has no PSK: its zero bytes are no key. */
+		if (!config_key_tunnel(k))
+			continue;
 		psks[npsk] = k->psk;
 		owner[npsk++] = (uint32_t)i;
 	}

@@ -161,6 +161,7 @@ void config_server_free(struct config_server *c)
 		return;
 	for (i = 0; i < c->nkeys; i++) {
 		crypto_wipe(c->keys[i].psk, sizeof(c->keys[i].psk));
+		crypto_wipe(&c->keys[i].fwknop, sizeof(c->keys[i].fwknop));
 		free(c->keys[i].permit);
 		free(c->keys[i].permit_listen);
 		free(c->keys[i].spa_access);
@@ -250,6 +251,16 @@ int config_cipher_parse(const char *s)
 	if (strcasecmp(s, "aes-256-gcm") == 0)
 		return CRYPTO_AESGCM;
 	return -2;
+}
+
+int config_key_tunnel(const struct config_key *k)
+{
+	return k->has_public_key || k->key_file[0] != '\0';
+}
+
+int config_key_fwknop(const struct config_key *k)
+{
+	return k->has_fwknop_key && k->has_fwknop_hmac;
 }
 
 struct config_key *config_add_key(struct config_server *c, const char *name)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
+#include "spa/fwknop.h"
 #include "util/net.h"
 
 enum {
@@ -117,7 +118,19 @@ struct config_key {
 	int spa_masquerade;    /* forwarded grants masquerade (no) */
 	int spa_trust_address; /* the payload's allow address is honoured (no) */
 	int line;	       /* where the stanza starts, for messages */
+	/* fwknop compatibility: KEY_BASE64 / HMAC_KEY_BASE64, decoded by conf/settings.c.
+	 * A stanza with only these (no key_file or public key) is a knock-only
+	 * identity: it can open the firewall but never complete a handshake. */
+	struct fwknop_key fwknop;
+	int has_fwknop_key;  /* fwknop_key_base64 given */
+	int has_fwknop_hmac; /* fwknop_hmac_key_base64 given */
 };
+
+/* config_key_tunnel(k): 1 if ${k} can authenticate a tunnel (a PSK or a public key). */
+int config_key_tunnel(const struct config_key *k);
+
+/* config_key_fwknop(k): 1 if ${k} has fwknop keys (both of them). */
+int config_key_fwknop(const struct config_key *k);
 
 struct config_server {
 	struct net_endpoint *listen; /* one or more */

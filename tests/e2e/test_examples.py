@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Every command and configuration example in README.md and man/postern.1
+"""Every command and configuration example in README.md and man/postern.1.scd
 runs as written, against loopback, so an example cannot rot.
 
 The examples are extracted, not copied: a block added to either document is
@@ -12,13 +12,15 @@ What is extracted
     use). Every other block is a list of shell commands (a trailing "\\"
     continues a line, "#" starts a comment). The block under "### What you
     see" is log output and must match the real log format instead.
-    man/postern.1: the .nf/.fi blocks of FILES (configuration, as above) and
-    EXAMPLES (commands), with roff escapes (\\-) undone.
+    man/postern.1.scd: the ``` blocks of FILES (configuration, as above),
+    EXAMPLES (commands) and LOG FORMAT (log output), read from the scdoc
+    source the page is built from.
 
 What runs
     postern keygen / server / client / access lines, and ssh lines (against
     a test sshd). Other programs (make, scripts/, bench/) are the build and
-    CI entry points, which CI runs itself; they are listed in SKIPPED_PROGRAMS.
+    CI entry points, which CI runs itself, and apt and systemctl (what they
+    install is test_package.py's); they are listed in SKIPPED_PROGRAMS.
     The configuration files are written before the commands run (the README
     shows `postern access -c server.conf` before the file), their key_file
     keys are created with `postern keygen`, and after the commands
@@ -72,7 +74,8 @@ from conftest import REPO, echo_handler, echo_roundtrip, free_port, hostport, pa
 from fwdutil import socks5_connect, unix_echo_roundtrip
 from test_peers import read_banner, ssh_argv, sshd  # noqa: F401  (sshd is a fixture)
 
-SKIPPED_PROGRAMS = ("make", "scripts/demo.sh", "bench/run", "man")
+# Package installation and service management: test_package.py checks what they install.
+SKIPPED_PROGRAMS = ("make", "scripts/demo.sh", "bench/run", "man", "apt", "systemctl")
 RUN_PROGRAMS = ("postern", "ssh")
 # Ports the examples give to -R listeners and permit_listen entries.
 FIXED_REMOTE_PORTS = ("8080", "9000")
@@ -105,23 +108,18 @@ def readme_blocks():
 
 
 def man_blocks():
-    """The .nf/.fi blocks of the man page's FILES and EXAMPLES sections."""
+    """The ``` blocks of the man page source's FILES, EXAMPLES and LOG FORMAT sections."""
     out, section, inblock, buf = [], "", False, []
-    for line in (REPO / "man" / "postern.1").read_text().splitlines():
-        if line.startswith(".SH "):
-            section = line[4:].strip().strip('"')
-        elif line.startswith(".nf"):
-            inblock, buf = True, []
-        elif line.startswith(".fi") and inblock:
-            inblock = False
-            text = "\n".join(buf).replace("\\-", "-").replace("\\(aq", "'").replace("\\e", "\\")
-            if section == "FILES":
-                out.append(("ini", text, section))
-            elif section == "EXAMPLES":
-                out.append(("shell", text, section))
-            elif section == "LOG FORMAT":
-                out.append(("log", text, section))
-        elif inblock and not line.startswith("."):
+    for line in (REPO / "man" / "postern.1.scd").read_text().splitlines():
+        if line.startswith("# ") and not inblock:
+            section = line[2:].strip()
+        elif line.strip() == "```":
+            if inblock:
+                kind = {"FILES": "ini", "EXAMPLES": "shell", "LOG FORMAT": "log"}.get(section)
+                if kind:
+                    out.append((kind, "\n".join(buf), section))
+            inblock, buf = not inblock, []
+        elif inblock:
             buf.append(line)
     return out
 
@@ -452,7 +450,7 @@ def test_man_examples_run(examples):
     assert any(w.startswith("[EXAMPLES] ssh") for w in examples.ran), examples.ran
 
 
-@pytest.mark.parametrize("doc", ["README.md", "man/postern.1"])
+@pytest.mark.parametrize("doc", ["README.md", "man/postern.1.scd"])
 def test_log_examples_have_the_real_format(pg, procs, tmp, doc):
     """README's 'What you see' and the man page's LOG FORMAT show lines as
     postern writes them (no "server:" prefix, the real time stamp)."""

@@ -508,6 +508,84 @@ static void test_load_keys(void **state)
 	config_server_free(&c);
 }
 
+/* fwknop keys: decoded at file:line, both needed, the file 0600, knock-only stanzas allowed. */
+static void test_fwknop_keys(void **state)
+{
+	static const char kb[] =
+	    "fwknop_key_base64 = WCoza+ULfRsMf6lA2clzSnOLVcacynSSexmZo8HTdN0=\n";
+	static const char hb[] =
+	    "fwknop_hmac_key_base64 = eDWQmQkJPWOKeirhcMowaeDbdfQxwVcR3v+Jkx7WnG6"
+	    "vWT3AJ7TkURB9foaZHILTHeK9zJFS9JQlG5VAYi/l7Q==\n";
+	char conf[128], key[128], text[1024], err[CONFIG_ERR_MAX];
+	struct config_server c;
+
+	in_dir(state, "a.key", key, sizeof(key));
+	assert_int_equal(keys_generate(key, err), 0);
+	in_dir(state, "server.conf", conf, sizeof(conf));
+
+	/* Knock-only next to a tunnel key: both load, only one is a tunnel identity. */
+	snprintf(text, sizeof(text),
+		 "[server]\nlisten = 127.0.0.1:1\n[key a]\nkey_file = a.key\n[key f]\n%s%s", kb,
+		 hb);
+	write_file(conf, text, strlen(text), 0600);
+	config_server_defaults(&c);
+	if (conf_server_load(conf, &c, err) != 0 || conf_server_load_keys(&c, err) != 0 ||
+	    conf_server_check(&c, err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(config_key_tunnel(&c.keys[0]), 1);
+	assert_int_equal(config_key_fwknop(&c.keys[0]), 0);
+	assert_int_equal(config_key_tunnel(&c.keys[1]), 0);
+	assert_int_equal(config_key_fwknop(&c.keys[1]), 1);
+	assert_int_equal(c.keys[1].fwknop.key_len, 32);
+	assert_int_equal(c.keys[1].fwknop.hmac_len, 64);
+	config_server_free(&c);
+
+	/* Readable by others: refused, naming the stanza and the fix. */
+	write_file(conf, text, strlen(text), 0644);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load(conf, &c, err), -1);
+	check_err(err, conf, 5, "[key f] holds fwknop keys", text);
+	assert_non_null(strstr(err, "chmod 600"));
+	config_server_free(&c);
+
+	/* One of the two only. */
+	snprintf(text, sizeof(text), "[key f]\n%s", kb);
+	write_file(conf, text, strlen(text), 0600);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load(conf, &c, err), -1);
+	check_err(err, conf, 1, "only one of fwknop_key_base64", text);
+	config_server_free(&c);
+
+	/* Bad base64: file:line, and the value is not echoed. */
+	snprintf(text, sizeof(text), "[key f]\n%sfwknop_hmac_key_base64 = s3cr*t!\n", kb);
+	write_file(conf, text, strlen(text), 0600);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load(conf, &c, err), -1);
+	check_err(err, conf, 3, "fwknop_hmac_key_base64: not base64", text);
+	assert_null(strstr(err, "s3cr"));
+	config_server_free(&c);
+
+	/* A Rijndael key longer than fwknop's 32 bytes. */
+	snprintf(text, sizeof(text),
+		 "[key f]\n%sfwknop_key_base64 = "
+		 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIj\n",
+		 hb);
+	write_file(conf, text, strlen(text), 0600);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load(conf, &c, err), -1);
+	check_err(err, conf, 3, "fwknop_key_base64: not base64 of 1 to 32 bytes", text);
+	config_server_free(&c);
+
+	/* The same HMAC key in two stanzas. */
+	snprintf(text, sizeof(text), "[key f]\n%s%s[key g]\n%s%s", kb, hb, kb, hb);
+	write_file(conf, text, strlen(text), 0600);
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load(conf, &c, err), 0);
+	assert_int_equal(conf_server_load_keys(&c, err), -1);
+	check_err(err, conf, 4, "[key g]: same fwknop_hmac_key_base64 as [key f]", text);
+	config_server_free(&c);
+}
+
 static void test_key_paths(void **state)
 {
 	static const char text[] = "[key a]\nkey_file = k/a.key\n[key b]\nkey_file = /abs/b.key\n";
@@ -1167,6 +1245,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_server_good, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_fwknop_keys, tmpdir_setup, tmpdir_teardown),
 	    cmocka_unit_test(test_server_defaults_and_check),
 	    cmocka_unit_test_setup_teardown(test_port_zero_listeners, tmpdir_setup,
 					    tmpdir_teardown),

@@ -435,9 +435,63 @@ static void test_memeq_random_wipe(void **state)
 	crypto_wipe(NULL, 4);
 }
 
+/* ---- legacy primitives (fwknop compatibility) ---- */
+
+/* RFC 1321 and FIPS 180 "abc", RFC 4231 case 2, SP 800-38A F.2.5/F.2.6 (AES-256-CBC). */
+static void test_legacy_known_answers(void **state)
+{
+	static const struct {
+		enum crypto_legacy_md md;
+		const char *hex;
+	} abc[] = {
+	    {CRYPTO_LEGACY_MD5, "900150983cd24fb0d6963f7d28e17f72"},
+	    {CRYPTO_LEGACY_SHA1, "a9993e364706816aba3e25717850c26c9cd0d89d"},
+	    {CRYPTO_LEGACY_SHA256,
+	     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	    {CRYPTO_LEGACY_SHA3_256,
+	     "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"},
+	};
+	uint8_t out[64], want[64], key[32], iv[16], pt[64], ct[64], buf[64];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(abc) / sizeof(abc[0]); i++) {
+		n = unhex(abc[i].hex, want, sizeof(want));
+		assert_int_equal(crypto_legacy_len(abc[i].md), n);
+		assert_int_equal(crypto_legacy_digest(abc[i].md, out, "a", 1, "bc", 2), 0);
+		assert_memory_equal(out, want, n);
+	}
+	assert_int_equal(crypto_legacy_len(CRYPTO_LEGACY_COUNT), 0);
+	assert_int_equal(crypto_legacy_digest(CRYPTO_LEGACY_COUNT, out, "a", 1, NULL, 0), -1);
+
+	n = unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want,
+		  sizeof(want));
+	assert_int_equal(crypto_legacy_hmac(CRYPTO_LEGACY_SHA256, out, (const uint8_t *)"Jefe", 4,
+					    "what do ya want for nothing?", 28),
+			 0);
+	assert_memory_equal(out, want, n);
+	assert_int_equal(
+	    crypto_legacy_hmac(CRYPTO_LEGACY_SHA3_256, out, (const uint8_t *)"k", 1, "x", 1), -1);
+
+	unhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4", key, sizeof(key));
+	unhex("000102030405060708090a0b0c0d0e0f", iv, sizeof(iv));
+	unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
+	      "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+	      pt, sizeof(pt));
+	unhex("f58c4c04d6e5f1ba779eabfb5f7bfbd69cfc4e967edb808d679f777bc6702c7d"
+	      "39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b",
+	      ct, sizeof(ct));
+	assert_int_equal(crypto_aes256_cbc_encrypt(key, iv, pt, 64, buf), 0);
+	assert_memory_equal(buf, ct, 64);
+	assert_int_equal(crypto_aes256_cbc_decrypt(key, iv, buf, 64, buf), 0);
+	assert_memory_equal(buf, pt, 64);
+	assert_int_equal(crypto_aes256_cbc_decrypt(key, iv, ct, 63, buf), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_legacy_known_answers),
 	    cmocka_unit_test(test_aead_roundtrip),
 	    cmocka_unit_test(test_aead_tamper),
 	    cmocka_unit_test(test_aead_open_to),

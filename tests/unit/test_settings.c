@@ -27,14 +27,16 @@
 static int flagless_ok(const struct setting *s)
 {
 	return (s->scope == SETTINGS_IN_PROFILE && strcmp(s->key, "server") == 0) ||
-	       (s->scope == SETTINGS_IN_KEY && strcmp(s->key, "gateway_ports") == 0);
+	       (s->scope == SETTINGS_IN_KEY && strcmp(s->key, "gateway_ports") == 0) ||
+	       /* Secrets never go on a command line, where ps shows them. */
+	       (s->scope == SETTINGS_IN_KEY && strncmp(s->key, "fwknop_", 7) == 0);
 }
 
 /* Values that are absent unless given: a public key has no default. */
 static int no_default_ok(const struct setting *s)
 {
 	return strncmp(s->key, "public_key", 10) == 0 || strcmp(s->key, "server_key") == 0 ||
-	       strcmp(s->key, "passphrase_env") == 0;
+	       strcmp(s->key, "passphrase_env") == 0 || strncmp(s->key, "fwknop_", 7) == 0;
 }
 
 /* Where a flag is not the key with '-' for '_', the table says so here. */
@@ -76,7 +78,10 @@ static void walk_entries(enum settings_role role)
 	for (i = 0; i < n; i++) {
 		const struct setting *s = &t[i];
 		assert_non_null(s->key);
-		assert_true(strspn(s->key, "abcdefghijklmnopqrstuvwxyz_") == strlen(s->key));
+		/* Digits for fwknop_key_base64, named after fwknopd's KEY_BASE64. */
+		assert_true(strspn(s->key, "abcdefghijklmnopqrstuvwxyz_0123456789") ==
+			    strlen(s->key));
+		assert_true(s->key[0] >= 'a' && s->key[0] <= 'z');
 		if (!s->help || strlen(s->help) < 10)
 			fail_msg("%s: no help", s->key);
 		if (!s->flag && !flagless_ok(s))

@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""bench/spa.py: Single Packet Authorization, postern against Debian's fwknopd.
+
+  bench/spa.py [--quick] [--postern BIN] [--out DIR] [--keep-tmp]
+
+Everything runs in a network namespace this script creates (loopback only) and
+deletes, so no firewall, address or port of the host is touched; every process
+it starts is stopped by pid. Needs root (for the namespace) and fwknop-client +
+fwknop-server (scripts/setup-debian.sh installs them).
+
+Figures (one run, same machine, same packets where the formats allow):
+  valid knocks verified per CPU second
+      fwknopd 2.6 (-f -U -t: its UDP server, test mode, so it never runs a
+      firewall command; real grants would cost it an iptables fork each, so
+      this favours fwknopd), fed packets made by the real fwknop client;
+      postern fed its own knocks (postern knock --save) and the same fwknop
+      packets. CPU = the server's on-CPU time, /proc/PID/task/*/schedstat (ns).
+  junk datagrams dropped per second
+      random datagrams flooded by bench/udpblast (sendmmsg) at the SPA port:
+      what the server took off its socket per second (sent minus the socket's
+      drop counter in /proc/net/udp), against bench/udpblast drain (a bare
+      recvmmsg loop) as the ceiling; fwknopd too, for reference.
+  spa/fwknop.c alone
+      bench/fwknop_decode.c: the decoder in process, no socket, per packet:
+      the ceiling of a receiver built on it (valid, wrong HMAC, binary junk).
+  grant latency under a junk flood
+      a real knock sent from its own loopback address; the time until a TCP
+      connect from that address to the tunnel port succeeds (listener backend:
+      SYNs from sources without a grant are dropped), idle and during a flood.
+Targets (issue 12): valid >= 10x fwknopd; junk >= 0.8x drain; the flood delays
+the grant by <= 100 ms.
+
+The postern half needs the SPA receiver (postern knock, [spa]); with a postern
+that has none, it is reported as unavailable and only the fwknopd and drain
+figures are produced. Exit status: 0 if every available half was measured,
+1 if a measurement failed, 2 on bad usage or a missing prerequisite.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SPA_PORT, FWKNOPD_PORT, DRAIN_PORT, TUNNEL_PORT = 62201, 62202, 62203, 7000
+
+# Send a knock from SRC, then try TCP connects from SRC to the tunnel port
+# every few ms until one succeeds: prints the milliseconds it took.
+PROBE = r"""
+import select, socket, sys, time
+pkt = open(sys.argv[1], "rb").read()
+src, spa, tun = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind((src, 0))
+t0 = time.monotonic()
+u.sendto(pkt, ("127.0.0.1", spa))
+while time.monotonic() - t0 < 5:
+    s = socket.socket()
+    s.bind((src, 0))
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", tun))
+    except BlockingIOError:
+        pass
+    _, w, _ = select.select([], [s], [], 0.005)
+    if w and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+        print("%.1f" % ((time.monotonic() - t0) * 1000))
+        sys.exit(0)
+    s.close()
+print("timeout")
+"""
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.tmp = Path(tempfile.mkdtemp(prefix="postern-spa."))
+        self.ns = f"pspa-{os.getpid()}"
+        self.procs = []
+        self.ns_made = False
+        self.home = self.tmp / "home"
+        self.home.mkdir()
+        self.env = {**os.environ, "HOME": str(self.home)}
+        self.res = {"mode": "quick" if self.quick else "full", "notes": []}
+        self.n_valid = 200 if self.quick else 3000
+        self.secs = 1.0 if self.quick else 4.0
+
+    # ------------------------------------------------------------ plumbing
+    def log(self, msg):
+        print(msg, flush=True)
+
+    def nsx(self, *argv):
+        return ["ip", "netns", "exec", self.ns, *[str(a) for a in argv]]
+
+    def run(self, argv, check=True, timeout=60, **kw):
+        r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
+                           env=kw.pop("env", self.env), **kw)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, argv))}: rc {r.returncode}: {r.stderr.strip()[-300:]}")
+        return r
+
+    def start(self, argv, name):
+        logf = open(self.tmp / f"{name}.log", "wb")
+        p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=logf,
+                             stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        p.logpath = self.tmp / f"{name}.log"
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def wait_log(self, p, regex, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = p.logpath.read_text(errors="replace")
+            if re.search(regex, text, re.M):
+                return text
+            if p.poll() is not None:
+                raise RuntimeError(f"{p.args[3:5]} exited ({p.returncode}): {text[-400:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"no /{regex}/ after {timeout} s in {p.logpath}")
+
+    @staticmethod
+    def cpu_ns(pid):
+        """CPU time of pid's threads in ns (/proc/PID/task/*/schedstat: ns, not 10-ms ticks)."""
+        total = 0
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return 0
+        for t in tasks:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def udp_drops(self, port):
+        """The drop counters of the UDP sockets bound to ${port} in the namespace, summed
+        (a receiver may spread the port over SO_REUSEPORT sockets)."""
+        out = self.run(self.nsx("cat", "/proc/net/udp")).stdout
+        total = 0
+        for line in out.splitlines()[1:]:
+            f = line.split()
+            if int(f[1].split(":")[1], 16) == port:
+                total += int(f[-1])
+        return total
+
+    def setup(self):
+        if os.geteuid() != 0:
+            raise SystemExit("bench/spa.py: needs root (it runs everything in a network namespace)")
+        for tool in ("ip", "fwknop", "fwknopd", "cc"):
+            if shutil.which(tool) is None:
+                raise SystemExit(f"bench/spa.py: {tool} is missing (scripts/setup-debian.sh)")
+        self.run(["ip", "netns", "add", self.ns])
+        self.ns_made = True
+        self.run(self.nsx("ip", "link", "set", "lo", "up"))
+        self.blast = self.tmp / "udpblast"
+        self.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                  self.blast, HERE / "udpblast.c"])
+        out = self.run(["fwknop", "--no-rc-file", "--no-save-args", "-k"]).stdout
+        keys = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+        self.key, self.hmac = keys["KEY_BASE64"].strip(), keys["HMAC_KEY_BASE64"].strip()
+
+    def cleanup(self):
+        for p in list(self.procs):
+            try:
+                self.stop(p)
+            except Exception as e:  # keep stopping the others
+                print(f"bench/spa.py: stopping {p.pid}: {e!r}", file=sys.stderr)
+        if self.ns_made:
+            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        if self.args.keep_tmp:
+            print(f"bench/spa.py: kept {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------ inputs
+    def fwknop_packets(self, n, name, allow="127.0.0.1", port=TUNNEL_PORT):
+        """${n} packets from the real fwknop client, one per line."""
+        path = self.tmp / f"{name}.lines"
+        for _ in range(n):
+            self.run(["fwknop", "--no-rc-file", "--no-save-args", "-T", "-D", "127.0.0.1",
+                      "--key-base64-rijndael", self.key, "--key-base64-hmac", self.hmac,
+                      "--use-hmac", "--hmac-digest-type", "sha256", "-A", f"tcp/{port}",
+                      "-a", allow, "-B", path, "-b"])
+        return path
+
+    def send_lines(self, path, port, batch=50, pause_us=10000):
+        out = self.run(self.nsx(self.blast, "lines", "127.0.0.1", port, path, batch, pause_us)).stdout
+        return int(out.split()[-1])
+
+    def flood(self, port, secs):
+        """Junk at ${port} for ${secs}: (sent, taken off the socket per second)."""
+        d0 = self.udp_drops(port)
+        out = self.run(self.nsx(self.blast, "junk", "127.0.0.1", port, secs, 64, 1200),
+                       timeout=secs + 30).stdout
+        time.sleep(0.2)
+        sent = int(out.split()[-1])
+        dropped = self.udp_drops(port) - d0
+        return sent, (sent - dropped) / secs
+
+    # ------------------------------------------------------------ fwknopd
+    def bench_fwknopd(self):
+        self.log("== fwknopd: %d packets from the real fwknop client" % self.n_valid)
+        pkts = self.fwknop_packets(self.n_valid, "fwknopd")
+        d = self.tmp / "fwknopd"
+        d.mkdir()
+        # Its own files only; FIREWALL_EXE is a no-op and -t skips firewall
+        # changes anyway; the namespace has no rules to touch.
+        (d / "fwknopd.conf").write_text(
+            "PCAP_INTF lo;\nENABLE_UDP_SERVER Y;\nUDPSERV_PORT %d;\nFIREWALL_EXE /bin/true;\n"
+            "FWKNOP_RUN_DIR %s;\nFLUSH_IPT_AT_INIT N;\nFLUSH_IPT_AT_EXIT N;\n"
+            "ENABLE_IPT_FORWARDING N;\nENABLE_DIGEST_PERSISTENCE Y;\nMAX_SPA_PACKET_AGE 120;\n"
+            % (FWKNOPD_PORT, d))
+        (d / "access.conf").write_text(
+            f"SOURCE ANY\nOPEN_PORTS tcp/{TUNNEL_PORT}\nKEY_BASE64 {self.key}\n"
+            f"HMAC_KEY_BASE64 {self.hmac}\nHMAC_DIGEST_TYPE sha256\nFW_ACCESS_TIMEOUT 30\n")
+        for f in ("fwknopd.conf", "access.conf"):
+            os.chmod(d / f, 0o600)
+        p = self.start(self.nsx("fwknopd", "-f", "-t", "-U", "-c", d / "fwknopd.conf",
+                                "-a", d / "access.conf", "-p", d / "fwknopd.pid",
+                                "-d", d / "digest.cache", "-r", d), "fwknopd")
+        self.wait_log(p, r"UDP server to listen on port %d" % FWKNOPD_PORT)
+        granted = re.compile(r"test mode enabled, skipping firewall manipulation")
+        t0 = self.cpu_ns(p.pid)
+        sent = self.send_lines(pkts, FWKNOPD_PORT)
+        last, stable = -1, 0
+        while stable < 10:
+            n = len(granted.findall(p.logpath.read_text(errors="replace")))
+            stable = stable + 1 if n == last else 0
+            last = n
+            time.sleep(0.05)
+        cpu = (self.cpu_ns(p.pid) - t0) / 1e9
+        self.res["fwknopd_valid"] = {"sent": sent, "accepted": last, "cpu_s": cpu,
+                                     "per_cpu_s": last / cpu if cpu > 0 else None}
+        self.log(f"   {last}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
+                 f"{self.res['fwknopd_valid']['per_cpu_s'] or 0:.0f} knocks per CPU second")
+        if last == 0:
+            raise RuntimeError("fwknopd accepted none of the real client's packets")
+        sent, rate = self.flood(FWKNOPD_PORT, self.secs)
+        self.res["fwknopd_junk"] = {"sent": sent, "per_s": rate}
+        self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
+        self.stop(p)
+
+    # ------------------------------------------------------------ drain ceiling
+    def bench_drain(self):
+        self.log("== bare recvmmsg drain (the ceiling)")
+        p = self.start(self.nsx(self.blast, "drain", "127.0.0.1", DRAIN_PORT, self.secs + 2), "drain")
+        self.wait_log(p, r"^ready")
+        sent, rate = self.flood(DRAIN_PORT, self.secs)
+        p.wait(timeout=self.secs + 10)
+        self.res["drain_junk"] = {"sent": sent, "per_s": rate}
+        self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
+        self.procs.remove(p)
+
+    # ------------------------------------------------------------ decoder alone
+    def bench_decoder(self):
+        """spa/fwknop.c in-process (no socket): what a receiver on it can reach at best."""
+        self.log("== spa/fwknop.c in process (bench/fwknop_decode.c)")
+        exe = self.tmp / "fwknop_decode"
+        self.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", f"-I{REPO / 'src'}", "-o", exe,
+                  HERE / "fwknop_decode.c", REPO / "src/spa/fwknop.c",
+                  REPO / "src/crypto/crypto.c", "-lcrypto", "-lpthread"])
+        pkt = self.fwknop_packets(1, "decoder")
+        out = self.run([exe, pkt, self.key, self.hmac], timeout=120).stdout
+        us = {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+        self.res["decoder_us"] = us
+        self.log(f"   valid {us['valid']} us, wrong HMAC {us['bad_hmac']} us, "
+                 f"binary junk {us['junk']} us per packet")
+
+    # ------------------------------------------------------------ postern
+    def postern_available(self):
+        pb = self.args.postern
+        if not pb or not os.access(pb, os.X_OK):
+            return f"no postern binary at {pb}"
+        for sub in ("knock", "fw-list"):
+            r = self.run([pb, sub, "--help"], check=False)
+            if r.returncode != 0:
+                return f"this postern has no '{sub}' command (the SPA receiver is not merged)"
+        return None
+
+    def postern_knocks(self, key, n, name):
+        d = self.tmp / name
+        d.mkdir()
+        for i in range(n):
+            # Sent to a port nobody listens on yet: only the saved copy is used.
+            self.run(self.nsx(self.args.postern, "knock", "-k", key, "-A", f"tcp/{TUNNEL_PORT}",
+                              "--save", d / f"k{i:05d}", f"127.0.0.1:{SPA_PORT + 100}"))
+        return sorted(d.iterdir())
+
+    def send_files(self, files, batch=50, pause_us=10000):
+        out = self.run(self.nsx(self.blast, "files", "127.0.0.1", SPA_PORT, batch, pause_us,
+                                *files)).stdout
+        return int(out.split()[-1])
+
+    def bench_postern(self):
+        why = self.postern_available()
+        if why:
+            self.res["postern"] = {"unavailable": why}
+            self.log(f"== postern: unavailable: {why}")
+            return
+        pb = self.args.postern
+        self.log("== postern: %d of its own knocks, then the fwknop packets" % self.n_valid)
+        key = self.tmp / "postern.key"
+        self.run([pb, "keygen", "-o", key])
+        knocks = self.postern_knocks(key, self.n_valid, "knocks")
+        probes = self.postern_knocks(key, 2, "probes")
+        fw = self.fwknop_packets(self.n_valid, "postern-fwknop")
+        conf = self.tmp / "server.conf"
+        conf.write_text(
+            f"[server]\nlisten = 127.0.0.1:{TUNNEL_PORT}\n"
+            f"[spa]\nlisten = 127.0.0.1:{SPA_PORT}\nbackend = listener\ngrant_timeout = 30\n"
+            f"[key k]\nkey_file = {key}\npermit_open = any\n"
+            f"fwknop_key_base64 = {self.key}\nfwknop_hmac_key_base64 = {self.hmac}\n")
+        os.chmod(conf, 0o600)
+        p = self.start(self.nsx(pb, "server", "-c", conf, "--state-dir", self.tmp / "state"),
+                       "postern-server")
+        self.wait_log(p, r"listening on 127\.0\.0\.1:%d" % TUNNEL_PORT)
+        time.sleep(0.3)
+        accept_re = re.compile(self.args.accept_regex)
+
+        def measure(label, send):
+            before = len(accept_re.findall(p.logpath.read_text(errors="replace")))
+            t0 = self.cpu_ns(p.pid)
+            sent = send()
+            time.sleep(0.5)
+            cpu = (self.cpu_ns(p.pid) - t0) / 1e9
+            got = len(accept_re.findall(p.logpath.read_text(errors="replace"))) - before
+            verified = got > 0
+            if not verified:
+                got = sent
+                self.res["notes"].append(
+                    f"postern {label}: no log line matched /{self.args.accept_regex}/; "
+                    "counted every sent knock as verified (check --accept-regex)")
+            r = {"sent": sent, "accepted": got, "cpu_s": cpu, "counted_from_log": verified,
+                 "per_cpu_s": got / cpu if cpu > 0 else None}
+            self.log(f"   {label}: {got}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
+                     f"{r['per_cpu_s'] or float('inf'):.0f} knocks per CPU second")
+            return r
+
+        self.res["postern_valid"] = measure("own knocks", lambda: self.send_files(knocks))
+        self.res["postern_fwknop_valid"] = measure("fwknop packets",
+                                                   lambda: self.send_lines(fw, SPA_PORT))
+        fwl = self.run([pb, "fw-list", "-c", conf], check=False)
+        self.res["postern_fw_list"] = fwl.stdout.strip()[-500:]
+
+        sent, rate = self.flood(SPA_PORT, self.secs)
+        self.res["postern_junk"] = {"sent": sent, "per_s": rate}
+        self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
+
+        # Grant latency: idle, then with a flood running.
+        def probe(pkt, src):
+            out = self.run(self.nsx("python3", "-c", PROBE, pkt, src, SPA_PORT, TUNNEL_PORT)).stdout.strip()
+            return None if out == "timeout" else float(out)
+
+        idle = probe(probes[0], "127.0.0.11")
+        fl = self.start(self.nsx(self.blast, "junk", "127.0.0.1", SPA_PORT, 3, 64, 1200), "flood")
+        time.sleep(1.0)
+        busy = probe(probes[1], "127.0.0.12")
+        fl.wait(timeout=30)
+        self.procs.remove(fl)
+        self.res["postern_grant_ms"] = {"idle": idle, "flood": busy}
+        self.log(f"   grant latency: idle {idle} ms, under a junk flood {busy} ms")
+        self.stop(p)
+
+    # ------------------------------------------------------------ report
+    def report(self):
+        r = self.res
+        fv = (r.get("fwknopd_valid") or {}).get("per_cpu_s")
+        dj = (r.get("drain_junk") or {}).get("per_s")
+        lines = [f"# SPA benchmark ({r['mode']})", "",
+                 f"- date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; "
+                 f"{os.cpu_count()} CPUs; fwknopd: "
+                 f"{self.run(['fwknopd', '--version'], check=False).stdout.strip()}",
+                 f"- {self.n_valid} valid knocks per server, junk floods of {self.secs:g} s "
+                 "(64..1200-byte random datagrams), all on loopback in a throwaway namespace; "
+                 "method: the header of bench/spa.py", "",
+                 "| figure | value | reference | ratio | target |", "| --- | --- | --- | --- | --- |"]
+
+        def row(name, val, ref, target, unit=""):
+            ratio = f"{val / ref:.1f}x" if val and ref else "—"
+            v = f"{val:,.0f}{unit}" if isinstance(val, (int, float)) else (val or "—")
+            ref_s = f"{ref:,.0f}{unit}" if isinstance(ref, (int, float)) else "—"
+            lines.append(f"| {name} | {v} | {ref_s} | {ratio} | {target} |")
+
+        row("fwknopd: valid knocks / CPU s", fv, None, "reference")
+        pv = r.get("postern_valid", {}).get("per_cpu_s")
+        pf = r.get("postern_fwknop_valid", {}).get("per_cpu_s")
+        row("postern: own knocks / CPU s (vs fwknopd)", pv, fv, ">= 10x")
+        row("postern: fwknop packets / CPU s (vs fwknopd)", pf, fv, ">= 10x")
+        row("drain: junk / s (ceiling)", dj, None, "reference")
+        row("postern: junk dropped / s (vs drain)", r.get("postern_junk", {}).get("per_s"), dj, ">= 0.8x")
+        row("fwknopd: junk dropped / s (vs drain)", r.get("fwknopd_junk", {}).get("per_s"), dj, "—")
+        du = r.get("decoder_us")
+        if du:
+            row("spa/fwknop.c alone: valid fwknop packets / CPU s (vs fwknopd)", 1e6 / du["valid"], fv,
+                "(no socket: a ceiling)")
+            row("spa/fwknop.c alone: wrong-HMAC packets / CPU s", 1e6 / du["bad_hmac"], None, "—")
+            row("spa/fwknop.c alone: binary junk / CPU s", 1e6 / du["junk"], None, "—")
+        g = r.get("postern_grant_ms", {})
+        lines.append(f"| postern: grant latency idle / under flood | {g.get('idle', '—')} / "
+                     f"{g.get('flood', '—')} ms | | | flood adds <= 100 ms |")
+        if "postern" in r:
+            lines += ["", f"postern: {r['postern']['unavailable']}."]
+        lines += [f"- note: {n}" for n in r["notes"]]
+        checks = []
+        if pv and fv:
+            checks.append(("valid >= 10x fwknopd", pv >= 10 * fv))
+        if pf and fv:
+            checks.append(("fwknop packets >= 10x fwknopd", pf >= 10 * fv))
+        pj = r.get("postern_junk", {}).get("per_s")
+        if pj and dj:
+            checks.append(("junk >= 0.8x drain", pj >= 0.8 * dj))
+        if g.get("idle") is not None and g.get("flood") is not None:
+            checks.append(("flood delay <= 100 ms", g["flood"] - g["idle"] <= 100))
+        elif g:
+            checks.append(("grant seen idle and under flood", False))
+        r["targets"] = {k: v for k, v in checks}
+        lines += ["", "Targets: " + (", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in checks)
+                                    or "none measurable in this run")]
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "spa.md").write_text("\n".join(lines) + "\n")
+        (out / "spa.json").write_text(json.dumps(r, indent=2) + "\n")
+        print("\n".join(lines))
+        print(f"\nwrote {out / 'spa.md'}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few seconds: 200 knocks, 1-s floods")
+    ap.add_argument("--postern", default=os.environ.get("POSTERN_BIN", str(REPO / "build" / "postern")))
+    ap.add_argument("--out", default=None, help="results directory (default bench/results[/quick])")
+    ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--accept-regex", default=r"(?i)\bgrant(ed)?\b.*\b(tcp|udp)/\d+",
+                    help="a server log line per verified knock")
+    args = ap.parse_args()
+    if args.out is None:
+        args.out = str(HERE / "results" / ("quick" if args.quick else ""))
+    b = Bench(args)
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))
+    rc = 0
+    try:
+        b.setup()
+        for step in (b.bench_fwknopd, b.bench_drain, b.bench_decoder, b.bench_postern):
+            try:
+                step()
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                print(f"bench/spa.py: {step.__name__}: {e}", file=sys.stderr)
+                b.res["notes"].append(f"{step.__name__} failed: {e}")
+                rc = 1
+        b.report()
+    finally:
+        b.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
