@@ -22,6 +22,7 @@
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
 #include "spa/fw_listener.h"
+#include "spa/fwknop.h"
 #include "spa/packet.h"
 #include "state/replay_file.h"
 #include "util/log.h"
@@ -42,6 +43,8 @@ struct spa_ident {
 	size_t nforward;
 	unsigned max_grant_s;
 	int masquerade, trust_address;
+	int has_fwknop; /* fwknop_key_base64 and fwknop_hmac_key_base64 given */
+	struct fwknop_key fwknop;
 };
 
 struct spa {
@@ -122,6 +125,7 @@ static void ids_free(struct spa_ident *ids, size_t n)
 	for (size_t i = 0; ids != NULL && i < n; i++) {
 		free(ids[i].access);
 		free(ids[i].forward);
+		crypto_wipe(&ids[i].fwknop, sizeof(ids[i].fwknop));
 	}
 	free(ids);
 }
@@ -132,6 +136,10 @@ static int ident_copy(struct spa_ident *d, const struct config_key *k)
 	d->max_grant_s = k->spa_max_grant_s;
 	d->masquerade = k->spa_masquerade;
 	d->trust_address = k->spa_trust_address;
+	/* For try_fwknop(): copied like the rest, wiped with it. */
+	d->has_fwknop = config_key_fwknop(k);
+	if (d->has_fwknop)
+		d->fwknop = k->fwknop;
 	d->naccess = k->nspa_access;
 	d->nforward = k->nspa_forward;
 	d->access = calloc(k->nspa_access + 1, sizeof(*d->access));
@@ -391,9 +399,9 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 
 /*
  * try_fwknop: wired by the fwknop decoder (spa/fwknop.c): fwknop_decode()
- * for each identity with fwknop keys; 1 with req->owner = the identity's
- * index, -1 (authenticated, malformed) with ${why}, 0 when no identity's
- * HMAC matches. Until then no datagram is a fwknop packet.
+ * for each identity i with s->ids[i].has_fwknop (keys in s->ids[i].fwknop);
+ * 1 with req->owner = i, -1 (authenticated, malformed) with ${why}, 0 when
+ * no identity's HMAC matches. Until then no datagram is a fwknop packet.
  */
 static int try_fwknop(struct spa *s, const uint8_t *pkt, size_t len, struct spa_request *req,
 		      char *why)
