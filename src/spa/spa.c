@@ -388,7 +388,7 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 			continue;
 		}
 		log_info("spa: %s %s/%u for %s, %u s (identity %s, label '%s')",
-			 r == SPA_TABLE_ADDED ? "opened" : "extended",
+			 r == SPA_TABLE_ADDED ? "granted" : "extended grant",
 			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port,
 			 addr_text(&g->src, a, sizeof(a)), secs, g->identity, req->label);
 	}

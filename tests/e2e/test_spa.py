@@ -130,7 +130,7 @@ def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs):
     assert_filtered(nt, nt.gw6)
 
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--label", "e2e")
-    srv.wait_for_log(r"spa: opened tcp/%d for %s, 3 s \(identity a, label 'e2e'\)"
+    srv.wait_for_log(r"spa: granted tcp/%d for %s, 3 s \(identity a, label 'e2e'\)"
                      % (TUNNEL, re.escape(nt.cl4)))
     cli = procs.start(nt.ns("c", pg.bin, "client", "-k", str(key), "-L",
                             f"127.0.0.1:{ENTRANCE}:127.0.0.1:{TARGET}", f"{nt.gw4}:{TUNNEL}"),
@@ -173,7 +173,7 @@ def test_ipv6_knock(net, pg, procs):
     assert r.returncode == 0 and re.search(r"spa_access +the tunnel's listen ports", r.stdout), r.stdout
     assert_filtered(nt, nt.gw6)
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", gw=f"[{nt.gw6}]:{KNOCK}")
-    srv.wait_for_log(r"spa: opened tcp/%d for %s, 30 s" % (TUNNEL, re.escape(nt.cl6)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s, 30 s" % (TUNNEL, re.escape(nt.cl6)))
     assert nt.probe("connect", nt.gw6, TUNNEL, 5) == "ok"
     assert_filtered(nt)  # IPv4 stays closed
 
@@ -185,20 +185,20 @@ def test_replayed_knock_opens_nothing_also_after_restart(net, pg, procs):
     srv = start_gateway(procs, pg, nt, conf)
     pkt = pg.tmp / "knock.bin"
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--save", pkt)
-    srv.wait_for_log(r"spa: opened tcp/%d" % TUNNEL)
+    srv.wait_for_log(r"spa: granted tcp/%d" % TUNNEL)
     srv.wait_for_log(r"spa: grant expired", timeout=10)
     assert_filtered(nt)
     assert nt.probe("send", nt.gw4, KNOCK, pkt, 1) == "silent"
     srv.wait_for_log(r"knock from %s:\d+ \(identity a\) refused: replayed knock"
                      % re.escape(nt.cl4))
-    assert srv.count(r"spa: opened") == 1
+    assert srv.count(r"spa: granted") == 1
     assert_filtered(nt)
 
     srv.stop()
     srv = start_gateway(procs, pg, nt, conf, name="server2")
     assert nt.probe("send", nt.gw4, KNOCK, pkt, 1) == "silent"
     srv.wait_for_log(r"refused: replayed knock")
-    assert srv.count(r"spa: opened") == 0
+    assert srv.count(r"spa: granted") == 0
     assert_filtered(nt)
     assert (pg.tmp / "state" / "knock.log").exists()
 
@@ -239,14 +239,14 @@ def test_bad_knocks_open_nothing_and_get_no_reply(net, pg, procs):
         seen[why] = seen.get(why, 0) + 1
         srv.wait_for_log(r"knock from %s:\d+ .*refused: .*(%s)" % (re.escape(nt.cl4), why),
                          count=seen[why])
-    assert srv.count(r"spa: opened") == 0
+    assert srv.count(r"spa: granted") == 0
     assert_filtered(nt)
     # The same construction with the right key and a fresh clock opens the
     # port: the refusals above were for the reasons named, not the builder.
     path = pg.tmp / "good.bin"
     path.write_bytes(good)
     assert nt.probe("send", nt.gw4, KNOCK, path, 0.5) == "silent"
-    srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
     assert nt.probe("connect", nt.gw4, TUNNEL, 5) == "ok"
 
 
@@ -263,7 +263,7 @@ def test_client_knock_connects_in_one_command(net, pg, procs):
     cli.wait_for_log(r"knocked on %s:%d port %d for tcp/%d"
                      % (re.escape(nt.gw4), TUNNEL, KNOCK, TUNNEL), timeout=START_TIMEOUT)
     cli.wait_for_log(r"session established with ", timeout=START_TIMEOUT)
-    srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
     cli.wait_for_log(r"listening on 127\.0\.0\.1:%d" % ENTRANCE, timeout=START_TIMEOUT)
     hold = procs.start(nt.ns("c", PY, PROBE, "hold", str(ENTRANCE), "1"), "hold")
     hold.wait_for_log(r"echo ok 1$")
@@ -294,7 +294,7 @@ def test_public_key_knock(net, pg, procs):
     assert r.returncode == 2 and "--server-key" in r.stderr, r.stderr
     pkt = pg.tmp / "ik.bin"
     knock_cmd(pg, nt, cli, "--server-key", f"{host}.pub", "-A", f"tcp/{TUNNEL}", "--save", pkt)
-    srv.wait_for_log(r"spa: opened tcp/%d for %s, 30 s \(identity pk" % (TUNNEL, re.escape(nt.cl4)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s, 30 s \(identity pk" % (TUNNEL, re.escape(nt.cl4)))
     assert nt.probe("connect", nt.gw4, TUNNEL, 5) == "ok"
     data = bytearray(pkt.read_bytes())
     assert data[0] == 2 and 147 <= len(data) <= 235
@@ -313,7 +313,7 @@ def test_a_banned_source_loses_its_grant(net, pg, procs):
     conf = write_conf(pg, nt, key, extra_server="ban_threshold = 1\nreject_delay = 1\n")
     srv = start_gateway(procs, pg, nt, conf)
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}")
-    srv.wait_for_log(r"spa: opened tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s" % (TUNNEL, re.escape(nt.cl4)))
     assert nt.probe("junk", nt.gw4, TUNNEL) == "closed"
     srv.wait_for_log(r"banned %s" % re.escape(nt.cl4))
     srv.wait_for_log(r"spa: grant revoked \(source banned\): %s tcp/%d" % (re.escape(nt.cl4), TUNNEL))
@@ -350,7 +350,7 @@ def test_per_key_policy(net, pg, procs):
 
     # Sent over IPv4, naming the client's IPv6 address: that address is opened.
     send("allow6", access=((6, TUNNEL),), allow=nt.cl6, timeout=10)
-    srv.wait_for_log(r"spa: opened tcp/%d for %s, 10 s \(identity b" % (TUNNEL, re.escape(nt.cl6)))
+    srv.wait_for_log(r"spa: granted tcp/%d for %s, 10 s \(identity b" % (TUNNEL, re.escape(nt.cl6)))
     assert nt.probe("connect", nt.gw6, TUNNEL, 5) == "ok"
     assert_filtered(nt)
     send("long", access=((6, TUNNEL),), timeout=11)
