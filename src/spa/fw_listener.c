@@ -103,6 +103,11 @@ struct fw_listener {
 	const struct spa_table *t;
 	int fds[FW_LISTENER_MAX_FDS];
 	uint16_t ports[FW_LISTENER_MAX_FDS];
+	/* The program each fd holds: an unchanged one is not attached again (an
+	 * extended grant, a source already let in), since the kernel checks and
+	 * JIT-compiles every program it is given. */
+	struct sock_filter *attached[FW_LISTENER_MAX_FDS];
+	size_t nattached[FW_LISTENER_MAX_FDS];
 	size_t nfds;
 	struct sock_filter prog[FW_LISTENER_INSNS];
 };
@@ -117,6 +122,8 @@ struct fw_listener *fw_listener_new(const struct spa_table *t)
 
 void fw_listener_free(struct fw_listener *fl)
 {
+	for (size_t i = 0; fl != NULL && i < FW_LISTENER_MAX_FDS; i++)
+		free(fl->attached[i]);
 	free(fl);
 }
 
@@ -132,6 +139,10 @@ static int attach(struct fw_listener *fl, size_t i, char *err)
 			 (FW_LISTENER_INSNS - FW_LISTENER_FIXED) / FW_LISTENER_V6_INSNS);
 		return -1;
 	}
+	size_t bytes = (size_t)n * sizeof(*fl->prog);
+	if (fl->attached[i] != NULL && fl->nattached[i] == (size_t)n &&
+	    memcmp(fl->attached[i], fl->prog, bytes) == 0)
+		return 0;
 	struct sock_fprog fp = {.len = (unsigned short)n, .filter = fl->prog};
 	/* SO_ATTACH_FILTER swaps the program atomically: no packet sees none. */
 	if (setsockopt(fl->fds[i], SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) != 0) {
@@ -139,6 +150,12 @@ static int attach(struct fw_listener *fl, size_t i, char *err)
 			 strerror(errno));
 		return -1;
 	}
+	/* Remembered at full size once, so later rebuilds never allocate. */
+	if (fl->attached[i] == NULL)
+		fl->attached[i] = malloc(sizeof(fl->prog));
+	fl->nattached[i] = fl->attached[i] != NULL ? (size_t)n : 0;
+	if (fl->attached[i] != NULL)
+		memcpy(fl->attached[i], fl->prog, bytes);
 	return 0;
 }
 
@@ -168,6 +185,7 @@ int fw_listener_guard(struct fw_listener *fl, int fd, char *err)
 						 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	fl->fds[fl->nfds] = fd;
 	fl->ports[fl->nfds] = port;
+	fl->nattached[fl->nfds] = 0; /* a new socket holds no program yet */
 	if (attach(fl, fl->nfds, err) != 0)
 		return -1;
 	fl->nfds++;
@@ -179,8 +197,14 @@ void fw_listener_unguard(struct fw_listener *fl, int fd)
 	for (size_t i = 0; fl != NULL && i < fl->nfds; i++) {
 		if (fl->fds[i] != fd)
 			continue;
-		fl->fds[i] = fl->fds[fl->nfds - 1];
-		fl->ports[i] = fl->ports[fl->nfds - 1];
+		size_t last = fl->nfds - 1;
+		struct sock_filter *keep = fl->attached[i];
+		fl->fds[i] = fl->fds[last];
+		fl->ports[i] = fl->ports[last];
+		fl->attached[i] = fl->attached[last];
+		fl->nattached[i] = fl->nattached[last];
+		fl->attached[last] = keep; /* the buffer stays for the next socket */
+		fl->nattached[last] = 0;
 		fl->nfds--;
 		return;
 	}
