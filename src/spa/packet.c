@@ -278,14 +278,14 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 	int rc = 0;
 	memset(req, 0, sizeof(*req));
 	if (len < 1 || pkt[0] != SPA_KIND_PSK) {
-		snprintf(why, SPA_WHY_MAX, "not a PSK knock");
+		memcpy(why, "not a PSK knock", sizeof("not a PSK knock"));
 		return 0;
 	}
 	if (len < SPA_PSK_MIN || len > SPA_PSK_MAX) {
 		snprintf(why, SPA_WHY_MAX, "bad length %zu", len);
 		return 0;
 	}
-	snprintf(why, SPA_WHY_MAX, "no key matched");
+	memcpy(why, "no key matched", sizeof("no key matched"));
 	for (size_t i = 0; k != NULL && i < k->n; i++) {
 		if (h == NULL)
 			h = noise_hs_clone(k->base[i]);

@@ -74,6 +74,7 @@ struct spa {
 	int (*banned)(void *arg, const struct sockaddr *sa);
 	void *arg;
 	uint64_t accepted, refused;
+	struct log_limit limit; /* refusals logged per second (log_rate) */
 };
 
 static uint64_t wall_ms(void)
@@ -447,6 +448,44 @@ static const char *replay_reason(enum replay_verdict v)
 	return "knock quota full";
 }
 
+/*
+ * refuse(s, sa, ident, why): log one refusal through the SPA's own copy of
+ * the peer-line limit, so a flood costs no formatting: the sender's
+ * address is only turned into text for a line that is written.
+ */
+static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, const char *why)
+{
+	struct spa_addr src;
+	uint16_t port = 0;
+	char a[INET6_ADDRSTRLEN];
+	if (!log_limit_allow(&s->limit, uv_now(s->loop) / 1000))
+		return;
+	addr_from(sa, &src, &port);
+	if (ident != NULL)
+		log_info("knock from %s:%u (identity %s) refused: %s",
+			 addr_text(&src, a, sizeof(a)), port, ident, why);
+	else
+		log_info("knock from %s:%u refused: %s", addr_text(&src, a, sizeof(a)), port, why);
+}
+
+/* decode(s, pkt, len, sa, req, why): as spa_decode(), for every kind; owner = identity index. */
+static int decode(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+		  struct spa_request *req, char *why)
+{
+	int r;
+	if (pkt[0] == SPA_KIND_IK)
+		return decode_ik(s, pkt, len, sa, req, why);
+	if (pkt[0] == SPA_KIND_PSK) {
+		r = spa_decode(s->keys, pkt, len, req, why);
+		if (r != 0)
+			req->owner = s->psk_owner[req->owner];
+		return r;
+	}
+	/* fwknop's datagrams are base64 text: their first byte is never 0x01 or 0x02. */
+	snprintf(why, SPA_WHY_MAX, "not a knock");
+	return try_fwknop(s, pkt, len, req, why);
+}
+
 /* judge(s, pkt, len, sa): 1 when the knock became grants, else 0 (refused, logged). */
 static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa)
 {
@@ -455,47 +494,29 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	struct spa_grant g;
 	uint16_t sport = 0;
 	char why[SPA_WHY_MAX], a[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
-	addr_from(sa, &src, &sport);
-	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
 	if (len > SPA_DATAGRAM_MAX) {
-		log_peer(LOG_LVL_INFO, "knock from %s refused: datagram of %zu bytes", peer, len);
-		return 0;
+		snprintf(why, sizeof(why), "datagram of %zu bytes", len);
+		return refuse(s, sa, NULL, why), 0;
 	}
-	if (s->banned != NULL && s->banned(s->arg, sa)) {
-		log_peer(LOG_LVL_INFO, "knock from %s refused: banned", peer);
-		return 0;
-	}
-	int r = len > 0 && pkt[0] == SPA_KIND_IK ? decode_ik(s, pkt, len, sa, &req, why)
-						 : spa_decode(s->keys, pkt, len, &req, why);
-	if (r != 0 && pkt[0] == SPA_KIND_PSK)
-		req.owner = s->psk_owner[req.owner];
-	else if (r == 0 && pkt[0] != SPA_KIND_IK)
-		r = try_fwknop(s, pkt, len, &req, why);
-	if (r <= 0 || req.owner >= s->nids) {
-		log_peer(LOG_LVL_INFO, "knock from %s refused: %s", peer, why);
-		return 0;
-	}
+	if (s->banned != NULL && s->banned(s->arg, sa))
+		return refuse(s, sa, NULL, "banned"), 0;
+	int r = decode(s, pkt, len, sa, &req, why);
+	if (r <= 0 || req.owner >= s->nids)
+		return refuse(s, sa, NULL, why), 0;
 	const struct spa_ident *id = &s->ids[req.owner];
 	uint64_t now = wall_ms();
 	const char *rr = replay_reason(replay_check_as(s->rp, req.id, req.ts_ms, now, req.owner));
-	if (rr != NULL) {
-		log_peer(LOG_LVL_INFO, "knock from %s (identity %s) refused: %s", peer, id->name,
-			 rr);
-		return 0;
-	}
+	if (rr != NULL)
+		return refuse(s, sa, id->name, rr), 0;
 	/* On disk before anything opens: a restart must not take it twice. */
 	if (s->rf != NULL &&
 	    replay_file_append(s->rf, req.id, req.ts_ms + (uint64_t)s->window_s * 1000,
-			       req.owner) != 0) {
-		log_peer(LOG_LVL_WARN, "knock from %s refused: not recorded (state directory)",
-			 peer);
-		return 0;
-	}
-	if (judge_policy(s, id, &req, &src, &g, why) != 0) {
-		log_peer(LOG_LVL_INFO, "knock from %s (identity %s) refused: %s", peer, id->name,
-			 why);
-		return 0;
-	}
+			       req.owner) != 0)
+		return refuse(s, sa, id->name, "not recorded (state directory)"), 0;
+	addr_from(sa, &src, &sport);
+	if (judge_policy(s, id, &req, &src, &g, why) != 0)
+		return refuse(s, sa, id->name, why), 0;
+	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
 	grant_all(s, &req, &g, peer);
 	return 1;
 }
@@ -625,6 +646,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->window_s = p->cfg->replay_window_s;
 	s->grant_timeout_s = c->grant_timeout_s;
 	s->banned = p->banned;
+	s->limit.rate = p->cfg->log_rate;
 	s->dh = p->dh;
 	s->arg = p->arg;
 	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
