@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		require(err[0] != 0 && memchr(err, 0, sizeof(err)) != NULL);
 		return 0;
 	}
-	require(req.verb >= CTL_STATUS && req.verb <= CTL_RELOAD);
+	require(req.verb >= CTL_STATUS && req.verb <= CTL_GRANTS);
 	require(req.nargs >= 0 && req.nargs <= CTL_ARGS_MAX);
 	size_t n = (size_t)snprintf(line, sizeof(line), "%s", names[req.verb]);
 	for (int i = 0; i < req.nargs; i++) {

@@ -31,6 +31,8 @@ static const struct {
     {"status", cmd_status, "sessions, channels, bytes and bans of a running server or client"},
     {"ctl", cmd_ctl, "control a running client (forward, cancel) or server (bans, unban)"},
     {"metrics", cmd_metrics, "Prometheus metrics of a running server or client"},
+    {"knock", cmd_knock, "send one knock (single packet authorization) that opens a server's port"},
+    {"fw-list", cmd_fwlist, "the live SPA grants of a running server, with time left"},
     {"settings", cmd_settings, "print every setting: key, flag, range, default"},
 };
 

@@ -25,6 +25,7 @@
 #include "conf/settings.h"
 #include "ctl/control.h"
 #include "guard/admit.h"
+#include "spa/knock.h"
 #include "tunnel/channel.h"
 #include "tunnel/fwd_local.h"
 #include "tunnel/fwd_stdio.h"
@@ -81,6 +82,8 @@ struct client {
 	uv_connect_t conn;
 	uv_timer_t retry;
 	uv_timer_t relisten; /* re-asks for -R ports after a handover (client_remote.retries) */
+	uv_timer_t knock_wait;		/* knock sent; connect when it fires */
+	const struct addrinfo *knocked; /* the address knocked on */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
 	unsigned attempts; /* failed rounds before any session was established */
@@ -175,6 +178,7 @@ static void stop(struct client *cl, int code)
 	uv_timer_stop(&cl->retry);
 	uv_timer_stop(&cl->relisten);
 	uv_close((uv_handle_t *)&cl->relisten, NULL);
+	uv_close((uv_handle_t *)&cl->knock_wait, NULL);
 	uv_close((uv_handle_t *)&cl->sigint, NULL);
 	uv_close((uv_handle_t *)&cl->sigterm, NULL);
 	uv_close((uv_handle_t *)&cl->sighup, NULL);
@@ -657,6 +661,45 @@ static void on_connect_attempt_closed(void *arg, struct session *s, const char *
 	connect_next(cl);
 }
 
+static void connect_addr(struct client *cl, const struct addrinfo *a);
+
+static void on_knock_wait(uv_timer_t *t)
+{
+	struct client *cl = t->data;
+	if (!cl->stopping)
+		connect_addr(cl, cl->knocked);
+}
+
+/*
+ * send_knock(cl, a): knock (spa/knock.c) for tcp/<server port> on ${a}'s
+ * knock_port, so a server with [spa] opens its tunnel port to us. Returns 0
+ * when the datagram left.
+ */
+static int send_knock(struct client *cl, const struct addrinfo *a)
+{
+	struct spa_request req = {.naccess = 1};
+	struct sockaddr_storage ss;
+	struct knock_key k = {.ik = cl->ik};
+	char err[KNOCK_ERR_MAX];
+	memcpy(k.key, cl->psk, sizeof(k.key));
+	memcpy(k.server_pub, cl->server_pub, sizeof(k.server_pub));
+	req.access[0] = (struct spa_access){.proto = SPA_PROTO_TCP, .port = cl->cfg.server.port};
+	memcpy(&ss, a->ai_addr, a->ai_addrlen);
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)cl->cfg.knock_port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cl->cfg.knock_port);
+	int rc = knock_send_to(&k, &req, (struct sockaddr *)&ss, a->ai_addrlen, NULL, err);
+	crypto_wipe(&k, sizeof(k));
+	if (rc != 0) {
+		log_warn("knock on %s port %u: %s", cl->server_name, cl->cfg.knock_port, err);
+		return -1;
+	}
+	log_info("knocked on %s port %u for tcp/%u", cl->server_name, cl->cfg.knock_port,
+		 (unsigned)cl->cfg.server.port);
+	return 0;
+}
+
 static void connect_next(struct client *cl)
 {
 	struct addrinfo *a = cl->ai_next;
@@ -665,6 +708,17 @@ static void connect_next(struct client *cl)
 		return;
 	}
 	cl->ai_next = a->ai_next;
+	/* The knock needs a moment to become a grant: the SYN must not overtake it. */
+	if (cl->cfg.knock && send_knock(cl, a) == 0 && cl->cfg.knock_wait_ms > 0) {
+		cl->knocked = a;
+		uv_timer_start(&cl->knock_wait, on_knock_wait, cl->cfg.knock_wait_ms, 0);
+		return;
+	}
+	connect_addr(cl, a);
+}
+
+static void connect_addr(struct client *cl, const struct addrinfo *a)
+{
 	struct session_params p = {
 	    .role = SESSION_CLIENT,
 	    .hooks = &attempt_hooks,
@@ -1258,6 +1312,7 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		return 0;
 	case CTL_BANS:
 	case CTL_UNBAN:
+	case CTL_GRANTS:
 		break;
 	}
 	ctl_printf(o, "bans and unban are for a server's control socket\n");
@@ -1400,6 +1455,8 @@ int client_run(int argc, char **argv, const struct client_hooks *h)
 	cl.retry.data = &cl;
 	uv_timer_init(cl.loop, &cl.relisten);
 	cl.relisten.data = &cl;
+	uv_timer_init(cl.loop, &cl.knock_wait);
+	cl.knock_wait.data = &cl;
 	uv_signal_init(cl.loop, &cl.sigint);
 	uv_signal_init(cl.loop, &cl.sigterm);
 	cl.sigint.data = cl.sigterm.data = &cl;

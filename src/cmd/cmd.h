@@ -17,6 +17,8 @@ int cmd_check(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_fwlist(int argc, char **argv);
+int cmd_knock(int argc, char **argv);
 
 /* cmd_parse_uint(s, min, max, out): strict decimal; 0 or -1. */
 int cmd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);

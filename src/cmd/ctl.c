@@ -20,6 +20,7 @@ enum { ANSWER_MAX = 64 << 20 };
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: postern status [--control PATH | -c FILE [PROFILE]] [--json]\n"
+		   "       postern fw-list [--control PATH | -c FILE] [--json]\n"
 		   "       postern metrics [--control PATH | -c FILE [PROFILE]]\n"
 		   "       postern ctl [--control PATH | -c FILE [PROFILE]] REQUEST...\n"
 		   "\n"
@@ -81,7 +82,7 @@ static int run(int argc, char **argv, const char *verb)
 			    strcmp(verb, "ctl") != 0)
 				profile = argv[++i];
 		} else if (strcmp(argv[i], "--json") == 0 && verb != NULL &&
-			   strcmp(verb, "status") == 0) {
+			   (strcmp(verb, "status") == 0 || strcmp(verb, "grants") == 0)) {
 			json = 1;
 		} else {
 			break;
@@ -129,6 +130,12 @@ static int run(int argc, char **argv, const char *verb)
 int cmd_status(int argc, char **argv)
 {
 	return run(argc, argv, "status");
+}
+
+/* fw-list: the server's live SPA grants, with time left (the `grants` request). */
+int cmd_fwlist(int argc, char **argv)
+{
+	return run(argc, argv, "grants");
 }
 
 int cmd_metrics(int argc, char **argv)

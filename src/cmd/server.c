@@ -30,6 +30,7 @@
 #include "ctl/control.h"
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
+#include "spa/spa.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
@@ -100,6 +101,7 @@ struct server {
 	struct replay *replay;
 	struct verify *verify;	/* judges first messages on the thread pool */
 	struct replay_file *rf; /* NULL with state_dir = none */
+	struct spa *spa;	/* [spa]: knocks open the listeners; NULL = SPA off */
 	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;   /* slots in use (any state but free) */
@@ -408,6 +410,8 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 		log_warn("banned source=%s seconds=%u failures=%u",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
 			 srv->cfg.ban_threshold);
+		/* A banned source is filtered again, grant or not. */
+		spa_revoke_source(srv->spa, c->src.bytes, c->src.len);
 	}
 }
 
@@ -579,6 +583,8 @@ static const char *admit(struct server *srv, struct conn *c)
 static void take_connection(struct server *srv, int fd, const char *why)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	/* The listener's filter guards the door, not the session behind it. */
+	spa_accepted(srv->spa, fd);
 	struct session_params p = {
 	    .role = SESSION_SERVER,
 	    .hooks = &server_hooks,
@@ -733,6 +739,13 @@ static int listen_addr(struct server *srv, const struct sockaddr *sa, const char
 			  net_format_sockaddr(sa, name, sizeof(name)), log_q(strerror(-rc)));
 		return -1;
 	}
+	char err[SPA_GRANT_ERR_MAX];
+	if (srv->spa != NULL && spa_guard(srv->spa, l->fd, err) != 0) {
+		log_error("%s", err);
+		uv_close((uv_handle_t *)&l->poll, NULL);
+		close(l->fd);
+		return -1;
+	}
 	l->poll.data = l;
 	l->state = LISTENER_ACTIVE;
 	snprintf(l->spec, sizeof(l->spec), "%s", spec);
@@ -794,6 +807,7 @@ static void on_listener_closed(uv_handle_t *h)
 static void listener_close(struct listener *l)
 {
 	l->state = LISTENER_CLOSING;
+	spa_unguard(l->srv->spa, l->fd);
 	uv_close((uv_handle_t *)&l->poll, on_listener_closed);
 	close(l->fd);
 	l->fd = -1;
@@ -1146,6 +1160,15 @@ static int reload(struct server *srv)
 			  log_q("a new listen address cannot be bound"));
 		goto out;
 	}
+	if ((srv->spa != NULL) != (nc.spa.nlisten > 0))
+		log_warn("reload: [spa] turned %s takes effect at the next start",
+			 srv->spa != NULL ? "off" : "on");
+	else if (srv->spa != NULL)
+		log_info("reload: the SPA identities are reloaded; other [spa] settings take "
+			 "effect at the next start");
+	if (srv->spa != NULL && spa_set_keys(srv->spa, &nc, tags) != 0) {
+		log_error("reload: out of memory for the SPA identities; their old policy stays");
+	}
 	/* Nothing fails from here on. */
 	ident_install(srv, &set);
 	unsigned closed = reload_sessions(srv, &nc, map);
@@ -1314,6 +1337,46 @@ static int resolve_state_dir(char *dir, size_t len)
 	return 0;
 }
 
+static int spa_banned(void *arg, const struct sockaddr *sa)
+{
+	struct server *srv = arg;
+	struct abuse_source src;
+	return abuse_source_from(sa, &src) == 0 && abuse_is_banned(srv->abuse, &src, now_ms());
+}
+
+/* setup_spa(srv): with [spa], filter every listener from now on and take knocks. */
+static int setup_spa(struct server *srv)
+{
+	char err[SPA_GRANT_ERR_MAX];
+	if (srv->cfg.spa.nlisten == 0)
+		return 0;
+	struct spa_params p = {
+	    .loop = srv->loop,
+	    .cfg = &srv->cfg,
+	    .state_dir = srv->rf != NULL ? srv->cfg.state_dir : NULL,
+	    .tags = srv->tags,
+	    .banned = spa_banned,
+	    .arg = srv,
+	    .dh = srv->dh,
+	};
+	if (p.state_dir == NULL)
+		log_warn("state_dir none: accepted knocks are not persisted, so a knock captured "
+			 "before a restart can be replayed after it (within replay_window)");
+	if (spa_new(&p, &srv->spa, err) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < MAX_LISTENERS; i++) {
+		if (srv->listeners[i].state != LISTENER_ACTIVE)
+			continue;
+		if (spa_guard(srv->spa, srv->listeners[i].fd, err) != 0) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
@@ -1388,7 +1451,7 @@ static int setup(struct server *srv)
 			return -1;
 		}
 	}
-	return 0;
+	return setup_spa(srv);
 }
 
 /* --- the control socket --- */
@@ -1448,6 +1511,56 @@ static void chan_line(void *arg, const struct channel_info *ci)
 		   ci->open ? "" : " (opening)");
 }
 
+struct grant_out {
+	struct ctl_out *o;
+	int json, n;
+	uint64_t now;
+};
+
+/* One live grant: fw-list's line, or an object of status's "grants". */
+static void grant_line(void *arg, const struct spa_grant *g)
+{
+	struct grant_out *go = arg;
+	char src[INET6_ADDRSTRLEN] = "?", fwd[INET6_ADDRSTRLEN + 8] = "";
+	uint64_t left = g->expires_ms > go->now ? (g->expires_ms - go->now + 999) / 1000 : 0;
+	const char *proto = g->proto == 6 ? "tcp" : "udp";
+	inet_ntop(g->src.family, g->src.addr, src, sizeof(src));
+	if (g->has_forward) {
+		char a[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(g->forward_addr.family, g->forward_addr.addr, a, sizeof(a));
+		snprintf(fwd, sizeof(fwd), g->forward_addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 a, g->forward_port);
+	}
+	if (go->json) {
+		ctl_printf(go->o,
+			   "%s{\"source\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"forward\":%s%s%s,"
+			   "\"masquerade\":%s,\"identity\":",
+			   go->n++ ? "," : "", src, proto, g->port, fwd[0] ? "\"" : "",
+			   fwd[0] ? fwd : "null", fwd[0] ? "\"" : "",
+			   g->masquerade ? "true" : "false");
+		ctl_json_str(go->o, g->identity);
+		ctl_printf(go->o, ",\"origin\":");
+		ctl_json_str(go->o, g->origin[0] ? g->origin : "local");
+		ctl_printf(go->o, ",\"seconds_left\":%llu}", (unsigned long long)left);
+		return;
+	}
+	ctl_printf(go->o, "grant %s %s/%u forward %s identity %s origin %s %llu s left\n", src,
+		   proto, g->port, fwd[0] ? fwd : "-", g->identity,
+		   g->origin[0] ? g->origin : "local", (unsigned long long)left);
+}
+
+static void ctl_grants(struct server *srv, struct ctl_out *o, int json)
+{
+	struct grant_out go = {.o = o, .json = json, .now = now_ms()};
+	if (json)
+		ctl_printf(o, "{\"backend\":\"%s\",\"grants\":[", spa_backend_name(srv->spa));
+	spa_each_grant(srv->spa, grant_line, &go);
+	if (json)
+		ctl_printf(o, "]}\n");
+	else if (go.n == 0 && srv->spa == NULL)
+		ctl_printf(o, "SPA is off (no [spa] section)\n");
+}
+
 /* ctl_status(srv, o, json): the schema is documented in docs/PROTOCOL.md (Control socket). */
 static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 {
@@ -1486,6 +1599,10 @@ static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 			ctl_printf(o, "]}");
 	}
 	struct ban_out b = {.o = o, .json = json};
+	struct grant_out go = {.o = o, .json = json, .now = now};
+	if (json)
+		ctl_printf(o, "],\"grants\":[");
+	spa_each_grant(srv->spa, grant_line, &go);
 	if (json)
 		ctl_printf(o, "],\"bans\":[");
 	abuse_each_ban(srv->abuse, now, ban_line, &b);
@@ -1560,6 +1677,17 @@ static void ctl_metrics(struct server *srv, struct ctl_out *o)
 		   "# HELP postern_reloads_total Configuration reloads applied.\n"
 		   "# TYPE postern_reloads_total counter\npostern_reloads_total %u\n",
 		   srv->reloads);
+	struct spa_stats ss;
+	spa_get_stats(srv->spa, &ss);
+	ctl_printf(o,
+		   "# HELP postern_spa_grants SPA grants live now.\n"
+		   "# TYPE postern_spa_grants gauge\npostern_spa_grants %zu\n"
+		   "# HELP postern_knocks_total Knock datagrams, by result.\n"
+		   "# TYPE postern_knocks_total counter\n"
+		   "postern_knocks_total{result=\"accepted\"} %llu\n"
+		   "postern_knocks_total{result=\"refused\"} %llu\n",
+		   ss.grants, (unsigned long long)ss.knocks_accepted,
+		   (unsigned long long)ss.knocks_refused);
 }
 
 static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)
@@ -1602,6 +1730,9 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		return 0;
 	case CTL_BANS:
 		abuse_each_ban(srv->abuse, now_ms(), ban_line, &b);
+		return 0;
+	case CTL_GRANTS:
+		ctl_grants(srv, o, req->json);
 		return 0;
 	case CTL_UNBAN:
 		return ctl_unban(srv, req->args[0], o);
@@ -1801,6 +1932,7 @@ out:
 	}
 	if (srv.pid_written)
 		unlink(srv.cfg.pid_file);
+	spa_free(srv.spa);
 	replay_file_close(srv.rf);
 	free(srv.psks);
 	free(srv.psk_owner);

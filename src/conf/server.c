@@ -26,6 +26,7 @@ struct schema {
 	struct config_server *srv;
 	int server_line;	/* where [server] was, to refuse a second one */
 	struct config_key *key; /* the current [key], or NULL in [server] */
+	int in_spa;		/* in [spa] */
 };
 
 /* Repeat a bad setting name only if it looks like one: it might be a pasted key. */
@@ -59,8 +60,25 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 		}
 		sc->server_line = ini_line(in);
 		sc->key = NULL;
+		sc->in_spa = 0;
 		return 0;
 	}
+	if (strcmp(type, "spa") == 0) {
+		if (*name) {
+			ini_fail(in, "[spa] takes no name");
+			return -1;
+		}
+		if (sc->srv->spa.section_line) {
+			ini_fail(in, "second [spa] section (first on line %d)",
+				 sc->srv->spa.section_line);
+			return -1;
+		}
+		sc->srv->spa.section_line = ini_line(in);
+		sc->key = NULL;
+		sc->in_spa = 1;
+		return 0;
+	}
+	sc->in_spa = 0;
 	if (strcmp(type, "key") != 0)
 		return 1;
 	if (config_valid_name(name, "key", why) < 0) {
@@ -87,12 +105,16 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 static int on_setting(void *arg, struct ini *in, const char *key, const char *value)
 {
 	struct schema *sc = arg;
-	enum settings_scope scope = sc->key ? SETTINGS_IN_KEY : SETTINGS_IN_SERVER;
+	enum settings_scope scope = sc->in_spa ? SETTINGS_IN_SPA
+				    : sc->key  ? SETTINGS_IN_KEY
+					       : SETTINGS_IN_SERVER;
 	const struct setting *s = settings_find(SETTINGS_SERVER, scope, key);
 	char why[CONFIG_ERR_MAX], where[CONFIG_NAME_MAX + 8];
 
 	if (!s) {
-		if (sc->key)
+		if (sc->in_spa)
+			snprintf(where, sizeof(where), "[spa]");
+		else if (sc->key)
 			snprintf(where, sizeof(where), "[key %s]", sc->key->name);
 		else
 			snprintf(where, sizeof(where), "[server]");
@@ -101,8 +123,10 @@ static int on_setting(void *arg, struct ini *in, const char *key, const char *va
 	}
 	if (s->type != SETTINGS_LIST && ini_once(in, s->key) < 0)
 		return -1;
-	if (settings_apply(s, sc->key ? (void *)sc->key : (void *)sc->srv, value, ini_dir(in),
-			   why) < 0) {
+	void *base = sc->in_spa ? (void *)&sc->srv->spa
+		     : sc->key	? (void *)sc->key
+				: (void *)sc->srv;
+	if (settings_apply(s, base, value, ini_dir(in), why) < 0) {
 		ini_fail(in, "%s", why);
 		return -1;
 	}
@@ -110,7 +134,7 @@ static int on_setting(void *arg, struct ini *in, const char *key, const char *va
 }
 
 static const struct ini_schema server_schema = {
-    .sections = "[server] or [key NAME]",
+    .sections = "[server], [spa] or [key NAME]",
     .section = on_section,
     .setting = on_setting,
 };
@@ -512,6 +536,11 @@ int conf_server_check(const struct config_server *c, char *err)
 	if (c->nkeys == 0 && c->identity_dir[0] == '\0')
 		return config_set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
+	if (c->spa.section_line && c->spa.nlisten == 0)
+		return config_set_err(err,
+				      "%s:%d: [spa] has no listen address (add 'listen = "
+				      "0.0.0.0:62201', or remove the section to turn SPA off)",
+				      file ? file : "(config)", c->spa.section_line);
 	for (i = 0; i < c->nkeys; i++) {
 		const struct config_key *k = &c->keys[i];
 		if (!config_key_tunnel(k) && !config_key_fwknop(k)) {
@@ -529,7 +558,7 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 {
 	struct config_key *k = NULL;
 	const struct settings_flag *key_flag = NULL, *quick = NULL;
-	int replaced[64] = {0};
+	int replaced[256] = {0};
 	size_t i, n;
 	const struct setting *t = settings_table(SETTINGS_SERVER, &n);
 
@@ -546,11 +575,12 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 			continue;
 		}
 		/* -l replaces the file's list, as every flag overrides the file. */
-		if ((fl->s->flags & SETTINGS_F_REPLACE) && idx < 64 && !replaced[idx]) {
-			fl->s->clear(c);
+		void *base = fl->s->scope == SETTINGS_IN_SPA ? (void *)&c->spa : (void *)c;
+		if ((fl->s->flags & SETTINGS_F_REPLACE) && idx < 256 && !replaced[idx]) {
+			fl->s->clear(base);
 			replaced[idx] = 1;
 		}
-		if (settings_apply_flag(fl, c, err) < 0)
+		if (settings_apply_flag(fl, base, err) < 0)
 			return -1;
 	}
 	if (!key_flag) {

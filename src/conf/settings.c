@@ -28,6 +28,7 @@ enum { QUOTE_MAX = 64, HELP_COL = 30, HELP_WIDTH = 79 };
 #define SRV(f) .scope = SETTINGS_IN_SERVER, .offset = offsetof(struct config_server, f)
 #define KEY(f) .scope = SETTINGS_IN_KEY, .offset = offsetof(struct config_key, f)
 #define CLI(f) .scope = SETTINGS_IN_PROFILE, .offset = offsetof(struct config_client, f)
+#define SPA(f) .scope = SETTINGS_IN_SPA, .offset = offsetof(struct config_spa, f)
 
 static int say(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -437,6 +438,71 @@ static int apply_server_key(const struct setting *s, void *base, const char *val
 		return 0;
 	}
 	return apply_path(s, base, value, dir, why);
+}
+
+/* [spa] listen: UDP addresses for knocks; port 0 binds a free one (tests). */
+static int apply_spa_listen(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	struct config_spa *c = base;
+	struct net_endpoint ep;
+	char err[NET_ERR_MAX];
+
+	(void)dir;
+	if (net_parse_hostport(value, &ep, NULL, 1, err) < 0)
+		return say(why, "%s: %s", s->key, err);
+	if (config_grow((void **)&c->listen, c->nlisten, sizeof(*c->listen)) < 0)
+		return say(why, "%s: too many addresses (max %d)", s->key, CONFIG_LIST_MAX);
+	c->listen[c->nlisten++] = ep;
+	return 0;
+}
+
+static void clear_spa_listen(void *base)
+{
+	((struct config_spa *)base)->nlisten = 0;
+}
+
+/* spa_access: tcp/N or udp/N, N in 1..65535. */
+static int apply_spa_access(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	struct config_key *k = base;
+	char q[QUOTE_MAX + 4], *end = NULL;
+	uint8_t proto = strncmp(value, "tcp/", 4) == 0	 ? 6
+			: strncmp(value, "udp/", 4) == 0 ? 17
+							 : 0;
+
+	(void)dir;
+	unsigned long port = proto ? strtoul(value + 4, &end, 10) : 0;
+	if (proto == 0 || value[4] < '0' || value[4] > '9' || *end != 0 || port < 1 || port > 65535)
+		return say(why, "%s: '%s' is not tcp/PORT or udp/PORT", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	if (config_grow((void **)&k->spa_access, k->nspa_access, sizeof(*k->spa_access)) < 0)
+		return say(why, "%s: too many entries (max %d)", s->key, CONFIG_LIST_MAX);
+	k->spa_access[k->nspa_access++] =
+	    (struct config_port){.proto = proto, .port = (uint16_t)port};
+	return 0;
+}
+
+/* spa_forward: an IP literal and a port (DNAT targets need no name lookup). */
+static int apply_spa_forward(const struct setting *s, void *base, const char *value,
+			     const char *dir, char *why)
+{
+	struct config_key *k = base;
+	struct net_endpoint ep;
+	char err[NET_ERR_MAX], q[QUOTE_MAX + 4];
+	uint8_t tmp[16];
+
+	(void)dir;
+	if (net_parse_hostport(value, &ep, NULL, 0, err) < 0)
+		return say(why, "%s: %s", s->key, err);
+	if (inet_pton(AF_INET, ep.host, tmp) != 1 && inet_pton(AF_INET6, ep.host, tmp) != 1)
+		return say(why, "%s: '%s': the host must be an IP address", s->key,
+			   config_quote(q, QUOTE_MAX, value));
+	if (config_grow((void **)&k->spa_forward, k->nspa_forward, sizeof(*k->spa_forward)) < 0)
+		return say(why, "%s: too many entries (max %d)", s->key, CONFIG_LIST_MAX);
+	k->spa_forward[k->nspa_forward++] = ep;
+	return 0;
 }
 
 /* ---- the tables ---- */
@@ -916,6 +982,106 @@ static const struct setting server_table[] = {
      .def = "100",
      .help = "after activity, poll this long before sleeping, while events come back to "
 	     "back (0: off)"},
+    {.key = "listen",
+     .flag = "spa-listen",
+     .arg = "HOST:PORT",
+     .type = SETTINGS_LIST,
+     SPA(listen),
+     .help = "[spa]: UDP address for knocks (single packet authorization), e.g. "
+	     "0.0.0.0:62201 or [::]:62201; repeatable; none: SPA off, the tunnel ports "
+	     "stay open to all",
+     .apply = apply_spa_listen,
+     .clear = clear_spa_listen,
+     .flags = SETTINGS_F_REPLACE},
+    {.key = "backend",
+     .flag = "spa-backend",
+     .arg = "listener|nftables",
+     .type = SETTINGS_WORDS,
+     SPA(backend),
+     .def = "listener",
+     .help = "[spa]: what a grant opens: listener (a cBPF filter on the tunnel listeners, "
+	     "no privilege) or nftables (a postern table, CAP_NET_ADMIN)",
+     .words = "listener or nftables",
+     .word = config_spa_backend_parse},
+    {.key = "grant_timeout",
+     .flag = "grant-timeout",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     SPA(grant_timeout_s),
+     .min = 1,
+     .max = 86400,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "30",
+     .help = "[spa]: how long a knock's grant lasts when it asks for no time"},
+    {.key = "max_grants",
+     .flag = "max-grants",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SPA(max_grants),
+     .min = 1,
+     .max = 65536,
+     .scale = 1,
+     .unit = "grants",
+     .def = "1024",
+     .help = "[spa]: live grants, all identities together (the listener backend also "
+	     "caps the sources one cBPF program holds)"},
+    {.key = "knock_cache",
+     .flag = "knock-cache",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     SPA(knock_cache),
+     .min = 1024,
+     .max = 16777216,
+     .scale = 1,
+     .unit = "fingerprints",
+     .def = "65536",
+     .help = "[spa]: accepted knocks remembered (and persisted in knock.log) to refuse "
+	     "replays"},
+    {.key = "spa_access",
+     .flag = "spa-access",
+     .arg = "tcp/N|udp/N",
+     .type = SETTINGS_LIST,
+     KEY(spa_access),
+     .help = "what a knock under the key may open; repeatable (default: the tunnel's "
+	     "listen ports over tcp)",
+     .apply = apply_spa_access},
+    {.key = "spa_max_grant",
+     .flag = "spa-max-grant",
+     .arg = "SEC",
+     .type = SETTINGS_UINT,
+     KEY(spa_max_grant_s),
+     .min = 1,
+     .max = 86400,
+     .scale = 1,
+     .unit = "seconds",
+     .def = "300",
+     .help = "the longest grant a knock under the key may ask for"},
+    {.key = "spa_forward",
+     .flag = "spa-forward",
+     .arg = "ADDR:PORT",
+     .type = SETTINGS_LIST,
+     KEY(spa_forward),
+     .help = "a forward (DNAT) target a knock under the key may ask for; repeatable "
+	     "(default: none)",
+     .apply = apply_spa_forward},
+    {.key = "spa_masquerade",
+     .flag = "spa-masquerade",
+     .arg = "yes|no",
+     .type = SETTINGS_BOOL,
+     KEY(spa_masquerade),
+     .def = "no",
+     .help = "masquerade the key's forwarded grants (SNAT to the gateway's address)",
+     .words = "yes or no"},
+    {.key = "spa_trust_address",
+     .flag = "spa-trust-address",
+     .arg = "yes|no",
+     .type = SETTINGS_BOOL,
+     KEY(spa_trust_address),
+     .def = "no",
+     .help = "open the address a knock names instead of its source (else such a knock is "
+	     "refused)",
+     .words = "yes or no"},
 };
 
 static const struct setting client_table[] = {
@@ -1179,6 +1345,36 @@ static const struct setting client_table[] = {
      .unit = "attempts",
      .def = "3",
      .help = "connect attempts before giving up (0: keep trying forever)"},
+    {.key = "knock",
+     .flag = "knock",
+     .type = SETTINGS_BOOL,
+     CLI(knock),
+     .def = "no",
+     .help = "send a knock (single packet authorization) for the server's port before "
+	     "every connect attempt",
+     .words = "yes or no"},
+    {.key = "knock_port",
+     .flag = "knock-port",
+     .arg = "PORT",
+     .type = SETTINGS_UINT,
+     CLI(knock_port),
+     .min = 1,
+     .max = 65535,
+     .scale = 1,
+     .unit = "port",
+     .def = "62201",
+     .help = "the server's UDP knock port"},
+    {.key = "knock_wait",
+     .flag = "knock-wait",
+     .arg = "MSEC",
+     .type = SETTINGS_UINT,
+     CLI(knock_wait_ms),
+     .min = 0,
+     .max = 10000,
+     .scale = 1,
+     .unit = "milliseconds",
+     .def = "100",
+     .help = "pause between a knock and the connect, for the server to open the port"},
 };
 
 const struct setting *settings_table(enum settings_role role, size_t *n)
@@ -1450,7 +1646,10 @@ static const char *type_name(enum settings_type t)
 
 const char *settings_scope_name(enum settings_scope s)
 {
-	return s == SETTINGS_IN_SERVER ? "[server]" : s == SETTINGS_IN_KEY ? "[key]" : "[profile]";
+	return s == SETTINGS_IN_SERVER ? "[server]"
+	       : s == SETTINGS_IN_KEY  ? "[key]"
+	       : s == SETTINGS_IN_SPA  ? "[spa]"
+				       : "[profile]";
 }
 
 void settings_print(enum settings_role role, FILE *f)

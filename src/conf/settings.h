@@ -16,8 +16,14 @@
 
 enum settings_role { SETTINGS_SERVER, SETTINGS_CLIENT };
 
-/* Which struct an entry fills: struct config_server, config_key or config_client. */
-enum settings_scope { SETTINGS_IN_SERVER = 1, SETTINGS_IN_KEY, SETTINGS_IN_PROFILE };
+/* Which struct an entry fills: struct config_server, config_key, config_client or config_spa. */
+/* SETTINGS_IN_SPA: struct config_spa, the [spa] section (config_server.spa). */
+enum settings_scope {
+	SETTINGS_IN_SERVER = 1,
+	SETTINGS_IN_KEY,
+	SETTINGS_IN_PROFILE,
+	SETTINGS_IN_SPA
+};
 
 enum settings_type {
 	SETTINGS_UINT,	  /* decimal min..max in ${unit}, times ${scale} into an unsigned */

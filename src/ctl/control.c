@@ -31,7 +31,7 @@ static const struct {
 } verbs[] = {
     {"status", CTL_STATUS, 0, 1}, {"metrics", CTL_METRICS, 0, 0}, {"bans", CTL_BANS, 0, 0},
     {"unban", CTL_UNBAN, 1, 1},	  {"forward", CTL_FORWARD, 2, 2}, {"cancel", CTL_CANCEL, 2, 2},
-    {"reload", CTL_RELOAD, 0, 0},
+    {"reload", CTL_RELOAD, 0, 0}, {"grants", CTL_GRANTS, 0, 1},
 };
 
 int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, size_t errlen)
@@ -83,9 +83,9 @@ int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, 
 		req->nargs = n - 1;
 		for (int i = 1; i < n; i++)
 			memcpy(req->args[i - 1], words[i], sizeof(words[i]));
-		if (req->verb == CTL_STATUS && n == 2) {
+		if ((req->verb == CTL_STATUS || req->verb == CTL_GRANTS) && n == 2) {
 			if (strcmp(words[1], "json") != 0) {
-				snprintf(err, errlen, "status takes only 'json'");
+				snprintf(err, errlen, "%s takes only 'json'", words[0]);
 				return -1;
 			}
 			req->json = 1;

@@ -26,6 +26,7 @@ enum ctl_verb {
 	CTL_FORWARD,	/* forward -L|-R|-D SPEC */
 	CTL_CANCEL,	/* cancel -L|-R|-D SPEC */
 	CTL_RELOAD,	/* reload (as SIGHUP) */
+	CTL_GRANTS,	/* grants [json]: live SPA grants (fw-list) */
 };
 
 struct ctl_request {

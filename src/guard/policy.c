@@ -615,6 +615,33 @@ static void print_gateway(FILE *f, const struct config_key *k, int gw_default)
 	row(f, "gateway_ports", v);
 }
 
+/* The key's SPA policy ([spa] on only): what spa/spa.c grants a knock. */
+static void print_spa(FILE *f, const struct config_key *k)
+{
+	char v[SHOW_MAX + 32], ep[NET_HOST_MAX + 16];
+	size_t n = 0;
+
+	v[0] = 0;
+	for (size_t i = 0; i < k->nspa_access && n < SHOW_MAX; i++)
+		n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s/%u", i ? ", " : "",
+				      k->spa_access[i].proto == 6 ? "tcp" : "udp",
+				      k->spa_access[i].port);
+	row(f, "spa_access", k->nspa_access ? v : "the tunnel's listen ports, tcp (default)");
+	snprintf(v, sizeof(v), "%u s%s", k->spa_max_grant_s,
+		 k->spa_max_grant_s == 300 ? " (default)" : "");
+	row(f, "spa_max_grant", v);
+	n = 0;
+	v[0] = 0;
+	for (size_t i = 0; i < k->nspa_forward && n < SHOW_MAX; i++)
+		n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", i ? ", " : "",
+				      net_format_endpoint(&k->spa_forward[i], ep, sizeof(ep)));
+	row(f, "spa_forward", k->nspa_forward ? v : "none (default)");
+	row(f, "spa_masquerade", k->spa_masquerade ? "yes" : "no (default)");
+	row(f, "spa_trust_address",
+	    k->spa_trust_address ? "yes: a knock may name the address to open"
+				 : "no (default): only the knock's source is opened");
+}
+
 static void print_key(FILE *f, const struct config_server *c, size_t i, const char *note)
 {
 	const struct config_key *k = &c->keys[i];
@@ -644,6 +671,8 @@ static void print_key(FILE *f, const struct config_server *c, size_t i, const ch
 	print_remote(f, k, effective_gateway(k, c->gateway_ports));
 	print_unix(f, k, DIR_LOCAL);
 	print_unix(f, k, DIR_REMOTE);
+	if (c->spa.nlisten > 0)
+		print_spa(f, k);
 }
 
 void policy_print_matrix_notes(FILE *f, const struct config_server *c, const char *const *key_notes)

@@ -45,4 +45,51 @@ struct spa_backend_ops {
 	void (*stop)(void *ctx);
 };
 
+/*
+ * The grant table (spa/grant.c): bounded, pure; the caller passes the
+ * clock. A grant is one (source, proto, port, forward) tuple; a knock for a
+ * tuple already granted extends its expiry instead of adding a row.
+ */
+struct spa_table;
+
+/* spa_table_new(max): a table for at most ${max} grants, or NULL. */
+struct spa_table *spa_table_new(size_t max);
+
+/* spa_table_free(t): NULL is a no-op. */
+void spa_table_free(struct spa_table *t);
+
+enum spa_table_result { SPA_TABLE_ADDED = 0, SPA_TABLE_EXTENDED, SPA_TABLE_FULL };
+
+/*
+ * spa_table_add(t, g, now_ms): add ${g}, or extend the live grant with the
+ * same tuple to the later of the two expiries (never shorten it). Expired
+ * rows are swept first. SPA_TABLE_FULL when max grants are live.
+ */
+enum spa_table_result spa_table_add(struct spa_table *t, const struct spa_grant *g,
+				    uint64_t now_ms);
+
+/*
+ * spa_table_expire(t, now_ms, fn, arg): remove every grant whose expiry is
+ * <= ${now_ms}, calling fn(arg, g) (may be NULL) for each before it goes.
+ * Returns how many were removed.
+ */
+size_t spa_table_expire(struct spa_table *t, uint64_t now_ms,
+			void (*fn)(void *arg, const struct spa_grant *g), void *arg);
+
+/* spa_table_next_expiry(t): the earliest expiry held, or 0 when empty. */
+uint64_t spa_table_next_expiry(const struct spa_table *t);
+
+/* spa_table_each(t, fn, arg): every grant held, oldest first. */
+void spa_table_each(const struct spa_table *t, void (*fn)(void *arg, const struct spa_grant *g),
+		    void *arg);
+
+/* spa_table_remove(t, g): drop the grant with ${g}'s tuple (a backend refused it). */
+void spa_table_remove(struct spa_table *t, const struct spa_grant *g);
+
+/* spa_table_count(t): grants held. */
+size_t spa_table_count(const struct spa_table *t);
+
+/* spa_table_get(t, i): the i-th grant (0 <= i < count), for backends that rebuild. */
+const struct spa_grant *spa_table_get(const struct spa_table *t, size_t i);
+
 #endif

@@ -307,7 +307,7 @@ static void on_sync_timer(uv_timer_t *t)
 }
 
 /* Create the directory if only it is missing: a missing parent is a typo, not a first start. */
-static int open_dir(struct replay_file *f, const char *dir, char *err)
+static int open_dir(struct replay_file *f, const char *dir, int lock, char *err)
 {
 	if (mkdir(dir, 0700) == 0)
 		log_info("state directory created path=%s", log_q(dir));
@@ -323,7 +323,8 @@ static int open_dir(struct replay_file *f, const char *dir, char *err)
 		snprintf(err, REPLAY_FILE_ERR_MAX, "state_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (flock(f->dirfd, LOCK_EX | LOCK_NB) != 0) {
+	/* flock is per open file: a second log of this server must not lock again. */
+	if (lock && flock(f->dirfd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, REPLAY_FILE_ERR_MAX, "state_dir %s: %s", dir,
 			 errno == EWOULDBLOCK ? "in use by another postern server"
 					      : strerror(errno));
@@ -334,6 +335,13 @@ static int open_dir(struct replay_file *f, const char *dir, char *err)
 
 struct replay_file *replay_file_open(uv_loop_t *loop, const char *dir, struct replay *rp,
 				     const uint64_t *tags, size_t ntags, uint64_t now_ms, char *err)
+{
+	return replay_file_open_name(loop, dir, REPLAY_FILE_NAME, 1, rp, tags, ntags, now_ms, err);
+}
+
+struct replay_file *replay_file_open_name(uv_loop_t *loop, const char *dir, const char *name,
+					  int lock, struct replay *rp, const uint64_t *tags,
+					  size_t ntags, uint64_t now_ms, char *err)
 {
 	struct replay_file *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
@@ -349,14 +357,18 @@ struct replay_file *replay_file_open(uv_loop_t *loop, const char *dir, struct re
 		snprintf(err, REPLAY_FILE_ERR_MAX, "state_dir: path too long");
 		goto fail;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/%s", dir, REPLAY_FILE_NAME);
-	snprintf(f->tmp, sizeof(f->tmp), "%s/%s.tmp", dir, REPLAY_FILE_NAME);
+	if (strlen(name) > 30 || strchr(name, '/') != NULL) {
+		snprintf(err, REPLAY_FILE_ERR_MAX, "state_dir: bad log name");
+		goto fail;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
+	snprintf(f->tmp, sizeof(f->tmp), "%s/%s.tmp", dir, name);
 	f->index = index_new(tags, ntags);
 	if (f->index == NULL) {
 		snprintf(err, REPLAY_FILE_ERR_MAX, "out of memory");
 		goto fail;
 	}
-	if (open_dir(f, dir, err) != 0 || load(f, now_ms, err) != 0)
+	if (open_dir(f, dir, lock, err) != 0 || load(f, now_ms, err) != 0)
 		goto fail;
 	/* Start from a compacted log: it also proves the directory writable. */
 	if (compact(f) != 0) {

@@ -24,7 +24,8 @@ enum {
 	REPLAY_FILE_ERR_MAX = 256,
 };
 
-#define REPLAY_FILE_NAME "replay.log"
+#define REPLAY_FILE_NAME   "replay.log"
+#define REPLAY_FILE_KNOCKS "knock.log" /* accepted knocks (spa/spa.c) */
 
 /* One record as stored. */
 struct replay_record {
@@ -61,6 +62,16 @@ struct replay_file;
 struct replay_file *replay_file_open(uv_loop_t *loop, const char *dir, struct replay *rp,
 				     const uint64_t *tags, size_t ntags, uint64_t now_ms,
 				     char *err);
+
+/*
+ * replay_file_open_name(loop, dir, name, lock, rp, tags, ntags, now_ms, err):
+ * replay_file_open() for the log ${name} in ${dir} (the tunnel's is
+ * REPLAY_FILE_NAME, knocks' REPLAY_FILE_KNOCKS): a second cache of the same
+ * server shares the directory, so only the first open passes ${lock} = 1.
+ */
+struct replay_file *replay_file_open_name(uv_loop_t *loop, const char *dir, const char *name,
+					  int lock, struct replay *rp, const uint64_t *tags,
+					  size_t ntags, uint64_t now_ms, char *err);
 
 /*
  * replay_file_append(f, id, expiry_ms, owner): record an accepted first

@@ -62,6 +62,15 @@ static int mac1_compute(const uint8_t key[32], const uint8_t e[CRYPTO_DH_LEN],
 	return 0;
 }
 
+int handshake_ik_mac1_make(const uint8_t server_pub[CRYPTO_DH_LEN], int alg,
+			   const uint8_t e[CRYPTO_DH_LEN], uint8_t mac[HANDSHAKE_MAC1_LEN])
+{
+	uint8_t key[32];
+	int rc = mac1_key(server_pub, alg, key) == 0 && mac1_compute(key, e, mac) == 0 ? 0 : -1;
+	crypto_wipe(key, sizeof(key));
+	return rc;
+}
+
 static struct noise_hs *start(int alg, int initiator, const uint8_t *s, const uint8_t *rs)
 {
 	struct noise_params p = {
@@ -207,6 +216,18 @@ int handshake_ik_mac1(const struct handshake_ik *ik, const uint8_t head[HANDSHAK
 		hit = eq ? alg : hit;
 	}
 	return hit;
+}
+
+int handshake_ik_owner(const struct handshake_ik *ik, const uint8_t pub[CRYPTO_DH_LEN],
+		       uint32_t *owner)
+{
+	if (ik == NULL || pub == NULL)
+		return 0;
+	const struct ik_slot *sl = probe(ik, pub);
+	if (!sl->used)
+		return 0;
+	*owner = sl->owner;
+	return 1;
 }
 
 int handshake_ik_find(const struct handshake_ik *ik, const uint8_t msg1[HANDSHAKE_IK_MSG_LEN],

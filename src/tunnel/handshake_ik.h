@@ -47,6 +47,13 @@ int handshake_ik_wire(const uint8_t server_pub[CRYPTO_DH_LEN], int alg,
 		      const uint8_t noise[HANDSHAKE_IK_NOISE_LEN],
 		      uint8_t msg1[HANDSHAKE_IK_MSG_LEN]);
 
+/*
+ * handshake_ik_mac1_make(server_pub, alg, e, mac): the mac1 a first
+ * message (or an IK knock, spa/packet.c) carries after ${e}. 0 or -1.
+ */
+int handshake_ik_mac1_make(const uint8_t server_pub[CRYPTO_DH_LEN], int alg,
+			   const uint8_t e[CRYPTO_DH_LEN], uint8_t mac[HANDSHAKE_MAC1_LEN]);
+
 /* The server's host key, its mac1 keys and the table of listed public keys. */
 struct handshake_ik;
 
@@ -72,6 +79,13 @@ size_t handshake_ik_count(const struct handshake_ik *ik);
  * Constant time in the bytes; one HMAC per suite, no DH. Pure.
  */
 int handshake_ik_mac1(const struct handshake_ik *ik, const uint8_t head[HANDSHAKE_MSG_LEN]);
+
+/*
+ * handshake_ik_owner(ik, pub, owner): the identity of a listed public key:
+ * 1 and *owner, or 0 when ${pub} is not listed. One probe.
+ */
+int handshake_ik_owner(const struct handshake_ik *ik, const uint8_t pub[CRYPTO_DH_LEN],
+		       uint32_t *owner);
 
 /*
  * handshake_ik_find(ik, msg1, alg, f): read the IK message ${msg1} (whose

@@ -124,6 +124,10 @@ void config_server_defaults(struct config_server *c)
 	c->gateway_ports = CONFIG_GW_NO;
 	c->rekey_records = 1u << 20;
 	c->busy_poll_us = BUSYPOLL_DEFAULT_US;
+	c->spa.backend = CONFIG_SPA_LISTENER;
+	c->spa.grant_timeout_s = 30;
+	c->spa.max_grants = 1024;
+	c->spa.knock_cache = 65536;
 }
 
 void config_client_defaults(struct config_client *c)
@@ -145,6 +149,8 @@ void config_client_defaults(struct config_client *c)
 	c->ask_timeout_ms = 30000;
 	c->admit_pending = 64;
 	snprintf(c->admit_default, sizeof(c->admit_default), "same-user");
+	c->knock_port = 62201;
+	c->knock_wait_ms = 100;
 }
 
 void config_server_free(struct config_server *c)
@@ -158,7 +164,12 @@ void config_server_free(struct config_server *c)
 		crypto_wipe(&c->keys[i].fwknop, sizeof(c->keys[i].fwknop));
 		free(c->keys[i].permit);
 		free(c->keys[i].permit_listen);
+		free(c->keys[i].spa_access);
+		free(c->keys[i].spa_forward);
 	}
+	free(c->spa.listen);
+	c->spa.listen = NULL;
+	c->spa.nlisten = 0;
 	free(c->keys);
 	free(c->listen);
 	free(c->ban_exempt);
@@ -278,6 +289,7 @@ struct config_key *config_add_key_unique(struct config_server *c, const char *na
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	k->allow_forwarding = CONFIG_FWD_YES;
 	k->gateway_ports = CONFIG_GW_SERVER;
+	k->spa_max_grant_s = 300;
 	return k;
 }
 
@@ -383,6 +395,20 @@ int config_log_parse(const char *s)
 	if (strcmp(s, "syslog") == 0)
 		return CONFIG_LOG_SYSLOG;
 	return -1;
+}
+
+int config_spa_backend_parse(const char *s)
+{
+	if (strcmp(s, "listener") == 0)
+		return CONFIG_SPA_LISTENER;
+	if (strcmp(s, "nftables") == 0)
+		return CONFIG_SPA_NFTABLES;
+	return -1;
+}
+
+const char *config_spa_backend_name(int v)
+{
+	return v == CONFIG_SPA_NFTABLES ? "nftables" : "listener";
 }
 
 int config_yesno_parse(const char *s)

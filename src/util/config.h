@@ -72,6 +72,25 @@ enum config_gateway {
  * the safe default: forwarding allowed in both directions but to nothing
  * (no permit_open, no permit_listen), no Unix sockets.
  */
+/* A proto/port pair a knock may open (spa_access): tcp/N or udp/N. */
+struct config_port {
+	uint8_t proto; /* 6 tcp, 17 udp */
+	uint16_t port;
+};
+
+enum config_spa_backend { CONFIG_SPA_LISTENER = 0, CONFIG_SPA_NFTABLES };
+
+/* [spa]: single packet authorization (spa/spa.c). Off while nlisten is 0. */
+struct config_spa {
+	struct net_endpoint *listen; /* UDP addresses knocks arrive on */
+	size_t nlisten;
+	int backend;		  /* enum config_spa_backend, default listener */
+	unsigned grant_timeout_s; /* a knock's grant when it asks for none (30) */
+	unsigned max_grants;	  /* live grants, all identities (1024) */
+	unsigned knock_cache;	  /* accepted knocks remembered for replay (65536) */
+	int section_line;	  /* where [spa] was, to refuse a second one */
+};
+
 struct config_key {
 	char name[CONFIG_NAME_MAX + 1];
 	char key_file[CONFIG_PATH_MAX + 1];
@@ -90,7 +109,15 @@ struct config_key {
 	int permit_listen_any;		     /* permit_listen = any (TCP only) */
 	struct config_permit *permit_listen; /* TCP and Unix entries */
 	size_t npermit_listen;
-	int line; /* where the stanza starts, for messages */
+	/* SPA policy: what a knock under this key may open. */
+	struct config_port *spa_access; /* default: the tunnel's listen ports over tcp */
+	size_t nspa_access;
+	unsigned spa_max_grant_s;	  /* longest grant a knock may ask for (300) */
+	struct net_endpoint *spa_forward; /* allowed forward targets; default none */
+	size_t nspa_forward;
+	int spa_masquerade;    /* forwarded grants masquerade (no) */
+	int spa_trust_address; /* the payload's allow address is honoured (no) */
+	int line;	       /* where the stanza starts, for messages */
 	/* fwknop compatibility: KEY_BASE64 / HMAC_KEY_BASE64, decoded by conf/settings.c.
 	 * A stanza with only these (no key_file or public key) is a knock-only
 	 * identity: it can open the firewall but never complete a handshake. */
@@ -156,6 +183,7 @@ struct config_server {
 	struct net_endpoint metrics_listen;	 /* HTTP /metrics; host "" = none */
 	char pid_file[CONFIG_PATH_MAX + 1];	 /* write the pid here; "" = none */
 	char file[CONFIG_PATH_MAX + 1];		 /* the config file, "" for flags only */
+	struct config_spa spa;			 /* [spa] */
 };
 
 struct config_client {
@@ -198,6 +226,9 @@ struct config_client {
 	char ask_program[CONFIG_PATH_MAX + 1];	  /* "" = none: ask denies */
 	unsigned ask_timeout_ms;		  /* default 30 s */
 	unsigned admit_pending;			  /* admissions in progress at once (64) */
+	int knock;		/* knock (spa) before every connect attempt (no) */
+	unsigned knock_port;	/* the server's knock port (62201) */
+	unsigned knock_wait_ms; /* pause between the knock and the connect (100) */
 };
 
 /*
@@ -270,6 +301,10 @@ enum config_log_sink { CONFIG_LOG_STDERR = 0, CONFIG_LOG_SYSLOG };
 
 /* config_log_parse(s): "stderr", "syslog" -> enum config_log_sink, or -1. */
 int config_log_parse(const char *s);
+
+/* config_spa_backend_parse(s): listener | nftables, or -1. */
+int config_spa_backend_parse(const char *s);
+const char *config_spa_backend_name(int v);
 
 /* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
 int config_yesno_parse(const char *s);

@@ -140,6 +140,58 @@ static void test_bad_dirs(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Two logs in one state directory (replay.log and knock.log): separate
+ * records, one lock, and a second server still shut out. */
+static void test_second_log(void **state)
+{
+	struct dir *d = *state;
+	char dir[128], err[REPLAY_FILE_ERR_MAX];
+	uint64_t tags[1] = {replay_file_tag("a")};
+	uint8_t id[REPLAY_ID_LEN] = {7};
+	uv_loop_t loop;
+	snprintf(dir, sizeof(dir), "%s/state", d->path);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct replay *r1 = replay_new(WIN_S, 1024), *r2 = replay_new(WIN_S, 1024);
+	struct replay_file *f1 = replay_file_open(&loop, dir, r1, tags, 1, T0, err);
+	assert_non_null(f1);
+	struct replay_file *f2 =
+	    replay_file_open_name(&loop, dir, REPLAY_FILE_KNOCKS, 0, r2, tags, 1, T0, err);
+	assert_non_null(f2);
+	assert_null(replay_file_open_name(&loop, dir, "../x", 0, r2, tags, 1, T0, err));
+	assert_int_equal(replay_check_as(r2, id, T0, T0, 0), REPLAY_OK);
+	assert_int_equal(replay_file_append(f2, id, T0 + WIN_S * 1000ull, 0), 0);
+	assert_int_equal(replay_file_records(f1), 0);
+	assert_int_equal(replay_file_records(f2), 1);
+	uv_walk(&loop, (uv_walk_cb)uv_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	replay_file_close(f2);
+	replay_file_close(f1);
+	replay_free(r1);
+	replay_free(r2);
+	/* Reopened: the knock is in knock.log only. */
+	r1 = replay_new(WIN_S, 1024);
+	r2 = replay_new(WIN_S, 1024);
+	f1 = replay_file_open(&loop, dir, r1, tags, 1, T0 + 1000, err);
+	f2 = replay_file_open_name(&loop, dir, REPLAY_FILE_KNOCKS, 0, r2, tags, 1, T0 + 1000, err);
+	assert_non_null(f1);
+	assert_non_null(f2);
+	assert_int_equal(replay_count(r1), 0);
+	assert_int_equal(replay_count(r2), 1);
+	assert_int_equal(replay_check_as(r2, id, T0, T0 + 1000, 0), REPLAY_SEEN);
+	/* The directory is locked by the first log: another server cannot start. */
+	struct replay *r3 = replay_new(WIN_S, 1024);
+	assert_null(replay_file_open(&loop, dir, r3, tags, 1, T0, err));
+	assert_non_null(strstr(err, "in use by another postern server"));
+	replay_free(r3);
+	uv_walk(&loop, (uv_walk_cb)uv_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	replay_file_close(f2);
+	replay_file_close(f1);
+	replay_free(r1);
+	replay_free(r2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +199,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restore_and_compact, tmpdir_setup,
 					    tmpdir_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_dirs, tmpdir_setup, tmpdir_teardown),
+	    cmocka_unit_test_setup_teardown(test_second_log, tmpdir_setup, tmpdir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

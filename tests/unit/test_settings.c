@@ -59,6 +59,12 @@ static void expect_flag_name(const struct setting *s)
 	for (i = 0; i < NUM(renamed); i++)
 		if (strcmp(s->key, renamed[i][0]) == 0)
 			snprintf(want, sizeof(want), "%s", renamed[i][1]);
+	/* [spa]'s listen and backend would clash with [server]'s flags. */
+	if (s->scope == SETTINGS_IN_SPA && strcmp(s->flag, want) != 0) {
+		char spa[80];
+		snprintf(spa, sizeof(spa), "spa-%s", want);
+		snprintf(want, sizeof(want), "%s", spa);
+	}
 	if (strcmp(s->flag, want) != 0)
 		fail_msg("%s: flag --%s, expected --%s", s->key, s->flag, want);
 }
@@ -169,6 +175,8 @@ static void test_defaults_agree(void **state)
 		}
 		if (s->scope == SETTINGS_IN_KEY)
 			check_default(s, key, &key2, sizeof(key2));
+		else if (s->scope == SETTINGS_IN_SPA)
+			check_default(s, &srv.spa, &srv2.spa, sizeof(srv2.spa));
 		else
 			check_default(s, &srv, &srv2, sizeof(srv2));
 	}
@@ -264,12 +272,17 @@ static void by_file(const struct setting *s, const char *value, struct outcome *
 		snprintf(text, sizeof(text), "[key a]\n%s = %s\n", s->key, value);
 	else if (s->scope == SETTINGS_IN_KEY)
 		snprintf(text, sizeof(text), "[key a]\nkey_file = /k\n%s = %s\n", s->key, value);
+	else if (s->scope == SETTINGS_IN_SPA)
+		snprintf(text, sizeof(text), "[spa]\nlisten = 127.0.0.1:1\n%s = %s\n", s->key,
+			 value);
 	else
 		snprintf(text, sizeof(text), "[server]\n%s = %s\n", s->key, value);
 	config_server_defaults(&c);
 	o->rc = conf_server_load_string(text, strlen(text), "s.conf", &c, err);
 	if (o->rc == 0) {
-		void *base = s->scope == SETTINGS_IN_KEY ? (void *)&c.keys[0] : (void *)&c;
+		void *base = s->scope == SETTINGS_IN_KEY   ? (void *)&c.keys[0]
+			     : s->scope == SETTINGS_IN_SPA ? (void *)&c.spa
+							   : (void *)&c;
 		memcpy(o->field, (char *)base + s->offset, field_size(s));
 	}
 	config_server_free(&c);
@@ -295,6 +308,7 @@ static void by_flag(enum settings_role role, const struct setting *s, const char
 	k = config_add_key(&srv, "a");
 	base = s->scope == SETTINGS_IN_PROFILE ? (void *)&cli
 	       : s->scope == SETTINGS_IN_KEY   ? (void *)k
+	       : s->scope == SETTINGS_IN_SPA   ? (void *)&srv.spa
 					       : (void *)&srv;
 	o->rc = settings_parse_argv(role, "cmd", 3, argv, &a, err);
 	if (o->rc == 0) {

@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spa/spa: the knock receiver and the grant life cycle.
+ *
+ * A datagram costs a stranger's sender nothing, so the receiver spends on
+ * it only what the order allows: a length and a kind byte, then one AEAD
+ * open per PSK identity (precomputed states, no DH), and only an
+ * authenticated knock may touch the replay cache, the log on disk, the
+ * policy and the backend. The receiver never writes to a UDP socket.
+ */
+#include "spa/spa.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/replay.h"
+#include "guard/abuse.h"
+#include "guard/dhrate.h"
+#include "spa/fw_listener.h"
+#include "spa/fwknop.h"
+#include "spa/packet.h"
+#include "state/replay_file.h"
+#include "util/log.h"
+
+enum {
+	SPA_SOCKETS_MAX = 16,
+	SPA_MMSG = 16,		  /* datagrams per recvmmsg */
+	SPA_SLOT = 64 * 1024,	  /* libuv's recvmmsg slot (UV__UDP_DGRAM_MAXSIZE) */
+	SPA_TUNNEL_PORTS_MAX = 16 /* guarded listeners */
+};
+
+/* One identity's SPA policy, copied from its [key] so a reload cannot pull it away. */
+struct spa_ident {
+	char name[CONFIG_NAME_MAX + 1];
+	struct config_port *access;
+	size_t naccess;
+	struct net_endpoint *forward;
+	size_t nforward;
+	unsigned max_grant_s;
+	int masquerade, trust_address;
+	int has_fwknop; /* fwknop_key_base64 and fwknop_hmac_key_base64 given */
+	struct fwknop_key fwknop;
+};
+
+struct spa {
+	uv_loop_t *loop;
+	uv_udp_t udp[SPA_SOCKETS_MAX];
+	size_t nudp;
+	uv_timer_t timer; /* the earliest expiry */
+	uint8_t *rxbuf;	  /* SPA_MMSG slots, shared: callbacks never overlap */
+	struct spa_keys *keys;
+	struct spa_ik *ik; /* public-key identities, or NULL */
+	struct dhrate *dh;
+	uint32_t *psk_owner; /* PSK index -> identity index */
+	struct spa_ident *ids;
+	size_t nids;
+	uint64_t *tags;
+	struct replay *rp;
+	struct replay_file *rf;
+	unsigned window_s, grant_timeout_s;
+	size_t quota; /* knock fingerprints one identity may hold */
+	struct spa_table *table;
+	struct spa_backend_ops ops;
+	void *ctx;
+	struct fw_listener *fl; /* the listener backend, or NULL */
+	int guarded[SPA_TUNNEL_PORTS_MAX];
+	uint16_t tunnel_ports[SPA_TUNNEL_PORTS_MAX];
+	size_t nguarded;
+	int (*banned)(void *arg, const struct sockaddr *sa);
+	void *arg;
+	uint64_t accepted, refused;
+	struct log_limit limit; /* refusals logged per second (log_rate) */
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* An IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d: grant it as IPv4. */
+static void addr_normalize(struct spa_addr *a)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (a->family == AF_INET6 && memcmp(a->addr, mapped, 12) == 0) {
+		memmove(a->addr, a->addr + 12, 4);
+		memset(a->addr + 4, 0, 12);
+		a->family = AF_INET;
+	}
+}
+
+static void addr_from(const struct sockaddr *sa, struct spa_addr *a, uint16_t *port)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		a->family = AF_INET;
+		memcpy(a->addr, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		a->family = AF_INET6;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+	}
+	addr_normalize(a);
+}
+
+static const char *addr_text(const struct spa_addr *a, char *buf, size_t len)
+{
+	if (a->family == 0 || inet_ntop(a->family, a->addr, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* ---- identities ---- */
+
+static void ids_free(struct spa_ident *ids, size_t n)
+{
+	for (size_t i = 0; ids != NULL && i < n; i++) {
+		free(ids[i].access);
+		free(ids[i].forward);
+		crypto_wipe(&ids[i].fwknop, sizeof(ids[i].fwknop));
+	}
+	free(ids);
+}
+
+static int ident_copy(struct spa_ident *d, const struct config_key *k)
+{
+	snprintf(d->name, sizeof(d->name), "%s", k->name);
+	d->max_grant_s = k->spa_max_grant_s;
+	d->masquerade = k->spa_masquerade;
+	d->trust_address = k->spa_trust_address;
+	/* For try_fwknop(): copied like the rest, wiped with it. */
+	d->has_fwknop = config_key_fwknop(k);
+	if (d->has_fwknop)
+		d->fwknop = k->fwknop;
+	d->naccess = k->nspa_access;
+	d->nforward = k->nspa_forward;
+	d->access = calloc(k->nspa_access + 1, sizeof(*d->access));
+	d->forward = calloc(k->nspa_forward + 1, sizeof(*d->forward));
+	if (d->access == NULL || d->forward == NULL)
+		return -1;
+	/* memcpy from an empty list's NULL is undefined, even for 0 bytes. */
+	if (k->nspa_access > 0)
+		memcpy(d->access, k->spa_access, k->nspa_access * sizeof(*d->access));
+	if (k->nspa_forward > 0)
+		memcpy(d->forward, k->spa_forward, k->nspa_forward * sizeof(*d->forward));
+	return 0;
+}
+
+int spa_set_keys(struct spa *s, const struct config_server *cfg, const uint64_t *tags)
+{
+	size_t n = cfg->nkeys, npsk = 0;
+	struct spa_ident *ids = calloc(n + 1, sizeof(*ids));
+	const uint8_t **psks = calloc(n + 1, sizeof(*psks));
+	uint32_t *owner = calloc(n + 1, sizeof(*owner));
+	uint64_t *tg = calloc(n + 1, sizeof(*tg));
+	const uint8_t **pubs = calloc(n + 1, sizeof(*pubs));
+	uint32_t *pub_owner = calloc(n + 1, sizeof(*pub_owner));
+	size_t npub = 0;
+	struct spa_keys *keys = NULL;
+	struct spa_ik *ik = NULL;
+	int rc = -1;
+	if (ids == NULL || psks == NULL || owner == NULL || tg == NULL || pubs == NULL ||
+	    pub_owner == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct config_key *k = &cfg->keys[i];
+		if (ident_copy(&ids[i], k) != 0)
+			goto out;
+		tg[i] = tags[i];
+		if (k->has_public_key) {
+			pubs[npub] = k->public_key;
+			pub_owner[npub++] = (uint32_t)i;
+			continue;
+		}
+		/* A knock-only (fwknop) identity has no PSK: its zero bytes are no key. */
+		if (!config_key_tunnel(k))
+			continue;
+		psks[npsk] = k->psk;
+		owner[npsk++] = (uint32_t)i;
+	}
+	if ((keys = spa_keys_new(psks, npsk)) == NULL)
+		goto out;
+	if (cfg->host_key[0] != '\0' && npub > 0 &&
+	    (ik = spa_ik_new(cfg->host_priv, pubs, pub_owner, npub)) == NULL)
+		goto out;
+	if (s->rf != NULL && replay_file_set_tags(s->rf, tg, n) != 0)
+		goto out;
+	/* Renumbered identities: live entries stay, charged to none; new quotas. */
+	if (replay_reown(s->rp, NULL, 0, (uint32_t)n, s->quota) != 0)
+		goto out;
+	spa_keys_free(s->keys);
+	spa_ik_free(s->ik);
+	s->ik = ik;
+	ik = NULL;
+	ids_free(s->ids, s->nids);
+	free(s->psk_owner);
+	free(s->tags);
+	s->keys = keys;
+	s->ids = ids;
+	s->nids = n;
+	s->psk_owner = owner;
+	s->tags = tg;
+	keys = NULL;
+	ids = NULL;
+	owner = NULL;
+	tg = NULL;
+	rc = 0;
+out:
+	spa_keys_free(keys);
+	spa_ik_free(ik);
+	ids_free(ids, n);
+	free(psks);
+	free(pubs);
+	free(pub_owner);
+	free(owner);
+	free(tg);
+	return rc;
+}
+
+/* ---- policy ---- */
+
+static int access_allowed(const struct spa *s, const struct spa_ident *id,
+			  const struct spa_access *a)
+{
+	if (id->naccess == 0) {
+		/* By default a knock opens the tunnel, nothing else. */
+		for (size_t i = 0; i < s->nguarded; i++)
+			if (a->proto == SPA_PROTO_TCP && a->port == s->tunnel_ports[i])
+				return 1;
+		return 0;
+	}
+	for (size_t i = 0; i < id->naccess; i++)
+		if (id->access[i].proto == a->proto && id->access[i].port == a->port)
+			return 1;
+	return 0;
+}
+
+static int ip_parse(const char *host, struct spa_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, host, a->addr) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, a->addr) == 1)
+		a->family = AF_INET6;
+	else
+		return -1;
+	addr_normalize(a);
+	return 0;
+}
+
+static int forward_allowed(const struct spa_ident *id, const struct spa_addr *fa, uint16_t port)
+{
+	for (size_t i = 0; i < id->nforward; i++) {
+		struct spa_addr o;
+		if (id->forward[i].port == port && ip_parse(id->forward[i].host, &o) == 0 &&
+		    o.family == fa->family && memcmp(o.addr, fa->addr, 16) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * judge_policy(s, id, req, src, g, why): what the knock may have; fills the
+ * parts of ${g} every grant of it shares. 0, or -1 with ${why}.
+ */
+static int judge_policy(const struct spa *s, const struct spa_ident *id,
+			const struct spa_request *req, const struct spa_addr *src,
+			struct spa_grant *g, char *why)
+{
+	memset(g, 0, sizeof(*g));
+	g->src = *src;
+	if (req->allow.family != 0) {
+		if (!id->trust_address) {
+			snprintf(why, SPA_WHY_MAX,
+				 "asks for another address than its source (spa_trust_address = "
+				 "no)");
+			return -1;
+		}
+		g->src = req->allow;
+		addr_normalize(&g->src);
+	}
+	for (unsigned i = 0; i < req->naccess; i++) {
+		if (!access_allowed(s, id, &req->access[i])) {
+			snprintf(why, SPA_WHY_MAX, "%s/%u not in spa_access",
+				 req->access[i].proto == SPA_PROTO_TCP ? "tcp" : "udp",
+				 req->access[i].port);
+			return -1;
+		}
+	}
+	if (req->has_forward) {
+		if (ip_parse(req->forward_host, &g->forward_addr) != 0 ||
+		    !forward_allowed(id, &g->forward_addr, req->forward_port)) {
+			snprintf(why, SPA_WHY_MAX, "forward to %s:%u not in spa_forward",
+				 req->forward_host, req->forward_port);
+			return -1;
+		}
+		g->has_forward = 1;
+		g->forward_port = req->forward_port;
+		g->masquerade = id->masquerade;
+	}
+	if (req->timeout_s > id->max_grant_s) {
+		snprintf(why, SPA_WHY_MAX, "asks for %u s, spa_max_grant is %u s", req->timeout_s,
+			 id->max_grant_s);
+		return -1;
+	}
+	snprintf(g->identity, sizeof(g->identity), "%s", id->name);
+	return 0;
+}
+
+/* ---- grants ---- */
+
+static void on_expire(uv_timer_t *t);
+
+static void rearm(struct spa *s)
+{
+	uint64_t next = spa_table_next_expiry(s->table), now = wall_ms();
+	if (next == 0) {
+		uv_timer_stop(&s->timer);
+		return;
+	}
+	uv_timer_start(&s->timer, on_expire, next > now ? next - now : 0, 0);
+}
+
+static void on_expire(uv_timer_t *t)
+{
+	struct spa *s = t->data;
+	size_t n = spa_table_count(s->table), k = 0;
+	struct spa_grant *gone = calloc(n + 1, sizeof(*gone));
+	uint64_t now = wall_ms();
+	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
+	if (gone == NULL) {
+		/* Nothing leaves the table unrevoked: try again in a second. */
+		log_warn("spa: out of memory expiring grants; retrying");
+		uv_timer_start(&s->timer, on_expire, 1000, 0);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct spa_grant *g = spa_table_get(s->table, i);
+		if (g->expires_ms <= now)
+			gone[k++] = *g;
+	}
+	spa_table_expire(s->table, now, NULL, NULL);
+	/* Revoked after they left the table: a backend rebuilds from it. */
+	for (size_t i = 0; i < k; i++) {
+		log_info("spa: grant expired: %s %s/%u (identity %s)",
+			 addr_text(&gone[i].src, a, sizeof(a)),
+			 gone[i].proto == SPA_PROTO_TCP ? "tcp" : "udp", gone[i].port,
+			 gone[i].identity);
+		if (s->ops.revoke(s->ctx, &gone[i], err) != 0)
+			log_warn("spa: %s", err);
+	}
+	free(gone);
+	rearm(s);
+}
+
+static void grant_all(struct spa *s, const struct spa_request *req, struct spa_grant *g,
+		      const char *peer)
+{
+	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
+	unsigned secs = req->timeout_s ? req->timeout_s : s->grant_timeout_s;
+	uint64_t now = wall_ms();
+	g->expires_ms = now + (uint64_t)secs * 1000;
+	for (unsigned i = 0; i < req->naccess; i++) {
+		g->proto = req->access[i].proto;
+		g->port = req->access[i].port;
+		enum spa_table_result r = spa_table_add(s->table, g, now);
+		if (r == SPA_TABLE_FULL) {
+			log_peer(LOG_LVL_WARN, "knock from %s: max_grants reached, nothing opened",
+				 peer);
+			break;
+		}
+		if (s->ops.grant(s->ctx, g, err) != 0) {
+			log_peer(LOG_LVL_WARN, "knock from %s: %s", peer, err);
+			if (r != SPA_TABLE_ADDED)
+				continue;
+			/* Undone in the backend too: some listeners may have taken it. */
+			spa_table_remove(s->table, g);
+			if (s->ops.revoke(s->ctx, g, err) != 0)
+				log_warn("spa: %s", err);
+			continue;
+		}
+		log_info("spa: %s %s/%u for %s, %u s (identity %s, label '%s')",
+			 r == SPA_TABLE_ADDED ? "granted" : "extended grant",
+			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port,
+			 addr_text(&g->src, a, sizeof(a)), secs, g->identity, req->label);
+	}
+	rearm(s);
+}
+
+/* ---- receiving ---- */
+
+/*
+ * try_fwknop: wired by the fwknop decoder (spa/fwknop.c): fwknop_decode()
+ * for each identity i with s->ids[i].has_fwknop (keys in s->ids[i].fwknop);
+ * 1 with req->owner = i, -1 (authenticated, malformed) with ${why}, 0 when
+ * no identity's HMAC matches. Until then no datagram is a fwknop packet.
+ */
+static int try_fwknop(struct spa *s, const uint8_t *pkt, size_t len, struct spa_request *req,
+		      char *why)
+{
+	(void)s;
+	(void)pkt;
+	(void)len;
+	(void)req;
+	(void)why;
+	return 0;
+}
+
+/* decode_ik: mac1 (one HMAC), then the source's DH budget, then the DH. */
+static int decode_ik(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+		     struct spa_request *req, char *why)
+{
+	struct abuse_source src;
+	memset(req, 0, sizeof(*req));
+	if (!spa_ik_mac1(s->ik, pkt, len, why))
+		return 0;
+	if (abuse_source_from(sa, &src) != 0 || s->dh == NULL ||
+	    !dhrate_take(s->dh, &src, wall_ms())) {
+		snprintf(why, SPA_WHY_MAX, "DH budget of the source spent (dh_rate)");
+		return 0;
+	}
+	return spa_ik_decode(s->ik, pkt, len, req, why);
+}
+
+static const char *replay_reason(enum replay_verdict v)
+{
+	switch (v) {
+	case REPLAY_OK:
+		return NULL;
+	case REPLAY_STALE:
+		return "timestamp outside replay_window";
+	case REPLAY_SEEN:
+		return "replayed knock";
+	case REPLAY_FULL:
+		return "knock cache full";
+	case REPLAY_QUOTA:
+		break;
+	}
+	return "knock quota full";
+}
+
+/*
+ * refuse(s, sa, ident, why): log one refusal through the SPA's own copy of
+ * the peer-line limit, so a flood costs no formatting: the sender's
+ * address is only turned into text for a line that is written.
+ */
+static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, const char *why)
+{
+	struct spa_addr src;
+	uint16_t port = 0;
+	char a[INET6_ADDRSTRLEN];
+	if (!log_limit_allow(&s->limit, uv_now(s->loop) / 1000))
+		return;
+	addr_from(sa, &src, &port);
+	if (ident != NULL)
+		log_info("knock from %s:%u (identity %s) refused: %s",
+			 addr_text(&src, a, sizeof(a)), port, ident, why);
+	else
+		log_info("knock from %s:%u refused: %s", addr_text(&src, a, sizeof(a)), port, why);
+}
+
+/* decode(s, pkt, len, sa, req, why): as spa_decode(), for every kind; owner = identity index. */
+static int decode(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+		  struct spa_request *req, char *why)
+{
+	int r;
+	if (pkt[0] == SPA_KIND_IK)
+		return decode_ik(s, pkt, len, sa, req, why);
+	if (pkt[0] == SPA_KIND_PSK) {
+		r = spa_decode(s->keys, pkt, len, req, why);
+		if (r != 0)
+			req->owner = s->psk_owner[req->owner];
+		return r;
+	}
+	/* fwknop's datagrams are base64 text: their first byte is never 0x01 or 0x02. */
+	snprintf(why, SPA_WHY_MAX, "not a knock");
+	return try_fwknop(s, pkt, len, req, why);
+}
+
+/* judge(s, pkt, len, sa): 1 when the knock became grants, else 0 (refused, logged). */
+static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa)
+{
+	struct spa_request req;
+	struct spa_addr src;
+	struct spa_grant g;
+	uint16_t sport = 0;
+	char why[SPA_WHY_MAX], a[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
+	if (len > SPA_DATAGRAM_MAX) {
+		snprintf(why, sizeof(why), "datagram of %zu bytes", len);
+		return refuse(s, sa, NULL, why), 0;
+	}
+	if (s->banned != NULL && s->banned(s->arg, sa))
+		return refuse(s, sa, NULL, "banned"), 0;
+	int r = decode(s, pkt, len, sa, &req, why);
+	if (r <= 0 || req.owner >= s->nids)
+		return refuse(s, sa, NULL, why), 0;
+	const struct spa_ident *id = &s->ids[req.owner];
+	uint64_t now = wall_ms();
+	const char *rr = replay_reason(replay_check_as(s->rp, req.id, req.ts_ms, now, req.owner));
+	if (rr != NULL)
+		return refuse(s, sa, id->name, rr), 0;
+	/* On disk before anything opens: a restart must not take it twice. */
+	if (s->rf != NULL &&
+	    replay_file_append(s->rf, req.id, req.ts_ms + (uint64_t)s->window_s * 1000,
+			       req.owner) != 0)
+		return refuse(s, sa, id->name, "not recorded (state directory)"), 0;
+	addr_from(sa, &src, &sport);
+	if (judge_policy(s, id, &req, &src, &g, why) != 0)
+		return refuse(s, sa, id->name, why), 0;
+	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
+	grant_all(s, &req, &g, peer);
+	return 1;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct spa *s = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)s->rxbuf, SPA_MMSG * SPA_SLOT);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+		    unsigned flags)
+{
+	(void)flags;
+	/* nread 0 with no address: nothing (or, with recvmmsg, the buffer's release). */
+	if (nread <= 0 || addr == NULL)
+		return;
+	struct spa *s = h->data;
+	if (judge(s, (const uint8_t *)buf->base, (size_t)nread, addr))
+		s->accepted++;
+	else
+		s->refused++;
+}
+
+static int bind_one(struct spa *s, const struct sockaddr *sa, const char *spec, char *err)
+{
+	if (s->nudp >= SPA_SOCKETS_MAX) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen: too many addresses (max %d)",
+			 SPA_SOCKETS_MAX);
+		return -1;
+	}
+	uv_udp_t *u = &s->udp[s->nudp];
+	int rc = uv_udp_init_ex(s->loop, u, sa->sa_family | UV_UDP_RECVMMSG);
+	if (rc != 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
+		return -1;
+	}
+	u->data = s;
+	s->nudp++;
+	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
+	rc = uv_udp_bind(u, sa, sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_udp_recv_start(u, on_alloc, on_recv);
+	if (rc != 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char name[INET6_ADDRSTRLEN];
+	struct spa_addr a;
+	uint16_t port = 0;
+	if (uv_udp_getsockname(u, (struct sockaddr *)&ss, &len) == 0) {
+		addr_from((struct sockaddr *)&ss, &a, &port);
+		log_info("spa: knocks on %s%s%s:%u (udp)", ss.ss_family == AF_INET6 ? "[" : "",
+			 addr_text(&a, name, sizeof(name)), ss.ss_family == AF_INET6 ? "]" : "",
+			 port);
+	}
+	return 0;
+}
+
+static int bind_all(struct spa *s, const struct config_spa *c, char *err)
+{
+	for (size_t i = 0; i < c->nlisten; i++) {
+		const struct net_endpoint *ep = &c->listen[i];
+		char port[8], spec[NET_HOST_MAX + 16];
+		struct addrinfo hints = {.ai_family = AF_UNSPEC,
+					 .ai_socktype = SOCK_DGRAM,
+					 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+				*res = NULL;
+		snprintf(port, sizeof(port), "%u", (unsigned)ep->port);
+		net_format_endpoint(ep, spec, sizeof(spec));
+		const char *host = strcmp(ep->host, "*") == 0 ? NULL : ep->host;
+		int g = getaddrinfo(host, port, &hints, &res);
+		if (g != 0) {
+			snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec,
+				 gai_strerror(g));
+			return -1;
+		}
+		int rc = 0;
+		for (struct addrinfo *ai = res; ai != NULL && rc == 0; ai = ai->ai_next)
+			rc = bind_one(s, ai->ai_addr, spec, err);
+		freeaddrinfo(res);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- backends ---- */
+
+static int backend_listener(struct spa *s, char *err)
+{
+	s->fl = fw_listener_new(s->table);
+	if (s->fl == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
+		return -1;
+	}
+	fw_listener_ops(&s->ops);
+	s->ctx = s->fl;
+	return 0;
+}
+
+/*
+ * backend_nftables: wired by the lead to spa/fw_nft.c's constructor (it sets
+ * s->ops and s->ctx); until then a configuration that asks for it fails.
+ */
+static int backend_nftables(struct spa *s, const struct config_spa *c, char *err)
+{
+	(void)s;
+	(void)c;
+	snprintf(err, SPA_GRANT_ERR_MAX, "[spa] backend = nftables: nftables backend not built");
+	return -1;
+}
+
+int spa_new(const struct spa_params *p, struct spa **out, char *err)
+{
+	const struct config_spa *c = &p->cfg->spa;
+	struct spa *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (s == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
+		return -1;
+	}
+	s->loop = p->loop;
+	s->window_s = p->cfg->replay_window_s;
+	s->grant_timeout_s = c->grant_timeout_s;
+	s->banned = p->banned;
+	s->limit.rate = p->cfg->log_rate;
+	s->dh = p->dh;
+	s->arg = p->arg;
+	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
+	s->table = spa_table_new(c->max_grants);
+	s->rp = replay_new(s->window_s, c->knock_cache);
+	/* One key holder must not fill the cache that protects the others. */
+	s->quota = p->cfg->replay_quota < c->knock_cache ? p->cfg->replay_quota : c->knock_cache;
+	if (s->rxbuf == NULL || s->table == NULL || s->rp == NULL ||
+	    spa_set_keys(s, p->cfg, p->tags) != 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
+		goto fail;
+	}
+	if ((c->backend == CONFIG_SPA_NFTABLES ? backend_nftables(s, c, err)
+					       : backend_listener(s, err)) != 0)
+		goto fail;
+	if (p->state_dir != NULL) {
+		char rerr[REPLAY_FILE_ERR_MAX];
+		s->rf = replay_file_open_name(s->loop, p->state_dir, REPLAY_FILE_KNOCKS, 0, s->rp,
+					      s->tags, s->nids, wall_ms(), rerr);
+		if (s->rf == NULL) {
+			snprintf(err, SPA_GRANT_ERR_MAX, "%s", rerr);
+			goto fail;
+		}
+	}
+	if (s->ops.start(s->ctx, err) != 0)
+		goto fail;
+	/* From the first handle on, ${s} is the owner's to free after its walk. */
+	*out = s;
+	uv_timer_init(s->loop, &s->timer);
+	s->timer.data = s;
+	if (bind_all(s, c, err) != 0)
+		return -1;
+	log_info("spa: backend %s, grant_timeout %u s, max_grants %u", s->ops.name,
+		 s->grant_timeout_s, c->max_grants);
+	return 0;
+fail:
+	spa_free(s);
+	return -1;
+}
+
+int spa_guard(struct spa *s, int fd, char *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (s->nguarded >= SPA_TUNNEL_PORTS_MAX ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "spa: cannot guard listener");
+		return -1;
+	}
+	struct spa_addr a;
+	uint16_t port = 0;
+	addr_from((struct sockaddr *)&ss, &a, &port);
+	if (s->fl != NULL && fw_listener_guard(s->fl, fd, err) != 0)
+		return -1;
+	s->guarded[s->nguarded] = fd;
+	s->tunnel_ports[s->nguarded++] = port;
+	return 0;
+}
+
+void spa_unguard(struct spa *s, int fd)
+{
+	if (s == NULL)
+		return;
+	fw_listener_unguard(s->fl, fd);
+	for (size_t i = 0; i < s->nguarded; i++) {
+		if (s->guarded[i] != fd)
+			continue;
+		s->guarded[i] = s->guarded[s->nguarded - 1];
+		s->tunnel_ports[i] = s->tunnel_ports[s->nguarded - 1];
+		s->nguarded--;
+		return;
+	}
+}
+
+void spa_accepted(struct spa *s, int fd)
+{
+	if (s != NULL && s->fl != NULL)
+		fw_listener_accepted(fd);
+}
+
+void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len)
+{
+	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
+	int family = len == 4 ? AF_INET : AF_INET6;
+	if (s == NULL || (len != 4 && len != 8))
+		return;
+	for (size_t i = 0; i < spa_table_count(s->table);) {
+		struct spa_grant g = *spa_table_get(s->table, i);
+		if (g.src.family != family || memcmp(g.src.addr, bytes, len) != 0) {
+			i++;
+			continue;
+		}
+		spa_table_remove(s->table, &g);
+		log_info("spa: grant revoked (source banned): %s %s/%u",
+			 addr_text(&g.src, a, sizeof(a)), g.proto == SPA_PROTO_TCP ? "tcp" : "udp",
+			 g.port);
+		if (s->ops.revoke(s->ctx, &g, err) != 0)
+			log_warn("spa: %s", err);
+	}
+	rearm(s);
+}
+
+void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_grant *g),
+		    void *arg)
+{
+	if (s != NULL)
+		spa_table_each(s->table, fn, arg);
+}
+
+void spa_get_stats(const struct spa *s, struct spa_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (s == NULL)
+		return;
+	st->knocks_accepted = s->accepted;
+	st->knocks_refused = s->refused;
+	st->grants = spa_table_count(s->table);
+}
+
+const char *spa_backend_name(const struct spa *s)
+{
+	return s != NULL && s->ops.name != NULL ? s->ops.name : "none";
+}
+
+void spa_free(struct spa *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ops.stop != NULL)
+		s->ops.stop(s->ctx);
+	fw_listener_free(s->fl);
+	replay_file_close(s->rf);
+	replay_free(s->rp);
+	spa_table_free(s->table);
+	spa_keys_free(s->keys);
+	spa_ik_free(s->ik);
+	ids_free(s->ids, s->nids);
+	free(s->psk_owner);
+	free(s->tags);
+	free(s->rxbuf);
+	free(s);
+}
