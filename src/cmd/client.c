@@ -81,8 +81,8 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
-	uv_timer_t relisten; /* re-asks for -R ports after a handover (client_remote.retries) */
-	uv_timer_t knock_wait;		/* knock sent; connect when it fires */
+	uv_timer_t relisten;   /* re-asks for -R ports after a handover (client_remote.retries) */
+	uv_timer_t knock_wait; /* knock sent; connect when it fires */
 	const struct addrinfo *knocked; /* the address knocked on */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;
@@ -692,10 +692,11 @@ static int send_knock(struct client *cl, const struct addrinfo *a)
 	int rc = knock_send_to(&k, &req, (struct sockaddr *)&ss, a->ai_addrlen, NULL, err);
 	crypto_wipe(&k, sizeof(k));
 	if (rc != 0) {
-		log_warn("knock on %s port %u: %s", cl->server_name, cl->cfg.knock_port, err);
+		log_warn("knock failed server=%s port=%u error=%s", cl->server_name,
+			 cl->cfg.knock_port, log_q(err));
 		return -1;
 	}
-	log_info("knocked on %s port %u for tcp/%u", cl->server_name, cl->cfg.knock_port,
+	log_info("knocked server=%s port=%u access=tcp/%u", cl->server_name, cl->cfg.knock_port,
 		 (unsigned)cl->cfg.server.port);
 	return 0;
 }

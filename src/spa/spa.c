@@ -339,7 +339,7 @@ static void on_expire(uv_timer_t *t)
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	if (gone == NULL) {
 		/* Nothing leaves the table unrevoked: try again in a second. */
-		log_warn("spa: out of memory expiring grants; retrying");
+		log_warn("out of memory expiring grants, retrying");
 		uv_timer_start(&s->timer, on_expire, 1000, 0);
 		return;
 	}
@@ -351,12 +351,12 @@ static void on_expire(uv_timer_t *t)
 	spa_table_expire(s->table, now, NULL, NULL);
 	/* Revoked after they left the table: a backend rebuilds from it. */
 	for (size_t i = 0; i < k; i++) {
-		log_info("spa: grant expired: %s %s/%u (identity %s)",
+		log_info("grant expired src=%s access=%s/%u key=%s",
 			 addr_text(&gone[i].src, a, sizeof(a)),
 			 gone[i].proto == SPA_PROTO_TCP ? "tcp" : "udp", gone[i].port,
 			 gone[i].identity);
 		if (s->ops.revoke(s->ctx, &gone[i], err) != 0)
-			log_warn("spa: %s", err);
+			log_warn("backend failed error=%s", log_q(err));
 	}
 	free(gone);
 	rearm(s);
@@ -374,24 +374,25 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 		g->port = req->access[i].port;
 		enum spa_table_result r = spa_table_add(s->table, g, now);
 		if (r == SPA_TABLE_FULL) {
-			log_peer(LOG_LVL_WARN, "knock from %s: max_grants reached, nothing opened",
-				 peer);
+			log_peer(LOG_LVL_WARN,
+				 "knock refused peer=%s reason=\"max_grants reached\"", peer);
 			break;
 		}
 		if (s->ops.grant(s->ctx, g, err) != 0) {
-			log_peer(LOG_LVL_WARN, "knock from %s: %s", peer, err);
+			log_peer(LOG_LVL_WARN, "knock refused peer=%s reason=%s", peer, log_q(err));
 			if (r != SPA_TABLE_ADDED)
 				continue;
 			/* Undone in the backend too: some listeners may have taken it. */
 			spa_table_remove(s->table, g);
 			if (s->ops.revoke(s->ctx, g, err) != 0)
-				log_warn("spa: %s", err);
+				log_warn("backend failed error=%s", log_q(err));
 			continue;
 		}
-		log_info("spa: %s %s/%u for %s, %u s (identity %s, label '%s')",
-			 r == SPA_TABLE_ADDED ? "granted" : "extended grant",
-			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port,
-			 addr_text(&g->src, a, sizeof(a)), secs, g->identity, req->label);
+		log_info("%s src=%s access=%s/%u seconds=%u key=%s label=%s",
+			 r == SPA_TABLE_ADDED ? "granted" : "grant extended",
+			 addr_text(&g->src, a, sizeof(a)),
+			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port, secs, g->identity,
+			 log_q(req->label));
 	}
 	rearm(s);
 }
@@ -462,10 +463,11 @@ static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, 
 		return;
 	addr_from(sa, &src, &port);
 	if (ident != NULL)
-		log_info("knock from %s:%u (identity %s) refused: %s",
-			 addr_text(&src, a, sizeof(a)), port, ident, why);
+		log_info("knock refused peer=%s port=%u key=%s reason=%s",
+			 addr_text(&src, a, sizeof(a)), port, ident, log_q(why));
 	else
-		log_info("knock from %s:%u refused: %s", addr_text(&src, a, sizeof(a)), port, why);
+		log_info("knock refused peer=%s port=%u reason=%s", addr_text(&src, a, sizeof(a)),
+			 port, log_q(why));
 }
 
 /* decode(s, pkt, len, sa, req, why): as spa_decode(), for every kind; owner = identity index. */
@@ -572,7 +574,7 @@ static int bind_one(struct spa *s, const struct sockaddr *sa, const char *spec, 
 	uint16_t port = 0;
 	if (uv_udp_getsockname(u, (struct sockaddr *)&ss, &len) == 0) {
 		addr_from((struct sockaddr *)&ss, &a, &port);
-		log_info("spa: knocks on %s%s%s:%u (udp)", ss.ss_family == AF_INET6 ? "[" : "",
+		log_info("knocks listening addr=%s%s%s:%u", ss.ss_family == AF_INET6 ? "[" : "",
 			 addr_text(&a, name, sizeof(name)), ss.ss_family == AF_INET6 ? "]" : "",
 			 port);
 	}
@@ -679,8 +681,8 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->timer.data = s;
 	if (bind_all(s, c, err) != 0)
 		return -1;
-	log_info("spa: backend %s, grant_timeout %u s, max_grants %u", s->ops.name,
-		 s->grant_timeout_s, c->max_grants);
+	log_info("ready backend=%s grant_timeout=%u max_grants=%u", s->ops.name, s->grant_timeout_s,
+		 c->max_grants);
 	return 0;
 fail:
 	spa_free(s);
@@ -740,11 +742,11 @@ void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len)
 			continue;
 		}
 		spa_table_remove(s->table, &g);
-		log_info("spa: grant revoked (source banned): %s %s/%u",
+		log_info("grant revoked reason=banned src=%s access=%s/%u",
 			 addr_text(&g.src, a, sizeof(a)), g.proto == SPA_PROTO_TCP ? "tcp" : "udp",
 			 g.port);
 		if (s->ops.revoke(s->ctx, &g, err) != 0)
-			log_warn("spa: %s", err);
+			log_warn("backend failed error=%s", log_q(err));
 	}
 	rearm(s);
 }
