@@ -2,7 +2,7 @@
 BUILD    ?= build
 CC       ?= cc
 OPT      ?= -O2
-PKGS     := libuv inih libcrypto libnftables
+PKGS     := libuv inih libcrypto libnftables hiredis
 CFLAGS   ?= $(OPT) -g
 # snprintf truncation is how we bound untrusted text, not a bug to warn about.
 CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -Isrc -MMD -MP \

@@ -27,6 +27,7 @@ struct schema {
 	int server_line;	/* where [server] was, to refuse a second one */
 	struct config_key *key; /* the current [key], or NULL in [server] */
 	int in_spa;		/* in [spa] */
+	int in_fleet;		/* in [fleet] */
 };
 
 /* Repeat a bad setting name only if it looks like one: it might be a pasted key. */
@@ -61,6 +62,7 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 		sc->server_line = ini_line(in);
 		sc->key = NULL;
 		sc->in_spa = 0;
+		sc->in_fleet = 0;
 		return 0;
 	}
 	if (strcmp(type, "spa") == 0) {
@@ -76,9 +78,26 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 		sc->srv->spa.section_line = ini_line(in);
 		sc->key = NULL;
 		sc->in_spa = 1;
+		sc->in_fleet = 0;
 		return 0;
 	}
 	sc->in_spa = 0;
+	sc->in_fleet = 0;
+	if (strcmp(type, "fleet") == 0) {
+		if (*name) {
+			ini_fail(in, "[fleet] takes no name");
+			return -1;
+		}
+		if (sc->srv->fleet.section_line) {
+			ini_fail(in, "second [fleet] section (first on line %d)",
+				 sc->srv->fleet.section_line);
+			return -1;
+		}
+		sc->srv->fleet.section_line = ini_line(in);
+		sc->key = NULL;
+		sc->in_fleet = 1;
+		return 0;
+	}
 	if (strcmp(type, "key") != 0)
 		return 1;
 	if (config_valid_name(name, "key", why) < 0) {
@@ -105,14 +124,17 @@ static int on_section(void *arg, struct ini *in, const char *type, const char *n
 static int on_setting(void *arg, struct ini *in, const char *key, const char *value)
 {
 	struct schema *sc = arg;
-	enum settings_scope scope = sc->in_spa ? SETTINGS_IN_SPA
-				    : sc->key  ? SETTINGS_IN_KEY
-					       : SETTINGS_IN_SERVER;
+	enum settings_scope scope = sc->in_fleet ? SETTINGS_IN_FLEET
+				    : sc->in_spa ? SETTINGS_IN_SPA
+				    : sc->key	 ? SETTINGS_IN_KEY
+						 : SETTINGS_IN_SERVER;
 	const struct setting *s = settings_find(SETTINGS_SERVER, scope, key);
 	char why[CONFIG_ERR_MAX], where[CONFIG_NAME_MAX + 8];
 
 	if (!s) {
-		if (sc->in_spa)
+		if (sc->in_fleet)
+			snprintf(where, sizeof(where), "[fleet]");
+		else if (sc->in_spa)
 			snprintf(where, sizeof(where), "[spa]");
 		else if (sc->key)
 			snprintf(where, sizeof(where), "[key %s]", sc->key->name);
@@ -123,9 +145,10 @@ static int on_setting(void *arg, struct ini *in, const char *key, const char *va
 	}
 	if (s->type != SETTINGS_LIST && ini_once(in, s->key) < 0)
 		return -1;
-	void *base = sc->in_spa ? (void *)&sc->srv->spa
-		     : sc->key	? (void *)sc->key
-				: (void *)sc->srv;
+	void *base = sc->in_fleet ? (void *)&sc->srv->fleet
+		     : sc->in_spa ? (void *)&sc->srv->spa
+		     : sc->key	  ? (void *)sc->key
+				  : (void *)sc->srv;
 	if (settings_apply(s, base, value, ini_dir(in), why) < 0) {
 		ini_fail(in, "%s", why);
 		return -1;
@@ -134,7 +157,7 @@ static int on_setting(void *arg, struct ini *in, const char *key, const char *va
 }
 
 static const struct ini_schema server_schema = {
-    .sections = "[server], [spa] or [key NAME]",
+    .sections = "[server], [spa], [fleet] or [key NAME]",
     .section = on_section,
     .setting = on_setting,
 };
@@ -575,7 +598,9 @@ static int apply_flags(const struct settings_argv *a, struct config_server *c, c
 			continue;
 		}
 		/* -l replaces the file's list, as every flag overrides the file. */
-		void *base = fl->s->scope == SETTINGS_IN_SPA ? (void *)&c->spa : (void *)c;
+		void *base = fl->s->scope == SETTINGS_IN_SPA	 ? (void *)&c->spa
+			     : fl->s->scope == SETTINGS_IN_FLEET ? (void *)&c->fleet
+								 : (void *)c;
 		if ((fl->s->flags & SETTINGS_F_REPLACE) && idx < 256 && !replaced[idx]) {
 			fl->s->clear(base);
 			replaced[idx] = 1;

@@ -25,10 +25,11 @@ enum { QUOTE_MAX = 64, HELP_COL = 30, HELP_WIDTH = 79 };
 
 #define NUM(a) (sizeof(a) / sizeof((a)[0]))
 /* Where an entry's value goes: its scope and the field in that scope's struct. */
-#define SRV(f) .scope = SETTINGS_IN_SERVER, .offset = offsetof(struct config_server, f)
-#define KEY(f) .scope = SETTINGS_IN_KEY, .offset = offsetof(struct config_key, f)
-#define CLI(f) .scope = SETTINGS_IN_PROFILE, .offset = offsetof(struct config_client, f)
-#define SPA(f) .scope = SETTINGS_IN_SPA, .offset = offsetof(struct config_spa, f)
+#define SRV(f)	 .scope = SETTINGS_IN_SERVER, .offset = offsetof(struct config_server, f)
+#define KEY(f)	 .scope = SETTINGS_IN_KEY, .offset = offsetof(struct config_key, f)
+#define CLI(f)	 .scope = SETTINGS_IN_PROFILE, .offset = offsetof(struct config_client, f)
+#define SPA(f)	 .scope = SETTINGS_IN_SPA, .offset = offsetof(struct config_spa, f)
+#define FLEET(f) .scope = SETTINGS_IN_FLEET, .offset = offsetof(struct config_fleet, f)
 
 static int say(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -460,6 +461,43 @@ static int apply_spa_listen(const struct setting *s, void *base, const char *val
 static void clear_spa_listen(void *base)
 {
 	((struct config_spa *)base)->nlisten = 0;
+}
+
+/* [fleet] redis: redis://HOST:PORT[/DB] with HOST an IP literal (no blocking name
+ * lookup on the loop), unix:/absolute/path, or none. */
+static int apply_fleet_redis(const struct setting *s, void *base, const char *value,
+			     const char *dir, char *why)
+{
+	struct config_fleet *c = base;
+	(void)dir;
+	if (strcmp(value, "none") == 0) {
+		c->redis[0] = '\0';
+		return 0;
+	}
+	if (strlen(value) > CONFIG_PATH_MAX)
+		return say(why, "%s: too long", s->key);
+	if (strncmp(value, "unix:/", 6) != 0 && strncmp(value, "redis://", 8) != 0)
+		return say(why, "%s '%s': expected redis://HOST:PORT/DB or unix:/path", s->key,
+			   value);
+	snprintf(c->redis, sizeof(c->redis), "%s", value);
+	return 0;
+}
+
+/* [fleet] name and prefix: printable words, no space (they go into keys and messages). */
+static int apply_fleet_word(const struct setting *s, void *base, const char *value, const char *dir,
+			    char *why)
+{
+	char *dst = (char *)base + s->offset;
+	(void)dir;
+	if (strlen(value) > CONFIG_NAME_MAX)
+		return say(why, "%s: longer than %d bytes", s->key, CONFIG_NAME_MAX);
+	for (const char *p = value; *p; p++)
+		if (*p <= ' ' || *p >= 127)
+			return say(why, "%s: no spaces or control bytes", s->key);
+	if (strcmp(s->key, "prefix") != 0 && value[0] == '\0')
+		return say(why, "%s: empty", s->key);
+	snprintf(dst, CONFIG_NAME_MAX + 1, "%s", value);
+	return 0;
 }
 
 /* spa_access: tcp/N or udp/N, N in 1..65535. */
@@ -1038,6 +1076,71 @@ static const struct setting server_table[] = {
      .def = "65536",
      .help = "[spa]: accepted knocks remembered (and persisted in knock.log) to refuse "
 	     "replays"},
+    {.key = "redis",
+     .flag = "fleet-redis",
+     .arg = "URL",
+     .type = SETTINGS_VALUE,
+     FLEET(redis),
+     .def = "none",
+     .help = "[fleet]: the Redis the gateways share replay, bans and grants through: "
+	     "redis://IP:PORT/DB or unix:/path; none: no fleet",
+     .apply = apply_fleet_redis},
+    {.key = "name",
+     .flag = "fleet-name",
+     .arg = "NAME",
+     .type = SETTINGS_VALUE,
+     FLEET(name),
+     .help = "[fleet]: this gateway's name in logs, status and grants' origin (default: "
+	     "the host name)",
+     .apply = apply_fleet_word},
+    {.key = "prefix",
+     .flag = "fleet-prefix",
+     .arg = "TEXT",
+     .type = SETTINGS_VALUE,
+     FLEET(prefix),
+     .def = "postern:",
+     .help = "[fleet]: prefix of every Redis key and channel, so several fleets share one "
+	     "Redis",
+     .apply = apply_fleet_word},
+    {.key = "password_file",
+     .flag = "fleet-password-file",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     FLEET(password_file),
+     .help = "[fleet]: file holding the Redis password (AUTH); none: no AUTH"},
+    {.key = "timeout",
+     .flag = "fleet-timeout",
+     .arg = "MS",
+     .type = SETTINGS_UINT,
+     FLEET(timeout_ms),
+     .min = 10,
+     .max = 10000,
+     .scale = 1,
+     .unit = "milliseconds",
+     .def = "200",
+     .help = "[fleet]: longest wait for a Redis connect or answer; then the gateway "
+	     "serves from its local state (or refuses, with fail_closed)"},
+    {.key = "fail_closed",
+     .flag = "fleet-fail-closed",
+     .arg = "yes|no",
+     .type = SETTINGS_BOOL,
+     FLEET(fail_closed),
+     .def = "no",
+     .help = "[fleet]: while Redis is down or slow, refuse new sessions and knocks "
+	     "instead of risking a replay across gateways",
+     .words = "yes or no"},
+    {.key = "max_pending",
+     .flag = "fleet-max-pending",
+     .arg = "N",
+     .type = SETTINGS_UINT,
+     FLEET(max_pending),
+     .min = 16,
+     .max = 65536,
+     .scale = 1,
+     .unit = "commands",
+     .def = "1024",
+     .help = "[fleet]: Redis commands in flight; beyond it a session is judged as with "
+	     "Redis down"},
     {.key = "spa_access",
      .flag = "spa-access",
      .arg = "tcp/N|udp/N",
@@ -1646,10 +1749,11 @@ static const char *type_name(enum settings_type t)
 
 const char *settings_scope_name(enum settings_scope s)
 {
-	return s == SETTINGS_IN_SERVER ? "[server]"
-	       : s == SETTINGS_IN_KEY  ? "[key]"
-	       : s == SETTINGS_IN_SPA  ? "[spa]"
-				       : "[profile]";
+	return s == SETTINGS_IN_SERVER	? "[server]"
+	       : s == SETTINGS_IN_KEY	? "[key]"
+	       : s == SETTINGS_IN_SPA	? "[spa]"
+	       : s == SETTINGS_IN_FLEET ? "[fleet]"
+					: "[profile]";
 }
 
 void settings_print(enum settings_role role, FILE *f)

@@ -22,7 +22,8 @@ enum settings_scope {
 	SETTINGS_IN_SERVER = 1,
 	SETTINGS_IN_KEY,
 	SETTINGS_IN_PROFILE,
-	SETTINGS_IN_SPA
+	SETTINGS_IN_SPA,
+	SETTINGS_IN_FLEET /* struct config_fleet, the [fleet] section (config_server.fleet) */
 };
 
 enum settings_type {

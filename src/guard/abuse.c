@@ -563,6 +563,26 @@ int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 	return ban;
 }
 
+int abuse_ban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms, uint64_t until_ms)
+{
+	struct abuse_source k;
+	if (a == NULL || normalize(src, &k) != 0 || abuse_exempt(a, &k) || until_ms <= now_ms)
+		return 0;
+	a->now_ms = now_ms;
+	uint32_t i = find_or_add(a, &k);
+	if (i == NIL)
+		return 0;
+	struct src *s = &a->srcs[i];
+	/* A longer local ban stands: the fleet only ever adds protection. */
+	if (s->banned_until_ms >= until_ms)
+		return 0;
+	int fresh = s->banned_until_ms <= now_ms;
+	s->banned_until_ms = until_ms;
+	s->fails = 0;
+	place(a, i);
+	return fresh;
+}
+
 int abuse_is_banned(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 {
 	struct abuse_source k;

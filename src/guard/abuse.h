@@ -88,6 +88,14 @@ void abuse_release(struct abuse *a, const struct abuse_source *src);
 int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
 
 /* abuse_is_banned(a, src, now_ms): 1 while a ban is in force. */
+/*
+ * abuse_ban(a, src, now_ms, until_ms): ban ${src} until ${until_ms} (a ban
+ * another gateway of the fleet reached); an exempt source is not banned and
+ * a ban already lasting longer is kept. Returns 1 if ${src} was not banned
+ * before.
+ */
+int abuse_ban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms, uint64_t until_ms);
+
 int abuse_is_banned(struct abuse *a, const struct abuse_source *src, uint64_t now_ms);
 
 /* abuse_exempt(a, src): 1 if ${src} is covered by a ban_exempt entry. */

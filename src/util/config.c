@@ -128,6 +128,9 @@ void config_server_defaults(struct config_server *c)
 	c->spa.grant_timeout_s = 30;
 	c->spa.max_grants = 1024;
 	c->spa.knock_cache = 65536;
+	snprintf(c->fleet.prefix, sizeof(c->fleet.prefix), "postern:");
+	c->fleet.timeout_ms = 200;
+	c->fleet.max_pending = 1024;
 }
 
 void config_client_defaults(struct config_client *c)

@@ -91,6 +91,18 @@ struct config_spa {
 	int section_line;	  /* where [spa] was, to refuse a second one */
 };
 
+/* [fleet]: replay, bans and grants shared through Redis (fleet/fleet.c). Off while redis is "". */
+struct config_fleet {
+	char redis[CONFIG_PATH_MAX + 1];	 /* redis://HOST:PORT/DB or unix:/path */
+	char name[CONFIG_NAME_MAX + 1];		 /* this gateway; "" = the host name */
+	char prefix[CONFIG_NAME_MAX + 1];	 /* of every key and channel ("postern:") */
+	char password_file[CONFIG_PATH_MAX + 1]; /* AUTH password; "" = none */
+	unsigned timeout_ms;			 /* connect and each command (200) */
+	int fail_closed;			 /* Redis down: refuse new sessions (no) */
+	unsigned max_pending;			 /* commands in flight (1024) */
+	int section_line;			 /* where [fleet] was, to refuse a second one */
+};
+
 struct config_key {
 	char name[CONFIG_NAME_MAX + 1];
 	char key_file[CONFIG_PATH_MAX + 1];
@@ -184,6 +196,7 @@ struct config_server {
 	char pid_file[CONFIG_PATH_MAX + 1];	 /* write the pid here; "" = none */
 	char file[CONFIG_PATH_MAX + 1];		 /* the config file, "" for flags only */
 	struct config_spa spa;			 /* [spa] */
+	struct config_fleet fleet;		 /* [fleet] */
 };
 
 struct config_client {

@@ -35,7 +35,8 @@ static int flagless_ok(const struct setting *s)
 /* Values that are absent unless given: a public key has no default. */
 static int no_default_ok(const struct setting *s)
 {
-	return strncmp(s->key, "public_key", 10) == 0 || strcmp(s->key, "server_key") == 0 ||
+	return (s->scope == SETTINGS_IN_FLEET && strcmp(s->key, "name") == 0) ||
+	       strncmp(s->key, "public_key", 10) == 0 || strcmp(s->key, "server_key") == 0 ||
 	       strcmp(s->key, "passphrase_env") == 0 || strncmp(s->key, "fwknop_", 7) == 0;
 }
 
@@ -60,6 +61,11 @@ static void expect_flag_name(const struct setting *s)
 		if (strcmp(s->key, renamed[i][0]) == 0)
 			snprintf(want, sizeof(want), "%s", renamed[i][1]);
 	/* [spa]'s listen and backend would clash with [server]'s flags. */
+	if (s->scope == SETTINGS_IN_FLEET) {
+		char fl[80];
+		snprintf(fl, sizeof(fl), "fleet-%s", want);
+		snprintf(want, sizeof(want), "%s", fl);
+	}
 	if (s->scope == SETTINGS_IN_SPA && strcmp(s->flag, want) != 0) {
 		char spa[80];
 		snprintf(spa, sizeof(spa), "spa-%s", want);
@@ -177,6 +183,8 @@ static void test_defaults_agree(void **state)
 			check_default(s, key, &key2, sizeof(key2));
 		else if (s->scope == SETTINGS_IN_SPA)
 			check_default(s, &srv.spa, &srv2.spa, sizeof(srv2.spa));
+		else if (s->scope == SETTINGS_IN_FLEET)
+			check_default(s, &srv.fleet, &srv2.fleet, sizeof(srv2.fleet));
 		else
 			check_default(s, &srv, &srv2, sizeof(srv2));
 	}
@@ -275,14 +283,17 @@ static void by_file(const struct setting *s, const char *value, struct outcome *
 	else if (s->scope == SETTINGS_IN_SPA)
 		snprintf(text, sizeof(text), "[spa]\nlisten = 127.0.0.1:1\n%s = %s\n", s->key,
 			 value);
+	else if (s->scope == SETTINGS_IN_FLEET)
+		snprintf(text, sizeof(text), "[fleet]\n%s = %s\n", s->key, value);
 	else
 		snprintf(text, sizeof(text), "[server]\n%s = %s\n", s->key, value);
 	config_server_defaults(&c);
 	o->rc = conf_server_load_string(text, strlen(text), "s.conf", &c, err);
 	if (o->rc == 0) {
-		void *base = s->scope == SETTINGS_IN_KEY   ? (void *)&c.keys[0]
-			     : s->scope == SETTINGS_IN_SPA ? (void *)&c.spa
-							   : (void *)&c;
+		void *base = s->scope == SETTINGS_IN_KEY     ? (void *)&c.keys[0]
+			     : s->scope == SETTINGS_IN_SPA   ? (void *)&c.spa
+			     : s->scope == SETTINGS_IN_FLEET ? (void *)&c.fleet
+							     : (void *)&c;
 		memcpy(o->field, (char *)base + s->offset, field_size(s));
 	}
 	config_server_free(&c);
@@ -309,6 +320,7 @@ static void by_flag(enum settings_role role, const struct setting *s, const char
 	base = s->scope == SETTINGS_IN_PROFILE ? (void *)&cli
 	       : s->scope == SETTINGS_IN_KEY   ? (void *)k
 	       : s->scope == SETTINGS_IN_SPA   ? (void *)&srv.spa
+	       : s->scope == SETTINGS_IN_FLEET ? (void *)&srv.fleet
 					       : (void *)&srv;
 	o->rc = settings_parse_argv(role, "cmd", 3, argv, &a, err);
 	if (o->rc == 0) {
