@@ -31,6 +31,7 @@
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
 #include "spa/spa.h"
+#include "fleet/fleet.h"
 #include "state/replay_file.h"
 #include "guard/policy.h"
 #include "tunnel/channel.h"
@@ -85,7 +86,13 @@ struct conn {
 	struct verify_job *job; /* message 1 on the verification queue */
 	int ik_alg;		/* message 1 is IK (its mac1's suite), or -1: PSK */
 	const struct config_key *key;
-	uint64_t started_ms;	  /* Unix ms of the authentication */
+	uint64_t started_ms; /* Unix ms of the authentication */
+	/* Accepted here, waiting for the fleet's word before message 2 leaves. */
+	struct fleet_op *fop;
+	int fleet_held;
+	size_t fleet_which;
+	uint8_t fleet_reply[HANDSHAKE_MSG_LEN];
+	struct noise_cipher fleet_tx, fleet_rx;
 	struct conn *prev, *next; /* all connections, oldest first */
 };
 
@@ -102,6 +109,7 @@ struct server {
 	struct verify *verify;	/* judges first messages on the thread pool */
 	struct replay_file *rf; /* NULL with state_dir = none */
 	struct spa *spa;	/* [spa]: knocks open the listeners; NULL = SPA off */
+	struct fleet *fleet;	/* [fleet]: shared replay, bans, grants; NULL = alone */
 	uint64_t *tags;		/* per key: its identity tag in the state directory */
 	struct listener listeners[MAX_LISTENERS];
 	size_t nlisteners;   /* slots in use (any state but free) */
@@ -319,6 +327,79 @@ static const char *verdict_reason(const struct server *srv, enum handshake_verdi
 	return handshake_verdict_text(v);
 }
 
+static void accept_session(struct conn *c, size_t which, const uint8_t *reply,
+			   struct noise_cipher *tx, struct noise_cipher *rx)
+{
+	struct server *srv = c->srv;
+	c->key = &srv->cfg.keys[which];
+	c->started_ms = now_ms();
+	srv->sessions_total++;
+	session_set_ident(c->s, c->key);
+	release_pending(c);
+	log_key(c);
+	session_handshake_done(c->s, reply, tx, rx, NULL);
+}
+
+static void fleet_unhold(struct conn *c)
+{
+	fleet_cancel(c->fop);
+	c->fop = NULL;
+	if (!c->fleet_held)
+		return;
+	c->fleet_held = 0;
+	noise_cipher_clear(&c->fleet_tx);
+	noise_cipher_clear(&c->fleet_rx);
+	crypto_wipe(c->fleet_reply, sizeof(c->fleet_reply));
+}
+
+/* Another gateway may have accepted the same message: the fleet's verdict. */
+static void fleet_judged(struct conn *c, size_t which, enum fleet_verdict v, const uint8_t *reply,
+			 struct noise_cipher *tx, struct noise_cipher *rx)
+{
+	if (v == FLEET_SEEN)
+		session_handshake_done(c->s, NULL, NULL, NULL,
+				       "replayed (accepted by another gateway of the fleet)");
+	else if (v == FLEET_DOWN && fleet_fail_closed(c->srv->fleet))
+		session_handshake_done(c->s, NULL, NULL, NULL,
+				       "fleet unreachable (fail_closed): replay not checked");
+	else
+		accept_session(c, which, reply, tx, rx);
+}
+
+static void on_fleet_claim(void *arg, enum fleet_verdict v)
+{
+	struct conn *c = arg;
+	c->fop = NULL;
+	/* The reject delay passed meanwhile: the session refused itself. */
+	if (session_judging(c->s) && c->fleet_held)
+		fleet_judged(c, c->fleet_which, v, c->fleet_reply, &c->fleet_tx, &c->fleet_rx);
+	fleet_unhold(c);
+}
+
+/*
+ * fleet_hold(c, f, ttl, reply, tx, rx): ask the fleet whether the message
+ * is new there too. Returns 0 when the answer comes later (the reply and
+ * ciphers moved into ${c}); otherwise the verdict was given here.
+ */
+static int fleet_hold(struct conn *c, const struct handshake_found *f, uint64_t ttl,
+		      const uint8_t *reply, struct noise_cipher *tx, struct noise_cipher *rx)
+{
+	enum fleet_verdict v = fleet_claim(c->srv->fleet, "tunnel", f->id, sizeof(f->id), ttl,
+					   on_fleet_claim, c, &c->fop);
+	if (v != FLEET_PENDING) {
+		fleet_judged(c, f->which, v, reply, tx, rx);
+		return 1;
+	}
+	c->fleet_held = 1;
+	c->fleet_which = f->which;
+	memcpy(c->fleet_reply, reply, sizeof(c->fleet_reply));
+	c->fleet_tx = *tx;
+	c->fleet_rx = *rx;
+	memset(tx, 0, sizeof(*tx));
+	memset(rx, 0, sizeof(*rx));
+	return 0;
+}
+
 /* The worker found (or did not find) the key; the rest is judged here, on the loop. */
 static void on_verified(void *arg, int found, struct handshake_found *f)
 {
@@ -356,13 +437,11 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 				       "first message not recorded (state directory not writable)");
 		goto out;
 	}
-	c->key = &srv->cfg.keys[f->which];
-	c->started_ms = now_ms();
-	srv->sessions_total++;
-	session_set_ident(c->s, c->key);
-	release_pending(c);
-	log_key(c);
-	session_handshake_done(c->s, reply, &tx, &rx, NULL);
+	uint64_t end = ts + (uint64_t)srv->cfg.replay_window_s * 1000;
+	if (srv->fleet != NULL)
+		fleet_hold(c, f, end > now ? end - now : 1, reply, &tx, &rx);
+	else
+		accept_session(c, f->which, reply, &tx, &rx);
 out:
 	noise_cipher_clear(&tx);
 	noise_cipher_clear(&rx);
@@ -405,14 +484,23 @@ static void on_refused(void *arg, struct session *s, const char *reason)
 	srv->refusals[refusal_kind_of(reason)]++;
 	log_refusal(srv, session_peer(s), reason);
 	pen_add(srv, c);
-	if (!c->held && abuse_fail(srv->abuse, &c->src, now_ms())) {
+	if (c->held)
+		return;
+	uint64_t now = now_ms(), until = now + (uint64_t)srv->cfg.ban_time_s * 1000;
+	if (abuse_fail(srv->abuse, &c->src, now)) {
 		char src[64];
 		log_warn("banned source=%s seconds=%u failures=%u",
 			 abuse_format_source(&c->src, src, sizeof(src)), srv->cfg.ban_time_s,
 			 srv->cfg.ban_threshold);
 		/* A banned source is filtered again, grant or not. */
 		spa_revoke_source(srv->spa, c->src.bytes, c->src.len);
+		fleet_publish_ban(srv->fleet, c->src.bytes, c->src.len, until);
+		return;
 	}
+	if (srv->fleet != NULL && !abuse_is_banned(srv->abuse, &c->src, now) &&
+	    !abuse_exempt(srv->abuse, &c->src))
+		fleet_fail(srv->fleet, c->src.bytes, c->src.len, srv->cfg.ban_threshold,
+			   (uint64_t)srv->cfg.ban_window_s * 1000, until);
 }
 
 /* endpoint_of(f, ep): the target or bind address a frame names. */
@@ -512,6 +600,7 @@ static void on_closed(void *arg, struct session *s, const char *reason)
 	}
 	verify_cancel(c->job);
 	c->job = NULL;
+	fleet_unhold(c);
 	release_pending(c);
 	pen_remove(srv, c);
 	conn_unlink(srv, c);
@@ -825,6 +914,16 @@ static void on_stop_timer(uv_timer_t *t)
 	busypoll_stop(t->loop);
 }
 
+/* Its connections and timers would keep the loop alive; claims in flight are dropped. */
+static void stop_fleet(struct server *srv)
+{
+	for (struct conn *c = srv->head; c != NULL; c = c->next)
+		fleet_unhold(c);
+	spa_set_fleet(srv->spa, NULL);
+	fleet_free(srv->fleet);
+	srv->fleet = NULL;
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
 	struct server *srv = sig->data;
@@ -841,6 +940,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	srv->metrics = NULL;
 	for (struct conn *c = srv->head; c != NULL; c = c->next)
 		session_close(c->s, "server shutting down", 1);
+	stop_fleet(srv);
 	uv_close((uv_handle_t *)&srv->sigint, NULL);
 	uv_close((uv_handle_t *)&srv->sigterm, NULL);
 	uv_close((uv_handle_t *)&srv->sighup, NULL);
@@ -1377,6 +1477,46 @@ static int setup_spa(struct server *srv)
 	return 0;
 }
 
+/* A ban another gateway reached: in force here too, at once. */
+static void on_fleet_ban(void *arg, const uint8_t *bytes, size_t len, uint64_t until_ms,
+			 const char *origin)
+{
+	struct server *srv = arg;
+	struct abuse_source src = {.len = (uint8_t)len};
+	uint64_t now = now_ms();
+	if (len != 4 && len != 8)
+		return;
+	memcpy(src.bytes, bytes, len);
+	if (!abuse_ban(srv->abuse, &src, now, until_ms))
+		return;
+	char name[64];
+	log_warn("banned source=%s seconds=%llu origin=%s",
+		 abuse_format_source(&src, name, sizeof(name)),
+		 (unsigned long long)((until_ms - now + 999) / 1000), log_q(origin));
+	spa_revoke_source(srv->spa, src.bytes, src.len);
+}
+
+static void on_fleet_grant(void *arg, const struct spa_grant *g)
+{
+	struct server *srv = arg;
+	spa_apply_grant(srv->spa, g);
+}
+
+static int setup_fleet(struct server *srv)
+{
+	char err[CONFIG_ERR_MAX];
+	struct fleet_hooks h = {.ban = on_fleet_ban, .grant = on_fleet_grant, .arg = srv};
+	if (srv->cfg.fleet.redis[0] == '\0')
+		return 0;
+	if (fleet_new(srv->loop, &srv->cfg.fleet, &h, &srv->fleet, err) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	log_info("fleet on redis=%s name=%s fail_closed=%s", log_q(srv->cfg.fleet.redis),
+		 log_q(fleet_name(srv->fleet)), srv->cfg.fleet.fail_closed ? "yes" : "no");
+	return 0;
+}
+
 static int setup(struct server *srv)
 {
 	struct abuse_config ac = {
@@ -1451,7 +1591,10 @@ static int setup(struct server *srv)
 			return -1;
 		}
 	}
-	return setup_spa(srv);
+	if (setup_fleet(srv) != 0 || setup_spa(srv) != 0)
+		return -1;
+	spa_set_fleet(srv->spa, srv->fleet);
+	return 0;
 }
 
 /* --- the control socket --- */
@@ -1562,6 +1705,45 @@ static void ctl_grants(struct server *srv, struct ctl_out *o, int json)
 }
 
 /* ctl_status(srv, o, json): the schema is documented in docs/PROTOCOL.md (Control socket). */
+/* The fleet's state: "off", "up" or "degraded" (serving from local state), and since when. */
+static void fleet_status(struct server *srv, struct ctl_out *o, int json)
+{
+	struct fleet_stats st;
+	fleet_get_stats(srv->fleet, &st);
+	const char *state = srv->fleet == NULL ? "off" : st.up ? "up" : "degraded";
+	if (json && srv->fleet == NULL) {
+		ctl_printf(o, ",\"fleet\":{\"state\":\"off\"}");
+		return;
+	}
+	if (json) {
+		ctl_printf(o, ",\"fleet\":{\"state\":\"%s\",\"name\":", state);
+		ctl_json_str(o, fleet_name(srv->fleet));
+		ctl_printf(o,
+			   ",\"since\":%llu,\"fail_closed\":%s,\"claims\":%llu,\"replays\":%llu,"
+			   "\"local\":%llu,\"timeouts\":%llu,\"bans_in\":%llu,\"bans_out\":%llu,"
+			   "\"grants_in\":%llu,\"grants_out\":%llu,\"pending\":%u}",
+			   (unsigned long long)(st.since_ms / 1000),
+			   fleet_fail_closed(srv->fleet) ? "true" : "false",
+			   (unsigned long long)st.claims, (unsigned long long)st.seen,
+			   (unsigned long long)st.down, (unsigned long long)st.timeouts,
+			   (unsigned long long)st.bans_in, (unsigned long long)st.bans_out,
+			   (unsigned long long)st.grants_in, (unsigned long long)st.grants_out,
+			   st.pending);
+		return;
+	}
+	if (srv->fleet == NULL)
+		return;
+	ctl_printf(o,
+		   "fleet %s name %s since %llu s claims %llu replays %llu local %llu timeouts "
+		   "%llu bans in %llu out %llu grants in %llu out %llu\n",
+		   state, fleet_name(srv->fleet),
+		   (unsigned long long)((now_ms() - st.since_ms) / 1000),
+		   (unsigned long long)st.claims, (unsigned long long)st.seen,
+		   (unsigned long long)st.down, (unsigned long long)st.timeouts,
+		   (unsigned long long)st.bans_in, (unsigned long long)st.bans_out,
+		   (unsigned long long)st.grants_in, (unsigned long long)st.grants_out);
+}
+
 static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 {
 	uint64_t now = now_ms();
@@ -1607,8 +1789,11 @@ static void ctl_status(struct server *srv, struct ctl_out *o, int json)
 		ctl_printf(o, "],\"bans\":[");
 	abuse_each_ban(srv->abuse, now, ban_line, &b);
 	if (json)
+		ctl_printf(o, "]");
+	fleet_status(srv, o, json);
+	if (json)
 		ctl_printf(o,
-			   "],\"unauthenticated\":%u,\"refusals_held\":%u,\"reloads\":%u,"
+			   ",\"unauthenticated\":%u,\"refusals_held\":%u,\"reloads\":%u,"
 			   "\"listeners\":%zu}\n",
 			   abuse_pending(srv->abuse), srv->npen, srv->reloads, srv->nlisteners);
 	else
@@ -1640,6 +1825,25 @@ static void ctl_metrics(struct server *srv, struct ctl_out *o)
 		out += st.bytes_out;
 	}
 	abuse_each_ban(srv->abuse, now_ms(), count_ban, &bans);
+	if (srv->fleet != NULL) {
+		struct fleet_stats st;
+		fleet_get_stats(srv->fleet, &st);
+		ctl_printf(
+		    o,
+		    "# HELP postern_fleet_up 1 while Redis answers, 0 while degraded.\n"
+		    "# TYPE postern_fleet_up gauge\npostern_fleet_up %d\n"
+		    "# HELP postern_fleet_claims_total Replay claims, by result.\n"
+		    "# TYPE postern_fleet_claims_total counter\n"
+		    "postern_fleet_claims_total{result=\"replay\"} %llu\n"
+		    "postern_fleet_claims_total{result=\"local\"} %llu\n"
+		    "postern_fleet_claims_total{result=\"first\"} %llu\n"
+		    "# HELP postern_fleet_timeouts_total Redis commands that outlived timeout.\n"
+		    "# TYPE postern_fleet_timeouts_total counter\npostern_fleet_timeouts_total "
+		    "%llu\n",
+		    st.up, (unsigned long long)st.seen, (unsigned long long)st.down,
+		    (unsigned long long)(st.claims - st.seen - st.down),
+		    (unsigned long long)st.timeouts);
+	}
 	ctl_printf(o,
 		   "# HELP postern_sessions Authenticated sessions open now.\n"
 		   "# TYPE postern_sessions gauge\npostern_sessions %u\n",
@@ -1923,6 +2127,7 @@ out:
 	/* A start that failed after opening them: close (and unlink) before the walk does. */
 	ctl_close(srv.ctl);
 	ctl_close(srv.metrics);
+	stop_fleet(&srv);
 	if (srv.loop != NULL) {
 		uv_walk(srv.loop, close_walk, NULL);
 		/* Also lets a verification still on a worker finish. */

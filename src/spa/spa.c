@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "crypto/replay.h"
+#include "fleet/fleet.h"
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
 #include "spa/fw_listener.h"
@@ -75,6 +76,8 @@ struct spa {
 	void *arg;
 	uint64_t accepted, refused;
 	struct log_limit limit; /* refusals logged per second (log_rate) */
+	struct fleet *fleet;	/* spa_set_fleet(): knocks claimed and grants shared; or NULL */
+	struct spa_held *held;	/* knocks waiting for the fleet's word */
 };
 
 static uint64_t wall_ms(void)
@@ -393,9 +396,13 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 			 addr_text(&g->src, a, sizeof(a)),
 			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port, secs, g->identity,
 			 log_q(req->label));
+		fleet_publish_grant(s->fleet, g);
 	}
 	rearm(s);
 }
+
+static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const struct spa_grant *g,
+			    const char *peer, const struct sockaddr *sa);
 
 /* ---- receiving ---- */
 
@@ -519,6 +526,8 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	if (judge_policy(s, id, &req, &src, &g, why) != 0)
 		return refuse(s, sa, id->name, why), 0;
 	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
+	if (s->fleet != NULL)
+		return fleet_hold_knock(s, &req, &g, peer, sa);
 	grant_all(s, &req, &g, peer);
 	return 1;
 }
@@ -773,10 +782,124 @@ const char *spa_backend_name(const struct spa *s)
 	return s != NULL && s->ops.name != NULL ? s->ops.name : "none";
 }
 
+/* ---- the fleet (fleet/fleet.c): knocks claimed fleet-wide, grants shared ---- */
+
+/* A knock accepted here, waiting for the fleet's claim before it opens anything. */
+struct spa_held {
+	struct spa *s;
+	struct spa_held *prev, *next;
+	struct fleet_op *op;
+	struct spa_request req;
+	struct spa_grant g;
+	struct sockaddr_storage sa;
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+static void held_free(struct spa_held *h)
+{
+	struct spa *s = h->s;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		s->held = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	fleet_cancel(h->op);
+	free(h);
+}
+
+static void held_judge(struct spa *s, struct spa_held *h, enum fleet_verdict v)
+{
+	if (v == FLEET_SEEN)
+		refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name,
+		       "replayed (accepted by another gateway of the fleet)");
+	else if (v == FLEET_DOWN && fleet_fail_closed(s->fleet))
+		refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name,
+		       "fleet unreachable (fail_closed)");
+	else
+		grant_all(s, &h->req, &h->g, h->peer);
+}
+
+static void on_knock_claim(void *arg, enum fleet_verdict v)
+{
+	struct spa_held *h = arg;
+	h->op = NULL;
+	/* A reload may have removed the identity meanwhile. */
+	if (h->req.owner < h->s->nids)
+		held_judge(h->s, h, v);
+	held_free(h);
+}
+
+static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const struct spa_grant *g,
+			    const char *peer, const struct sockaddr *sa)
+{
+	struct spa_held *h = calloc(1, sizeof(*h));
+	uint64_t end = req->ts_ms + (uint64_t)s->window_s * 1000, now = wall_ms();
+	if (h == NULL)
+		return refuse(s, sa, s->ids[req->owner].name, "out of memory"), 0;
+	h->s = s;
+	h->req = *req;
+	h->g = *g;
+	memcpy(&h->sa, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in));
+	snprintf(h->peer, sizeof(h->peer), "%s", peer);
+	h->next = s->held;
+	if (s->held)
+		s->held->prev = h;
+	s->held = h;
+	enum fleet_verdict v = fleet_claim(s->fleet, "knock", req->id, sizeof(req->id),
+					   end > now ? end - now : 1, on_knock_claim, h, &h->op);
+	if (v == FLEET_PENDING)
+		return 1;
+	held_judge(s, h, v);
+	held_free(h);
+	return 1;
+}
+
+void spa_set_fleet(struct spa *s, struct fleet *f)
+{
+	if (s == NULL)
+		return;
+	while (f == NULL && s->held != NULL)
+		held_free(s->held);
+	s->fleet = f;
+}
+
+int spa_apply_grant(struct spa *s, const struct spa_grant *g)
+{
+	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
+	uint64_t now = wall_ms();
+	if (s == NULL || g->expires_ms <= now)
+		return -1;
+	enum spa_table_result r = spa_table_add(s->table, g, now);
+	if (r == SPA_TABLE_FULL) {
+		log_warn("fleet grant dropped reason=\"max_grants reached\" origin=%s",
+			 log_q(g->origin));
+		return -1;
+	}
+	if (s->ops.grant(s->ctx, g, err) != 0) {
+		log_warn("fleet grant failed error=%s origin=%s", log_q(err), log_q(g->origin));
+		if (r == SPA_TABLE_ADDED) {
+			spa_table_remove(s->table, g);
+			s->ops.revoke(s->ctx, g, err);
+		}
+		return -1;
+	}
+	log_info("%s src=%s access=%s/%u seconds=%llu key=%s origin=%s",
+		 r == SPA_TABLE_ADDED ? "granted" : "grant extended",
+		 addr_text(&g->src, a, sizeof(a)), g->proto == SPA_PROTO_TCP ? "tcp" : "udp",
+		 g->port, (unsigned long long)((g->expires_ms - now + 999) / 1000),
+		 log_q(g->identity), log_q(g->origin));
+	rearm(s);
+	return 0;
+}
+
 void spa_free(struct spa *s)
 {
 	if (s == NULL)
 		return;
+	spa_set_fleet(s, NULL);
 	if (s->ops.stop != NULL)
 		s->ops.stop(s->ctx);
 	fw_listener_free(s->fl);

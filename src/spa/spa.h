@@ -88,6 +88,23 @@ const char *spa_backend_name(const struct spa *s);
  * handles are the loop's: the owner closes them (a uv_walk) and runs the
  * loop before this. NULL is a no-op.
  */
+struct fleet;
+
+/*
+ * spa_set_fleet(s, f): with ${f}, an accepted knock is claimed fleet-wide
+ * (fleet_claim()) before it opens anything, and every grant made here is
+ * published; NULL drops the knocks waiting for an answer (before
+ * fleet_free()). NULL ${s} is a no-op.
+ */
+void spa_set_fleet(struct spa *s, struct fleet *f);
+
+/*
+ * spa_apply_grant(s, g): a grant another gateway made (g->origin names it):
+ * through this gateway's backend with the same expiry. Returns 0, or -1
+ * (expired, table full, backend failure; logged). NULL ${s}: -1.
+ */
+int spa_apply_grant(struct spa *s, const struct spa_grant *g);
+
 void spa_free(struct spa *s);
 
 #endif
