@@ -1860,12 +1860,12 @@ int settings_parse_argv(enum settings_role role, const char *cmd, int argc, char
 	size_t n;
 	const struct setting *t = settings_table(role, &n);
 	struct option *o = calloc(3 * n + 8, sizeof(*o));
-	char shorts[2 * 64 + 16], what[QUOTE_MAX + 8];
+	char shorts[2 * 128 + 16], what[QUOTE_MAX + 8];
 	int c, rc = -1;
 
 	memset(a, 0, sizeof(*a));
 	a->flags = calloc((size_t)argc + 1, sizeof(*a->flags));
-	if (!o || !a->flags || n > 64 || build_options(t, n, o, shorts) < 0) {
+	if (!o || !a->flags || n > 128 || build_options(t, n, o, shorts) < 0) {
 		snprintf(err, CONFIG_ERR_MAX, "out of memory");
 		goto out;
 	}

@@ -200,7 +200,7 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nlisten 0.0.0.0\n[key a]\nfoo = 1\n", 2, "syntax error"},
     {"[server\n", 1, "syntax error (missing ']')"},
     {"[server] x\n", 1, "unexpected text after ']'"},
-    {"[nope]\n", 1, "unknown section [nope] (expected [server], [spa] or [key NAME])"},
+    {"[nope]\n", 1, "unknown section [nope] (expected [server], [spa], [fleet] or [key NAME])"},
     {"[profile a]\n", 1, "unknown section [profile]"},
     {"[]\n", 1, "unknown section"},
     {"listen = 1.2.3.4:1\n", 1, "setting outside a section"},
