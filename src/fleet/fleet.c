@@ -91,16 +91,17 @@ static void link_drop(struct link *l, const char *why);
 static void update_state(struct fleet *f, const char *why)
 {
 	int up = f->cmd.ready && f->sub.ready;
-	if (up == f->up)
-		return;
-	f->up = up;
-	f->st.since_ms = wall_ms();
-	if (up) {
-		log_info("fleet up redis=%s name=%s", log_q(f->cfg.redis), log_q(f->name));
-		f->logged_down = 0;
-		return;
+	if (up != f->up) {
+		f->up = up;
+		f->st.since_ms = wall_ms();
+		if (up) {
+			log_info("fleet up redis=%s name=%s", log_q(f->cfg.redis), log_q(f->name));
+			f->logged_down = 0;
+			return;
+		}
 	}
-	if (!f->logged_down && !f->freeing) {
+	/* Also when it never came up: a gateway started while Redis is away says so. */
+	if (!up && why[0] && !f->logged_down && !f->freeing) {
 		log_warn("fleet degraded: serving from local state reason=%s fail_closed=%s",
 			 log_q(why), f->cfg.fail_closed ? "yes" : "no");
 		f->logged_down = 1;

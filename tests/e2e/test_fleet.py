@@ -11,9 +11,7 @@ import socket
 import threading
 import time
 
-import noise_probe  # noqa: F401  (the e2e helpers expect it importable)
-from conftest import (echo_roundtrip, forward_spec, free_port, probe, run, wait_port,
-                      wait_until)
+from conftest import echo_roundtrip, forward_spec, free_port, probe, run, wait_until
 
 REDIS = "/usr/bin/redis-server"
 
@@ -101,12 +99,11 @@ def test_first_message_accepted_at_a_is_refused_at_b(pg, tmp, procs, relays, ech
 def test_ban_at_a_applies_at_b_within_a_second(pg, tmp, procs):
     redis = Redis(procs, tmp)
     key = pg.keygen()
-    kw = dict(reject_delay="0.1-0.2" if False else "1", ban_threshold=2, ban_window=60,
-              ban_time=60)
+    kw = dict(reject_delay="1", ban_threshold=2, ban_window=60, ban_time=60)
     a = gateway(pg, tmp, key, redis.url, "gw-a", **kw)
     b = gateway(pg, tmp, key, redis.url, "gw-b", **kw)
     wait_up(pg, a, b)
-    junk = bytes(range(256))[:160] * 1
+    junk = bytes(range(160))
     threads = [threading.Thread(target=probe, args=(a.addr, junk, "127.0.0.2", 20))
                for _ in range(2)]
     for t in threads:
@@ -118,8 +115,7 @@ def test_ban_at_a_applies_at_b_within_a_second(pg, tmp, procs):
     b.wait_for_log(r"banned source=127\.0\.0\.2 seconds=\d+ origin=gw-a", timeout=5)
     assert time.monotonic() - banned_at < 1.0, "the ban reached B later than a second"
     assert_silent_reset(b, junk, "banned", source="127.0.0.2")
-    assert any(x.get("source", x.get("addr", "")).startswith("127.0.0.2")
-               for x in status(pg, b)["bans"]) or "127.0.0.2" in json.dumps(status(pg, b)["bans"])
+    assert "127.0.0.2" in json.dumps(status(pg, b)["bans"])
 
 
 def test_redis_down_then_back(pg, tmp, procs, relays, echo_server):
@@ -209,15 +205,18 @@ class SlowProxy:
 
 def test_slow_redis_does_not_stall_handshakes_or_tunnels(pg, tmp, procs, echo_server):
     redis = Redis(procs, tmp)
-    proxy = SlowProxy(("127.0.0.1", redis.port), 0.6)
+    proxy = SlowProxy(("127.0.0.1", redis.port), 0)
     try:
         key = pg.keygen()
         url = f"redis://127.0.0.1:{proxy.port}/0"
         a = gateway(pg, tmp, key, url, "gw-a", extra=["--fleet-timeout", "200"],
                     reject_delay="2-3", ban_threshold=1000)
+        wait_up(pg, a)
         cli = pg.start_client(server=a, key=key, name="client-1",
                               forwards=[forward_spec("127.0.0.1", 0, *echo_server.addr)])
         lport = cli.listen[0][1]
+        # From now on Redis answers 0.6 s late: more than the fleet timeout.
+        proxy.delay = 0.6
         stop = threading.Event()
         worst = [0.0]
 
@@ -243,7 +242,9 @@ def test_slow_redis_does_not_stall_handshakes_or_tunnels(pg, tmp, procs, echo_se
             stop.set()
             th.join(10)
         assert worst[0] < 0.5, f"an echo on another tunnel took {worst[0]:.2f} s"
-        assert fleet_state(pg, a) == "degraded"
+        st = status(pg, a)["fleet"]
+        assert st["timeouts"] >= 1 and st["local"] >= 1, st
+        assert st["state"] == "degraded"
         assert a.count(r"fleet degraded") == 1
     finally:
         proxy.close()
@@ -258,8 +259,7 @@ def test_fail_closed_refuses_while_redis_is_down(pg, tmp, procs):
     redis.stop()
     wait_until(lambda: fleet_state(pg, a) == "degraded", timeout=5, what="A degraded")
     assert status(pg, a)["fleet"]["fail_closed"] is True
-    cli = pg.start_client(server=a, key=key, name="client-closed", wait=False,
-                          extra=["--connect-timeout", "3"] if False else [])
+    cli = pg.start_client(server=a, key=key, name="client-closed", wait=False)
     a.wait_for_log(r"reason=\"?fleet unreachable \(fail_closed\)")
     cli.stop()
 
