@@ -12,6 +12,7 @@ import threading
 import time
 
 from conftest import echo_roundtrip, forward_spec, free_port, probe, run, wait_until
+from test_spa import FILTERED_S, KNOCK, TUNNEL, knock_cmd, net  # noqa: F401 (net: a fixture)
 
 REDIS = "/usr/bin/redis-server"
 
@@ -273,3 +274,75 @@ def test_settings_reject_a_host_name(pg, tmp):
     r = run([pg.bin, "server", "-c", conf])
     assert r.returncode != 0
     assert "not an IP address" in r.stderr
+
+
+# --- knocks (listener backend, in network namespaces; test_spa.py's helpers) ---
+
+def spa_fleet(net, pg, procs, key):
+    """Redis and gateways A (gw4) and B (a second address) in the gateway namespace."""
+    nt = net
+    gw_b = nt.gw4.rsplit(".", 1)[0] + ".3"
+    nt.sh("g", "ip", "addr", "add", f"{gw_b}/24", "dev", nt.if_g)
+    rport = 6379
+    rdir = pg.tmp / "redis-ns"
+    rdir.mkdir()
+    redis = procs.start(nt.ns("g", REDIS, "--port", str(rport), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", str(rdir)), "redis")
+    redis.wait_for_log(r"Ready to accept connections", timeout=10)
+    gws = []
+    for name, addr in (("gw-a", nt.gw4), ("gw-b", gw_b)):
+        conf = pg.tmp / f"{name}.conf"
+        conf.write_text(
+            "[server]\n"
+            f"listen = {addr}:{TUNNEL}\n"
+            f"state_dir = {pg.tmp / ('state-' + name)}\n"
+            f"control = {pg.tmp / (name + '.ctl')}\n"
+            "[spa]\n"
+            f"listen = {addr}:{KNOCK}\n"
+            "backend = listener\n"
+            "grant_timeout = 30\n"
+            "[fleet]\n"
+            f"redis = redis://127.0.0.1:{rport}/0\n"
+            f"name = {name}\n"
+            "[key a]\n"
+            f"key_file = {key}\n"
+            "permit_open = any\n")
+        srv = procs.start(nt.ns("g", pg.bin, "server", "-c", str(conf)), name)
+        srv.watch = True
+        srv.wait_for_log(r"server ready", timeout=15)
+        srv.ctl = pg.tmp / (name + ".ctl")
+        srv.conf = conf
+        gws.append(srv)
+    wait_up(pg, *gws)
+    return gws[0], gws[1], gw_b
+
+
+def test_knock_replayed_to_b_is_refused(net, pg, procs):
+    key = pg.keygen()
+    a, b, gw_b = spa_fleet(net, pg, procs, key)
+    pkt = pg.tmp / "knock.bin"
+    knock_cmd(pg, net, key, "-A", f"tcp/{TUNNEL}", "--save", pkt)
+    a.wait_for_log(r"spa: granted src=%s access=tcp/%d" % (re.escape(net.cl4), TUNNEL))
+    assert net.probe("send", gw_b, KNOCK, pkt, 1) == "silent"
+    b.wait_for_log(r"knock refused peer=%s port=\d+ key=a reason=\"replayed \(accepted by "
+                   r"another gateway" % re.escape(net.cl4))
+
+
+def test_knock_to_a_opens_b(net, pg, procs):
+    key = pg.keygen()
+    a, b, gw_b = spa_fleet(net, pg, procs, key)
+    got = net.probe("connect", gw_b, TUNNEL, FILTERED_S)
+    assert got == "timeout", f"B's tunnel port should look filtered, got {got}"
+    knock_cmd(pg, net, key, "-A", f"tcp/{TUNNEL}")
+    a.wait_for_log(r"spa: granted src=%s access=tcp/%d" % (re.escape(net.cl4), TUNNEL))
+    b.wait_for_log(r"spa: granted src=%s access=tcp/%d seconds=\d+ key=a origin=gw-a"
+                   % (re.escape(net.cl4), TUNNEL), timeout=5)
+    cli = procs.start(net.ns("c", pg.bin, "client", "-k", str(key), "-L", "127.0.0.1:0:127.0.0.1:9",
+                             f"{gw_b}:{TUNNEL}"), "client")
+    cli.watch = True
+    cli.wait_for_log(r"session established ", timeout=15)
+    r = run([pg.bin, "fw-list", "-c", str(b.conf)])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^grant %s tcp/%d .*origin gw-a " % (re.escape(net.cl4), TUNNEL),
+                     r.stdout, re.M), r.stdout
+    assert status(pg, b)["fleet"]["grants_in"] >= 1
