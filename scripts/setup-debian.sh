@@ -10,6 +10,7 @@ pkgs=(
 	openssh-server openssh-client curl iperf3 iproute2 netcat-openbsd
 	valgrind
 	libnftables-dev nftables fwknop-client fwknop-server
+	libhiredis-dev redis-server
 	scdoc debhelper lintian fakeroot systemd man-db bash-completion
 )
 
