@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Fleet benchmark (issue 15): new authenticated sessions per second against one
+server alone and against the same server in a fleet (Redis on loopback, every
+first message claimed there with SET NX PX before message 2 leaves); target: the
+fleet keeps at least 0.8x of the rate alone.
+
+    python3 bench/fleet.py [--quick] [--secs 3] [--conc 2] [--out bench/results]
+
+The load generator is bench/hsrate.c (built here if missing), run against each
+server in turn, alternating, RUNS times; the figure is the median. Redis is a
+private redis-server (no persistence) on a free loopback port, stopped by pid.
+"""
+import argparse
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hsbench  # noqa: E402  (Server, hsrate, the build paths)
+
+REPO = hsbench.REPO
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_hsrate():
+    if hsbench.HSRATE.exists():
+        return
+    subprocess.run(["cc", "-O2", "-Isrc", "-o", str(hsbench.HSRATE), "bench/hsrate.c",
+                    "build/libpostern.a", "-luv", "-lcrypto", "-lpthread", "-linih",
+                    "-lnftables", "-lhiredis"], cwd=REPO, check=True)
+
+
+class Psk(hsbench.Server):
+    """A one-PSK-key server (hsbench.Server with [fleet] appended, or not)."""
+
+    def __init__(self, tmp, name, key, fleet=""):
+        self.dir = tmp / name
+        self.dir.mkdir()
+        conf = self.dir / "server.conf"
+        conf.write_text(
+            "[server]\nlisten = 127.0.0.1:0\nstate_dir = none\nban_exempt = 127.0.0.1\n"
+            "replay_quota = 16777216\nreplay_cache = 16777216\nmax_unauth = 1024\n"
+            "max_unauth_per_source = 1024\nmax_sessions = 20000\nmax_refusals = 16384\n"
+            f"log_rate = 1\n{fleet}[key k]\nkey_file = {key}\npermit_open = any\n")
+        self.log = open(self.dir / "log", "w+")
+        t0 = time.monotonic()
+        self.p = subprocess.Popen([str(hsbench.BIN), "server", "-c", str(conf)],
+                                  stdout=self.log, stderr=subprocess.STDOUT)
+        while True:
+            text = (self.dir / "log").read_text()
+            m = re.search(r"listening addr=127\.0\.0\.1:(\d+)", text)
+            if m and "server ready" in text and (not fleet or "fleet up" in text):
+                self.port = int(m.group(1))
+                break
+            if self.p.poll() is not None or time.monotonic() - t0 > 30:
+                raise SystemExit(f"server {name} did not start:\n{text}")
+            time.sleep(0.02)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--secs", type=float)
+    ap.add_argument("--conc", type=int, default=2)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results"))
+    ap.add_argument("--postern")
+    ap.add_argument("--keep-tmp", action="store_true")
+    a = ap.parse_args()
+    if a.postern:
+        hsbench.BIN = Path(a.postern)
+    secs = a.secs or (1.0 if a.quick else 3.0)
+    runs = 1 if a.quick else 3
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        raise SystemExit("fleet: redis-server missing (scripts/setup-debian.sh)")
+    build_hsrate()
+    tmp = Path(tempfile.mkdtemp(prefix="postern-fleet-bench-"))
+    procs = []
+    try:
+        key = tmp / "k.key"
+        subprocess.run([str(hsbench.BIN), "keygen", "-o", str(key)], check=True,
+                       capture_output=True)
+        port = free_port()
+        (tmp / "redis").mkdir()
+        redis = subprocess.Popen([redis_bin, "--port", str(port), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no", "--dir", str(tmp / "redis")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(redis)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        alone = Psk(tmp, "alone", key)
+        procs.append(alone.p)
+        fleet = Psk(tmp, "fleet", key,
+                    f"[fleet]\nredis = redis://127.0.0.1:{port}/0\nname = bench\n")
+        procs.append(fleet.p)
+        rates = {"alone": [], "fleet": []}
+        for _ in range(runs):
+            for name, srv in (("alone", alone), ("fleet", fleet)):
+                r = hsbench.hsrate("psk", key, "127.0.0.1", srv.port, a.conc, secs)
+                rates[name].append(r["rate"])
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        ratio = med["fleet"] / med["alone"] if med["alone"] else 0.0
+        res = {"mode": "quick" if a.quick else "full", "secs": secs, "conc": a.conc,
+               "runs": runs, "alone_per_s": med["alone"], "fleet_per_s": med["fleet"],
+               "ratio": ratio, "target": 0.8, "all": rates}
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fleet.json").write_text(json.dumps(res, indent=1) + "\n")
+        (out / "fleet.md").write_text(
+            "# Fleet: new sessions per second\n\n"
+            "| server | sessions/s |\n|---|---|\n"
+            f"| alone | {med['alone']:.0f} |\n| fleet (Redis on loopback) | {med['fleet']:.0f} |\n\n"
+            f"Ratio {ratio:.2f} (target >= 0.8); {runs} run(s) of {secs} s, {a.conc} "
+            "connections at a time, median.\n")
+        print(f"fleet: alone {med['alone']:.0f}/s, fleet {med['fleet']:.0f}/s, "
+              f"ratio {ratio:.2f} (target >= 0.8)")
+        return 0
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if not a.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
