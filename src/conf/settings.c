@@ -1107,7 +1107,7 @@ static const struct setting server_table[] = {
      .arg = "FILE",
      .type = SETTINGS_PATH,
      FLEET(password_file),
-     .help = "[fleet]: file holding the Redis password (AUTH); none: no AUTH"},
+     .help = "[fleet]: file holding the Redis password (sent in AUTH); unset: no AUTH"},
     {.key = "timeout",
      .flag = "fleet-timeout",
      .arg = "MS",
