@@ -18,8 +18,8 @@ REDIS = "/usr/bin/redis-server"
 
 
 class Redis:
-    def __init__(self, procs, tmp, port=None, name="redis"):
-        self.procs, self.tmp = procs, tmp
+    def __init__(self, procs, tmp, port=None, name="redis", password=None):
+        self.procs, self.tmp, self.password = procs, tmp, password
         self.port = port or free_port()
         self.name = name
         self.proc = None
@@ -30,7 +30,8 @@ class Redis:
         d.mkdir(exist_ok=True)
         self.proc = self.procs.start(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(d), "--protected-mode", "no"], self.name)
+             "--appendonly", "no", "--dir", str(d), "--protected-mode", "no",
+             *(["--requirepass", self.password] if self.password else [])], self.name)
         self.proc.wait_for_log(r"Ready to accept connections", timeout=10)
 
     def stop(self):
@@ -263,6 +264,27 @@ def test_fail_closed_refuses_while_redis_is_down(pg, tmp, procs):
     cli = pg.start_client(server=a, key=key, name="client-closed", wait=False)
     a.wait_for_log(r"reason=\"?fleet unreachable \(fail_closed\)")
     cli.stop()
+
+
+def test_password_file_and_a_wrong_password(pg, tmp, procs, relays, echo_server):
+    redis = Redis(procs, tmp, password="s3cret-pw")
+    key = pg.keygen()
+    good, bad = tmp / "good.pass", tmp / "bad.pass"
+    good.write_text("s3cret-pw\n")
+    bad.write_text("wrong\n")
+    a = gateway(pg, tmp, key, redis.url, "gw-a", extra=["--fleet-password-file", str(good)],
+                reject_delay="1-2", ban_threshold=1000)
+    b = gateway(pg, tmp, key, redis.url, "gw-b", extra=["--fleet-password-file", str(good)],
+                reject_delay="1-2", ban_threshold=1000)
+    c = gateway(pg, tmp, key, redis.url, "gw-c", extra=["--fleet-password-file", str(bad)])
+    wait_up(pg, a, b)
+    c.wait_for_log(r"fleet degraded: serving from local state")
+    assert fleet_state(pg, c) == "degraded"
+    msg1, _ = capture_first_message(pg, a, key, relays, echo_server)
+    a.wait_for_log(r"session authenticated")
+    assert_silent_reset(b, msg1, "replayed (accepted by another gateway")
+    for srv in (a, b, c):
+        assert "s3cret" not in srv.log(), "the password must not be logged"
 
 
 def test_settings_reject_a_host_name(pg, tmp):
