@@ -1102,6 +1102,9 @@ static void keep_fixed(const struct server *srv, struct config_server *nc)
 	KEEP(control_max, "control_max");
 	KEEP(control_request_max, "control_request_max");
 	KEEP(control_output_max, "control_output_max");
+	/* The Redis links are opened once; where [fleet] sits in the file does not matter. */
+	nc->fleet.section_line = o->fleet.section_line;
+	KEEP(fleet, "[fleet]");
 #undef KEEP
 	if (nc->nban_exempt != o->nban_exempt ||
 	    (o->nban_exempt > 0 &&
