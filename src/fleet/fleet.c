@@ -212,6 +212,15 @@ static void op_answer_resync(struct fleet *f, const redisReply *r)
 
 static void resync(struct fleet *f);
 
+/* While degraded (say a wrong password, every reconnect) one line said it already. */
+static void redis_error(const struct fleet *f, const char *msg)
+{
+	if (f->up)
+		log_warn("Redis error error=%s", log_q(msg));
+	else
+		log_debug("Redis error error=%s", log_q(msg));
+}
+
 /* Every command's reply, or NULL when the link went down first. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -221,8 +230,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)ac;
 	ops_unlink(f, op);
 	f->pending--;
-	if (r != NULL && r->type == REDIS_REPLY_ERROR && op->kind != OP_CLAIM)
-		log_warn("fleet: Redis error error=%s", log_q(r->str));
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		redis_error(f, r->str);
 	switch (op->kind) {
 	case OP_CLAIM:
 		op_answer_claim(f, op, r);
@@ -324,7 +333,7 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (r == NULL || f->freeing)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warn("fleet: Redis error error=%s", log_q(r->str));
+		redis_error(f, r->str);
 		link_drop(&f->sub, "SUBSCRIBE refused");
 		return;
 	}

@@ -808,25 +808,31 @@ static void held_free(struct spa_held *h)
 	free(h);
 }
 
-static void held_judge(struct spa *s, struct spa_held *h, enum fleet_verdict v)
+/* held_judge(s, h, v): 1 when the knock became grants, 0 when refused (as judge()). */
+static int held_judge(struct spa *s, struct spa_held *h, enum fleet_verdict v)
 {
-	if (v == FLEET_SEEN)
-		refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name,
-		       "replayed (accepted by another gateway of the fleet)");
-	else if (v == FLEET_DOWN && fleet_fail_closed(s->fleet))
-		refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name,
-		       "fleet unreachable (fail_closed)");
-	else
+	const char *why = v == FLEET_SEEN ? "replayed (accepted by another gateway of the fleet)"
+			  : v == FLEET_DOWN && fleet_fail_closed(s->fleet)
+			      ? "fleet unreachable (fail_closed)"
+			      : NULL;
+	if (why == NULL) {
 		grant_all(s, &h->req, &h->g, h->peer);
+		return 1;
+	}
+	refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name, why);
+	return 0;
 }
 
 static void on_knock_claim(void *arg, enum fleet_verdict v)
 {
 	struct spa_held *h = arg;
 	h->op = NULL;
-	/* A reload may have removed the identity meanwhile. */
-	if (h->req.owner < h->s->nids)
-		held_judge(h->s, h, v);
+	/* A reload may have removed the identity meanwhile. judge() counted the
+	 * knock as accepted when it went to the fleet: a refusal corrects that. */
+	if (h->req.owner < h->s->nids && held_judge(h->s, h, v) == 0) {
+		h->s->accepted--;
+		h->s->refused++;
+	}
 	held_free(h);
 }
 
@@ -852,9 +858,9 @@ static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const 
 					   end > now ? end - now : 1, on_knock_claim, h, &h->op);
 	if (v == FLEET_PENDING)
 		return 1;
-	held_judge(s, h, v);
+	int granted = held_judge(s, h, v);
 	held_free(h);
-	return 1;
+	return granted;
 }
 
 void spa_set_fleet(struct spa *s, struct fleet *f)
