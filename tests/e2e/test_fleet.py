@@ -96,6 +96,28 @@ def test_first_message_accepted_at_a_is_refused_at_b(pg, tmp, procs, relays, ech
     assert b.count(r"session authenticated") == 0
     st = status(pg, b)["fleet"]
     assert st["state"] == "up" and st["replays"] == 1 and st["name"] == "gw-b"
+    text = run([pg.bin, "status", "--control", b.ctl])
+    assert re.search(r"^fleet up name gw-b since \d+ s claims 1 replays 1 ", text.stdout, re.M), \
+        text.stdout
+    m = run([pg.bin, "metrics", "--control", b.ctl]).stdout
+    assert "postern_fleet_up 1" in m and 'postern_fleet_claims_total{result="replay"} 1' in m, m
+    assert 'postern_refusals_total{reason="replay"} 1' in m, m
+
+
+def test_unix_socket_url(pg, tmp, procs, relays, echo_server):
+    sock = tmp / "redis.sock"
+    d = tmp / "redis-unix"
+    d.mkdir()
+    redis = procs.start([REDIS, "--port", "0", "--unixsocket", str(sock), "--save", "",
+                         "--appendonly", "no", "--dir", str(d)], "redis")
+    redis.wait_for_log(r"ready to accept connections at ", timeout=10)
+    key = pg.keygen()
+    a = gateway(pg, tmp, key, f"unix:{sock}", "gw-a", reject_delay="1-2", ban_threshold=1000)
+    b = gateway(pg, tmp, key, f"unix:{sock}", "gw-b", reject_delay="1-2", ban_threshold=1000)
+    wait_up(pg, a, b)
+    msg1, _ = capture_first_message(pg, a, key, relays, echo_server)
+    a.wait_for_log(r"session authenticated")
+    assert_silent_reset(b, msg1, "replayed (accepted by another gateway")
 
 
 def test_ban_at_a_applies_at_b_within_a_second(pg, tmp, procs):
