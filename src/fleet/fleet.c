@@ -22,6 +22,7 @@ enum {
 	PASSWORD_MAX = 512,
 	KEY_MAX = CONFIG_NAME_MAX + 80,
 	EVENT_MAX = 512,
+	RESYNC_MAX = 4096, /* bans, and grants, taken from Redis at a (re)connect */
 };
 
 /* What a reply is for. */
@@ -299,7 +300,9 @@ static void resync(struct fleet *f)
 	for (size_t i = 0; i < 2; i++) {
 		snprintf(key, sizeof(key), "%s%s", f->cfg.prefix, sets[i]);
 		command(f, op_new(f, OP_FIRE), "ZREMRANGEBYSCORE %s -inf %llu", key, now);
-		command(f, op_new(f, OP_RESYNC), "ZRANGEBYSCORE %s %llu +inf", key, now);
+		/* Bounded: whoever writes to the Redis must not make us allocate at will. */
+		command(f, op_new(f, OP_RESYNC), "ZRANGEBYSCORE %s %llu +inf LIMIT 0 %d", key, now,
+			RESYNC_MAX);
 	}
 }
 
