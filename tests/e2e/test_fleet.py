@@ -140,6 +140,9 @@ def test_ban_at_a_applies_at_b_within_a_second(pg, tmp, procs):
     assert time.monotonic() - banned_at < 1.0, "the ban reached B later than a second"
     assert_silent_reset(b, junk, "banned", source="127.0.0.2")
     assert "127.0.0.2" in json.dumps(status(pg, b)["bans"])
+    # A gateway that joins later takes the live ban from Redis (resync).
+    c = gateway(pg, tmp, key, redis.url, "gw-c", **kw)
+    c.wait_for_log(r"banned source=127\.0\.0\.2 seconds=\d+ origin=gw-a", timeout=5)
 
 
 def test_redis_down_then_back(pg, tmp, procs, relays, echo_server):
