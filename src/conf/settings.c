@@ -479,6 +479,23 @@ static int apply_fleet_redis(const struct setting *s, void *base, const char *va
 	if (strncmp(value, "unix:/", 6) != 0 && strncmp(value, "redis://", 8) != 0)
 		return say(why, "%s '%s': expected redis://HOST:PORT/DB or unix:/path", s->key,
 			   value);
+	if (strncmp(value, "redis://", 8) == 0) {
+		/* A name would be looked up by a blocking call on the loop: IP addresses only. */
+		const char *h = value + 8;
+		int br = *h == '[';
+		size_t n = br ? strcspn(h + 1, "]") : strcspn(h, ":/");
+		char host[64];
+		uint8_t tmp[16];
+		if (n == 0 || n >= sizeof(host))
+			return say(why, "%s '%s': no host", s->key, value);
+		memcpy(host, h + br, n);
+		host[n] = '\0';
+		if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, tmp) != 1 &&
+		    inet_pton(AF_INET6, host, tmp) != 1)
+			return say(why,
+				   "%s '%s': '%s' is not an IP address (names are not looked up)",
+				   s->key, value, host);
+	}
 	snprintf(c->redis, sizeof(c->redis), "%s", value);
 	return 0;
 }

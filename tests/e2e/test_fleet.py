@@ -320,7 +320,7 @@ def test_settings_reject_a_host_name(pg, tmp):
                     f"[key a]\nkey_file = {key}\n")
     r = run([pg.bin, "server", "-c", conf])
     assert r.returncode != 0
-    assert "not an IP address" in r.stderr
+    assert "bad.conf:5: redis" in r.stderr and "not an IP address" in r.stderr, r.stderr
 
 
 # --- knocks (listener backend, in network namespaces; test_spa.py's helpers) ---
