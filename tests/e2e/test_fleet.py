@@ -11,7 +11,8 @@ import socket
 import threading
 import time
 
-from conftest import echo_roundtrip, forward_spec, free_port, probe, run, wait_until
+from conftest import (echo_roundtrip, forward_spec, free_port, have_ipv6, probe, run,
+                      wait_until)
 from test_spa import FILTERED_S, KNOCK, TUNNEL, knock_cmd, net  # noqa: F401 (net: a fixture)
 
 REDIS = "/usr/bin/redis-server"
@@ -69,8 +70,9 @@ def assert_silent_reset(srv, data, reason, source="127.0.0.1"):
     got, outcome, lport = probe(srv.addr, data, source=source, timeout=20)
     assert got == b"", f"server answered {len(got)} bytes"
     assert outcome == "reset", f"expected a reset, got {outcome}"
+    peer = f"[{source}]" if ":" in source else source
     return srv.wait_for_log(r"refused peer=%s:%d reason=\"?%s" % (
-        re.escape(source), lport, re.escape(reason)))
+        re.escape(peer), lport, re.escape(reason)))
 
 
 def capture_first_message(pg, srv, key, relays, echo_server):
@@ -143,6 +145,20 @@ def test_ban_at_a_applies_at_b_within_a_second(pg, tmp, procs):
     # A gateway that joins later takes the live ban from Redis (resync).
     c = gateway(pg, tmp, key, redis.url, "gw-c", **kw)
     c.wait_for_log(r"banned source=127\.0\.0\.2 seconds=\d+ origin=gw-a", timeout=5)
+
+
+def test_ipv6_ban_is_shared_by_its_64(pg, tmp, procs):
+    assert have_ipv6(), "the fleet tests need IPv6 on loopback"
+    redis = Redis(procs, tmp)
+    key = pg.keygen()
+    kw = dict(host="::1", reject_delay="1", ban_threshold=1, ban_window=60, ban_time=60)
+    a = gateway(pg, tmp, key, redis.url, "gw-a", **kw)
+    b = gateway(pg, tmp, key, redis.url, "gw-b", **kw)
+    wait_up(pg, a, b)
+    probe(a.addr, bytes(range(160)), "::1", 20)
+    a.wait_for_log(r"banned source=::/64 ")
+    b.wait_for_log(r"banned source=::/64 seconds=\d+ origin=gw-a", timeout=5)
+    assert_silent_reset(b, bytes(range(160)), "banned", source="::1")
 
 
 def test_redis_down_then_back(pg, tmp, procs, relays, echo_server):
