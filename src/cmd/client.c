@@ -81,8 +81,8 @@ struct client {
 	struct addrinfo *ai, *ai_next;
 	uv_connect_t conn;
 	uv_timer_t retry;
-	uv_timer_t relisten; /* re-asks for -R ports after a handover (client_remote.retries) */
-	uv_timer_t knock_wait;		/* knock sent; connect when it fires */
+	uv_timer_t relisten;   /* re-asks for -R ports after a handover (client_remote.retries) */
+	uv_timer_t knock_wait; /* knock sent; connect when it fires */
 	const struct addrinfo *knocked; /* the address knocked on */
 	uv_signal_t sigint, sigterm, sighup, sigusr1, sigusr2;
 	unsigned backoff_s;

@@ -278,15 +278,21 @@ static int judge_policy(const struct spa *s, const struct spa_ident *id,
 {
 	memset(g, 0, sizeof(*g));
 	g->src = *src;
-	if (req->allow.family != 0) {
+	struct spa_addr allow = req->allow;
+	addr_normalize(&allow);
+	/* Naming one's own source (fwknop -a, as its docs advise behind no NAT) asks
+	 * for nothing more than the packet already proves. */
+	if (allow.family != 0 && allow.family == src->family &&
+	    memcmp(allow.addr, src->addr, sizeof(allow.addr)) == 0)
+		allow.family = 0;
+	if (allow.family != 0) {
 		if (!id->trust_address) {
 			snprintf(why, SPA_WHY_MAX,
 				 "asks for another address than its source (spa_trust_address = "
 				 "no)");
 			return -1;
 		}
-		g->src = req->allow;
-		addr_normalize(&g->src);
+		g->src = allow;
 	}
 	for (unsigned i = 0; i < req->naccess; i++) {
 		if (!access_allowed(s, id, &req->access[i])) {
@@ -399,19 +405,26 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 /* ---- receiving ---- */
 
 /*
- * try_fwknop: wired by the fwknop decoder (spa/fwknop.c): fwknop_decode()
- * for each identity i with s->ids[i].has_fwknop (keys in s->ids[i].fwknop);
- * 1 with req->owner = i, -1 (authenticated, malformed) with ${why}, 0 when
- * no identity's HMAC matches. Until then no datagram is a fwknop packet.
+ * try_fwknop(s, pkt, len, req, why): a fwknop 2.x packet for some identity
+ * with fwknop keys. The decoder screens size and base64 before it spends an
+ * HMAC, so junk costs each identity a few comparisons. 1 with req->owner,
+ * -1 (an identity's HMAC matched, the contents are malformed) with ${why}
+ * and req->owner, 0 when no identity's HMAC matches.
  */
 static int try_fwknop(struct spa *s, const uint8_t *pkt, size_t len, struct spa_request *req,
 		      char *why)
 {
-	(void)s;
-	(void)pkt;
-	(void)len;
-	(void)req;
-	(void)why;
+	for (size_t i = 0; i < s->nids; i++) {
+		if (!s->ids[i].has_fwknop)
+			continue;
+		int r = fwknop_decode(pkt, len, &s->ids[i].fwknop, req, why);
+		if (r == 0)
+			continue;
+		req->owner = (uint32_t)i;
+		return r;
+	}
+	memset(req, 0, sizeof(*req));
+	snprintf(why, SPA_WHY_MAX, "not a knock");
 	return 0;
 }
 
