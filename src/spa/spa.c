@@ -22,6 +22,7 @@
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
 #include "spa/fw_listener.h"
+#include "spa/fw_nft.h"
 #include "spa/fwknop.h"
 #include "spa/packet.h"
 #include "state/replay_file.h"
@@ -68,6 +69,7 @@ struct spa {
 	struct spa_backend_ops ops;
 	void *ctx;
 	struct fw_listener *fl; /* the listener backend, or NULL */
+	void *nft;		/* the nftables backend (spa/fw_nft.c), or NULL */
 	int guarded[SPA_TUNNEL_PORTS_MAX];
 	uint16_t tunnel_ports[SPA_TUNNEL_PORTS_MAX];
 	size_t nguarded;
@@ -634,16 +636,39 @@ static int backend_listener(struct spa *s, char *err)
 	return 0;
 }
 
-/*
- * backend_nftables: wired by the lead to spa/fw_nft.c's constructor (it sets
- * s->ops and s->ctx); until then a configuration that asks for it fails.
- */
-static int backend_nftables(struct spa *s, const struct config_spa *c, char *err)
+/* may_forward(cfg): FW_NFT_FWD_* of every family some identity may forward to. */
+static int may_forward(const struct config_server *cfg)
 {
-	(void)s;
-	(void)c;
-	snprintf(err, SPA_GRANT_ERR_MAX, "[spa] backend = nftables: nftables backend not built");
-	return -1;
+	int fams = 0;
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		for (size_t j = 0; j < cfg->keys[i].nspa_forward; j++) {
+			struct spa_addr a;
+			if (ip_parse(cfg->keys[i].spa_forward[j].host, &a) != 0)
+				continue;
+			fams |= a.family == AF_INET6 ? FW_NFT_FWD_V6 : FW_NFT_FWD_V4;
+		}
+	}
+	return fams;
+}
+
+static int backend_nftables(struct spa *s, const struct config_server *cfg, char *err)
+{
+	const struct config_spa *c = &cfg->spa;
+	struct fw_nft_config nc;
+	fw_nft_config_defaults(&nc);
+	snprintf(nc.table, sizeof(nc.table), "%s", c->nft_table);
+	_Static_assert(sizeof(nc.guard) == sizeof(c->guard), "guard lists of one size");
+	memcpy(nc.guard, c->guard, sizeof(nc.guard));
+	nc.nguard = c->nguard;
+	nc.remove_on_exit = c->nft_remove_on_exit;
+	nc.ip_forward = c->ip_forward;
+	nc.may_forward = may_forward(cfg);
+	s->nft = fw_nft_new(&nc, err);
+	if (s->nft == NULL)
+		return -1;
+	s->ops = fw_nft_ops;
+	s->ctx = s->nft;
+	return 0;
 }
 
 int spa_new(const struct spa_params *p, struct spa **out, char *err)
@@ -672,7 +697,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
 		goto fail;
 	}
-	if ((c->backend == CONFIG_SPA_NFTABLES ? backend_nftables(s, c, err)
+	if ((c->backend == CONFIG_SPA_NFTABLES ? backend_nftables(s, p->cfg, err)
 					       : backend_listener(s, err)) != 0)
 		goto fail;
 	if (p->state_dir != NULL) {
@@ -791,6 +816,7 @@ void spa_free(struct spa *s)
 	if (s->ops.stop != NULL)
 		s->ops.stop(s->ctx);
 	fw_listener_free(s->fl);
+	fw_nft_free(s->nft);
 	replay_file_close(s->rf);
 	replay_free(s->rp);
 	spa_table_free(s->table);

@@ -128,6 +128,9 @@ void config_server_defaults(struct config_server *c)
 	c->spa.grant_timeout_s = 30;
 	c->spa.max_grants = 1024;
 	c->spa.knock_cache = 65536;
+	snprintf(c->spa.nft_table, sizeof(c->spa.nft_table), "postern");
+	c->spa.nft_remove_on_exit = 1;
+	c->spa.ip_forward = FW_NFT_IPFWD_CHECK;
 }
 
 void config_client_defaults(struct config_client *c)
