@@ -39,6 +39,7 @@
 #include "tunnel/session.h"
 #include "tunnel/verify.h"
 #include "util/busypoll.h"
+#include "util/caps.h"
 #include "util/config.h"
 #include "util/fdbudget.h"
 #include "util/keys.h"
@@ -1814,7 +1815,8 @@ static int open_metrics(struct server *srv)
  * starting user is open: the listeners, the key files, the state directory
  * (handed to the user, so the replay log can still be compacted). A reload
  * then reads the config and key files as that user, and binds new listen
- * addresses as that user (no port below 1024).
+ * addresses as that user (no port below 1024). With the nftables backend
+ * CAP_NET_ADMIN alone is kept (util/caps.h): grants are table changes.
  */
 static int drop_privileges(struct server *srv)
 {
@@ -1843,12 +1845,29 @@ static int drop_privileges(struct server *srv)
 			return -1;
 		}
 	}
+	/* The nftables backend changes its table on every grant, long after the drop. */
+	int keep_net_admin = geteuid() == 0 && uid != 0 && srv->spa != NULL &&
+			     strcmp(spa_backend_name(srv->spa), "nftables") == 0;
+	char cerr[CAPS_ERR_MAX];
+	if (keep_net_admin && caps_keep_begin(cerr) != 0) {
+		log_error("cannot keep CAP_NET_ADMIN for the nftables backend user=%s error=%s",
+			  log_q(name), log_q(cerr));
+		return -1;
+	}
 	if (geteuid() == 0 &&
 	    (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
 		log_error("cannot change user user=%s error=%s", log_q(name),
 			  log_q(strerror(errno)));
 		return -1;
 	}
+	if (keep_net_admin && caps_keep_net_admin(cerr) != 0) {
+		log_error("cannot keep CAP_NET_ADMIN for the nftables backend user=%s error=%s",
+			  log_q(name), log_q(cerr));
+		return -1;
+	}
+	if (keep_net_admin)
+		log_info("kept for the nftables backend capability=CAP_NET_ADMIN user=%s",
+			 log_q(name));
 	/* A process that could regain root has not dropped anything. */
 	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
 		log_error("root could be regained; refusing to run user=%s", log_q(name));

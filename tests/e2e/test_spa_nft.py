@@ -366,3 +366,48 @@ def test_nft_knock_over_ipv6(pg, procs, tmp, topo):
     assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
     wait_elem(g, "allow6", mine, present=False, timeout=GRANT_S + 10)
     assert probe(tmp, c, GW6, GUARDED, CLIENT6) == "timeout"
+
+
+def test_nft_grants_after_dropping_to_nobody(pg, procs, tmp, topo):
+    """user = nobody: the server keeps CAP_NET_ADMIN alone across the drop,
+    so knocks still become kernel elements, and shutdown still removes the
+    table."""
+    import pwd
+    import tempfile
+    from pathlib import Path
+
+    c, g = topo["c"], topo["g"]
+    nobody = pwd.getpwnam("nobody")
+    key = pg.keygen("alice.key")
+    conf = server_conf(tmp, key)
+    conf.write_text(conf.read_text().replace("[server]\n", "[server]\nuser = nobody\n", 1))
+    # tmp's parents are root's 0700: the state directory must be reachable by nobody.
+    d = Path(tempfile.mkdtemp(prefix="postern-nft-drop-"))
+    try:
+        os.chmod(d, 0o755)
+        serve(procs, tmp, g, "gw", "0.0.0.0", GUARDED)
+        srv = procs.start(ns_exec(g, pg.bin, "server", "-c", conf, "--state-dir", d / "state"),
+                          "server")
+        srv.watch = True
+        srv.wait_for_log(r"kept for the nftables backend capability=CAP_NET_ADMIN user=nobody",
+                         timeout=START_TIMEOUT)
+        srv.wait_for_log(r"running as user=nobody", timeout=START_TIMEOUT)
+        wait_until(lambda: (table(g) or {}).get("guard"), timeout=START_TIMEOUT,
+                   what="the server's nftables table with its guard set")
+        pid = srv.p.pid  # ip netns exec execs the server: the same process
+        status = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+        assert status["Uid"].split() == [str(nobody.pw_uid)] * 4, status["Uid"]
+        # CAP_NET_ADMIN (bit 12) and nothing else, effective and permitted.
+        assert int(status["CapEff"], 16) == 1 << 12, status["CapEff"]
+        assert int(status["CapPrm"], 16) == 1 << 12, status["CapPrm"]
+        assert int(status["CapInh"], 16) == 0 and int(status["CapAmb"], 16) == 0, status
+
+        assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
+        knock(pg, c, key, "-A", f"tcp/{GUARDED}")
+        wait_elem(g, "allow4", (CLIENT, "tcp", str(GUARDED)))
+        assert probe(tmp, c, GW, GUARDED, CLIENT) == f"banner: gw sees {CLIENT}"
+        assert srv.stop() == 0, srv.tail()
+        assert table(g) is None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
