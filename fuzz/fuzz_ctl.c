@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	require(n == size && memcmp(line, data, size) == 0);
 	require(ctl_parse(line, n, &again, err, sizeof(err)) == 0);
-	require(again.verb == req.verb && again.nargs == req.nargs && again.json == req.json);
+	require(again.verb == req.verb && again.nargs == req.nargs && again.json == req.json &&
+		again.kernel == req.kernel);
 	return 0;
 }

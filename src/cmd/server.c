@@ -1550,6 +1550,25 @@ static void grant_line(void *arg, const struct spa_grant *g)
 		   g->origin[0] ? g->origin : "local", (unsigned long long)left);
 }
 
+/* `grants kernel`: the backend's own listing, bounded by control_output_max. */
+static int ctl_kernel_grants(struct server *srv, struct ctl_out *o, int json)
+{
+	char err[SPA_GRANT_ERR_MAX];
+	size_t size = srv->cfg.control_output_max;
+	char *buf = malloc(size);
+	if (buf == NULL) {
+		ctl_printf(o, "out of memory\n");
+		return -1;
+	}
+	int rc = spa_kernel_list(srv->spa, json, buf, size, err);
+	if (rc == 0)
+		ctl_printf(o, "%s", buf);
+	else
+		ctl_printf(o, "%s\n", err);
+	free(buf);
+	return rc;
+}
+
 static void ctl_grants(struct server *srv, struct ctl_out *o, int json)
 {
 	struct grant_out go = {.o = o, .json = json, .now = now_ms()};
@@ -1733,6 +1752,8 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		abuse_each_ban(srv->abuse, now_ms(), ban_line, &b);
 		return 0;
 	case CTL_GRANTS:
+		if (req->kernel)
+			return ctl_kernel_grants(srv, o, req->json);
 		ctl_grants(srv, o, req->json);
 		return 0;
 	case CTL_UNBAN:

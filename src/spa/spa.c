@@ -794,6 +794,22 @@ void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_
 		spa_table_each(s->table, fn, arg);
 }
 
+int spa_kernel_list(const struct spa *s, int json, char *out, size_t size, char *err)
+{
+	if (s == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "SPA is off (no [spa] section)");
+		return -1;
+	}
+	if (s->nft == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX,
+			 "the %s backend keeps no kernel table: fw-list without --kernel shows "
+			 "its grants",
+			 s->ops.name);
+		return -1;
+	}
+	return fw_nft_list(s->nft, json, out, size, err);
+}
+
 void spa_get_stats(const struct spa *s, struct spa_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -243,8 +243,8 @@ def knock(pg, c, key, *args, gw=GW):
     return r
 
 
-def fw_list(pg, g, conf):
-    r = run(ns_exec(g, pg.bin, "fw-list", "-c", conf))
+def fw_list(pg, g, conf, *flags):
+    r = run(ns_exec(g, pg.bin, "fw-list", "-c", conf, *flags))
     assert r.returncode == 0, f"fw-list failed ({r.returncode}): {r.stderr}"
     return r.stdout
 
@@ -275,6 +275,11 @@ def test_nft_knock_opens_the_guarded_port_for_the_sender_only(pg, procs, tmp, to
 
     listing = fw_list(pg, g, conf)
     assert any(CLIENT in line and str(GUARDED) in line for line in listing.splitlines()), listing
+    # --kernel: the table as the kernel holds it, the element with its time left.
+    kernel = fw_list(pg, g, conf, "--kernel")
+    assert f"table inet {TABLE}" in kernel and f"{CLIENT} . tcp . {GUARDED}" in kernel, kernel
+    objs = json.loads(fw_list(pg, g, conf, "--kernel", "--json"))["nftables"]
+    assert any(o.get("set", {}).get("name") == "allow4" for o in objs), objs
 
     # A connection made during the grant outlives it.
     go = tmp / "go"
