@@ -18,8 +18,9 @@
 
 #include "ctl/control.h"
 
-static const char *const names[] = {"",	     "status",	"metrics", "bans",
-				    "unban", "forward", "cancel",  "reload"};
+static const char *const names[] = {"",	       "status", "metrics", "bans",  "unban",
+				    "forward", "cancel", "reload",  "grants"};
+_Static_assert(sizeof(names) / sizeof(names[0]) == CTL_GRANTS + 1, "a name per verb");
 
 static void require(int cond)
 {

@@ -469,15 +469,20 @@ static int apply_spa_guard(const struct setting *s, void *base, const char *valu
 {
 	struct config_spa *c = base;
 	struct spa_access a;
-	char err[SPA_GRANT_ERR_MAX];
+	char err[SPA_GRANT_ERR_MAX], q[QUOTE_MAX + 4];
 
 	(void)dir;
-	/* fw_nft's messages start with "guard '...'", as ours start with the key. */
-	if (fw_nft_parse_guard(value, &a, err) != 0)
+	config_quote(q, QUOTE_MAX, value);
+	/* fw_nft's messages start with "guard '...'", as ours start with the key. Its
+	 * message comes from the quoted text, which is as wrong as the value (a '?'
+	 * or "..." is never a port) but fit for a log line. */
+	if (fw_nft_parse_guard(value, &a, err) != 0) {
+		(void)fw_nft_parse_guard(q, &a, err);
 		return say(why, "%s", err);
+	}
 	for (unsigned i = 0; i < c->nguard; i++)
 		if (c->guard[i].proto == a.proto && c->guard[i].port == a.port)
-			return say(why, "%s: %s given twice", s->key, value);
+			return say(why, "%s: %s given twice", s->key, q);
 	if (c->nguard >= FW_NFT_GUARD_MAX)
 		return say(why, "%s: too many entries (max %d)", s->key, FW_NFT_GUARD_MAX);
 	c->guard[c->nguard++] = a;
@@ -493,12 +498,15 @@ static void clear_spa_guard(void *base)
 static int apply_nft_table(const struct setting *s, void *base, const char *value, const char *dir,
 			   char *why)
 {
-	char err[SPA_GRANT_ERR_MAX];
+	char err[SPA_GRANT_ERR_MAX], q[QUOTE_MAX + 4];
 
 	(void)s;
 	(void)dir;
-	if (fw_nft_check_table(value, err) != 0)
+	/* As for guard: the message names the quoted text, which fails the same way. */
+	if (fw_nft_check_table(value, err) != 0) {
+		(void)fw_nft_check_table(config_quote(q, QUOTE_MAX, value), err);
 		return say(why, "%s", err);
+	}
 	snprintf(((struct config_spa *)base)->nft_table, FW_NFT_TABLE_MAX + 1, "%s", value);
 	return 0;
 }
