@@ -70,6 +70,8 @@ struct spa {
 	void *ctx;
 	struct fw_listener *fl; /* the listener backend, or NULL */
 	void *nft;		/* the nftables backend (spa/fw_nft.c), or NULL */
+	struct spa_access guard[FW_NFT_GUARD_MAX]; /* its guarded ports */
+	unsigned nguard;
 	int guarded[SPA_TUNNEL_PORTS_MAX];
 	uint16_t tunnel_ports[SPA_TUNNEL_PORTS_MAX];
 	size_t nguarded;
@@ -663,6 +665,8 @@ static int backend_nftables(struct spa *s, const struct config_server *cfg, char
 	nc.remove_on_exit = c->nft_remove_on_exit;
 	nc.ip_forward = c->ip_forward;
 	nc.may_forward = may_forward(cfg);
+	memcpy(s->guard, c->guard, sizeof(s->guard));
+	s->nguard = c->nguard;
 	s->nft = fw_nft_new(&nc, err);
 	if (s->nft == NULL)
 		return -1;
@@ -725,6 +729,15 @@ fail:
 	return -1;
 }
 
+/* nft_guarded(s, port): the nftables backend drops tcp/${port} until a grant. */
+static int nft_guarded(const struct spa *s, uint16_t port)
+{
+	for (unsigned i = 0; i < s->nguard; i++)
+		if (s->guard[i].proto == SPA_PROTO_TCP && s->guard[i].port == port)
+			return 1;
+	return 0;
+}
+
 int spa_guard(struct spa *s, int fd, char *err)
 {
 	struct sockaddr_storage ss;
@@ -739,6 +752,10 @@ int spa_guard(struct spa *s, int fd, char *err)
 	addr_from((struct sockaddr *)&ss, &a, &port);
 	if (s->fl != NULL && fw_listener_guard(s->fl, fd, err) != 0)
 		return -1;
+	if (s->nft != NULL && !nft_guarded(s, port))
+		log_warn(
+		    "tunnel port not in [spa] guard: open without a knock port=%u backend=nftables",
+		    port);
 	s->guarded[s->nguarded] = fd;
 	s->tunnel_ports[s->nguarded++] = port;
 	return 0;
