@@ -378,17 +378,19 @@ def test_nft_knock_over_ipv6(pg, procs, tmp, topo):
 
 def test_nft_grants_after_dropping_to_nobody(pg, procs, tmp, topo):
     """user = nobody: the server keeps CAP_NET_ADMIN alone across the drop,
-    so knocks still become kernel elements, and shutdown still removes the
-    table."""
+    so knocks still become kernel elements (a forward too, with ip_forward =
+    set writing the sysctl as nobody), and shutdown still removes the table."""
     import pwd
     import tempfile
     from pathlib import Path
 
-    c, g = topo["c"], topo["g"]
+    c, g, i = topo["c"], topo["g"], topo["i"]
     nobody = pwd.getpwnam("nobody")
+    sh(ns_exec(g, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"))
     key = pg.keygen("alice.key")
-    conf = server_conf(tmp, key)
-    conf.write_text(conf.read_text().replace("[server]\n", "[server]\nuser = nobody\n", 1))
+    conf = server_conf(tmp, key, forward=True)
+    conf.write_text(conf.read_text().replace("[server]\n", "[server]\nuser = nobody\n", 1)
+                    + f"spa_access = tcp/{GUARDED}\n")
     # tmp's parents are root's 0700: the state directory must be reachable by nobody.
     d = Path(tempfile.mkdtemp(prefix="postern-nft-drop-"))
     try:
@@ -415,6 +417,14 @@ def test_nft_grants_after_dropping_to_nobody(pg, procs, tmp, topo):
         knock(pg, c, key, "-A", f"tcp/{GUARDED}")
         wait_elem(g, "allow4", (CLIENT, "tcp", str(GUARDED)))
         assert probe(tmp, c, GW, GUARDED, CLIENT) == f"banner: gw sees {CLIENT}"
+
+        serve(procs, tmp, i, "internal", "0.0.0.0", INTERNAL_PORT)
+        # Start (still root) turned forwarding on; off again, the grant (as nobody) must.
+        sh(ns_exec(g, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"))
+        knock(pg, c, key, "--forward", f"{INTERNAL}:{INTERNAL_PORT}", "-A", f"tcp/{FWD_PORT}")
+        wait_elem(g, "dnat4", ((CLIENT, "tcp", str(FWD_PORT)), (INTERNAL, str(INTERNAL_PORT))))
+        assert sh(ns_exec(g, "cat", "/proc/sys/net/ipv4/ip_forward")).stdout.strip() == "1"
+        assert probe(tmp, c, GW, FWD_PORT, CLIENT) == f"banner: internal sees {NET_I}.1"
         assert srv.stop() == 0, srv.tail()
         assert table(g) is None
     finally:
