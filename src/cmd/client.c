@@ -692,10 +692,11 @@ static int send_knock(struct client *cl, const struct addrinfo *a)
 	int rc = knock_send_to(&k, &req, (struct sockaddr *)&ss, a->ai_addrlen, NULL, err);
 	crypto_wipe(&k, sizeof(k));
 	if (rc != 0) {
-		log_warn("knock on %s port %u: %s", cl->server_name, cl->cfg.knock_port, err);
+		log_warn("knock failed server=%s port=%u error=%s", cl->server_name,
+			 cl->cfg.knock_port, log_q(err));
 		return -1;
 	}
-	log_info("knocked on %s port %u for tcp/%u", cl->server_name, cl->cfg.knock_port,
+	log_info("knocked server=%s port=%u access=tcp/%u", cl->server_name, cl->cfg.knock_port,
 		 (unsigned)cl->cfg.server.port);
 	return 0;
 }

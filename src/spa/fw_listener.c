@@ -215,7 +215,7 @@ void fw_listener_accepted(int fd)
 	int one = 1;
 	/* ENOENT (no filter: SPA off) is the normal case, not an error. */
 	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof(one)) != 0 && errno != ENOENT)
-		log_warn("SO_DETACH_FILTER: %s", strerror(errno));
+		log_warn("cannot detach filter error=%s", log_q(strerror(errno)));
 }
 
 static int op_start(void *ctx, char *err)

@@ -11,12 +11,15 @@
 #include "spa/spa.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/replay.h"
 #include "guard/abuse.h"
@@ -30,8 +33,10 @@
 
 enum {
 	SPA_SOCKETS_MAX = 16,
-	SPA_MMSG = 16,		  /* datagrams per recvmmsg */
-	SPA_SLOT = 64 * 1024,	  /* libuv's recvmmsg slot (UV__UDP_DGRAM_MAXSIZE) */
+	SPA_MMSG = 64,			 /* datagrams per recvmmsg */
+	SPA_SLOT = SPA_DATAGRAM_MAX + 1, /* one byte more shows a datagram too long */
+	SPA_BATCHES = 16,		 /* recvmmsg calls per wakeup, so tunnels get their turn */
+	SPA_RCVBUF = 4 << 20,	  /* socket buffer: a burst of junk does not push out a knock */
 	SPA_TUNNEL_PORTS_MAX = 16 /* guarded listeners */
 };
 
@@ -50,10 +55,15 @@ struct spa_ident {
 
 struct spa {
 	uv_loop_t *loop;
-	uv_udp_t udp[SPA_SOCKETS_MAX];
+	/* Our own recvmmsg on a polled socket, not uv_udp_t: libuv returns to
+	 * epoll after every 20 datagrams, which halved the junk we could drop. */
+	struct spa_sock {
+		uv_poll_t poll;
+		int fd;
+	} udp[SPA_SOCKETS_MAX];
 	size_t nudp;
 	uv_timer_t timer; /* the earliest expiry */
-	uint8_t *rxbuf;	  /* SPA_MMSG slots, shared: callbacks never overlap */
+	uint8_t *rxbuf;	  /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
 	struct spa_keys *keys;
 	struct spa_ik *ik; /* public-key identities, or NULL */
 	struct dhrate *dh;
@@ -349,7 +359,7 @@ static void on_expire(uv_timer_t *t)
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	if (gone == NULL) {
 		/* Nothing leaves the table unrevoked: try again in a second. */
-		log_warn("spa: out of memory expiring grants; retrying");
+		log_warn("out of memory expiring grants, retrying");
 		uv_timer_start(&s->timer, on_expire, 1000, 0);
 		return;
 	}
@@ -361,12 +371,12 @@ static void on_expire(uv_timer_t *t)
 	spa_table_expire(s->table, now, NULL, NULL);
 	/* Revoked after they left the table: a backend rebuilds from it. */
 	for (size_t i = 0; i < k; i++) {
-		log_info("spa: grant expired: %s %s/%u (identity %s)",
+		log_info("grant expired src=%s access=%s/%u key=%s",
 			 addr_text(&gone[i].src, a, sizeof(a)),
 			 gone[i].proto == SPA_PROTO_TCP ? "tcp" : "udp", gone[i].port,
 			 gone[i].identity);
 		if (s->ops.revoke(s->ctx, &gone[i], err) != 0)
-			log_warn("spa: %s", err);
+			log_warn("backend failed error=%s", log_q(err));
 	}
 	free(gone);
 	rearm(s);
@@ -384,24 +394,25 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 		g->port = req->access[i].port;
 		enum spa_table_result r = spa_table_add(s->table, g, now);
 		if (r == SPA_TABLE_FULL) {
-			log_peer(LOG_LVL_WARN, "knock from %s: max_grants reached, nothing opened",
-				 peer);
+			log_peer(LOG_LVL_WARN,
+				 "knock refused peer=%s reason=\"max_grants reached\"", peer);
 			break;
 		}
 		if (s->ops.grant(s->ctx, g, err) != 0) {
-			log_peer(LOG_LVL_WARN, "knock from %s: %s", peer, err);
+			log_peer(LOG_LVL_WARN, "knock refused peer=%s reason=%s", peer, log_q(err));
 			if (r != SPA_TABLE_ADDED)
 				continue;
 			/* Undone in the backend too: some listeners may have taken it. */
 			spa_table_remove(s->table, g);
 			if (s->ops.revoke(s->ctx, g, err) != 0)
-				log_warn("spa: %s", err);
+				log_warn("backend failed error=%s", log_q(err));
 			continue;
 		}
-		log_info("spa: %s %s/%u for %s, %u s (identity %s, label '%s')",
-			 r == SPA_TABLE_ADDED ? "granted" : "extended grant",
-			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port,
-			 addr_text(&g->src, a, sizeof(a)), secs, g->identity, req->label);
+		log_info("%s src=%s access=%s/%u seconds=%u key=%s label=%s",
+			 r == SPA_TABLE_ADDED ? "granted" : "grant extended",
+			 addr_text(&g->src, a, sizeof(a)),
+			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port, secs, g->identity,
+			 log_q(req->label));
 	}
 	rearm(s);
 }
@@ -479,10 +490,11 @@ static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, 
 		return;
 	addr_from(sa, &src, &port);
 	if (ident != NULL)
-		log_info("knock from %s:%u (identity %s) refused: %s",
-			 addr_text(&src, a, sizeof(a)), port, ident, why);
+		log_info("knock refused peer=%s port=%u key=%s reason=%s",
+			 addr_text(&src, a, sizeof(a)), port, ident, log_q(why));
 	else
-		log_info("knock from %s:%u refused: %s", addr_text(&src, a, sizeof(a)), port, why);
+		log_info("knock refused peer=%s port=%u reason=%s", addr_text(&src, a, sizeof(a)),
+			 port, log_q(why));
 }
 
 /* decode(s, pkt, len, sa, req, why): as spa_decode(), for every kind; owner = identity index. */
@@ -512,7 +524,7 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	uint16_t sport = 0;
 	char why[SPA_WHY_MAX], a[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
 	if (len > SPA_DATAGRAM_MAX) {
-		snprintf(why, sizeof(why), "datagram of %zu bytes", len);
+		snprintf(why, sizeof(why), "datagram over %d bytes", SPA_DATAGRAM_MAX);
 		return refuse(s, sa, NULL, why), 0;
 	}
 	if (s->banned != NULL && s->banned(s->arg, sa))
@@ -538,58 +550,99 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	return 1;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct spa *s = h->data;
-	(void)suggested;
-	*buf = uv_buf_init((char *)s->rxbuf, SPA_MMSG * SPA_SLOT);
-}
+	struct spa_sock *k = (struct spa_sock *)(void *)h;
+	struct mmsghdr m[SPA_MMSG];
+	struct iovec iov[SPA_MMSG];
+	struct sockaddr_storage from[SPA_MMSG];
 
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-		    unsigned flags)
-{
-	(void)flags;
-	/* nread 0 with no address: nothing (or, with recvmmsg, the buffer's release). */
-	if (nread <= 0 || addr == NULL)
+	(void)events;
+	if (status < 0)
 		return;
-	struct spa *s = h->data;
-	if (judge(s, (const uint8_t *)buf->base, (size_t)nread, addr))
-		s->accepted++;
-	else
-		s->refused++;
+	for (int b = 0; b < SPA_BATCHES; b++) {
+		for (int i = 0; i < SPA_MMSG; i++) {
+			iov[i] = (struct iovec){s->rxbuf + (size_t)i * SPA_SLOT, SPA_SLOT};
+			m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+						       .msg_namelen = sizeof(from[i]),
+						       .msg_iov = &iov[i],
+						       .msg_iovlen = 1};
+		}
+		int n = recvmmsg(k->fd, m, SPA_MMSG, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			if (m[i].msg_len == 0)
+				continue;
+			if (judge(s, iov[i].iov_base, m[i].msg_len, (struct sockaddr *)&from[i]))
+				s->accepted++;
+			else
+				s->refused++;
+		}
+		if (n < SPA_MMSG)
+			return;
+	}
 }
 
-static int bind_one(struct spa *s, const struct sockaddr *sa, const char *spec, char *err)
+/* A non-blocking UDP socket bound to ${sa}, with a big receive buffer, or -1 (errno). */
+static int udp_socket(const struct sockaddr *sa, socklen_t salen)
+{
+	int one = 1, buf = SPA_RCVBUF;
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	/* FORCE passes rmem_max where we may (root); else the plain call, capped. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
+	if ((sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, sa, salen) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int bind_one(struct spa *s, const struct sockaddr *sa, socklen_t salen, const char *spec,
+		    char *err)
 {
 	if (s->nudp >= SPA_SOCKETS_MAX) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen: too many addresses (max %d)",
 			 SPA_SOCKETS_MAX);
 		return -1;
 	}
-	uv_udp_t *u = &s->udp[s->nudp];
-	int rc = uv_udp_init_ex(s->loop, u, sa->sa_family | UV_UDP_RECVMMSG);
+	struct spa_sock *k = &s->udp[s->nudp];
+	k->fd = udp_socket(sa, salen);
+	if (k->fd < 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	int rc = uv_poll_init(s->loop, &k->poll, k->fd);
 	if (rc != 0) {
+		close(k->fd);
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
 	}
-	u->data = s;
+	k->poll.data = s;
 	s->nudp++;
-	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
-	rc = uv_udp_bind(u, sa, sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-	if (rc == 0)
-		rc = uv_udp_recv_start(u, on_alloc, on_recv);
+	rc = uv_poll_start(&k->poll, UV_READABLE, on_readable);
 	if (rc != 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
 	}
 	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	socklen_t len = sizeof(ss);
 	char name[INET6_ADDRSTRLEN];
 	struct spa_addr a;
 	uint16_t port = 0;
-	if (uv_udp_getsockname(u, (struct sockaddr *)&ss, &len) == 0) {
+	if (getsockname(k->fd, (struct sockaddr *)&ss, &len) == 0) {
 		addr_from((struct sockaddr *)&ss, &a, &port);
-		log_info("spa: knocks on %s%s%s:%u (udp)", ss.ss_family == AF_INET6 ? "[" : "",
+		log_info("knocks listening addr=%s%s%s:%u", ss.ss_family == AF_INET6 ? "[" : "",
 			 addr_text(&a, name, sizeof(name)), ss.ss_family == AF_INET6 ? "]" : "",
 			 port);
 	}
@@ -616,7 +669,7 @@ static int bind_all(struct spa *s, const struct config_spa *c, char *err)
 		}
 		int rc = 0;
 		for (struct addrinfo *ai = res; ai != NULL && rc == 0; ai = ai->ai_next)
-			rc = bind_one(s, ai->ai_addr, spec, err);
+			rc = bind_one(s, ai->ai_addr, ai->ai_addrlen, spec, err);
 		freeaddrinfo(res);
 		if (rc != 0)
 			return -1;
@@ -721,8 +774,8 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->timer.data = s;
 	if (bind_all(s, c, err) != 0)
 		return -1;
-	log_info("spa: backend %s, grant_timeout %u s, max_grants %u", s->ops.name,
-		 s->grant_timeout_s, c->max_grants);
+	log_info("ready backend=%s grant_timeout=%u max_grants=%u", s->ops.name, s->grant_timeout_s,
+		 c->max_grants);
 	return 0;
 fail:
 	spa_free(s);
@@ -795,11 +848,11 @@ void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len)
 			continue;
 		}
 		spa_table_remove(s->table, &g);
-		log_info("spa: grant revoked (source banned): %s %s/%u",
+		log_info("grant revoked reason=banned src=%s access=%s/%u",
 			 addr_text(&g.src, a, sizeof(a)), g.proto == SPA_PROTO_TCP ? "tcp" : "udp",
 			 g.port);
 		if (s->ops.revoke(s->ctx, &g, err) != 0)
-			log_warn("spa: %s", err);
+			log_warn("backend failed error=%s", log_q(err));
 	}
 	rearm(s);
 }
@@ -858,6 +911,9 @@ void spa_free(struct spa *s)
 	ids_free(s->ids, s->nids);
 	free(s->psk_owner);
 	free(s->tags);
+	/* The poll handles were closed with the loop's others; the sockets are ours. */
+	for (size_t i = 0; i < s->nudp; i++)
+		close(s->udp[i].fd);
 	free(s->rxbuf);
 	free(s);
 }
