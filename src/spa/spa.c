@@ -806,9 +806,8 @@ int spa_guard(struct spa *s, int fd, char *err)
 	if (s->fl != NULL && fw_listener_guard(s->fl, fd, err) != 0)
 		return -1;
 	if (s->nft != NULL && !nft_guarded(s, port))
-		log_warn(
-		    "tunnel port not in [spa] guard: open without a knock port=%u backend=nftables",
-		    port);
+		log_warn("tunnel port not guarded, open without a knock port=%u backend=nftables",
+			 port);
 	s->guarded[s->nguarded] = fd;
 	s->tunnel_ports[s->nguarded++] = port;
 	return 0;
