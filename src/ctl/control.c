@@ -111,7 +111,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, 
 	}
 	snprintf(err, errlen,
 		 "unknown request (status, metrics, bans, unban, forward, cancel, "
-		 "reload)");
+		 "reload, grants)");
 	return -1;
 }
 
