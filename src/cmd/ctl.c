@@ -25,7 +25,8 @@ static void usage(FILE *f)
 		   "       postern ctl [--control PATH | -c FILE [PROFILE]] REQUEST...\n"
 		   "\n"
 		   "REQUEST: forward -L|-R|-D SPEC, cancel -L|-R|-D SPEC (a client);\n"
-		   "         bans, unban ADDR (a server); reload; status [json]; metrics.\n"
+		   "         bans, unban ADDR, grants [json] [kernel] (a server); reload;\n"
+		   "         status [json]; metrics.\n"
 		   "Exit 0 when the request succeeded, 1 when it failed, 2 on bad usage.\n");
 }
 
