@@ -278,7 +278,7 @@ class Bench:
         exe = self.tmp / "fwknop_decode"
         self.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-O2", f"-I{REPO / 'src'}", "-o", exe,
                   HERE / "fwknop_decode.c", REPO / "src/spa/fwknop.c",
-                  REPO / "src/crypto/crypto.c", "-lcrypto", "-lpthread"])
+                  REPO / "src/util/base64.c", REPO / "src/crypto/crypto.c", "-lcrypto", "-lpthread"])
         pkt = self.fwknop_packets(1, "decoder")
         out = self.run([exe, pkt, self.key, self.hmac], timeout=120).stdout
         us = {k: float(v) for k, v in (line.split() for line in out.splitlines())}

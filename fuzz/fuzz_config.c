@@ -124,6 +124,7 @@ static void values(const uint8_t *data, size_t size)
 				snprintf(k->key_file, sizeof(k->key_file), "/k");
 			base = t[i].scope == SETTINGS_IN_PROFILE ? (void *)&cli
 			       : t[i].scope == SETTINGS_IN_KEY	 ? (void *)k
+			       : t[i].scope == SETTINGS_IN_SPA	 ? (void *)&srv.spa
 								 : (void *)&srv;
 			if (k && settings_apply_flag(&fl, base, err) < 0)
 				check_message(err);

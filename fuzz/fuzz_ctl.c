@@ -18,8 +18,9 @@
 
 #include "ctl/control.h"
 
-static const char *const names[] = {"",	     "status",	"metrics", "bans",
-				    "unban", "forward", "cancel",  "reload"};
+static const char *const names[] = {"",	       "status", "metrics", "bans",  "unban",
+				    "forward", "cancel", "reload",  "grants"};
+_Static_assert(sizeof(names) / sizeof(names[0]) == CTL_GRANTS + 1, "a name per verb");
 
 static void require(int cond)
 {
@@ -49,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	require(n == size && memcmp(line, data, size) == 0);
 	require(ctl_parse(line, n, &again, err, sizeof(err)) == 0);
-	require(again.verb == req.verb && again.nargs == req.nargs && again.json == req.json);
+	require(again.verb == req.verb && again.nargs == req.nargs && again.json == req.json &&
+		again.kernel == req.kernel);
 	return 0;
 }

@@ -20,12 +20,13 @@ enum { ANSWER_MAX = 64 << 20 };
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: postern status [--control PATH | -c FILE [PROFILE]] [--json]\n"
-		   "       postern fw-list [--control PATH | -c FILE] [--json]\n"
+		   "       postern fw-list [--control PATH | -c FILE] [--json] [--kernel]\n"
 		   "       postern metrics [--control PATH | -c FILE [PROFILE]]\n"
 		   "       postern ctl [--control PATH | -c FILE [PROFILE]] REQUEST...\n"
 		   "\n"
 		   "REQUEST: forward -L|-R|-D SPEC, cancel -L|-R|-D SPEC (a client);\n"
-		   "         bans, unban ADDR (a server); reload; status [json]; metrics.\n"
+		   "         bans, unban ADDR, grants [json] [kernel] (a server); reload;\n"
+		   "         status [json]; metrics.\n"
 		   "Exit 0 when the request succeeded, 1 when it failed, 2 on bad usage.\n");
 }
 
@@ -68,7 +69,7 @@ static int run(int argc, char **argv, const char *verb)
 {
 	char path[CONFIG_PATH_MAX + 1] = "", line[CTL_LINE_MAX + 1] = "", err[512];
 	const char *file = NULL, *profile = NULL;
-	int json = 0, i = 1;
+	int json = 0, kernel = 0, i = 1;
 
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -84,6 +85,9 @@ static int run(int argc, char **argv, const char *verb)
 		} else if (strcmp(argv[i], "--json") == 0 && verb != NULL &&
 			   (strcmp(verb, "status") == 0 || strcmp(verb, "grants") == 0)) {
 			json = 1;
+		} else if (strcmp(argv[i], "--kernel") == 0 && verb != NULL &&
+			   strcmp(verb, "grants") == 0) {
+			kernel = 1;
 		} else {
 			break;
 		}
@@ -111,7 +115,8 @@ static int run(int argc, char **argv, const char *verb)
 			n += (size_t)w;
 		}
 	} else {
-		snprintf(line, sizeof(line), "%s%s", verb, json ? " json" : "");
+		snprintf(line, sizeof(line), "%s%s%s", verb, json ? " json" : "",
+			 kernel ? " kernel" : "");
 	}
 	char *out = malloc(ANSWER_MAX);
 	if (out == NULL) {

@@ -40,6 +40,7 @@
 #include "tunnel/session.h"
 #include "tunnel/verify.h"
 #include "util/busypoll.h"
+#include "util/caps.h"
 #include "util/config.h"
 #include "util/fdbudget.h"
 #include "util/keys.h"
@@ -1695,6 +1696,25 @@ static void grant_line(void *arg, const struct spa_grant *g)
 		   g->origin[0] ? g->origin : "local", (unsigned long long)left);
 }
 
+/* `grants kernel`: the backend's own listing, bounded by control_output_max. */
+static int ctl_kernel_grants(struct server *srv, struct ctl_out *o, int json)
+{
+	char err[SPA_GRANT_ERR_MAX];
+	size_t size = srv->cfg.control_output_max;
+	char *buf = malloc(size);
+	if (buf == NULL) {
+		ctl_printf(o, "out of memory\n");
+		return -1;
+	}
+	int rc = spa_kernel_list(srv->spa, json, buf, size, err);
+	if (rc == 0)
+		ctl_printf(o, "%s", buf);
+	else
+		ctl_printf(o, "%s\n", err);
+	free(buf);
+	return rc;
+}
+
 static void ctl_grants(struct server *srv, struct ctl_out *o, int json)
 {
 	struct grant_out go = {.o = o, .json = json, .now = now_ms()};
@@ -1939,6 +1959,8 @@ static int on_ctl(void *arg, const struct ctl_request *req, struct ctl_out *o)
 		abuse_each_ban(srv->abuse, now_ms(), ban_line, &b);
 		return 0;
 	case CTL_GRANTS:
+		if (req->kernel)
+			return ctl_kernel_grants(srv, o, req->json);
 		ctl_grants(srv, o, req->json);
 		return 0;
 	case CTL_UNBAN:
@@ -2021,7 +2043,8 @@ static int open_metrics(struct server *srv)
  * starting user is open: the listeners, the key files, the state directory
  * (handed to the user, so the replay log can still be compacted). A reload
  * then reads the config and key files as that user, and binds new listen
- * addresses as that user (no port below 1024).
+ * addresses as that user (no port below 1024). With the nftables backend
+ * CAP_NET_ADMIN alone is kept (util/caps.h): grants are table changes.
  */
 static int drop_privileges(struct server *srv)
 {
@@ -2050,12 +2073,29 @@ static int drop_privileges(struct server *srv)
 			return -1;
 		}
 	}
+	/* The nftables backend changes its table on every grant, long after the drop. */
+	int keep_net_admin = geteuid() == 0 && uid != 0 && srv->spa != NULL &&
+			     strcmp(spa_backend_name(srv->spa), "nftables") == 0;
+	char cerr[CAPS_ERR_MAX];
+	if (keep_net_admin && caps_keep_begin(cerr) != 0) {
+		log_error("cannot keep CAP_NET_ADMIN for the nftables backend user=%s error=%s",
+			  log_q(name), log_q(cerr));
+		return -1;
+	}
 	if (geteuid() == 0 &&
 	    (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) {
 		log_error("cannot change user user=%s error=%s", log_q(name),
 			  log_q(strerror(errno)));
 		return -1;
 	}
+	if (keep_net_admin && caps_keep_net_admin(cerr) != 0) {
+		log_error("cannot keep CAP_NET_ADMIN for the nftables backend user=%s error=%s",
+			  log_q(name), log_q(cerr));
+		return -1;
+	}
+	if (keep_net_admin)
+		log_info("kept for the nftables backend capability=CAP_NET_ADMIN user=%s",
+			 log_q(name));
 	/* A process that could regain root has not dropped anything. */
 	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
 		log_error("root could be regained; refusing to run user=%s", log_q(name));

@@ -536,6 +536,46 @@ int conf_server_load_keys(struct config_server *c, char *err)
 	return 0;
 }
 
+static int guarded(const struct config_spa *spa, const struct config_port *p)
+{
+	for (unsigned i = 0; i < spa->nguard; i++)
+		if (spa->guard[i].proto == p->proto && spa->guard[i].port == p->port)
+			return 1;
+	return 0;
+}
+
+/*
+ * check_forward_guarded(c, k, err): under the nftables backend a key that may
+ * forward names the gateway ports its forwards arrive on (spa_access), and
+ * each is in [spa] guard. Else the DNAT port is open to all on the gateway
+ * itself while the admin believes it opens by knock only.
+ */
+static int check_forward_guarded(const struct config_server *c, const struct config_key *k,
+				 char *err)
+{
+	char where[CONFIG_ERR_MAX];
+
+	if (c->spa.nlisten == 0 || c->spa.backend != CONFIG_SPA_NFTABLES || k->nspa_forward == 0)
+		return 0;
+	key_where(c, k, where, sizeof(where));
+	if (k->nspa_access == 0)
+		return config_set_err(err,
+				      "%s: spa_forward needs spa_access = tcp/PORT naming the "
+				      "gateway port forwards use, and that port in [spa] guard",
+				      where);
+	for (size_t i = 0; i < k->nspa_access; i++) {
+		const struct config_port *p = &k->spa_access[i];
+		if (!guarded(&c->spa, p))
+			return config_set_err(
+			    err,
+			    "%s: spa_access %s/%u is not in [spa] guard (the nftables backend "
+			    "closes only guarded ports; add 'guard = %s/%u')",
+			    where, p->proto == 6 ? "tcp" : "udp", p->port,
+			    p->proto == 6 ? "tcp" : "udp", p->port);
+	}
+	return 0;
+}
+
 int conf_server_check(const struct config_server *c, char *err)
 {
 	const char *file;
@@ -570,6 +610,8 @@ int conf_server_check(const struct config_server *c, char *err)
 			key_where(c, k, where, sizeof(where));
 			return config_set_err(err, "%s has no key_file or public_key", where);
 		}
+		if (check_forward_guarded(c, k, err) != 0)
+			return -1;
 	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "conf/settings.h"
 #include "guard/admit.h"
 #include "guard/permit.h"
+#include "spa/fw_nft.h"
 #include "util/busypoll.h"
 #include "util/keys.h"
 #include "util/log.h"
@@ -514,6 +515,54 @@ static int apply_fleet_word(const struct setting *s, void *base, const char *val
 	if (strcmp(s->key, "prefix") != 0 && value[0] == '\0')
 		return say(why, "%s: empty", s->key);
 	snprintf(dst, CONFIG_NAME_MAX + 1, "%s", value);
+	return 0;
+}
+
+/* [spa] guard: tcp/N or udp/N, each pair once, at most FW_NFT_GUARD_MAX. */
+static int apply_spa_guard(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	struct config_spa *c = base;
+	struct spa_access a;
+	char err[SPA_GRANT_ERR_MAX], q[QUOTE_MAX + 4];
+
+	(void)dir;
+	config_quote(q, QUOTE_MAX, value);
+	/* fw_nft's messages start with "guard '...'", as ours start with the key. Its
+	 * message comes from the quoted text, which is as wrong as the value (a '?'
+	 * or "..." is never a port) but fit for a log line. */
+	if (fw_nft_parse_guard(value, &a, err) != 0) {
+		(void)fw_nft_parse_guard(q, &a, err);
+		return say(why, "%s", err);
+	}
+	for (unsigned i = 0; i < c->nguard; i++)
+		if (c->guard[i].proto == a.proto && c->guard[i].port == a.port)
+			return say(why, "%s: %s given twice", s->key, q);
+	if (c->nguard >= FW_NFT_GUARD_MAX)
+		return say(why, "%s: too many entries (max %d)", s->key, FW_NFT_GUARD_MAX);
+	c->guard[c->nguard++] = a;
+	return 0;
+}
+
+static void clear_spa_guard(void *base)
+{
+	((struct config_spa *)base)->nguard = 0;
+}
+
+/* [spa] nft_table: a plain word, since it is pasted into nftables command text. */
+static int apply_nft_table(const struct setting *s, void *base, const char *value, const char *dir,
+			   char *why)
+{
+	char err[SPA_GRANT_ERR_MAX], q[QUOTE_MAX + 4];
+
+	(void)s;
+	(void)dir;
+	/* As for guard: the message names the quoted text, which fails the same way. */
+	if (fw_nft_check_table(value, err) != 0) {
+		(void)fw_nft_check_table(config_quote(q, QUOTE_MAX, value), err);
+		return say(why, "%s", err);
+	}
+	snprintf(((struct config_spa *)base)->nft_table, FW_NFT_TABLE_MAX + 1, "%s", value);
 	return 0;
 }
 
@@ -1093,6 +1142,45 @@ static const struct setting server_table[] = {
      .def = "65536",
      .help = "[spa]: accepted knocks remembered (and persisted in knock.log) to refuse "
 	     "replays"},
+    /* [spa] nftables backend */
+    {.key = "guard",
+     .flag = "spa-guard",
+     .arg = "tcp/N|udp/N",
+     .type = SETTINGS_LIST,
+     SPA(guard),
+     .help = "[spa]: a port the nftables backend default-drops until a knock opens it; "
+	     "repeatable; list the ports forward grants use too (default: none)",
+     .apply = apply_spa_guard,
+     .clear = clear_spa_guard,
+     .flags = SETTINGS_F_REPLACE},
+    {.key = "nft_table",
+     .flag = "nft-table",
+     .arg = "NAME",
+     .type = SETTINGS_VALUE,
+     SPA(nft_table),
+     .def = "postern",
+     .help = "[spa]: the inet table the nftables backend owns (letters, digits, '_'); "
+	     "no other table is touched",
+     .apply = apply_nft_table},
+    {.key = "nft_remove_on_exit",
+     .flag = "nft-remove-on-exit",
+     .arg = "yes|no",
+     .type = SETTINGS_BOOL,
+     SPA(nft_remove_on_exit),
+     .def = "yes",
+     .help = "[spa]: yes: delete the table at shutdown; no: keep it, so guarded ports stay "
+	     "closed and live grants run out in the kernel",
+     .words = "yes or no"},
+    {.key = "ip_forward",
+     .flag = "ip-forward",
+     .arg = "check|set|ignore",
+     .type = SETTINGS_WORDS,
+     SPA(ip_forward),
+     .def = "check",
+     .help = "[spa]: forward grants need the kernel's forwarding on: check = refuse them "
+	     "while it is off, set = turn it on, ignore = grant anyway",
+     .words = "check, set or ignore",
+     .word = fw_nft_parse_ip_forward},
     {.key = "redis",
      .flag = "fleet-redis",
      .arg = "URL",

@@ -262,6 +262,50 @@ out:
 	return rc;
 }
 
+/* One digest of a || b, for hmac_over(): crypto_hash or a legacy digest. */
+typedef int (*digest_fn)(int alg, uint8_t *out, const uint8_t *a, size_t alen, const uint8_t *b,
+			 size_t blen);
+
+/* RFC 2104 with ${digest}: block size ${block}, output ${hlen} (at most CRYPTO_HASH_MAX). */
+static int hmac_over(digest_fn digest, int alg, size_t block, size_t hlen, uint8_t *out,
+		     const uint8_t *key, size_t keylen, const uint8_t *data, size_t datalen)
+{
+	enum { BLOCK_MAX = 128 };
+	uint8_t ipad[BLOCK_MAX], opad[BLOCK_MAX], inner[CRYPTO_HASH_MAX];
+	int rc = -1;
+
+	if (block > BLOCK_MAX || hlen > CRYPTO_HASH_MAX || out == NULL ||
+	    (key == NULL && keylen > 0) || (data == NULL && datalen > 0))
+		return -1;
+	memset(ipad, 0, sizeof(ipad));
+	/* Inputs are copied before ${out} is written: it may alias ${key} or ${data}. */
+	if (keylen > block) {
+		if (digest(alg, ipad, key, keylen, NULL, 0) != 0)
+			goto out;
+	} else if (keylen > 0) {
+		memcpy(ipad, key, keylen);
+	}
+	for (size_t i = 0; i < block; i++) {
+		opad[i] = ipad[i] ^ 0x5c;
+		ipad[i] ^= 0x36;
+	}
+	if (digest(alg, inner, ipad, block, data, datalen) != 0 ||
+	    digest(alg, out, opad, block, inner, hlen) != 0)
+		goto out;
+	rc = 0;
+out:
+	OPENSSL_cleanse(ipad, sizeof(ipad));
+	OPENSSL_cleanse(opad, sizeof(opad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return rc;
+}
+
+static int digest_hash(int alg, uint8_t *out, const uint8_t *a, size_t alen, const uint8_t *b,
+		       size_t blen)
+{
+	return crypto_hash((enum crypto_hash_alg)alg, out, a, alen, b, blen);
+}
+
 /*
  * RFC 2104 over crypto_hash(), not EVP_MAC: an HMAC context takes its digest
  * as a name parameter and looks it up on every init, which made HMAC ten
@@ -271,35 +315,10 @@ out:
 int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size_t keylen,
 		const uint8_t *data, size_t datalen)
 {
-	enum { BLOCK_MAX = 128 };
-	uint8_t ipad[BLOCK_MAX], opad[BLOCK_MAX], inner[CRYPTO_HASH_MAX];
-	size_t hlen = crypto_hash_len(alg), block = alg == CRYPTO_BLAKE2B ? 128 : 64;
-	int rc = -1;
-
-	if (!hash_alg_ok(alg) || out == NULL || (key == NULL && keylen > 0) ||
-	    (data == NULL && datalen > 0))
-		goto out;
-	memset(ipad, 0, sizeof(ipad));
-	/* Inputs are copied before ${out} is written: it may alias ${key} or ${data}. */
-	if (keylen > block) {
-		if (crypto_hash(alg, ipad, key, keylen, NULL, 0) != 0)
-			goto out;
-	} else if (keylen > 0) {
-		memcpy(ipad, key, keylen);
-	}
-	for (size_t i = 0; i < block; i++) {
-		opad[i] = ipad[i] ^ 0x5c;
-		ipad[i] ^= 0x36;
-	}
-	if (crypto_hash(alg, inner, ipad, block, data, datalen) != 0 ||
-	    crypto_hash(alg, out, opad, block, inner, hlen) != 0)
-		goto out;
-	rc = 0;
-out:
-	OPENSSL_cleanse(ipad, sizeof(ipad));
-	OPENSSL_cleanse(opad, sizeof(opad));
-	OPENSSL_cleanse(inner, sizeof(inner));
-	return rc;
+	if (!hash_alg_ok(alg))
+		return -1;
+	return hmac_over(digest_hash, alg, alg == CRYPTO_BLAKE2B ? 128 : 64, crypto_hash_len(alg),
+			 out, key, keylen, data, datalen);
 }
 
 uint64_t crypto_siphash(const uint8_t key[CRYPTO_SIPHASH_KEY_LEN], const void *data, size_t len)
@@ -584,38 +603,22 @@ int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, 
 	return 0;
 }
 
+static int digest_legacy(int md, uint8_t *out, const uint8_t *a, size_t alen, const uint8_t *b,
+			 size_t blen)
+{
+	return crypto_legacy_digest((enum crypto_legacy_md)md, out, a, alen, b, blen);
+}
+
 int crypto_legacy_hmac(enum crypto_legacy_md md, uint8_t *out, const uint8_t *key, size_t keylen,
 		       const void *data, size_t datalen)
 {
-	enum { BLOCK_MAX = 128 };
-	uint8_t ipad[BLOCK_MAX], opad[BLOCK_MAX], inner[64];
 	size_t block = md == CRYPTO_LEGACY_SHA384 || md == CRYPTO_LEGACY_SHA512 ? 128 : 64;
 	size_t hlen = crypto_legacy_len(md);
-	int rc = -1;
 
 	/* SHA-3 has no HMAC block in this sense; fwknop's HMAC is SHA-2 or older. */
-	if (md >= CRYPTO_LEGACY_SHA3_256 || hlen == 0 || out == NULL || (key == NULL && keylen > 0))
+	if (md >= CRYPTO_LEGACY_SHA3_256 || hlen == 0)
 		return -1;
-	memset(ipad, 0, sizeof(ipad));
-	if (keylen > block) {
-		if (crypto_legacy_digest(md, ipad, key, keylen, NULL, 0) != 0)
-			goto out;
-	} else if (keylen > 0) {
-		memcpy(ipad, key, keylen);
-	}
-	for (size_t i = 0; i < block; i++) {
-		opad[i] = ipad[i] ^ 0x5c;
-		ipad[i] ^= 0x36;
-	}
-	if (crypto_legacy_digest(md, inner, ipad, block, data, datalen) != 0 ||
-	    crypto_legacy_digest(md, out, opad, block, inner, hlen) != 0)
-		goto out;
-	rc = 0;
-out:
-	OPENSSL_cleanse(ipad, sizeof(ipad));
-	OPENSSL_cleanse(opad, sizeof(opad));
-	OPENSSL_cleanse(inner, sizeof(inner));
-	return rc;
+	return hmac_over(digest_legacy, md, block, hlen, out, key, keylen, data, datalen);
 }
 
 static int aes256_cbc(int enc, const uint8_t *key, const uint8_t *iv, const uint8_t *in, size_t len,

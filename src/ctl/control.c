@@ -31,7 +31,7 @@ static const struct {
 } verbs[] = {
     {"status", CTL_STATUS, 0, 1}, {"metrics", CTL_METRICS, 0, 0}, {"bans", CTL_BANS, 0, 0},
     {"unban", CTL_UNBAN, 1, 1},	  {"forward", CTL_FORWARD, 2, 2}, {"cancel", CTL_CANCEL, 2, 2},
-    {"reload", CTL_RELOAD, 0, 0}, {"grants", CTL_GRANTS, 0, 1},
+    {"reload", CTL_RELOAD, 0, 0}, {"grants", CTL_GRANTS, 0, 2},
 };
 
 int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, size_t errlen)
@@ -83,12 +83,23 @@ int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, 
 		req->nargs = n - 1;
 		for (int i = 1; i < n; i++)
 			memcpy(req->args[i - 1], words[i], sizeof(words[i]));
-		if ((req->verb == CTL_STATUS || req->verb == CTL_GRANTS) && n == 2) {
+		if (req->verb == CTL_STATUS && n == 2) {
 			if (strcmp(words[1], "json") != 0) {
 				snprintf(err, errlen, "%s takes only 'json'", words[0]);
 				return -1;
 			}
 			req->json = 1;
+		}
+		for (int i = 1; req->verb == CTL_GRANTS && i < n; i++) {
+			int *flag = strcmp(words[i], "json") == 0     ? &req->json
+				    : strcmp(words[i], "kernel") == 0 ? &req->kernel
+								      : NULL;
+			if (flag == NULL || *flag) {
+				snprintf(err, errlen,
+					 "grants takes 'json' and 'kernel', once each");
+				return -1;
+			}
+			*flag = 1;
 		}
 		if ((req->verb == CTL_FORWARD || req->verb == CTL_CANCEL) &&
 		    strcmp(words[1], "-L") != 0 && strcmp(words[1], "-R") != 0 &&
@@ -100,7 +111,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_request *req, char *err, 
 	}
 	snprintf(err, errlen,
 		 "unknown request (status, metrics, bans, unban, forward, cancel, "
-		 "reload)");
+		 "reload, grants)");
 	return -1;
 }
 

@@ -26,12 +26,13 @@ enum ctl_verb {
 	CTL_FORWARD,	/* forward -L|-R|-D SPEC */
 	CTL_CANCEL,	/* cancel -L|-R|-D SPEC */
 	CTL_RELOAD,	/* reload (as SIGHUP) */
-	CTL_GRANTS,	/* grants [json]: live SPA grants (fw-list) */
+	CTL_GRANTS,	/* grants [json] [kernel]: live SPA grants (fw-list) */
 };
 
 struct ctl_request {
 	enum ctl_verb verb;
-	int json; /* status json */
+	int json;   /* status json, grants json */
+	int kernel; /* grants kernel: the firewall's own listing (nftables) */
 	int nargs;
 	char args[CTL_ARGS_MAX][CTL_WORD_MAX + 1];
 };

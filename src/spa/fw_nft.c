@@ -23,20 +23,6 @@ enum { FW_NFT_CMD_MAX = 8192, FW_NFT_REVOKE_MS = 1000 };
 static const char IPV4_FORWARD[] = "/proc/sys/net/ipv4/ip_forward";
 static const char IPV6_FORWARD[] = "/proc/sys/net/ipv6/conf/all/forwarding";
 
-const struct fw_nft_setting fw_nft_settings[] = {
-    {"guard", "",
-     "proto/port the nftables backend default-drops until a knock opens it (tcp/N or "
-     "udp/N; repeat for more); list the ports forward grants use too"},
-    {"nft_table", "postern", "name of the inet table the nftables backend owns"},
-    {"nft_remove_on_exit", "yes",
-     "yes: delete the table at shutdown; no: keep it, so guarded ports stay closed and "
-     "live grants run out in the kernel"},
-    {"ip_forward", "check",
-     "forward grants need the kernel's forwarding on: check = refuse them while it is "
-     "off, set = turn it on, ignore = grant anyway"},
-};
-const size_t fw_nft_nsettings = sizeof(fw_nft_settings) / sizeof(fw_nft_settings[0]);
-
 struct fw_nft {
 	struct fw_nft_config c;
 	struct nft_ctx *nft;

@@ -44,19 +44,10 @@ struct fw_nft_config {
 enum { FW_NFT_FWD_V4 = 1, FW_NFT_FWD_V6 = 2 };
 
 /*
- * The settings the [spa] section needs for this backend, until they move
- * into src/conf/settings.c (block "[spa] nftables backend"). Each row:
- * file key, default, help. The defaults match fw_nft_config_defaults().
+ * fw_nft_config_defaults(c): table "postern", no guard, remove_on_exit,
+ * ip_forward check (the settings' defaults: src/conf/settings.c, block
+ * "[spa] nftables backend").
  */
-struct fw_nft_setting {
-	const char *key;
-	const char *def;
-	const char *help;
-};
-extern const struct fw_nft_setting fw_nft_settings[];
-extern const size_t fw_nft_nsettings;
-
-/* fw_nft_config_defaults(c): table "postern", no guard, remove_on_exit, ip_forward check. */
 void fw_nft_config_defaults(struct fw_nft_config *c);
 
 /* fw_nft_parse_guard(word, out, err): "tcp/22" or "udp/53" into ${out}; 0 or -1 with ${err}. */

@@ -8,6 +8,7 @@
  * HMAC per identity and nothing more.
  */
 #include "spa/fwknop.h"
+#include "util/base64.h"
 #include "crypto/crypto.h"
 
 #include <arpa/inet.h>
@@ -45,139 +46,6 @@ enum {
 
 static const char salted_b64[SALTED_B64 + 1] = "U2FsdGVkX1";
 
-/* ---- base64 (constant time: keys pass through it too) ---- */
-
-/* All ones if lo <= v <= hi, else zero, without a branch on v. */
-static uint32_t ct_in(uint32_t v, uint32_t lo, uint32_t hi)
-{
-	uint32_t below = (v - lo) >> 31, above = (hi - v) >> 31;
-	return 0u - (1u ^ (below | above));
-}
-
-static uint32_t b64_val(uint32_t c, uint32_t *bad)
-{
-	uint32_t up = ct_in(c, 'A', 'Z'), lo = ct_in(c, 'a', 'z'), dg = ct_in(c, '0', '9');
-	uint32_t pl = ct_in(c, '+', '+'), sl = ct_in(c, '/', '/');
-
-	*bad |= ~(up | lo | dg | pl | sl) & 1u;
-	return (up & (c - 'A')) | (lo & (c - 'a' + 26)) | (dg & (c - '0' + 52)) | (pl & 62u) |
-	       (sl & 63u);
-}
-
-static char b64_chr(uint32_t v)
-{
-	uint32_t c = v + 'A';
-
-	c += ct_in(v, 26, 63) & 6u;
-	c -= ct_in(v, 52, 63) & 75u;
-	c -= ct_in(v, 62, 62) & 15u;
-	c -= ct_in(v, 63, 63) & 12u;
-	return (char)c;
-}
-
-/* Unpadded base64 (fwknop strips '='); returns the output length or -1. */
-static long b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
-{
-	uint32_t bad = 0, w = 0;
-	size_t o = 0, i, bits = 0;
-
-	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
-		return -1;
-	for (i = 0; i < n; i++) {
-		w = (w << 6) | b64_val((unsigned char)in[i], &bad);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(w >> bits);
-		}
-	}
-	w = 0;
-	return bad ? -1 : (long)o;
-}
-
-/* Packet bytes are public: a table decodes them fast; 255 = not base64. */
-static const uint8_t b64_table[256] = {
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 62,  255, 255, 255, 63,  52,  53,	54,  55,  56,  57,  58,	 59,  60,
-    61,	 255, 255, 255, 255, 255, 255, 255, 0,	 1,   2,   3,	4,   5,	  6,   7,   8,	 9,   10,
-    11,	 12,  13,  14,	15,  16,  17,  18,  19,	 20,  21,  22,	23,  24,  25,  255, 255, 255, 255,
-    255, 255, 26,  27,	28,  29,  30,  31,  32,	 33,  34,  35,	36,  37,  38,  39,  40,	 41,  42,
-    43,	 44,  45,  46,	47,  48,  49,  50,  51,	 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255,
-};
-
-/* As b64_decode, for public bytes (the packet): not constant time, several times faster. */
-static long b64_decode_public(const char *in, size_t n, uint8_t *out, size_t cap)
-{
-	uint32_t w = 0;
-	size_t o = 0, bits = 0;
-
-	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t v = b64_table[(unsigned char)in[i]];
-		if (v == 255)
-			return -1;
-		w = (w << 6) | v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(w >> bits);
-		}
-	}
-	return (long)o;
-}
-
-/* Base64 of ${n} bytes in canonical form: the spare bits of the last character are zero. */
-static int b64_canonical(const char *p, size_t chars, size_t bytes)
-{
-	unsigned spare = (unsigned)(6 * chars - 8 * bytes);
-
-	return chars > 0 && spare < 6 &&
-	       (b64_table[(unsigned char)p[chars - 1]] & ((1u << spare) - 1)) == 0;
-}
-
-/* Unpadded base64 of ${n} bytes into ${out} (room for 4n/3 + 2 and a NUL). */
-static size_t b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0, i = 0;
-
-	for (; i + 3 <= n; i += 3) {
-		uint32_t w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64_chr(w >> 18 & 63);
-		out[o++] = b64_chr(w >> 12 & 63);
-		out[o++] = b64_chr(w >> 6 & 63);
-		out[o++] = b64_chr(w & 63);
-	}
-	if (n - i == 1) {
-		uint32_t w = (uint32_t)in[i] << 16;
-		out[o++] = b64_chr(w >> 18 & 63);
-		out[o++] = b64_chr(w >> 12 & 63);
-	} else if (n - i == 2) {
-		uint32_t w = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64_chr(w >> 18 & 63);
-		out[o++] = b64_chr(w >> 12 & 63);
-		out[o++] = b64_chr(w >> 6 & 63);
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int all_base64(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b64_table[p[i]] == 255)
-			return 0;
-	return 1;
-}
-
 int fwknop_key_from_base64(const char *b64, uint8_t *out, size_t max, size_t *len)
 {
 	size_t n = strlen(b64);
@@ -188,7 +56,7 @@ int fwknop_key_from_base64(const char *b64, uint8_t *out, size_t max, size_t *le
 		n--;
 	if (strlen(b64) - n > 2 || n == 0 || n > (FWKNOP_KEY_MAX / 3 + 1) * 4)
 		return -1;
-	got = b64_decode(b64, n, out, max);
+	got = base64_decode(b64, n, out, max);
 	if (got <= 0) {
 		crypto_wipe(out, max);
 		return -1;
@@ -235,9 +103,9 @@ static int mac_ok(const struct fwknop_key *k, const uint8_t *pkt, size_t n)
 	uint8_t want[32], got[33];
 	int ok;
 
-	if (!b64_canonical((const char *)pkt + n, MAC_B64, 32))
+	if (!base64_canonical((const char *)pkt + n, MAC_B64, 32))
 		return 0;
-	if (b64_decode_public((const char *)pkt + n, MAC_B64, got, sizeof(got)) != 32 ||
+	if (base64_decode_public((const char *)pkt + n, MAC_B64, got, sizeof(got)) != 32 ||
 	    mac_raw(k, pkt, n, want) != 0)
 		return 0;
 	ok = crypto_memeq(want, got, 32);
@@ -286,7 +154,7 @@ static long open_outer(const uint8_t *ct, size_t n, const struct fwknop_key *k, 
 
 	memcpy(b64, salted_b64, SALTED_B64);
 	memcpy(b64 + SALTED_B64, ct, n);
-	rl = b64_decode_public(b64, SALTED_B64 + n, raw, sizeof(raw));
+	rl = base64_decode_public(b64, SALTED_B64 + n, raw, sizeof(raw));
 	if (rl < 0)
 		return say(why, "not base64");
 	if (rl < 32 || rl % 16 != 0 || memcmp(raw, "Salted__", 8) != 0)
@@ -349,7 +217,7 @@ static int text_field(struct field f, char *out, size_t max)
 
 	if (f.n == 0 || f.n > (max + 2) / 3 * 4)
 		return -1;
-	n = b64_decode_public(f.p, f.n, buf, sizeof(buf) - 1);
+	n = base64_decode_public(f.p, f.n, buf, sizeof(buf) - 1);
 	if (n <= 0 || (size_t)n > max)
 		return -1;
 	for (long i = 0; i < n; i++)
@@ -379,8 +247,8 @@ static int check_digest(const char *pt, size_t body, struct field d, char *why)
 		size_t len = crypto_legacy_len(kinds[i].md);
 		if (kinds[i].b64 != d.n)
 			continue;
-		if (b64_decode_public(d.p, d.n, got, sizeof(got)) != (long)len ||
-		    !b64_canonical(d.p, d.n, len))
+		if (base64_decode_public(d.p, d.n, got, sizeof(got)) != (long)len ||
+		    !base64_canonical(d.p, d.n, len))
 			return say(why, "digest is not base64");
 		/* Same length, two digests: SHA-256 or SHA3-256, SHA-512 or SHA3-512. */
 		if (crypto_legacy_digest(kinds[i].md, md, pt, body, NULL, 0) == 0 &&
@@ -574,7 +442,7 @@ int fwknop_decode(const uint8_t *pkt, size_t len, const struct fwknop_key *k,
 		return 0;
 	/* fwknop sends base64 only: junk (or postern's own binary knocks) fails
 	 * here at a few comparisons per byte instead of costing an HMAC. */
-	if (!all_base64(pkt, len))
+	if (!base64_is_alphabet(pkt, len))
 		return 0;
 	n = len - MAC_B64;
 	if (!mac_ok(k, pkt, n))
@@ -618,13 +486,13 @@ int fwknop_seal(const char *plain, size_t plen, const struct fwknop_key *k, cons
 	if (derive(k, salt, key, iv) != 0 ||
 	    crypto_aes256_cbc_encrypt(key, iv, raw + 16, padded, raw + 16) != 0)
 		goto out;
-	n = b64_encode(raw, 16 + padded, b64) - SALTED_B64;
+	n = base64_encode(raw, 16 + padded, b64, 0) - SALTED_B64;
 	if (n + MAC_B64 > PKT_MAX)
 		goto out;
 	memcpy(out, b64 + SALTED_B64, n);
 	if (mac_raw(k, (const uint8_t *)out, n, mac) != 0)
 		goto out;
-	b64_encode(mac, sizeof(mac), out + n);
+	base64_encode(mac, sizeof(mac), out + n, 0);
 	rc = (int)(n + MAC_B64);
 out:
 	crypto_wipe(raw, sizeof(raw));

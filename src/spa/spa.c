@@ -11,18 +11,22 @@
 #include "spa/spa.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/replay.h"
 #include "fleet/fleet.h"
 #include "guard/abuse.h"
 #include "guard/dhrate.h"
 #include "spa/fw_listener.h"
+#include "spa/fw_nft.h"
 #include "spa/fwknop.h"
 #include "spa/packet.h"
 #include "state/replay_file.h"
@@ -30,8 +34,10 @@
 
 enum {
 	SPA_SOCKETS_MAX = 16,
-	SPA_MMSG = 16,		  /* datagrams per recvmmsg */
-	SPA_SLOT = 64 * 1024,	  /* libuv's recvmmsg slot (UV__UDP_DGRAM_MAXSIZE) */
+	SPA_MMSG = 64,			 /* datagrams per recvmmsg */
+	SPA_SLOT = SPA_DATAGRAM_MAX + 1, /* one byte more shows a datagram too long */
+	SPA_BATCHES = 16,		 /* recvmmsg calls per wakeup, so tunnels get their turn */
+	SPA_RCVBUF = 4 << 20,	  /* socket buffer: a burst of junk does not push out a knock */
 	SPA_TUNNEL_PORTS_MAX = 16 /* guarded listeners */
 };
 
@@ -50,10 +56,15 @@ struct spa_ident {
 
 struct spa {
 	uv_loop_t *loop;
-	uv_udp_t udp[SPA_SOCKETS_MAX];
+	/* Our own recvmmsg on a polled socket, not uv_udp_t: libuv returns to
+	 * epoll after every 20 datagrams, which halved the junk we could drop. */
+	struct spa_sock {
+		uv_poll_t poll;
+		int fd;
+	} udp[SPA_SOCKETS_MAX];
 	size_t nudp;
 	uv_timer_t timer; /* the earliest expiry */
-	uint8_t *rxbuf;	  /* SPA_MMSG slots, shared: callbacks never overlap */
+	uint8_t *rxbuf;	  /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
 	struct spa_keys *keys;
 	struct spa_ik *ik; /* public-key identities, or NULL */
 	struct dhrate *dh;
@@ -69,6 +80,9 @@ struct spa {
 	struct spa_backend_ops ops;
 	void *ctx;
 	struct fw_listener *fl; /* the listener backend, or NULL */
+	void *nft;		/* the nftables backend (spa/fw_nft.c), or NULL */
+	struct spa_access guard[FW_NFT_GUARD_MAX]; /* its guarded ports */
+	unsigned nguard;
 	int guarded[SPA_TUNNEL_PORTS_MAX];
 	uint16_t tunnel_ports[SPA_TUNNEL_PORTS_MAX];
 	size_t nguarded;
@@ -281,15 +295,21 @@ static int judge_policy(const struct spa *s, const struct spa_ident *id,
 {
 	memset(g, 0, sizeof(*g));
 	g->src = *src;
-	if (req->allow.family != 0) {
+	struct spa_addr allow = req->allow;
+	addr_normalize(&allow);
+	/* Naming one's own source (fwknop -a, as its docs advise behind no NAT) asks
+	 * for nothing more than the packet already proves. */
+	if (allow.family != 0 && allow.family == src->family &&
+	    memcmp(allow.addr, src->addr, sizeof(allow.addr)) == 0)
+		allow.family = 0;
+	if (allow.family != 0) {
 		if (!id->trust_address) {
 			snprintf(why, SPA_WHY_MAX,
 				 "asks for another address than its source (spa_trust_address = "
 				 "no)");
 			return -1;
 		}
-		g->src = req->allow;
-		addr_normalize(&g->src);
+		g->src = allow;
 	}
 	for (unsigned i = 0; i < req->naccess; i++) {
 		if (!access_allowed(s, id, &req->access[i])) {
@@ -407,19 +427,26 @@ static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const 
 /* ---- receiving ---- */
 
 /*
- * try_fwknop: wired by the fwknop decoder (spa/fwknop.c): fwknop_decode()
- * for each identity i with s->ids[i].has_fwknop (keys in s->ids[i].fwknop);
- * 1 with req->owner = i, -1 (authenticated, malformed) with ${why}, 0 when
- * no identity's HMAC matches. Until then no datagram is a fwknop packet.
+ * try_fwknop(s, pkt, len, req, why): a fwknop 2.x packet for some identity
+ * with fwknop keys. The decoder screens size and base64 before it spends an
+ * HMAC, so junk costs each identity a few comparisons. 1 with req->owner,
+ * -1 (an identity's HMAC matched, the contents are malformed) with ${why}
+ * and req->owner, 0 when no identity's HMAC matches.
  */
 static int try_fwknop(struct spa *s, const uint8_t *pkt, size_t len, struct spa_request *req,
 		      char *why)
 {
-	(void)s;
-	(void)pkt;
-	(void)len;
-	(void)req;
-	(void)why;
+	for (size_t i = 0; i < s->nids; i++) {
+		if (!s->ids[i].has_fwknop)
+			continue;
+		int r = fwknop_decode(pkt, len, &s->ids[i].fwknop, req, why);
+		if (r == 0)
+			continue;
+		req->owner = (uint32_t)i;
+		return r;
+	}
+	memset(req, 0, sizeof(*req));
+	snprintf(why, SPA_WHY_MAX, "not a knock");
 	return 0;
 }
 
@@ -504,7 +531,7 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	uint16_t sport = 0;
 	char why[SPA_WHY_MAX], a[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
 	if (len > SPA_DATAGRAM_MAX) {
-		snprintf(why, sizeof(why), "datagram of %zu bytes", len);
+		snprintf(why, sizeof(why), "datagram over %d bytes", SPA_DATAGRAM_MAX);
 		return refuse(s, sa, NULL, why), 0;
 	}
 	if (s->banned != NULL && s->banned(s->arg, sa))
@@ -532,56 +559,97 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	return 1;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct spa *s = h->data;
-	(void)suggested;
-	*buf = uv_buf_init((char *)s->rxbuf, SPA_MMSG * SPA_SLOT);
-}
+	struct spa_sock *k = (struct spa_sock *)(void *)h;
+	struct mmsghdr m[SPA_MMSG];
+	struct iovec iov[SPA_MMSG];
+	struct sockaddr_storage from[SPA_MMSG];
 
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-		    unsigned flags)
-{
-	(void)flags;
-	/* nread 0 with no address: nothing (or, with recvmmsg, the buffer's release). */
-	if (nread <= 0 || addr == NULL)
+	(void)events;
+	if (status < 0)
 		return;
-	struct spa *s = h->data;
-	if (judge(s, (const uint8_t *)buf->base, (size_t)nread, addr))
-		s->accepted++;
-	else
-		s->refused++;
+	for (int b = 0; b < SPA_BATCHES; b++) {
+		for (int i = 0; i < SPA_MMSG; i++) {
+			iov[i] = (struct iovec){s->rxbuf + (size_t)i * SPA_SLOT, SPA_SLOT};
+			m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+						       .msg_namelen = sizeof(from[i]),
+						       .msg_iov = &iov[i],
+						       .msg_iovlen = 1};
+		}
+		int n = recvmmsg(k->fd, m, SPA_MMSG, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			if (m[i].msg_len == 0)
+				continue;
+			if (judge(s, iov[i].iov_base, m[i].msg_len, (struct sockaddr *)&from[i]))
+				s->accepted++;
+			else
+				s->refused++;
+		}
+		if (n < SPA_MMSG)
+			return;
+	}
 }
 
-static int bind_one(struct spa *s, const struct sockaddr *sa, const char *spec, char *err)
+/* A non-blocking UDP socket bound to ${sa}, with a big receive buffer, or -1 (errno). */
+static int udp_socket(const struct sockaddr *sa, socklen_t salen)
+{
+	int one = 1, buf = SPA_RCVBUF;
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	/* FORCE passes rmem_max where we may (root); else the plain call, capped. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
+	if ((sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, sa, salen) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int bind_one(struct spa *s, const struct sockaddr *sa, socklen_t salen, const char *spec,
+		    char *err)
 {
 	if (s->nudp >= SPA_SOCKETS_MAX) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen: too many addresses (max %d)",
 			 SPA_SOCKETS_MAX);
 		return -1;
 	}
-	uv_udp_t *u = &s->udp[s->nudp];
-	int rc = uv_udp_init_ex(s->loop, u, sa->sa_family | UV_UDP_RECVMMSG);
+	struct spa_sock *k = &s->udp[s->nudp];
+	k->fd = udp_socket(sa, salen);
+	if (k->fd < 0) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	int rc = uv_poll_init(s->loop, &k->poll, k->fd);
 	if (rc != 0) {
+		close(k->fd);
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
 	}
-	u->data = s;
+	k->poll.data = s;
 	s->nudp++;
-	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
-	rc = uv_udp_bind(u, sa, sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-	if (rc == 0)
-		rc = uv_udp_recv_start(u, on_alloc, on_recv);
+	rc = uv_poll_start(&k->poll, UV_READABLE, on_readable);
 	if (rc != 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
 	}
 	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	socklen_t len = sizeof(ss);
 	char name[INET6_ADDRSTRLEN];
 	struct spa_addr a;
 	uint16_t port = 0;
-	if (uv_udp_getsockname(u, (struct sockaddr *)&ss, &len) == 0) {
+	if (getsockname(k->fd, (struct sockaddr *)&ss, &len) == 0) {
 		addr_from((struct sockaddr *)&ss, &a, &port);
 		log_info("knocks listening addr=%s%s%s:%u", ss.ss_family == AF_INET6 ? "[" : "",
 			 addr_text(&a, name, sizeof(name)), ss.ss_family == AF_INET6 ? "]" : "",
@@ -610,7 +678,7 @@ static int bind_all(struct spa *s, const struct config_spa *c, char *err)
 		}
 		int rc = 0;
 		for (struct addrinfo *ai = res; ai != NULL && rc == 0; ai = ai->ai_next)
-			rc = bind_one(s, ai->ai_addr, spec, err);
+			rc = bind_one(s, ai->ai_addr, ai->ai_addrlen, spec, err);
 		freeaddrinfo(res);
 		if (rc != 0)
 			return -1;
@@ -632,16 +700,41 @@ static int backend_listener(struct spa *s, char *err)
 	return 0;
 }
 
-/*
- * backend_nftables: wired by the lead to spa/fw_nft.c's constructor (it sets
- * s->ops and s->ctx); until then a configuration that asks for it fails.
- */
-static int backend_nftables(struct spa *s, const struct config_spa *c, char *err)
+/* may_forward(cfg): FW_NFT_FWD_* of every family some identity may forward to. */
+static int may_forward(const struct config_server *cfg)
 {
-	(void)s;
-	(void)c;
-	snprintf(err, SPA_GRANT_ERR_MAX, "[spa] backend = nftables: nftables backend not built");
-	return -1;
+	int fams = 0;
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		for (size_t j = 0; j < cfg->keys[i].nspa_forward; j++) {
+			struct spa_addr a;
+			if (ip_parse(cfg->keys[i].spa_forward[j].host, &a) != 0)
+				continue;
+			fams |= a.family == AF_INET6 ? FW_NFT_FWD_V6 : FW_NFT_FWD_V4;
+		}
+	}
+	return fams;
+}
+
+static int backend_nftables(struct spa *s, const struct config_server *cfg, char *err)
+{
+	const struct config_spa *c = &cfg->spa;
+	struct fw_nft_config nc;
+	fw_nft_config_defaults(&nc);
+	snprintf(nc.table, sizeof(nc.table), "%s", c->nft_table);
+	_Static_assert(sizeof(nc.guard) == sizeof(c->guard), "guard lists of one size");
+	memcpy(nc.guard, c->guard, sizeof(nc.guard));
+	nc.nguard = c->nguard;
+	nc.remove_on_exit = c->nft_remove_on_exit;
+	nc.ip_forward = c->ip_forward;
+	nc.may_forward = may_forward(cfg);
+	memcpy(s->guard, c->guard, sizeof(s->guard));
+	s->nguard = c->nguard;
+	s->nft = fw_nft_new(&nc, err);
+	if (s->nft == NULL)
+		return -1;
+	s->ops = fw_nft_ops;
+	s->ctx = s->nft;
+	return 0;
 }
 
 int spa_new(const struct spa_params *p, struct spa **out, char *err)
@@ -670,7 +763,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
 		goto fail;
 	}
-	if ((c->backend == CONFIG_SPA_NFTABLES ? backend_nftables(s, c, err)
+	if ((c->backend == CONFIG_SPA_NFTABLES ? backend_nftables(s, p->cfg, err)
 					       : backend_listener(s, err)) != 0)
 		goto fail;
 	if (p->state_dir != NULL) {
@@ -698,6 +791,15 @@ fail:
 	return -1;
 }
 
+/* nft_guarded(s, port): the nftables backend drops tcp/${port} until a grant. */
+static int nft_guarded(const struct spa *s, uint16_t port)
+{
+	for (unsigned i = 0; i < s->nguard; i++)
+		if (s->guard[i].proto == SPA_PROTO_TCP && s->guard[i].port == port)
+			return 1;
+	return 0;
+}
+
 int spa_guard(struct spa *s, int fd, char *err)
 {
 	struct sockaddr_storage ss;
@@ -712,6 +814,9 @@ int spa_guard(struct spa *s, int fd, char *err)
 	addr_from((struct sockaddr *)&ss, &a, &port);
 	if (s->fl != NULL && fw_listener_guard(s->fl, fd, err) != 0)
 		return -1;
+	if (s->nft != NULL && !nft_guarded(s, port))
+		log_warn("tunnel port not guarded, open without a knock port=%u backend=nftables",
+			 port);
 	s->guarded[s->nguarded] = fd;
 	s->tunnel_ports[s->nguarded++] = port;
 	return 0;
@@ -765,6 +870,22 @@ void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_
 {
 	if (s != NULL)
 		spa_table_each(s->table, fn, arg);
+}
+
+int spa_kernel_list(const struct spa *s, int json, char *out, size_t size, char *err)
+{
+	if (s == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX, "SPA is off (no [spa] section)");
+		return -1;
+	}
+	if (s->nft == NULL) {
+		snprintf(err, SPA_GRANT_ERR_MAX,
+			 "the %s backend keeps no kernel table: fw-list without --kernel shows "
+			 "its grants",
+			 s->ops.name);
+		return -1;
+	}
+	return fw_nft_list(s->nft, json, out, size, err);
 }
 
 void spa_get_stats(const struct spa *s, struct spa_stats *st)
@@ -909,6 +1030,7 @@ void spa_free(struct spa *s)
 	if (s->ops.stop != NULL)
 		s->ops.stop(s->ctx);
 	fw_listener_free(s->fl);
+	fw_nft_free(s->nft);
 	replay_file_close(s->rf);
 	replay_free(s->rp);
 	spa_table_free(s->table);
@@ -917,6 +1039,9 @@ void spa_free(struct spa *s)
 	ids_free(s->ids, s->nids);
 	free(s->psk_owner);
 	free(s->tags);
+	/* The poll handles were closed with the loop's others; the sockets are ours. */
+	for (size_t i = 0; i < s->nudp; i++)
+		close(s->udp[i].fd);
 	free(s->rxbuf);
 	free(s);
 }

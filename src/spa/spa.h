@@ -70,6 +70,15 @@ void spa_revoke_source(struct spa *s, const uint8_t *bytes, size_t len);
 void spa_each_grant(const struct spa *s, void (*fn)(void *arg, const struct spa_grant *g),
 		    void *arg);
 
+/*
+ * spa_kernel_list(s, json, out, size, err): the firewall's own view of the
+ * grants (`fw-list --kernel`): the nftables table as the kernel lists it,
+ * each element with its time left (text, or JSON with ${json}). 0, or -1
+ * with ${err} (SPA_GRANT_ERR_MAX bytes): SPA off, the listener backend (its
+ * filters hold no more than the grant table), or a listing over ${size}.
+ */
+int spa_kernel_list(const struct spa *s, int json, char *out, size_t size, char *err);
+
 /* Counters for metrics: they only grow. */
 struct spa_stats {
 	uint64_t knocks_accepted; /* authenticated, fresh, within policy: grants made */

@@ -17,6 +17,7 @@
  */
 #define LOG_COMPONENT "replay"
 #include "state/replay_file.h"
+#include "util/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,20 +138,6 @@ static uint64_t tag_of(const struct replay_file *f, uint32_t owner)
 
 /* ---- file I/O ---- */
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 struct writer {
 	struct replay_file *f;
 	int fd;
@@ -161,7 +148,7 @@ struct writer {
 
 static int flush_writer(struct writer *w)
 {
-	int rc = write_all(w->fd, w->buf, w->len);
+	int rc = fileio_write_all(w->fd, w->buf, w->len);
 	w->len = 0;
 	return rc;
 }
@@ -198,7 +185,7 @@ static int compact(struct replay_file *f)
 	w->fd = fd;
 	w->len = 0;
 	w->records = 0;
-	if (write_all(fd, header, sizeof(header)) != 0 ||
+	if (fileio_write_all(fd, header, sizeof(header)) != 0 ||
 	    replay_foreach(f->rp, write_entry, w) != 0 || flush_writer(w) != 0 || fsync(fd) != 0)
 		goto out;
 	if (rename(f->tmp, f->path) != 0)
@@ -404,7 +391,7 @@ int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], u
 	rec.tag = tag_of(f, owner);
 	replay_record_encode(&rec, buf);
 	/* O_APPEND and one write: a crash leaves the record whole or torn, never misplaced. */
-	if (write_all(f->fd, buf, sizeof(buf)) != 0) {
+	if (fileio_write_all(f->fd, buf, sizeof(buf)) != 0) {
 		log_warn("write failed path=%s error=%s", log_q(f->path), log_q(strerror(errno)));
 		return -1;
 	}

@@ -131,6 +131,9 @@ void config_server_defaults(struct config_server *c)
 	snprintf(c->fleet.prefix, sizeof(c->fleet.prefix), "postern:");
 	c->fleet.timeout_ms = 200;
 	c->fleet.max_pending = 1024;
+	snprintf(c->spa.nft_table, sizeof(c->spa.nft_table), "postern");
+	c->spa.nft_remove_on_exit = 1;
+	c->spa.ip_forward = FW_NFT_IPFWD_CHECK;
 }
 
 void config_client_defaults(struct config_client *c)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "crypto/crypto.h"
+#include "spa/fw_nft.h"
 #include "spa/fwknop.h"
 #include "util/net.h"
 
@@ -89,6 +90,12 @@ struct config_spa {
 	unsigned max_grants;	  /* live grants, all identities (1024) */
 	unsigned knock_cache;	  /* accepted knocks remembered for replay (65536) */
 	int section_line;	  /* where [spa] was, to refuse a second one */
+	/* The nftables backend (spa/fw_nft.c); the listener backend ignores these. */
+	struct spa_access guard[FW_NFT_GUARD_MAX]; /* default-drop until granted */
+	unsigned nguard;
+	char nft_table[FW_NFT_TABLE_MAX + 1]; /* the inet table it owns ("postern") */
+	int nft_remove_on_exit;		      /* delete the table at shutdown (yes) */
+	int ip_forward;			      /* enum fw_nft_ipfwd (check) */
 };
 
 /* [fleet]: replay, bans and grants shared through Redis (fleet/fleet.c). Off while redis is "". */

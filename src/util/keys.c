@@ -7,6 +7,8 @@
  * name the file and the fix but never the key.
  */
 #include "util/keys.h"
+#include "util/fileio.h"
+#include "util/base64.h"
 
 #include "util/passphrase.h"
 
@@ -89,86 +91,18 @@ static const char *shell_quote(char *out, size_t size, const char *path)
 	return out;
 }
 
-/*
- * Base64 without lookup tables or branches on the data: the key passes
- * through here, and table indexes or branches would leak it through timing.
- */
-static uint32_t ct_in_range(uint32_t c, uint32_t lo, uint32_t hi)
+/* 32 bytes -> 44 characters (one '='); constant time: the key passes through. */
+static void encode_key(const uint8_t key[CRYPTO_KEY_LEN], char out[B64_LEN + 1])
 {
-	uint32_t outside = ((c - lo) | (hi - c)) >> 31;
-
-	return 0u - (outside ^ 1u);
-}
-
-static char b64_char(uint32_t v)
-{
-	uint32_t c = v + 'A';
-
-	c += ct_in_range(v, 26, 63) & 6u;
-	c -= ct_in_range(v, 52, 63) & 75u;
-	c -= ct_in_range(v, 62, 62) & 15u;
-	c -= ct_in_range(v, 63, 63) & 12u;
-	return (char)c;
-}
-
-static uint32_t b64_value(uint32_t c, uint32_t *bad)
-{
-	uint32_t up = ct_in_range(c, 'A', 'Z');
-	uint32_t lo = ct_in_range(c, 'a', 'z');
-	uint32_t dg = ct_in_range(c, '0', '9');
-	uint32_t pl = ct_in_range(c, '+', '+');
-	uint32_t sl = ct_in_range(c, '/', '/');
-
-	*bad |= ~(up | lo | dg | pl | sl) & 1u;
-	return (up & (c - 'A')) | (lo & (c - 'a' + 26)) | (dg & (c - '0' + 52)) | (pl & 62u) |
-	       (sl & 63u);
-}
-
-/* 32 bytes -> 44 characters: ten full groups, then two bytes and one '='. */
-static void encode_key(const uint8_t key[CRYPTO_KEY_LEN], char out[B64_LEN])
-{
-	uint32_t w;
-	size_t i, o = 0;
-
-	for (i = 0; i + 3 <= CRYPTO_KEY_LEN; i += 3) {
-		w = ((uint32_t)key[i] << 16) | ((uint32_t)key[i + 1] << 8) | key[i + 2];
-		out[o++] = b64_char((w >> 18) & 63);
-		out[o++] = b64_char((w >> 12) & 63);
-		out[o++] = b64_char((w >> 6) & 63);
-		out[o++] = b64_char(w & 63);
-	}
-	w = ((uint32_t)key[i] << 16) | ((uint32_t)key[i + 1] << 8);
-	out[o++] = b64_char((w >> 18) & 63);
-	out[o++] = b64_char((w >> 12) & 63);
-	out[o++] = b64_char((w >> 6) & 63);
-	out[o] = '=';
+	base64_encode(key, CRYPTO_KEY_LEN, out, 1);
 }
 
 /* Strict inverse of encode_key(): the only spelling of a key is the canonical one. */
 static int decode_key(const char in[B64_LEN], uint8_t key[CRYPTO_KEY_LEN])
 {
-	uint32_t bad = 0, w;
-	size_t i, o = 0;
-
 	if (in[B64_LEN - 1] != '=')
 		return -1;
-	for (i = 0; i + 4 < B64_LEN; i += 4) {
-		w = (b64_value((unsigned char)in[i], &bad) << 18) |
-		    (b64_value((unsigned char)in[i + 1], &bad) << 12) |
-		    (b64_value((unsigned char)in[i + 2], &bad) << 6) |
-		    b64_value((unsigned char)in[i + 3], &bad);
-		key[o++] = (uint8_t)(w >> 16);
-		key[o++] = (uint8_t)(w >> 8);
-		key[o++] = (uint8_t)w;
-	}
-	w = (b64_value((unsigned char)in[i], &bad) << 18) |
-	    (b64_value((unsigned char)in[i + 1], &bad) << 12) |
-	    (b64_value((unsigned char)in[i + 2], &bad) << 6);
-	key[o++] = (uint8_t)(w >> 16);
-	key[o++] = (uint8_t)(w >> 8);
-	/* The two bits past the last byte must be zero, or the text is not canonical. */
-	bad |= (w & 0xff) != 0;
-	return bad ? -1 : 0;
+	return base64_decode(in, B64_LEN - 1, key, CRYPTO_KEY_LEN) == CRYPTO_KEY_LEN ? 0 : -1;
 }
 
 static int parse_prefixed(const char *buf, size_t len, const char *prefix,
@@ -199,20 +133,6 @@ static ssize_t read_all(int fd, char *buf, size_t size)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* The server's `user` (keys_trust_owner); -1 = none. */
@@ -564,7 +484,7 @@ static int create_key_file(const char *path, const char *line, size_t len, char 
 	if (fd < 0)
 		return fail(err, "key file %s: %s", show(shown, path), strerror(errno));
 	/* The umask may have taken bits away; the format promises exactly 0600. */
-	if (fchmod(fd, 0600) < 0 || write_all(fd, line, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0600) < 0 || fileio_write_all(fd, line, len) < 0 || fsync(fd) < 0) {
 		fail(err, "key file %s: %s", show(shown, path), strerror(errno));
 		close(fd);
 		unlink(path);
@@ -607,7 +527,7 @@ int keys_generate_x25519(const char *path, uint8_t pub_out[CRYPTO_KEY_LEN], char
 		     errno == EEXIST ? "already exists; refusing to overwrite" : strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, publine, strlen(publine)) < 0 || close(fd) < 0) {
+	if (fileio_write_all(fd, publine, strlen(publine)) < 0 || close(fd) < 0) {
 		fail(err, "public key file %s: %s", show(shown, pubpath), strerror(errno));
 		unlink(pubpath);
 		goto out;

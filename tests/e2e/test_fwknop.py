@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, START_TIMEOUT, run
+from conftest import IO_TIMEOUT, START_TIMEOUT, run, wait_until
 
 GW, CLI = "10.77.1.1", "10.77.1.2"
 TUNNEL_PORT, SPA_PORT = 7000, 62201
@@ -109,6 +109,7 @@ def test_real_fwknop_client_opens_the_tunnel_port(spa_net, pg, procs, tmp):
     conf.write_text(
         "[server]\n"
         f"listen = {GW}:{TUNNEL_PORT}\n"
+        f"control = {tmp}/server.sock\n"
         "[spa]\n"
         f"listen = {GW}:{SPA_PORT}\n"
         "backend = listener\n"
@@ -145,4 +146,83 @@ def test_real_fwknop_client_opens_the_tunnel_port(spa_net, pg, procs, tmp):
             break
         time.sleep(0.1)
     assert got == "connected", f"after a valid fwknop knock the connect gave {got!r}"
+    # The grant is the fwknop identity's, for the address the client named (-a).
+    r = run([pg.bin, "fw-list", "-c", str(conf)])
+    assert r.returncode == 0, r.stderr
+    assert f"grant {CLI} tcp/{TUNNEL_PORT} forward - identity fwknop-user " in r.stdout, r.stdout
+    # The listener backend has no kernel table to show.
+    r = run([pg.bin, "fw-list", "-c", str(conf), "--kernel"])
+    assert r.returncode != 0 and "keeps no kernel table" in r.stderr, (r.stdout, r.stderr)
+    srv.stop()
+
+
+# Send the bytes of a file as one UDP datagram (a captured packet, replayed).
+SEND = r"""
+import socket, sys
+data = open(sys.argv[1], "rb").read().strip()
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(data, (sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def test_captured_fwknop_packet_opens_once_also_after_restart(spa_net, pg, procs, tmp):
+    """A real fwknop packet, captured (-T -B: built, saved, not sent) and sent
+    three times: the first opens the port; sent again after that grant ran
+    out it opens nothing, nor after a server restart (knock.log)."""
+    assert shutil.which("fwknop"), "fwknop-client is missing (scripts/setup-debian.sh installs it)"
+    gw, cli = spa_net
+    home = tmp / "home"
+    home.mkdir()
+    key, hmac = fwknop_keys(home)
+    pkt, send = tmp / "spa.pkt", tmp / "send.py"
+    send.write_text(SEND)
+    conf = tmp / "server.conf"
+    conf.write_text(
+        "[server]\n"
+        f"listen = {GW}:{TUNNEL_PORT}\n"
+        f"control = {tmp}/server.sock\n"
+        "[spa]\n"
+        f"listen = {GW}:{SPA_PORT}\n"
+        "grant_timeout = 2\n"
+        "[key fwknop-user]\n"
+        f"fwknop_key_base64 = {key}\n"
+        f"fwknop_hmac_key_base64 = {hmac}\n"
+    )
+    os.chmod(conf, 0o600)
+    subprocess.run(["fwknop", "--no-rc-file", "--no-save-args", "-A", f"tcp/{TUNNEL_PORT}",
+                    "-a", CLI, "-D", GW, "-p", str(SPA_PORT), "--key-base64-rijndael", key,
+                    "--key-base64-hmac", hmac, "--use-hmac", "-T", "-B", str(pkt)],
+                   capture_output=True, text=True, timeout=20, check=True,
+                   env={**os.environ, "HOME": str(home)})
+    assert pkt.stat().st_size > 0
+
+    def start():
+        srv = procs.start(["ip", "netns", "exec", gw, pg.bin, "server", "-c", str(conf),
+                           "--state-dir", str(tmp / "state")], "server")
+        srv.watch = True
+        srv.wait_for_log(r"server ready", timeout=START_TIMEOUT)
+        return srv
+
+    def grants():
+        r = run([pg.bin, "fw-list", "-c", str(conf)])
+        assert r.returncode == 0, r.stderr
+        return [l for l in r.stdout.splitlines() if l.startswith("grant ")]
+
+    def replay():
+        ns_run(cli, "/usr/bin/python3", str(send), str(pkt), GW, str(SPA_PORT))
+
+    srv = start()
+    replay()
+    wait_until(lambda: grants(), timeout=IO_TIMEOUT, what="the first send's grant")
+    wait_until(lambda: not grants(), timeout=IO_TIMEOUT, what="the grant running out")
+    replay()
+    time.sleep(1.0)
+    assert grants() == []
+    assert try_connect(cli, GW, TUNNEL_PORT) == "timeout"
+    assert srv.stop() == 0, srv.tail()
+
+    srv = start()
+    replay()
+    time.sleep(1.0)
+    assert grants() == []
+    assert try_connect(cli, GW, TUNNEL_PORT) == "timeout"
     srv.stop()

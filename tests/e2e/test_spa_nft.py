@@ -243,8 +243,8 @@ def knock(pg, c, key, *args, gw=GW):
     return r
 
 
-def fw_list(pg, g, conf):
-    r = run(ns_exec(g, pg.bin, "fw-list", "-c", conf))
+def fw_list(pg, g, conf, *flags):
+    r = run(ns_exec(g, pg.bin, "fw-list", "-c", conf, *flags))
     assert r.returncode == 0, f"fw-list failed ({r.returncode}): {r.stderr}"
     return r.stdout
 
@@ -256,6 +256,9 @@ def test_nft_knock_opens_the_guarded_port_for_the_sender_only(pg, procs, tmp, to
     serve(procs, tmp, g, "gw", "0.0.0.0", GUARDED)
     serve(procs, tmp, g, "gw-open", "0.0.0.0", OPEN_PORT)
     srv = start_gateway(pg, procs, tmp, g, conf)
+    # The tunnel's own port 7000 is not in guard: the server says it is open to all.
+    srv.wait_for_log(r"tunnel port not guarded, open without a knock port=7000 "
+                     r"backend=nftables", timeout=START_TIMEOUT)
 
     # Before any knock: the guarded port is filtered (no RST), others untouched.
     assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
@@ -275,6 +278,11 @@ def test_nft_knock_opens_the_guarded_port_for_the_sender_only(pg, procs, tmp, to
 
     listing = fw_list(pg, g, conf)
     assert any(CLIENT in line and str(GUARDED) in line for line in listing.splitlines()), listing
+    # --kernel: the table as the kernel holds it, the element with its time left.
+    kernel = fw_list(pg, g, conf, "--kernel")
+    assert f"table inet {TABLE}" in kernel and f"{CLIENT} . tcp . {GUARDED}" in kernel, kernel
+    objs = json.loads(fw_list(pg, g, conf, "--kernel", "--json"))["nftables"]
+    assert any(o.get("set", {}).get("name") == "allow4" for o in objs), objs
 
     # A connection made during the grant outlives it.
     go = tmp / "go"
@@ -366,3 +374,58 @@ def test_nft_knock_over_ipv6(pg, procs, tmp, topo):
     assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
     wait_elem(g, "allow6", mine, present=False, timeout=GRANT_S + 10)
     assert probe(tmp, c, GW6, GUARDED, CLIENT6) == "timeout"
+
+
+def test_nft_grants_after_dropping_to_nobody(pg, procs, tmp, topo):
+    """user = nobody: the server keeps CAP_NET_ADMIN alone across the drop,
+    so knocks still become kernel elements (a forward too, with ip_forward =
+    set writing the sysctl as nobody), and shutdown still removes the table."""
+    import pwd
+    import tempfile
+    from pathlib import Path
+
+    c, g, i = topo["c"], topo["g"], topo["i"]
+    nobody = pwd.getpwnam("nobody")
+    sh(ns_exec(g, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"))
+    key = pg.keygen("alice.key")
+    conf = server_conf(tmp, key, forward=True)
+    conf.write_text(conf.read_text().replace("[server]\n", "[server]\nuser = nobody\n", 1)
+                    + f"spa_access = tcp/{GUARDED}\n")
+    # tmp's parents are root's 0700: the state directory must be reachable by nobody.
+    d = Path(tempfile.mkdtemp(prefix="postern-nft-drop-"))
+    try:
+        os.chmod(d, 0o755)
+        serve(procs, tmp, g, "gw", "0.0.0.0", GUARDED)
+        srv = procs.start(ns_exec(g, pg.bin, "server", "-c", conf, "--state-dir", d / "state"),
+                          "server")
+        srv.watch = True
+        srv.wait_for_log(r"kept for the nftables backend capability=CAP_NET_ADMIN user=nobody",
+                         timeout=START_TIMEOUT)
+        srv.wait_for_log(r"running as user=nobody", timeout=START_TIMEOUT)
+        wait_until(lambda: (table(g) or {}).get("guard"), timeout=START_TIMEOUT,
+                   what="the server's nftables table with its guard set")
+        pid = srv.p.pid  # ip netns exec execs the server: the same process
+        status = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+        assert status["Uid"].split() == [str(nobody.pw_uid)] * 4, status["Uid"]
+        # CAP_NET_ADMIN (bit 12) and nothing else, effective and permitted.
+        assert int(status["CapEff"], 16) == 1 << 12, status["CapEff"]
+        assert int(status["CapPrm"], 16) == 1 << 12, status["CapPrm"]
+        assert int(status["CapInh"], 16) == 0 and int(status["CapAmb"], 16) == 0, status
+
+        assert probe(tmp, c, GW, GUARDED, CLIENT) == "timeout"
+        knock(pg, c, key, "-A", f"tcp/{GUARDED}")
+        wait_elem(g, "allow4", (CLIENT, "tcp", str(GUARDED)))
+        assert probe(tmp, c, GW, GUARDED, CLIENT) == f"banner: gw sees {CLIENT}"
+
+        serve(procs, tmp, i, "internal", "0.0.0.0", INTERNAL_PORT)
+        # Start (still root) turned forwarding on; off again, the grant (as nobody) must.
+        sh(ns_exec(g, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"))
+        knock(pg, c, key, "--forward", f"{INTERNAL}:{INTERNAL_PORT}", "-A", f"tcp/{FWD_PORT}")
+        wait_elem(g, "dnat4", ((CLIENT, "tcp", str(FWD_PORT)), (INTERNAL, str(INTERNAL_PORT))))
+        assert sh(ns_exec(g, "cat", "/proc/sys/net/ipv4/ip_forward")).stdout.strip() == "1"
+        assert probe(tmp, c, GW, FWD_PORT, CLIENT) == f"banner: internal sees {NET_I}.1"
+        assert srv.stop() == 0, srv.tail()
+        assert table(g) is None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -200,6 +200,12 @@ static const struct bad_config bad_servers[] = {
     {"[server]\nlisten 0.0.0.0\n[key a]\nfoo = 1\n", 2, "syntax error"},
     {"[server\n", 1, "syntax error (missing ']')"},
     {"[server] x\n", 1, "unexpected text after ']'"},
+    {"[spa]\nlisten = 0.0.0.0:1\nguard = tcp/0\n", 3, "guard 'tcp/0': port must be 1..65535"},
+    {"[spa]\nlisten = 0.0.0.0:1\nguard = sctp/9\n", 3, "expected tcp/PORT or udp/PORT"},
+    {"[spa]\nguard = tcp/22\nguard = tcp/22\n", 3, "guard: tcp/22 given twice"},
+    {"[spa]\nnft_table = a-b\n", 2, "nft_table 'a-b': letters, digits and '_' only"},
+    {"[spa]\nnft_table = t;flush ruleset\n", 2, "letters, digits and '_' only"},
+    {"[spa]\nip_forward = maybe\n", 2, "ip_forward: bad value 'maybe'"},
     {"[nope]\n", 1, "unknown section [nope] (expected [server], [spa], [fleet] or [key NAME])"},
     {"[profile a]\n", 1, "unknown section [profile]"},
     {"[]\n", 1, "unknown section"},
@@ -1054,6 +1060,63 @@ static void test_unix_paths(void **state)
 	assert_int_equal(permit_parse_open("/run/x.sock", &p, &(int){0}, err), -1);
 }
 
+/* [spa]'s nftables settings, and the rule that forward ports are guarded. */
+static void test_spa_nft_settings(void **state)
+{
+	static const char ok[] = "[server]\nlisten = 0.0.0.0:7000\n"
+				 "[spa]\nlisten = 0.0.0.0:62201\nbackend = nftables\n"
+				 "guard = tcp/22\nguard = udp/53\nguard = tcp/5001\n"
+				 "nft_table = gw_1\nnft_remove_on_exit = no\nip_forward = set\n"
+				 "[key a]\nkey_file = a.key\nspa_access = tcp/5001\n"
+				 "spa_forward = 192.168.10.23:22\n";
+	static const char unguarded[] = "[server]\nlisten = 0.0.0.0:7000\n"
+					"[spa]\nlisten = 0.0.0.0:62201\nbackend = nftables\n"
+					"guard = tcp/22\n"
+					"[key a]\nkey_file = a.key\nspa_access = tcp/5001\n"
+					"spa_forward = 192.168.10.23:22\n";
+	static const char no_access[] = "[server]\nlisten = 0.0.0.0:7000\n"
+					"[spa]\nlisten = 0.0.0.0:62201\nbackend = nftables\n"
+					"[key a]\nkey_file = a.key\nspa_forward = 10.0.0.1:22\n";
+	struct config_server c;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_server_defaults(&c);
+	assert_string_equal(c.spa.nft_table, "postern");
+	assert_int_equal(c.spa.nft_remove_on_exit, 1);
+	assert_int_equal(c.spa.ip_forward, FW_NFT_IPFWD_CHECK);
+	assert_int_equal(c.spa.nguard, 0);
+	assert_int_equal(conf_server_load_string(ok, strlen(ok), "s.conf", &c, err), 0);
+	assert_int_equal(c.spa.nguard, 3);
+	assert_int_equal(c.spa.guard[1].proto, SPA_PROTO_UDP);
+	assert_int_equal(c.spa.guard[1].port, 53);
+	assert_string_equal(c.spa.nft_table, "gw_1");
+	assert_int_equal(c.spa.nft_remove_on_exit, 0);
+	assert_int_equal(c.spa.ip_forward, FW_NFT_IPFWD_SET);
+	assert_int_equal(conf_server_check(&c, err), 0);
+	/* The listener backend guards no nftables port: nothing to check. */
+	c.spa.backend = CONFIG_SPA_LISTENER;
+	c.spa.nguard = 0;
+	assert_int_equal(conf_server_check(&c, err), 0);
+	config_server_free(&c);
+
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load_string(unguarded, strlen(unguarded), "s.conf", &c, err),
+			 0);
+	assert_int_equal(conf_server_check(&c, err), -1);
+	assert_string_equal(err, "s.conf:7: [key a]: spa_access tcp/5001 is not in [spa] guard "
+				 "(the nftables backend closes only guarded ports; add 'guard = "
+				 "tcp/5001')");
+	config_server_free(&c);
+
+	config_server_defaults(&c);
+	assert_int_equal(conf_server_load_string(no_access, strlen(no_access), "s.conf", &c, err),
+			 0);
+	assert_int_equal(conf_server_check(&c, err), -1);
+	assert_non_null(strstr(err, "s.conf:6: [key a]: spa_forward needs spa_access"));
+	config_server_free(&c);
+}
+
 static void test_words(void **state)
 {
 	(void)state;
@@ -1266,6 +1329,7 @@ int main(void)
 	    cmocka_unit_test(test_permit_listen),
 	    cmocka_unit_test(test_unix_paths),
 	    cmocka_unit_test(test_words),
+	    cmocka_unit_test(test_spa_nft_settings),
 	    cmocka_unit_test(test_cipher_parse),
 	    cmocka_unit_test(test_many_entries),
 	};

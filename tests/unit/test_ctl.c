@@ -36,14 +36,38 @@ static void test_good_requests(void **state)
 	assert_int_equal(parse("bans", &r), 0);
 	assert_int_equal(parse("metrics", &r), 0);
 	assert_int_equal(parse("reload", &r), 0);
+	assert_int_equal(parse("grants", &r), 0);
+	assert_int_equal(r.verb, CTL_GRANTS);
+	assert_int_equal(r.json + r.kernel, 0);
+	assert_int_equal(parse("grants kernel", &r), 0);
+	assert_int_equal(r.kernel, 1);
+	assert_int_equal(r.json, 0);
+	assert_int_equal(parse("grants json kernel", &r), 0);
+	assert_int_equal(r.kernel + r.json, 2);
 }
 
 static void test_bad_requests(void **state)
 {
 	static const char *const bad[] = {
-	    "",		 "status ",   " status",    "status  json", "status xml",     "stat",
-	    "unban",	 "unban a b", "forward -L", "forward -X a", "forward -L a b", "metrics now",
-	    "bans\tnow", "reload\r",
+	    "",
+	    "status ",
+	    " status",
+	    "status  json",
+	    "status xml",
+	    "stat",
+	    "unban",
+	    "unban a b",
+	    "forward -L",
+	    "forward -X a",
+	    "forward -L a b",
+	    "metrics now",
+	    "bans\tnow",
+	    "reload\r",
+	    "grants xml",
+	    "grants kernel kernel",
+	    "grants json json",
+	    "status kernel",
+	    "grants json kernel x",
 	};
 	struct ctl_request r;
 	char err[160];

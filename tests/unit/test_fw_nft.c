@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf/settings.h"
 #include "spa/fw_nft.h"
+#include "util/config.h"
 
 static struct nft_ctx *probe_nft;
 
@@ -468,19 +470,27 @@ static void test_refusals(void **state)
 	c.table[0] = '\0';
 	assert_null(fw_nft_new(&c, err));
 
-	/* The documented defaults are the ones fw_nft_config_defaults() sets. */
-	for (size_t i = 0; i < fw_nft_nsettings; i++) {
-		const struct fw_nft_setting *s = &fw_nft_settings[i];
-
-		if (strcmp(s->key, "nft_table") == 0)
-			assert_string_equal(s->def, "postern");
-		else if (strcmp(s->key, "nft_remove_on_exit") == 0)
-			assert_string_equal(s->def, "yes");
-		else if (strcmp(s->key, "ip_forward") == 0)
-			assert_int_equal(fw_nft_parse_ip_forward(s->def), FW_NFT_IPFWD_CHECK);
-		else
-			assert_string_equal(s->key, "guard");
-	}
+	/* The settings table's defaults ([spa] nftables backend) are the backend's. */
+	struct config_server srv;
+	config_server_defaults(&srv);
+	fw_nft_config_defaults(&c);
+	assert_string_equal(srv.spa.nft_table, c.table);
+	assert_int_equal(srv.spa.nft_remove_on_exit, c.remove_on_exit);
+	assert_int_equal(srv.spa.ip_forward, c.ip_forward);
+	assert_int_equal(srv.spa.nguard, c.nguard);
+	const struct setting *st = settings_find(SETTINGS_SERVER, SETTINGS_IN_SPA, "nft_table");
+	assert_non_null(st);
+	assert_string_equal(st->def, "postern");
+	st = settings_find(SETTINGS_SERVER, SETTINGS_IN_SPA, "nft_remove_on_exit");
+	assert_non_null(st);
+	assert_string_equal(st->def, "yes");
+	st = settings_find(SETTINGS_SERVER, SETTINGS_IN_SPA, "ip_forward");
+	assert_non_null(st);
+	assert_int_equal(fw_nft_parse_ip_forward(st->def), FW_NFT_IPFWD_CHECK);
+	st = settings_find(SETTINGS_SERVER, SETTINGS_IN_SPA, "guard");
+	assert_non_null(st);
+	assert_null(st->def);
+	config_server_free(&srv);
 
 	fw = backend(FW_NFT_IPFWD_IGNORE, 1);
 	struct spa_grant g = grant_of("192.0.2.1", SPA_PROTO_TCP, 22, 30000);
