@@ -38,9 +38,11 @@ def free_port():
 def build_hsrate():
     if hsbench.HSRATE.exists():
         return
+    pkgs = ["libuv", "inih", "libcrypto", "libnftables", "hiredis"]  # the Makefile's PKGS
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", *pkgs], capture_output=True,
+                           text=True, check=True).stdout.split()
     subprocess.run(["cc", "-O2", "-Isrc", "-o", str(hsbench.HSRATE), "bench/hsrate.c",
-                    "build/libpostern.a", "-luv", "-lcrypto", "-lpthread", "-linih",
-                    "-lnftables", "-lhiredis"], cwd=REPO, check=True)
+                    "build/libpostern.a", *flags, "-lpthread"], cwd=REPO, check=True)
 
 
 class Psk(hsbench.Server):
