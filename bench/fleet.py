@@ -95,6 +95,9 @@ def main():
         key = tmp / "k.key"
         subprocess.run([str(hsbench.BIN), "keygen", "-o", str(key)], check=True,
                        capture_output=True)
+        fkey = tmp / "fleet.key"
+        subprocess.run([str(hsbench.BIN), "keygen", "-o", str(fkey)], check=True,
+                       capture_output=True)
         port = free_port()
         (tmp / "redis").mkdir()
         redis = subprocess.Popen([redis_bin, "--port", str(port), "--bind", "127.0.0.1",
@@ -110,7 +113,8 @@ def main():
         alone = Psk(tmp, "alone", key)
         procs.append(alone.p)
         fleet = Psk(tmp, "fleet", key,
-                    f"[fleet]\nredis = redis://127.0.0.1:{port}/0\nname = bench\n")
+                    f"[fleet]\nredis = redis://127.0.0.1:{port}/0\nname = bench\n"
+                    f"key_file = {fkey}\n")
         procs.append(fleet.p)
         rates = {"alone": [], "fleet": []}
         for _ in range(runs):

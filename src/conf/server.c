@@ -599,6 +599,13 @@ int conf_server_check(const struct config_server *c, char *err)
 	if (c->nkeys == 0 && c->identity_dir[0] == '\0')
 		return config_set_err(
 		    err, "%s: no [key NAME] stanza (each client needs one; or give -k FILE)", file);
+	if (c->fleet.redis[0] != '\0' && c->fleet.key_file[0] == '\0')
+		return config_set_err(
+		    err,
+		    "%s:%d: [fleet] has no key_file (a key every gateway of the "
+		    "fleet shares: 'postern keygen -o fleet.key', then 'key_file = "
+		    "fleet.key')",
+		    file ? file : "(config)", c->fleet.section_line);
 	if (c->spa.section_line && c->spa.nlisten == 0)
 		return config_set_err(err,
 				      "%s:%d: [spa] has no listen address (add 'listen = "

@@ -1213,6 +1213,14 @@ static const struct setting server_table[] = {
      .type = SETTINGS_PATH,
      FLEET(password_file),
      .help = "[fleet]: file holding the Redis password (sent in AUTH); unset: no AUTH"},
+    {.key = "key_file",
+     .flag = "fleet-key",
+     .arg = "FILE",
+     .type = SETTINGS_PATH,
+     FLEET(key_file),
+     .help = "[fleet]: a key shared by every gateway of the fleet (postern keygen); replay "
+	     "fingerprints in Redis are HMACs under it, so Redis never sees a value it could "
+	     "match to traffic; required with redis"},
     {.key = "timeout",
      .flag = "fleet-timeout",
      .arg = "MS",

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "util/keys.h"
 #include "util/log.h"
 
 enum {
@@ -56,6 +57,7 @@ struct fleet {
 	struct config_fleet cfg;
 	char name[CONFIG_NAME_MAX + 1];
 	char password[PASSWORD_MAX + 1];
+	uint8_t key[CRYPTO_KEY_LEN]; /* key_file: fingerprints are HMACs under it */
 	char host[64];
 	int port, db, is_unix;
 	char channel[KEY_MAX];
@@ -529,6 +531,17 @@ static int read_password(struct fleet *f, char *err)
 	return 0;
 }
 
+static int read_key(struct fleet *f, char *err)
+{
+	char why[CONFIG_ERR_MAX];
+
+	if (f->cfg.key_file[0] == '\0')
+		return snprintf(err, CONFIG_ERR_MAX, "[fleet] key_file: required with redis"), -1;
+	if (keys_load(f->cfg.key_file, f->key, why) != 0)
+		return snprintf(err, CONFIG_ERR_MAX, "[fleet] key_file: %s", why), -1;
+	return 0;
+}
+
 int fleet_new(uv_loop_t *loop, const struct config_fleet *cfg, const struct fleet_hooks *hooks,
 	      struct fleet **out, char *err)
 {
@@ -539,8 +552,10 @@ int fleet_new(uv_loop_t *loop, const struct config_fleet *cfg, const struct flee
 	f->loop = loop;
 	f->cfg = *cfg;
 	f->hooks = *hooks;
-	if (parse_url(f, cfg->redis, err) != 0 || read_password(f, err) != 0) {
+	if (parse_url(f, cfg->redis, err) != 0 || read_password(f, err) != 0 ||
+	    read_key(f, err) != 0) {
 		crypto_wipe(f->password, sizeof(f->password));
+		crypto_wipe(f->key, sizeof(f->key));
 		free(f);
 		return -1;
 	}
@@ -588,7 +603,14 @@ enum fleet_verdict fleet_claim(struct fleet *f, const char *label, const uint8_t
 		f->st.down++;
 		return FLEET_DOWN;
 	}
-	crypto_hash(CRYPTO_SHA256, h, (const uint8_t *)label, strlen(label), id, len);
+	/* Keyed: without the fleet key, Redis holds nothing it could match to traffic. */
+	uint8_t msg[16 + 64];
+	size_t ll = strlen(label);
+	if (ll > 16 || len > 64)
+		return FLEET_DOWN;
+	memcpy(msg, label, ll);
+	memcpy(msg + ll, id, len);
+	crypto_hmac(CRYPTO_SHA256, h, f->key, sizeof(f->key), msg, ll + len);
 	hex(h, sizeof(h), hx);
 	snprintf(key, sizeof(key), "%sr:%s", f->cfg.prefix, hx);
 	struct fleet_op *o = op_new(f, OP_CLAIM);
@@ -855,6 +877,7 @@ static void on_closed(uv_handle_t *h)
 {
 	struct fleet *f = h->data;
 	if (--f->closing == 0) {
+		crypto_wipe(f->key, sizeof(f->key));
 		crypto_wipe(f->password, sizeof(f->password));
 		free(f);
 	}

@@ -104,6 +104,7 @@ struct config_fleet {
 	char name[CONFIG_NAME_MAX + 1];		 /* this gateway; "" = the host name */
 	char prefix[CONFIG_NAME_MAX + 1];	 /* of every key and channel ("postern:") */
 	char password_file[CONFIG_PATH_MAX + 1]; /* AUTH password; "" = none */
+	char key_file[CONFIG_PATH_MAX + 1];	 /* the fleet's shared key: keys fingerprints */
 	unsigned timeout_ms;			 /* connect and each command (200) */
 	int fail_closed;			 /* Redis down: refuse new sessions (no) */
 	unsigned max_pending;			 /* commands in flight (1024) */

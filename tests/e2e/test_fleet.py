@@ -43,10 +43,17 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
+def fleet_key(pg):
+    """The key every gateway of the test's fleet shares (made once per test)."""
+    path = pg.tmp / "fleet.key"
+    return path if path.exists() else pg.keygen("fleet.key")
+
+
 def gateway(pg, tmp, key, redis_url, name, extra=(), **kw):
     ctl = tmp / f"{name}.ctl"
     srv = pg.start_server(key=key, name=name, extra=[
-        "--fleet-redis", redis_url, "--fleet-name", name, "--control", str(ctl), *extra], **kw)
+        "--fleet-redis", redis_url, "--fleet-name", name, "--fleet-key", str(fleet_key(pg)),
+        "--control", str(ctl), *extra], **kw)
     srv.ctl = ctl
     return srv
 
@@ -367,6 +374,7 @@ def spa_fleet(net, pg, procs, key):
             "[fleet]\n"
             f"redis = redis://127.0.0.1:{rport}/0\n"
             f"name = {name}\n"
+            f"key_file = {fleet_key(pg)}\n"
             "[key a]\n"
             f"key_file = {key}\n"
             "permit_open = any\n")
@@ -409,3 +417,16 @@ def test_knock_to_a_opens_b(net, pg, procs):
     assert re.search(r"^grant %s tcp/%d .*origin gw-a " % (re.escape(net.cl4), TUNNEL),
                      r.stdout, re.M), r.stdout
     assert status(pg, b)["fleet"]["grants_in"] >= 1
+
+
+def test_settings_require_the_fleet_key(pg, tmp):
+    """Fingerprints in Redis are keyed: a [fleet] without key_file names itself."""
+    key = pg.keygen()
+    conf = tmp / "nokey.conf"
+    conf.write_text(f"[server]\nlisten = 127.0.0.1:0\nstate_dir = {tmp / 's'}\n"
+                    f"[fleet]\nredis = redis://127.0.0.1:6379/0\n"
+                    f"[key a]\nkey_file = {key}\n")
+    for cmd in ("server", "check"):
+        r = run([pg.bin, cmd, "-c", conf])
+        assert r.returncode != 0
+        assert "nokey.conf:4: [fleet] has no key_file" in r.stderr, r.stderr
