@@ -16,11 +16,11 @@
 #include "crypto/crypto.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/passphrase.h"
 
 enum {
 	BACKOFF_MIN_MS = 100,
 	BACKOFF_MAX_MS = 2000,
-	PASSWORD_MAX = 512,
 	KEY_MAX = CONFIG_NAME_MAX + 80,
 	EVENT_MAX = 512,
 	RESYNC_MAX = 4096, /* bans, and grants, taken from Redis at a (re)connect */
@@ -56,7 +56,7 @@ struct fleet {
 	uv_loop_t *loop;
 	struct config_fleet cfg;
 	char name[CONFIG_NAME_MAX + 1];
-	char password[PASSWORD_MAX + 1];
+	char password[PASS_MAX];
 	uint8_t key[CRYPTO_KEY_LEN]; /* key_file: fingerprints are HMACs under it */
 	char host[64];
 	int port, db, is_unix;
@@ -517,17 +517,14 @@ bad:
 
 static int read_password(struct fleet *f, char *err)
 {
+	char why[PASS_ERR_MAX];
+	struct pass_source src = {.file = f->cfg.password_file};
+
 	if (f->cfg.password_file[0] == '\0')
 		return 0;
-	FILE *fp = fopen(f->cfg.password_file, "r");
-	if (fp == NULL)
-		return snprintf(err, CONFIG_ERR_MAX, "[fleet] password_file %s: %s",
-				f->cfg.password_file, strerror(errno)),
-		       -1;
-	size_t n = fread(f->password, 1, PASSWORD_MAX, fp);
-	fclose(fp);
-	f->password[n] = '\0';
-	f->password[strcspn(f->password, "\r\n")] = '\0';
+	/* The first line, as for a key's passphrase file. */
+	if (pass_get(&src, NULL, 0, f->password, why) != 0)
+		return snprintf(err, CONFIG_ERR_MAX, "[fleet] password_file: %s", why), -1;
 	return 0;
 }
 
