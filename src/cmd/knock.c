@@ -48,23 +48,12 @@ static int parse_access(const char *s, struct spa_access *a)
 	return 0;
 }
 
-static int parse_allow(const char *s, struct spa_addr *a)
-{
-	if (inet_pton(AF_INET, s, a->addr) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, s, a->addr) == 1)
-		a->family = AF_INET6;
-	else
-		return -1;
-	return 0;
-}
-
 static int parse_forward(const char *s, struct spa_request *req)
 {
 	struct net_endpoint ep;
 	char err[NET_ERR_MAX];
 	struct spa_addr tmp;
-	if (net_parse_hostport(s, &ep, NULL, 0, err) != 0 || parse_allow(ep.host, &tmp) != 0)
+	if (net_parse_hostport(s, &ep, NULL, 0, err) != 0 || spa_addr_parse(ep.host, &tmp) != 0)
 		return -1;
 	snprintf(req->forward_host, sizeof(req->forward_host), "%s", ep.host);
 	req->forward_port = ep.port;
@@ -114,7 +103,7 @@ static int parse(int argc, char **argv, struct spa_request *req, const char **ke
 				return -1;
 			}
 		} else if (strcmp(o, "--allow") == 0) {
-			if (parse_allow(v, &req->allow) != 0) {
+			if (spa_addr_parse(v, &req->allow) != 0) {
 				fprintf(stderr, "postern knock: --allow '%s': an IP address\n", v);
 				return -1;
 			}

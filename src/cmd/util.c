@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cmd/cmd.h"
+#include "util/clock.h"
 
 int cmd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
@@ -26,7 +27,5 @@ int cmd_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 unsigned long long cmd_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "fleet/fleet.h"
+#include "spa/packet.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,13 +72,6 @@ struct fleet {
 	struct fleet_stats st;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void hex(const uint8_t *b, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
@@ -96,7 +91,7 @@ static void update_state(struct fleet *f, const char *why)
 	int up = f->cmd.ready && f->sub.ready;
 	if (up != f->up) {
 		f->up = up;
-		f->st.since_ms = wall_ms();
+		f->st.since_ms = clock_wall_ms();
 		if (up) {
 			log_info("fleet up redis=%s name=%s", log_q(f->cfg.redis), log_q(f->name));
 			f->logged_down = 0;
@@ -297,7 +292,7 @@ static void resync(struct fleet *f)
 	if (!usable(f))
 		return;
 	char key[KEY_MAX];
-	unsigned long long now = (unsigned long long)wall_ms();
+	unsigned long long now = (unsigned long long)clock_wall_ms();
 	const char *sets[] = {"bans", "grants"};
 	for (size_t i = 0; i < 2; i++) {
 		snprintf(key, sizeof(key), "%s%s", f->cfg.prefix, sets[i]);
@@ -318,7 +313,7 @@ static void on_event_msg(struct fleet *f, const char *msg, size_t len, int resyn
 		return;
 	}
 	/* Our own events come back too; a stale one (resync race) means nothing. */
-	if (strcmp(ev.origin, f->name) == 0 || ev.until_ms <= wall_ms())
+	if (strcmp(ev.origin, f->name) == 0 || ev.until_ms <= clock_wall_ms())
 		return;
 	(void)resync_;
 	if (ev.kind == FLEET_EV_BAN && f->hooks.ban) {
@@ -562,7 +557,7 @@ int fleet_new(uv_loop_t *loop, const struct config_fleet *cfg, const struct flee
 		snprintf(f->name, sizeof(f->name), "postern");
 	f->name[strcspn(f->name, " \t\r\n")] = '\0';
 	snprintf(f->channel, sizeof(f->channel), "%sevents", cfg->prefix);
-	f->st.since_ms = wall_ms();
+	f->st.since_ms = clock_wall_ms();
 	uv_timer_init(loop, &f->op_timer);
 	f->op_timer.data = f;
 	struct link *links[2] = {&f->cmd, &f->sub};
@@ -665,7 +660,7 @@ static void publish(struct fleet *f, const struct fleet_event *ev, const char *s
 	command(f, op_new(f, OP_FIRE), "ZADD %s %llu %b", key, (unsigned long long)ev->until_ms,
 		msg, (size_t)n);
 	command(f, op_new(f, OP_FIRE), "ZREMRANGEBYSCORE %s -inf %llu", key,
-		(unsigned long long)wall_ms());
+		(unsigned long long)clock_wall_ms());
 }
 
 void fleet_publish_ban(struct fleet *f, const uint8_t *src, size_t len, uint64_t until_ms)
@@ -748,18 +743,6 @@ static int num(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int addr(const char *s, struct spa_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, s, a->addr) == 1)
-		a->family = AF_INET;
-	else if (inet_pton(AF_INET6, s, a->addr) == 1)
-		a->family = AF_INET6;
-	else
-		return -1;
-	return 0;
-}
-
 static int unhex(const char *s, uint8_t *out, size_t *len)
 {
 	size_t n = strlen(s);
@@ -797,11 +780,12 @@ static int parse_grant(char tok[TOK_MAX][CONFIG_NAME_MAX + 2], size_t n, struct 
 	if (num(tok[5], 65535, &v) != 0 || v == 0)
 		return -1;
 	g->port = (uint16_t)v;
-	if (addr(tok[6], &g->src) != 0)
+	if (spa_addr_parse(tok[6], &g->src) != 0)
 		return -1;
 	if (n == 10) {
 		g->has_forward = 1;
-		if (addr(tok[7], &g->forward_addr) != 0 || num(tok[8], 65535, &v) != 0 || v == 0)
+		if (spa_addr_parse(tok[7], &g->forward_addr) != 0 || num(tok[8], 65535, &v) != 0 ||
+		    v == 0)
 			return -1;
 		g->forward_port = (uint16_t)v;
 		if (strcmp(tok[9], "0") != 0 && strcmp(tok[9], "1") != 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define LOG_COMPONENT "nftables"
 #include "spa/fw_nft.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -354,14 +355,6 @@ static int forwarding_ready(const struct fw_nft *fw, int family, char *err)
 /* ------------------------------------------------------------------ */
 /* grants */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 struct grant_text {
 	char fam; /* '4' or '6' */
 	char src[INET6_ADDRSTRLEN];
@@ -476,7 +469,7 @@ static int nft_grant(void *ctx, const struct spa_grant *g, char *err)
 	struct fw_nft *fw = ctx;
 	struct grant_text t;
 	struct grant_keys k;
-	uint64_t now = now_ms();
+	uint64_t now = clock_wall_ms();
 	uint64_t ms;
 
 	if (grant_text(g, &t, err) != 0)

@@ -3,6 +3,7 @@
  * spa/knock: one knock, built and sent.
  */
 #include "spa/knock.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,13 +15,6 @@
 
 #include "crypto/crypto.h"
 #include "spa/packet.h"
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int save_packet(const char *path, const uint8_t *pkt, size_t len, char *err)
 {
@@ -38,8 +32,9 @@ int knock_send_to(const struct knock_key *k, const struct spa_request *req,
 		  const struct sockaddr *sa, socklen_t salen, const char *save, char *err)
 {
 	uint8_t pkt[SPA_DATAGRAM_MAX];
-	long n = k->ik ? spa_encode_ik(k->key, k->server_pub, req, wall_ms(), pkt, sizeof(pkt))
-		       : spa_encode_psk(k->key, req, wall_ms(), pkt, sizeof(pkt));
+	long n = k->ik
+		     ? spa_encode_ik(k->key, k->server_pub, req, clock_wall_ms(), pkt, sizeof(pkt))
+		     : spa_encode_psk(k->key, req, clock_wall_ms(), pkt, sizeof(pkt));
 	if (n < 0) {
 		snprintf(err, KNOCK_ERR_MAX, "cannot encode the knock");
 		return -1;

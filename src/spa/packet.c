@@ -426,3 +426,15 @@ out:
 	crypto_wipe(payload, sizeof(payload));
 	return rc;
 }
+
+int spa_addr_parse(const char *s, struct spa_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, a->addr) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, a->addr) == 1)
+		a->family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}

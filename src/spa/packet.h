@@ -58,6 +58,9 @@ long spa_payload_encode(const struct spa_request *req, uint64_t ts_ms,
  */
 int spa_payload_parse(const uint8_t *p, size_t len, struct spa_request *req, char *why);
 
+/* spa_addr_parse(s, a): an IPv4 or IPv6 literal into ${a}. Returns 0, or -1 (${a} zeroed). */
+int spa_addr_parse(const char *s, struct spa_addr *a);
+
 /*
  * spa_encode_psk(psk, req, ts_ms, out, cap): a whole kind-0x01 datagram for
  * ${req} under ${psk}, with a fresh ephemeral key and nonce. Returns its

@@ -9,6 +9,7 @@
  * policy and the backend. The receiver never writes to a UDP socket.
  */
 #include "spa/spa.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -93,13 +94,6 @@ struct spa {
 	struct fleet *fleet;	/* spa_set_fleet(): knocks claimed and grants shared; or NULL */
 	struct spa_held *held;	/* knocks waiting for the fleet's word */
 };
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* An IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d: grant it as IPv4. */
 static void addr_normalize(struct spa_addr *a)
@@ -345,7 +339,7 @@ static void on_expire(uv_timer_t *t);
 
 static void rearm(struct spa *s)
 {
-	uint64_t next = spa_table_next_expiry(s->table), now = wall_ms();
+	uint64_t next = spa_table_next_expiry(s->table), now = clock_wall_ms();
 	if (next == 0) {
 		uv_timer_stop(&s->timer);
 		return;
@@ -358,7 +352,7 @@ static void on_expire(uv_timer_t *t)
 	struct spa *s = t->data;
 	size_t n = spa_table_count(s->table), k = 0;
 	struct spa_grant *gone = calloc(n + 1, sizeof(*gone));
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	if (gone == NULL) {
 		/* Nothing leaves the table unrevoked: try again in a second. */
@@ -390,7 +384,7 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 {
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	unsigned secs = req->timeout_s ? req->timeout_s : s->grant_timeout_s;
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	g->expires_ms = now + (uint64_t)secs * 1000;
 	for (unsigned i = 0; i < req->naccess; i++) {
 		g->proto = req->access[i].proto;
@@ -459,7 +453,7 @@ static int decode_ik(struct spa *s, const uint8_t *pkt, size_t len, const struct
 	if (!spa_ik_mac1(s->ik, pkt, len, why))
 		return 0;
 	if (abuse_source_from(sa, &src) != 0 || s->dh == NULL ||
-	    !dhrate_take(s->dh, &src, wall_ms())) {
+	    !dhrate_take(s->dh, &src, clock_wall_ms())) {
 		snprintf(why, SPA_WHY_MAX, "DH budget of the source spent (dh_rate)");
 		return 0;
 	}
@@ -540,7 +534,7 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	if (r <= 0 || req.owner >= s->nids)
 		return refuse(s, sa, NULL, why), 0;
 	const struct spa_ident *id = &s->ids[req.owner];
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	const char *rr = replay_reason(replay_check_as(s->rp, req.id, req.ts_ms, now, req.owner));
 	if (rr != NULL)
 		return refuse(s, sa, id->name, rr), 0;
@@ -769,7 +763,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	if (p->state_dir != NULL) {
 		char rerr[REPLAY_FILE_ERR_MAX];
 		s->rf = replay_file_open_name(s->loop, p->state_dir, REPLAY_FILE_KNOCKS, 0, s->rp,
-					      s->tags, s->nids, wall_ms(), rerr);
+					      s->tags, s->nids, clock_wall_ms(), rerr);
 		if (s->rf == NULL) {
 			snprintf(err, SPA_GRANT_ERR_MAX, "%s", rerr);
 			goto fail;
@@ -961,7 +955,7 @@ static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const 
 			    const char *peer, const struct sockaddr *sa)
 {
 	struct spa_held *h = calloc(1, sizeof(*h));
-	uint64_t end = req->ts_ms + (uint64_t)s->window_s * 1000, now = wall_ms();
+	uint64_t end = req->ts_ms + (uint64_t)s->window_s * 1000, now = clock_wall_ms();
 	if (h == NULL)
 		return refuse(s, sa, s->ids[req->owner].name, "out of memory"), 0;
 	h->s = s;
@@ -996,7 +990,7 @@ void spa_set_fleet(struct spa *s, struct fleet *f)
 int spa_apply_grant(struct spa *s, const struct spa_grant *g)
 {
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	if (s == NULL || g->expires_ms <= now)
 		return -1;
 	enum spa_table_result r = spa_table_add(s->table, g, now);
