@@ -125,6 +125,7 @@ static void values(const uint8_t *data, size_t size)
 			base = t[i].scope == SETTINGS_IN_PROFILE ? (void *)&cli
 			       : t[i].scope == SETTINGS_IN_KEY	 ? (void *)k
 			       : t[i].scope == SETTINGS_IN_SPA	 ? (void *)&srv.spa
+			       : t[i].scope == SETTINGS_IN_FLEET ? (void *)&srv.fleet
 								 : (void *)&srv;
 			if (k && settings_apply_flag(&fl, base, err) < 0)
 				check_message(err);

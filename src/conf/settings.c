@@ -470,6 +470,7 @@ static int apply_fleet_redis(const struct setting *s, void *base, const char *va
 			     const char *dir, char *why)
 {
 	struct config_fleet *c = base;
+	char q[QUOTE_MAX + 4], qh[QUOTE_MAX + 4];
 	(void)dir;
 	if (strcmp(value, "none") == 0) {
 		c->redis[0] = '\0';
@@ -479,7 +480,7 @@ static int apply_fleet_redis(const struct setting *s, void *base, const char *va
 		return say(why, "%s: too long", s->key);
 	if (strncmp(value, "unix:/", 6) != 0 && strncmp(value, "redis://", 8) != 0)
 		return say(why, "%s '%s': expected redis://HOST:PORT/DB or unix:/path", s->key,
-			   value);
+			   config_quote(q, QUOTE_MAX, value));
 	if (strncmp(value, "redis://", 8) == 0) {
 		/* A name would be looked up by a blocking call on the loop: IP addresses only. */
 		const char *h = value + 8;
@@ -488,14 +489,16 @@ static int apply_fleet_redis(const struct setting *s, void *base, const char *va
 		char host[64];
 		uint8_t tmp[16];
 		if (n == 0 || n >= sizeof(host))
-			return say(why, "%s '%s': no host", s->key, value);
+			return say(why, "%s '%s': no host", s->key,
+				   config_quote(q, QUOTE_MAX, value));
 		memcpy(host, h + br, n);
 		host[n] = '\0';
 		if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, tmp) != 1 &&
 		    inet_pton(AF_INET6, host, tmp) != 1)
 			return say(why,
 				   "%s '%s': '%s' is not an IP address (names are not looked up)",
-				   s->key, value, host);
+				   s->key, config_quote(q, QUOTE_MAX, value),
+				   config_quote(qh, QUOTE_MAX, host));
 	}
 	snprintf(c->redis, sizeof(c->redis), "%s", value);
 	return 0;

@@ -451,6 +451,8 @@ static void link_connect(struct link *l)
 
 static int parse_url(struct fleet *f, const char *url, char *err)
 {
+	char q[64 + 4];
+
 	if (strncmp(url, "unix:", 5) == 0) {
 		if (strlen(url + 5) >= sizeof(f->host))
 			return snprintf(err, CONFIG_ERR_MAX, "[fleet] redis: path too long"), -1;
@@ -506,7 +508,8 @@ static int parse_url(struct fleet *f, const char *url, char *err)
 	f->db = (int)db;
 	return 0;
 bad:
-	snprintf(err, CONFIG_ERR_MAX, "[fleet] redis '%s': expected redis://IP:PORT/DB", url);
+	snprintf(err, CONFIG_ERR_MAX, "[fleet] redis '%s': expected redis://IP:PORT/DB",
+		 config_quote(q, 64, url));
 	return -1;
 }
 
