@@ -3,6 +3,15 @@
  * crypto: every call into OpenSSL's libcrypto lives here, so that the rest of
  * postern never sees an EVP type and a change of library touches one file.
  */
+/*
+ * SHA-256's own functions (SHA256_Init and friends) are deprecated in
+ * OpenSSL 3 in favour of EVP, but they are the same assembly with no
+ * provider dispatch, no allocation and a state that is a plain struct: the
+ * knock receiver and the handshake search hash a few blocks per packet, and
+ * through EVP the dispatch cost more than the compression. Only SHA-256
+ * takes this path; everything else stays on EVP.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "crypto/crypto.h"
 
 #include <limits.h>
@@ -15,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 /* A passphrase file asking for more scrypt memory than this is refused, not obeyed. */
 #define SCRYPT_MAX_MEM ((uint64_t)1 << 30)
@@ -236,6 +246,20 @@ size_t crypto_hash_len(enum crypto_hash_alg alg)
 	return 0;
 }
 
+static void sha256_two(uint8_t out[32], const uint8_t *a, size_t alen, const uint8_t *b,
+		       size_t blen)
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, a, alen);
+	if (b != NULL)
+		SHA256_Update(&c, b, blen);
+	/* Written only once every input is absorbed: ${out} may alias ${a}, as MixHash needs. */
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
+}
+
 int crypto_hash(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *a, size_t alen,
 		const uint8_t *b, size_t blen)
 {
@@ -243,7 +267,13 @@ int crypto_hash(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *a, size_t
 	unsigned int outl = 0;
 	int rc = -1;
 
-	if (!hash_alg_ok(alg) || out == NULL || !algs_ready())
+	if (!hash_alg_ok(alg) || out == NULL)
+		return -1;
+	if (alg == CRYPTO_SHA256) {
+		sha256_two(out, a, alen, b, blen);
+		return 0;
+	}
+	if (!algs_ready())
 		goto out;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL || !EVP_DigestInit_ex2(ctx, algs.md[alg], NULL))
@@ -252,7 +282,6 @@ int crypto_hash(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *a, size_t
 		goto out;
 	if (b != NULL && !EVP_DigestUpdate(ctx, b, blen))
 		goto out;
-	/* Written only once every input is absorbed: ${out} may alias ${a}, as MixHash needs. */
 	if (!EVP_DigestFinal_ex(ctx, out, &outl) || outl != crypto_hash_len(alg))
 		goto out;
 	rc = 0;
@@ -260,6 +289,81 @@ out:
 	/* The digest state may have absorbed secrets; the provider cleanses it on free. */
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+/*
+ * HMAC-SHA256 with the key's two padded blocks absorbed once: a Noise HKDF
+ * runs two or three HMACs under the same temporary key, and each saved pair
+ * of compressions is a third of such an HMAC.
+ */
+struct hmac256 {
+	SHA256_CTX in, out;
+};
+
+static void hmac256_key(struct hmac256 *m, const uint8_t *key, size_t keylen)
+{
+	uint8_t pad[SHA256_CBLOCK] = {0};
+
+	if (keylen > sizeof(pad))
+		sha256_two(pad, key, keylen, NULL, 0);
+	else if (keylen > 0)
+		memcpy(pad, key, keylen);
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] ^= 0x36;
+	SHA256_Init(&m->in);
+	SHA256_Update(&m->in, pad, sizeof(pad));
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	SHA256_Init(&m->out);
+	SHA256_Update(&m->out, pad, sizeof(pad));
+	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+/* ${out} may alias ${data}: the inner hash is finished before it is written. */
+static void hmac256_run(const struct hmac256 *m, uint8_t out[32], const uint8_t *data, size_t len,
+			const uint8_t *data2, size_t len2)
+{
+	SHA256_CTX c = m->in;
+	uint8_t inner[SHA256_DIGEST_LENGTH];
+
+	SHA256_Update(&c, data, len);
+	if (data2 != NULL)
+		SHA256_Update(&c, data2, len2);
+	SHA256_Final(inner, &c);
+	c = m->out;
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
+	OPENSSL_cleanse(inner, sizeof(inner));
+}
+
+static void hmac256(uint8_t out[32], const uint8_t *key, size_t keylen, const uint8_t *data,
+		    size_t len)
+{
+	struct hmac256 m;
+
+	hmac256_key(&m, key, keylen);
+	hmac256_run(&m, out, data, len, NULL, 0);
+	OPENSSL_cleanse(&m, sizeof(m));
+}
+
+/* crypto_noise_hkdf() for SHA-256: one keying of ck, one of the temporary key. */
+static void hkdf256(const uint8_t *ck, const uint8_t *ikm, size_t ikmlen, int n, uint8_t *outs[3])
+{
+	struct hmac256 m;
+	uint8_t temp[32], prev[32], idx;
+
+	hmac256(temp, ck, 32, ikm, ikmlen);
+	hmac256_key(&m, temp, sizeof(temp));
+	for (int i = 0; i < n; i++) {
+		idx = (uint8_t)(i + 1);
+		/* out_i = HMAC(temp, out_{i-1} || i), out_0 empty. */
+		hmac256_run(&m, prev, prev, i == 0 ? 0 : sizeof(prev), &idx, 1);
+		memcpy(outs[i], prev, sizeof(prev));
+	}
+	OPENSSL_cleanse(&m, sizeof(m));
+	OPENSSL_cleanse(temp, sizeof(temp));
+	OPENSSL_cleanse(prev, sizeof(prev));
 }
 
 /* One digest of a || b, for hmac_over(): crypto_hash or a legacy digest. */
@@ -315,31 +419,129 @@ static int digest_hash(int alg, uint8_t *out, const uint8_t *a, size_t alen, con
 int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size_t keylen,
 		const uint8_t *data, size_t datalen)
 {
-	if (!hash_alg_ok(alg))
+	if (!hash_alg_ok(alg) || out == NULL || (key == NULL && keylen > 0) ||
+	    (data == NULL && datalen > 0))
 		return -1;
+	if (alg == CRYPTO_SHA256) {
+		hmac256(out, key, keylen, data, datalen);
+		return 0;
+	}
 	return hmac_over(digest_hash, alg, alg == CRYPTO_BLAKE2B ? 128 : 64, crypto_hash_len(alg),
 			 out, key, keylen, data, datalen);
 }
 
+/*
+ * Contexts kept per thread and reused: a knock costs several small digests,
+ * one decryption and a few SipHash lookups, and allocating a context for
+ * each was a third of its time. Reinitialising resets them; a thread's set
+ * is freed by its key destructor (the main thread's with the process).
+ */
+struct legacy_tls {
+	EVP_MD_CTX *md;		/* fwknop's digests */
+	EVP_CIPHER_CTX *cipher; /* fwknop's AES-CBC */
+	/*
+	 * crypto_siphash(): one context per key, keyed once. Re-initialising
+	 * with a NULL key restores the keyed state instead of parsing the key
+	 * and the size parameter again, which was most of a short hash. A
+	 * process has a handful of SipHash keys (one per table), so a few
+	 * slots, replaced round robin, hold them all.
+	 */
+	struct sip_slot {
+		EVP_MAC_CTX *ctx;
+		uint8_t key[CRYPTO_SIPHASH_KEY_LEN];
+	} sip[8];
+	unsigned sip_next;
+};
+
+static pthread_key_t legacy_tls_key;
+static pthread_once_t legacy_tls_once = PTHREAD_ONCE_INIT;
+static int legacy_tls_ok;
+
+static void legacy_tls_free(void *p)
+{
+	struct legacy_tls *t = p;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_CIPHER_CTX_free(t->cipher);
+	for (size_t i = 0; i < sizeof(t->sip) / sizeof(t->sip[0]); i++)
+		EVP_MAC_CTX_free(t->sip[i].ctx);
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
+}
+
+static void legacy_tls_init(void)
+{
+	legacy_tls_ok = pthread_key_create(&legacy_tls_key, legacy_tls_free) == 0;
+}
+
+static struct legacy_tls *legacy_tls(void)
+{
+	struct legacy_tls *t;
+
+	if (pthread_once(&legacy_tls_once, legacy_tls_init) != 0 || !legacy_tls_ok)
+		return NULL;
+	t = pthread_getspecific(legacy_tls_key);
+	if (t != NULL)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->cipher = EVP_CIPHER_CTX_new();
+	if (t->md == NULL || t->cipher == NULL || pthread_setspecific(legacy_tls_key, t) != 0) {
+		legacy_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static EVP_MD_CTX *legacy_ctx(void)
+{
+	struct legacy_tls *t = legacy_tls();
+	return t ? t->md : NULL;
+}
+
+/* The context of ${key} in this thread, keyed; NULL when out of memory. */
+static EVP_MAC_CTX *sip_ctx(const uint8_t key[CRYPTO_SIPHASH_KEY_LEN])
+{
+	enum { NSLOTS = sizeof(((struct legacy_tls *)0)->sip) / sizeof(struct sip_slot) };
+	struct legacy_tls *t = legacy_tls();
+	size_t size = 8;
+	OSSL_PARAM params[2] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+				OSSL_PARAM_construct_end()};
+
+	if (t == NULL || !algs_ready())
+		return NULL;
+	for (size_t i = 0; i < NSLOTS; i++) {
+		struct sip_slot *sl = &t->sip[i];
+		if (sl->ctx != NULL && CRYPTO_memcmp(sl->key, key, CRYPTO_SIPHASH_KEY_LEN) == 0)
+			return EVP_MAC_init(sl->ctx, NULL, 0, NULL) ? sl->ctx : NULL;
+	}
+	struct sip_slot *sl = &t->sip[t->sip_next++ % NSLOTS];
+	if (sl->ctx == NULL && (sl->ctx = EVP_MAC_CTX_new(algs.siphash)) == NULL)
+		return NULL;
+	if (!EVP_MAC_init(sl->ctx, key, CRYPTO_SIPHASH_KEY_LEN, params)) {
+		/* Never matched again with a half-set state. */
+		EVP_MAC_CTX_free(sl->ctx);
+		sl->ctx = NULL;
+		return NULL;
+	}
+	memcpy(sl->key, key, CRYPTO_SIPHASH_KEY_LEN);
+	return sl->ctx;
+}
+
 uint64_t crypto_siphash(const uint8_t key[CRYPTO_SIPHASH_KEY_LEN], const void *data, size_t len)
 {
-	EVP_MAC_CTX *ctx = NULL;
-	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx = sip_ctx(key);
 	uint8_t out[8] = {0};
-	size_t outl = 0, size = sizeof(out);
+	size_t outl = 0;
 	uint64_t h = 0;
 
-	if (!algs_ready() || (ctx = EVP_MAC_CTX_new(algs.siphash)) == NULL)
-		goto out;
-	params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(ctx, key, CRYPTO_SIPHASH_KEY_LEN, params) ||
-	    !EVP_MAC_update(ctx, data, len) || !EVP_MAC_final(ctx, out, &outl, sizeof(out)))
-		goto out;
+	if (ctx == NULL || !EVP_MAC_update(ctx, data, len) ||
+	    !EVP_MAC_final(ctx, out, &outl, sizeof(out)) || outl != sizeof(out))
+		return 0;
 	for (int i = 7; i >= 0; i--)
 		h = (h << 8) | out[i];
-out:
-	EVP_MAC_CTX_free(ctx);
 	return h;
 }
 
@@ -362,6 +564,11 @@ int crypto_noise_hkdf(enum crypto_hash_alg alg, const uint8_t *ck, const uint8_t
 	for (int i = 0; i < n; i++) {
 		if (outs[i] == NULL)
 			goto out;
+	}
+	if (alg == CRYPTO_SHA256) {
+		hkdf256(ck, ikm, ikmlen, n, outs);
+		rc = 0;
+		goto out;
 	}
 	if (crypto_hmac(alg, temp, ck, hlen, ikm, ikmlen) != 0)
 		goto out;
@@ -524,62 +731,6 @@ static int legacy_ready(void)
 size_t crypto_legacy_len(enum crypto_legacy_md md)
 {
 	return (unsigned)md < CRYPTO_LEGACY_COUNT ? legacy_lens[md] : 0;
-}
-
-/*
- * One digest and one cipher context per thread, reused: a knock costs several
- * small digests and one decryption, and allocating a context for each was a
- * third of its time. Reinitialising resets them; a thread's pair is freed by
- * its key destructor (the main thread's with the process).
- */
-struct legacy_tls {
-	EVP_MD_CTX *md;
-	EVP_CIPHER_CTX *cipher;
-};
-
-static pthread_key_t legacy_tls_key;
-static pthread_once_t legacy_tls_once = PTHREAD_ONCE_INIT;
-static int legacy_tls_ok;
-
-static void legacy_tls_free(void *p)
-{
-	struct legacy_tls *t = p;
-
-	EVP_MD_CTX_free(t->md);
-	EVP_CIPHER_CTX_free(t->cipher);
-	free(t);
-}
-
-static void legacy_tls_init(void)
-{
-	legacy_tls_ok = pthread_key_create(&legacy_tls_key, legacy_tls_free) == 0;
-}
-
-static struct legacy_tls *legacy_tls(void)
-{
-	struct legacy_tls *t;
-
-	if (pthread_once(&legacy_tls_once, legacy_tls_init) != 0 || !legacy_tls_ok)
-		return NULL;
-	t = pthread_getspecific(legacy_tls_key);
-	if (t != NULL)
-		return t;
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return NULL;
-	t->md = EVP_MD_CTX_new();
-	t->cipher = EVP_CIPHER_CTX_new();
-	if (t->md == NULL || t->cipher == NULL || pthread_setspecific(legacy_tls_key, t) != 0) {
-		legacy_tls_free(t);
-		return NULL;
-	}
-	return t;
-}
-
-static EVP_MD_CTX *legacy_ctx(void)
-{
-	struct legacy_tls *t = legacy_tls();
-	return t ? t->md : NULL;
 }
 
 int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, size_t alen,

@@ -238,6 +238,10 @@ out:
 struct spa_keys {
 	size_t n;
 	struct noise_hs **base;
+	/* Every trial restores into this one: a fresh state per datagram cost an
+	 * allocation and a new cipher context, more than the AEAD open itself.
+	 * So one spa_keys serves one thread (the loop's). */
+	struct noise_hs *scratch;
 };
 
 void spa_keys_free(struct spa_keys *k)
@@ -247,6 +251,7 @@ void spa_keys_free(struct spa_keys *k)
 	for (size_t i = 0; k->base != NULL && i < k->n; i++)
 		noise_hs_free(k->base[i]);
 	free(k->base);
+	noise_hs_free(k->scratch);
 	free(k);
 }
 
@@ -264,6 +269,8 @@ struct spa_keys *spa_keys_new(const uint8_t *const *psks, size_t n)
 		if (k->base[i] == NULL || noise_hs_premix(k->base[i]) != 0)
 			goto fail;
 	}
+	if (n > 0 && (k->scratch = noise_hs_clone(k->base[0])) == NULL)
+		goto fail;
 	return k;
 fail:
 	spa_keys_free(k);
@@ -274,7 +281,7 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 	       char *why)
 {
 	uint8_t payload[SPA_PAYLOAD_MAX];
-	struct noise_hs *h = NULL;
+	long plen = -1;
 	int rc = 0;
 	memset(req, 0, sizeof(*req));
 	if (len < 1 || pkt[0] != SPA_KIND_PSK) {
@@ -286,14 +293,10 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 		return 0;
 	}
 	memcpy(why, "no key matched", sizeof("no key matched"));
-	for (size_t i = 0; k != NULL && i < k->n; i++) {
-		if (h == NULL)
-			h = noise_hs_clone(k->base[i]);
-		else if (noise_hs_restore(h, k->base[i]) != 0)
+	for (size_t i = 0; k != NULL && k->scratch != NULL && i < k->n; i++) {
+		if (noise_hs_restore(k->scratch, k->base[i]) != 0)
 			break;
-		if (h == NULL)
-			break;
-		long plen = noise_hs_read(h, pkt + 1, len - 1, payload, sizeof(payload));
+		plen = noise_hs_read(k->scratch, pkt + 1, len - 1, payload, sizeof(payload));
 		if (plen < 0)
 			continue;
 		rc = spa_payload_parse(payload, (size_t)plen, req, why) == 0 ? 1 : -1;
@@ -301,8 +304,9 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 		memcpy(req->id, pkt + 1, SPA_ID_LEN);
 		break;
 	}
-	noise_hs_free(h);
-	crypto_wipe(payload, sizeof(payload));
+	/* A failed open may have written up to len bytes of keystream-XORed input
+	 * before its tag was checked; the scratch keys die at the next restore. */
+	crypto_wipe(payload, len < sizeof(payload) ? len : sizeof(payload));
 	return rc;
 }
 

@@ -87,6 +87,7 @@ void spa_keys_free(struct spa_keys *k);
  * index, req->id = the sender's e), 0 when it is not a knock any key
  * opens (length, kind, or no key: ${why} says which), -1 when it
  * authenticated but is malformed (${why}). Cost: one AEAD open per key.
+ * Not for two threads at once on the same ${k}: it decodes in k's scratch state.
  */
 int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct spa_request *req,
 	       char *why);

@@ -42,6 +42,16 @@ enum {
 	SPA_TUNNEL_PORTS_MAX = 16 /* guarded listeners */
 };
 
+_Static_assert((int)SPA_MMSG <= (int)REPLAY_FILE_BATCH_MAX, "a batch's records go in one write");
+
+/* A knock that passed every check of judge(), waiting for its batch's one write to knock.log. */
+struct spa_pending {
+	struct spa_request req;
+	struct spa_grant g;
+	struct sockaddr_storage sa;
+	int grant; /* 0: refused by policy, recorded all the same (as replayed, it stays refused) */
+};
+
 /* One identity's SPA policy, copied from its [key] so a reload cannot pull it away. */
 struct spa_ident {
 	char name[CONFIG_NAME_MAX + 1];
@@ -66,6 +76,7 @@ struct spa {
 	size_t nudp;
 	uv_timer_t timer; /* the earliest expiry */
 	uint8_t *rxbuf;	  /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
+	struct spa_pending *pend; /* SPA_MMSG of them, the same way */
 	struct spa_keys *keys;
 	struct spa_ik *ik; /* public-key identities, or NULL */
 	struct dhrate *dh;
@@ -90,9 +101,10 @@ struct spa {
 	int (*banned)(void *arg, const struct sockaddr *sa);
 	void *arg;
 	uint64_t accepted, refused;
-	struct log_limit limit; /* refusals logged per second (log_rate) */
-	struct fleet *fleet;	/* spa_set_fleet(): knocks claimed and grants shared; or NULL */
-	struct spa_held *held;	/* knocks waiting for the fleet's word */
+	struct log_limit limit;	   /* refusals logged per second (log_rate) */
+	struct log_limit limit_ok; /* grant lines, apart: a refusal flood must not hide them */
+	struct fleet *fleet;	   /* spa_set_fleet(): knocks claimed and grants shared; or NULL */
+	struct spa_held *held;	   /* knocks waiting for the fleet's word */
 };
 
 /* An IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d: grant it as IPv4. */
@@ -333,6 +345,27 @@ static int judge_policy(const struct spa *s, const struct spa_ident *id,
 	return 0;
 }
 
+/*
+ * refuse(s, sa, ident, why): log one refusal through the SPA's own copy of
+ * the peer-line limit, so a flood costs no formatting: the sender's
+ * address is only turned into text for a line that is written.
+ */
+static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, const char *why)
+{
+	struct spa_addr src;
+	uint16_t port = 0;
+	char a[INET6_ADDRSTRLEN];
+	if (!log_limit_allow(&s->limit, uv_now(s->loop) / 1000))
+		return;
+	addr_from(sa, &src, &port);
+	if (ident != NULL)
+		log_info("knock refused peer=%s port=%u key=%s reason=%s",
+			 addr_text(&src, a, sizeof(a)), port, ident, log_q(why));
+	else
+		log_info("knock refused peer=%s port=%u reason=%s", addr_text(&src, a, sizeof(a)),
+			 port, log_q(why));
+}
+
 /* ---- grants ---- */
 
 static void on_expire(uv_timer_t *t);
@@ -380,7 +413,7 @@ static void on_expire(uv_timer_t *t)
 }
 
 static void grant_all(struct spa *s, const struct spa_request *req, struct spa_grant *g,
-		      const char *peer)
+		      const struct sockaddr *sa)
 {
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	unsigned secs = req->timeout_s ? req->timeout_s : s->grant_timeout_s;
@@ -391,12 +424,11 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 		g->port = req->access[i].port;
 		enum spa_table_result r = spa_table_add(s->table, g, now);
 		if (r == SPA_TABLE_FULL) {
-			log_peer(LOG_LVL_WARN,
-				 "knock refused peer=%s reason=\"max_grants reached\"", peer);
+			refuse(s, sa, g->identity, "max_grants reached");
 			break;
 		}
 		if (s->ops.grant(s->ctx, g, err) != 0) {
-			log_peer(LOG_LVL_WARN, "knock refused peer=%s reason=%s", peer, log_q(err));
+			refuse(s, sa, g->identity, err);
 			if (r != SPA_TABLE_ADDED)
 				continue;
 			/* Undone in the backend too: some listeners may have taken it. */
@@ -405,18 +437,21 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 				log_warn("backend failed error=%s", log_q(err));
 			continue;
 		}
-		log_info("%s src=%s access=%s/%u seconds=%u key=%s label=%s",
-			 r == SPA_TABLE_ADDED ? "granted" : "grant extended",
-			 addr_text(&g->src, a, sizeof(a)),
-			 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port, secs, g->identity,
-			 log_q(req->label));
+		/* A key holder can knock as fast as it can send: its lines are bounded
+		 * like a stranger's (log_rate), on a budget of their own. */
+		if (log_limit_allow(&s->limit_ok, uv_now(s->loop) / 1000))
+			log_info("%s src=%s access=%s/%u seconds=%u key=%s label=%s",
+				 r == SPA_TABLE_ADDED ? "granted" : "grant extended",
+				 addr_text(&g->src, a, sizeof(a)),
+				 g->proto == SPA_PROTO_TCP ? "tcp" : "udp", g->port, secs,
+				 g->identity, log_q(req->label));
 		fleet_publish_grant(s->fleet, g);
 	}
 	rearm(s);
 }
 
 static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const struct spa_grant *g,
-			    const char *peer, const struct sockaddr *sa);
+			    const struct sockaddr *sa);
 
 /* ---- receiving ---- */
 
@@ -477,27 +512,6 @@ static const char *replay_reason(enum replay_verdict v)
 	return "knock quota full";
 }
 
-/*
- * refuse(s, sa, ident, why): log one refusal through the SPA's own copy of
- * the peer-line limit, so a flood costs no formatting: the sender's
- * address is only turned into text for a line that is written.
- */
-static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, const char *why)
-{
-	struct spa_addr src;
-	uint16_t port = 0;
-	char a[INET6_ADDRSTRLEN];
-	if (!log_limit_allow(&s->limit, uv_now(s->loop) / 1000))
-		return;
-	addr_from(sa, &src, &port);
-	if (ident != NULL)
-		log_info("knock refused peer=%s port=%u key=%s reason=%s",
-			 addr_text(&src, a, sizeof(a)), port, ident, log_q(why));
-	else
-		log_info("knock refused peer=%s port=%u reason=%s", addr_text(&src, a, sizeof(a)),
-			 port, log_q(why));
-}
-
 /* decode(s, pkt, len, sa, req, why): as spa_decode(), for every kind; owner = identity index. */
 static int decode(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
 		  struct spa_request *req, char *why)
@@ -516,41 +530,75 @@ static int decode(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 	return try_fwknop(s, pkt, len, req, why);
 }
 
-/* judge(s, pkt, len, sa): 1 when the knock became grants, else 0 (refused, logged). */
-static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa)
+/*
+ * judge(s, pkt, len, sa, p): 1 when the knock is authentic and fresh: it
+ * waits in ${p} for its record (the knock cache already holds it, so the
+ * rest of the batch cannot replay it), with p->grant 0 when the policy
+ * refused it (logged). 0 when it was refused before that (logged).
+ */
+static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct sockaddr *sa,
+		 struct spa_pending *p)
 {
-	struct spa_request req;
 	struct spa_addr src;
-	struct spa_grant g;
 	uint16_t sport = 0;
-	char why[SPA_WHY_MAX], a[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN + 8];
+	char why[SPA_WHY_MAX];
 	if (len > SPA_DATAGRAM_MAX) {
 		snprintf(why, sizeof(why), "datagram over %d bytes", SPA_DATAGRAM_MAX);
 		return refuse(s, sa, NULL, why), 0;
 	}
 	if (s->banned != NULL && s->banned(s->arg, sa))
 		return refuse(s, sa, NULL, "banned"), 0;
-	int r = decode(s, pkt, len, sa, &req, why);
-	if (r <= 0 || req.owner >= s->nids)
+	int r = decode(s, pkt, len, sa, &p->req, why);
+	if (r <= 0 || p->req.owner >= s->nids)
 		return refuse(s, sa, NULL, why), 0;
-	const struct spa_ident *id = &s->ids[req.owner];
-	uint64_t now = clock_wall_ms();
-	const char *rr = replay_reason(replay_check_as(s->rp, req.id, req.ts_ms, now, req.owner));
+	const struct spa_ident *id = &s->ids[p->req.owner];
+	const char *rr = replay_reason(
+	    replay_check_as(s->rp, p->req.id, p->req.ts_ms, clock_wall_ms(), p->req.owner));
 	if (rr != NULL)
 		return refuse(s, sa, id->name, rr), 0;
-	/* On disk before anything opens: a restart must not take it twice. */
-	if (s->rf != NULL &&
-	    replay_file_append(s->rf, req.id, req.ts_ms + (uint64_t)s->window_s * 1000,
-			       req.owner) != 0)
-		return refuse(s, sa, id->name, "not recorded (state directory)"), 0;
 	addr_from(sa, &src, &sport);
-	if (judge_policy(s, id, &req, &src, &g, why) != 0)
-		return refuse(s, sa, id->name, why), 0;
-	snprintf(peer, sizeof(peer), "%s:%u", addr_text(&src, a, sizeof(a)), sport);
-	if (s->fleet != NULL)
-		return fleet_hold_knock(s, &req, &g, peer, sa);
-	grant_all(s, &req, &g, peer);
+	p->grant = judge_policy(s, id, &p->req, &src, &p->g, why) == 0;
+	if (!p->grant)
+		return refuse(s, sa, id->name, why), 1;
+	memcpy(&p->sa, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in));
 	return 1;
+}
+
+/*
+ * commit(s, p, n): the batch's knocks go to knock.log in one write before
+ * anything opens (a restart must not take one twice), then become grants.
+ * Returns how many were accepted; the others were refused and logged.
+ */
+static int commit(struct spa *s, struct spa_pending *p, int n)
+{
+	struct replay_file_entry e[SPA_MMSG];
+	int accepted = 0;
+	for (int i = 0; i < n; i++) {
+		memcpy(e[i].id, p[i].req.id, sizeof(e[i].id));
+		e[i].expiry_ms = p[i].req.ts_ms + (uint64_t)s->window_s * 1000;
+		e[i].owner = p[i].req.owner;
+	}
+	if (s->rf != NULL && n > 0 && replay_file_append_n(s->rf, e, (size_t)n) != 0) {
+		for (int i = 0; i < n; i++)
+			if (p[i].grant)
+				refuse(s, (struct sockaddr *)&p[i].sa, s->ids[p[i].req.owner].name,
+				       "not recorded (state directory)");
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!p[i].grant)
+			continue;
+		if (s->fleet != NULL) {
+			accepted +=
+			    fleet_hold_knock(s, &p[i].req, &p[i].g, (struct sockaddr *)&p[i].sa);
+			continue;
+		}
+		grant_all(s, &p[i].req, &p[i].g, (struct sockaddr *)&p[i].sa);
+		accepted++;
+	}
+	return accepted;
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -575,14 +623,17 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		int n = recvmmsg(k->fd, m, SPA_MMSG, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
+		int npend = 0, judged = 0;
 		for (int i = 0; i < n; i++) {
 			if (m[i].msg_len == 0)
 				continue;
-			if (judge(s, iov[i].iov_base, m[i].msg_len, (struct sockaddr *)&from[i]))
-				s->accepted++;
-			else
-				s->refused++;
+			judged++;
+			npend += judge(s, iov[i].iov_base, m[i].msg_len,
+				       (struct sockaddr *)&from[i], &s->pend[npend]);
 		}
+		int ok = commit(s, s->pend, npend);
+		s->accepted += (uint64_t)ok;
+		s->refused += (uint64_t)(judged - ok);
 		if (n < SPA_MMSG)
 			return;
 	}
@@ -745,14 +796,16 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->grant_timeout_s = c->grant_timeout_s;
 	s->banned = p->banned;
 	s->limit.rate = p->cfg->log_rate;
+	s->limit_ok.rate = p->cfg->log_rate;
 	s->dh = p->dh;
 	s->arg = p->arg;
 	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
+	s->pend = calloc(SPA_MMSG, sizeof(*s->pend));
 	s->table = spa_table_new(c->max_grants);
 	s->rp = replay_new(s->window_s, c->knock_cache);
 	/* One key holder must not fill the cache that protects the others. */
 	s->quota = p->cfg->replay_quota < c->knock_cache ? p->cfg->replay_quota : c->knock_cache;
-	if (s->rxbuf == NULL || s->table == NULL || s->rp == NULL ||
+	if (s->rxbuf == NULL || s->pend == NULL || s->table == NULL || s->rp == NULL ||
 	    spa_set_keys(s, p->cfg, p->tags) != 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "out of memory");
 		goto fail;
@@ -907,7 +960,6 @@ struct spa_held {
 	struct spa_request req;
 	struct spa_grant g;
 	struct sockaddr_storage sa;
-	char peer[INET6_ADDRSTRLEN + 8];
 };
 
 static void held_free(struct spa_held *h)
@@ -931,7 +983,7 @@ static int held_judge(struct spa *s, struct spa_held *h, enum fleet_verdict v)
 			      ? "fleet unreachable (fail_closed)"
 			      : NULL;
 	if (why == NULL) {
-		grant_all(s, &h->req, &h->g, h->peer);
+		grant_all(s, &h->req, &h->g, (struct sockaddr *)&h->sa);
 		return 1;
 	}
 	refuse(s, (struct sockaddr *)&h->sa, s->ids[h->req.owner].name, why);
@@ -952,7 +1004,7 @@ static void on_knock_claim(void *arg, enum fleet_verdict v)
 }
 
 static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const struct spa_grant *g,
-			    const char *peer, const struct sockaddr *sa)
+			    const struct sockaddr *sa)
 {
 	struct spa_held *h = calloc(1, sizeof(*h));
 	uint64_t end = req->ts_ms + (uint64_t)s->window_s * 1000, now = clock_wall_ms();
@@ -964,7 +1016,6 @@ static int fleet_hold_knock(struct spa *s, const struct spa_request *req, const 
 	memcpy(&h->sa, sa,
 	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					 : sizeof(struct sockaddr_in));
-	snprintf(h->peer, sizeof(h->peer), "%s", peer);
 	h->next = s->held;
 	if (s->held)
 		s->held->prev = h;
@@ -1037,5 +1088,8 @@ void spa_free(struct spa *s)
 	for (size_t i = 0; i < s->nudp; i++)
 		close(s->udp[i].fd);
 	free(s->rxbuf);
+	if (s->pend != NULL)
+		crypto_wipe(s->pend, SPA_MMSG * sizeof(*s->pend));
+	free(s->pend);
 	free(s);
 }

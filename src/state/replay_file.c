@@ -379,23 +379,24 @@ fail:
 	return NULL;
 }
 
-int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
-		       uint32_t owner)
+int replay_file_append_n(struct replay_file *f, const struct replay_file_entry *e, size_t n)
 {
-	struct replay_record rec;
-	uint8_t buf[REPLAY_FILE_REC_LEN];
-	if (f == NULL || f->fd < 0)
+	uint8_t buf[REPLAY_FILE_REC_LEN * REPLAY_FILE_BATCH_MAX];
+	if (f == NULL || f->fd < 0 || n > REPLAY_FILE_BATCH_MAX)
 		return -1;
-	memcpy(rec.id, id, REPLAY_ID_LEN);
-	rec.expiry_ms = expiry_ms;
-	rec.tag = tag_of(f, owner);
-	replay_record_encode(&rec, buf);
-	/* O_APPEND and one write: a crash leaves the record whole or torn, never misplaced. */
-	if (fileio_write_all(f->fd, buf, sizeof(buf)) != 0) {
+	for (size_t i = 0; i < n; i++) {
+		struct replay_record rec;
+		memcpy(rec.id, e[i].id, REPLAY_ID_LEN);
+		rec.expiry_ms = e[i].expiry_ms;
+		rec.tag = tag_of(f, e[i].owner);
+		replay_record_encode(&rec, buf + i * REPLAY_FILE_REC_LEN);
+	}
+	/* O_APPEND and one write: a crash leaves each record whole or torn, never misplaced. */
+	if (fileio_write_all(f->fd, buf, n * REPLAY_FILE_REC_LEN) != 0) {
 		log_warn("write failed path=%s error=%s", log_q(f->path), log_q(strerror(errno)));
 		return -1;
 	}
-	f->records++;
+	f->records += n;
 	f->dirty = 1;
 	size_t live = replay_count(f->rp);
 	if (f->records >= REPLAY_FILE_COMPACT_MIN && f->records > 2 * live) {
@@ -404,6 +405,14 @@ int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], u
 				 log_q(f->path), log_q(strerror(errno)));
 	}
 	return 0;
+}
+
+int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
+		       uint32_t owner)
+{
+	struct replay_file_entry e = {.expiry_ms = expiry_ms, .owner = owner};
+	memcpy(e.id, id, REPLAY_ID_LEN);
+	return replay_file_append_n(f, &e, 1);
 }
 
 size_t replay_file_records(const struct replay_file *f)

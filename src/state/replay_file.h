@@ -83,6 +83,22 @@ struct replay_file *replay_file_open_name(uv_loop_t *loop, const char *dir, cons
 int replay_file_append(struct replay_file *f, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
 		       uint32_t owner);
 
+/* One record of a batch for replay_file_append_n(). */
+struct replay_file_entry {
+	uint8_t id[REPLAY_ID_LEN];
+	uint64_t expiry_ms;
+	uint32_t owner;
+};
+
+enum { REPLAY_FILE_BATCH_MAX = 64 };
+
+/*
+ * replay_file_append_n(f, e, n): replay_file_append() for ${n} (at most
+ * REPLAY_FILE_BATCH_MAX) records in one write(2): the knock receiver
+ * records a whole recvmmsg batch before it opens anything. 0 or -1.
+ */
+int replay_file_append_n(struct replay_file *f, const struct replay_file_entry *e, size_t n);
+
 /*
  * replay_file_set_tags(f, tags, ntags): a reload renumbered the identities:
  * owner i is ${tags[i]} from now on (${tags} must outlive the file or the

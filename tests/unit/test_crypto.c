@@ -357,6 +357,47 @@ static void test_hmac_rfc4231(void **state)
 	assert_memory_equal(out, want, 32);
 }
 
+/* RFC 4231 test case 6: a 131-byte key, longer than the block, is hashed first. */
+static void test_hmac_rfc4231_long_key(void **state)
+{
+	static const char data[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	uint8_t key[131], out[32], want[32];
+
+	(void)state;
+	memset(key, 0xaa, sizeof(key));
+	unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", want, 32);
+	assert_int_equal(
+	    crypto_hmac(CRYPTO_SHA256, out, key, sizeof(key), (const uint8_t *)data, strlen(data)),
+	    0);
+	assert_memory_equal(out, want, 32);
+}
+
+/*
+ * SipHash-2-4, the example of its paper (Aumasson and Bernstein, appendix A):
+ * key 00..0f, message 00..0e. Then many keys in turn, more than the
+ * per-thread cache of keyed contexts holds: each must keep its own answer.
+ */
+static void test_siphash(void **state)
+{
+	uint8_t key[20][CRYPTO_SIPHASH_KEY_LEN], msg[15];
+	uint64_t first[20];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)i;
+	for (size_t k = 0; k < 20; k++)
+		for (size_t i = 0; i < CRYPTO_SIPHASH_KEY_LEN; i++)
+			key[k][i] = (uint8_t)(i + k);
+	assert_true(crypto_siphash(key[0], msg, sizeof(msg)) == 0xa129ca6149be45e5ULL);
+	for (size_t k = 0; k < 20; k++)
+		first[k] = crypto_siphash(key[k], msg, sizeof(msg));
+	for (int round = 0; round < 3; round++)
+		for (size_t k = 0; k < 20; k++)
+			assert_true(crypto_siphash(key[(k * 7) % 20], msg, sizeof(msg)) ==
+				    first[(k * 7) % 20]);
+	assert_true(first[0] != first[1]);
+}
+
 /* The Noise HKDF is the HMAC chain of section 4.3, for either hash, with out1 aliasing ck. */
 static void test_noise_hkdf(void **state)
 {
@@ -503,6 +544,8 @@ int main(void)
 	    cmocka_unit_test(test_x25519_keygen),
 	    cmocka_unit_test(test_hashes),
 	    cmocka_unit_test(test_hmac_rfc4231),
+	    cmocka_unit_test(test_hmac_rfc4231_long_key),
+	    cmocka_unit_test(test_siphash),
 	    cmocka_unit_test(test_noise_hkdf),
 	    cmocka_unit_test(test_scrypt_rfc7914),
 	    cmocka_unit_test(test_memeq_random_wipe),
