@@ -377,17 +377,28 @@ static void on_fleet_claim(void *arg, enum fleet_verdict v)
 	fleet_unhold(c);
 }
 
-/* The claim is answered later: the reply and ciphers move into ${c} until then. */
-static void fleet_hold(struct conn *c, size_t which, const uint8_t *reply, struct noise_cipher *tx,
-		       struct noise_cipher *rx)
+/*
+ * fleet_hold(c, f, ttl, reply, tx, rx): ask the fleet whether the message
+ * is new there too. Returns 0 when the answer comes later (the reply and
+ * ciphers moved into ${c}); otherwise the verdict was given here.
+ */
+static int fleet_hold(struct conn *c, const struct handshake_found *f, uint64_t ttl,
+		      const uint8_t *reply, struct noise_cipher *tx, struct noise_cipher *rx)
 {
+	enum fleet_verdict v = fleet_claim(c->srv->fleet, "tunnel", f->id, sizeof(f->id), ttl,
+					   on_fleet_claim, c, &c->fop);
+	if (v != FLEET_PENDING) {
+		fleet_judged(c, f->which, v, reply, tx, rx);
+		return 1;
+	}
 	c->fleet_held = 1;
-	c->fleet_which = which;
+	c->fleet_which = f->which;
 	memcpy(c->fleet_reply, reply, sizeof(c->fleet_reply));
 	c->fleet_tx = *tx;
 	c->fleet_rx = *rx;
 	memset(tx, 0, sizeof(*tx));
 	memset(rx, 0, sizeof(*rx));
+	return 0;
 }
 
 /* The worker found (or did not find) the key; the rest is judged here, on the loop. */
@@ -398,8 +409,8 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 	uint8_t reply[HANDSHAKE_MSG_LEN];
 	struct noise_cipher tx = {0}, rx = {0};
 	char why[128];
+	const char *reason;
 	uint64_t ts = 0, now = now_ms();
-	enum fleet_verdict fv = FLEET_FIRST;
 	c->job = NULL;
 	/* Refused or closed while the worker ran: the cache must not learn of it. */
 	if (!session_judging(c->s))
@@ -412,9 +423,13 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 		    handshake_verdict_text(found == 0 ? HANDSHAKE_NO_KEY : HANDSHAKE_ERROR));
 		return;
 	}
-	enum handshake_verdict v = handshake_admit(f, srv->replay, (uint32_t)f->which, now, &ts);
-	if (v != HANDSHAKE_OK)
-		goto refuse;
+	enum handshake_verdict v =
+	    handshake_accept(f, srv->replay, (uint32_t)f->which, now, reply, &tx, &rx, &ts);
+	if (v != HANDSHAKE_OK) {
+		reason = verdict_reason(srv, v, f, ts, now, why, sizeof(why));
+		session_handshake_done(c->s, NULL, NULL, NULL, reason);
+		goto out;
+	}
 	/* On disk before the reply leaves: a crash after it cannot forget the message. */
 	if (srv->rf != NULL &&
 	    replay_file_append(srv->rf, f->id, ts + (uint64_t)srv->cfg.replay_window_s * 1000,
@@ -423,25 +438,11 @@ static void on_verified(void *arg, int found, struct handshake_found *f)
 				       "first message not recorded (state directory not writable)");
 		goto out;
 	}
-	/* Claimed before message 2 is computed (it leaves only on the answer):
-	 * the round trip to Redis overlaps the DH instead of following it. */
 	uint64_t end = ts + (uint64_t)srv->cfg.replay_window_s * 1000;
 	if (srv->fleet != NULL)
-		fv = fleet_claim(srv->fleet, "tunnel", f->id, sizeof(f->id),
-				 end > now ? end - now : 1, on_fleet_claim, c, &c->fop);
-	v = handshake_reply(f, reply, &tx, &rx);
-	if (v != HANDSHAKE_OK) {
-		fleet_unhold(c);
-		goto refuse;
-	}
-	if (fv == FLEET_PENDING)
-		fleet_hold(c, f->which, reply, &tx, &rx);
+		fleet_hold(c, f, end > now ? end - now : 1, reply, &tx, &rx);
 	else
-		fleet_judged(c, f->which, fv, reply, &tx, &rx);
-	goto out;
-refuse:
-	session_handshake_done(c->s, NULL, NULL, NULL,
-			       verdict_reason(srv, v, f, ts, now, why, sizeof(why)));
+		accept_session(c, f->which, reply, &tx, &rx);
 out:
 	noise_cipher_clear(&tx);
 	noise_cipher_clear(&rx);

@@ -171,51 +171,46 @@ out:
 	return rc;
 }
 
-enum handshake_verdict handshake_admit(struct handshake_found *f, struct replay *rp, uint32_t owner,
-				       uint64_t now_ms, uint64_t *ts_ms)
-{
-	if (f == NULL || f->hs == NULL)
-		return HANDSHAKE_ERROR;
-	if (ts_ms != NULL)
-		*ts_ms = load64_be(f->payload);
-	if (f->payload[8] != HANDSHAKE_VERSION)
-		return HANDSHAKE_VERSION_BAD;
-	/* Only now, with the message authenticated, may it touch the cache:
-	 * forged messages cannot fill it. */
-	switch (replay_check_as(rp, f->id, load64_be(f->payload), now_ms, owner)) {
-	case REPLAY_OK:
-		return HANDSHAKE_OK;
-	case REPLAY_STALE:
-		return HANDSHAKE_STALE;
-	case REPLAY_SEEN:
-		return HANDSHAKE_REPLAY;
-	case REPLAY_FULL:
-		return HANDSHAKE_BUSY;
-	case REPLAY_QUOTA:
-		return HANDSHAKE_QUOTA;
-	}
-	return HANDSHAKE_ERROR;
-}
-
-enum handshake_verdict handshake_reply(struct handshake_found *f, uint8_t msg2[HANDSHAKE_MSG_LEN],
-				       struct noise_cipher *tx, struct noise_cipher *rx)
-{
-	const uint8_t reply[HANDSHAKE_PAYLOAD_LEN] = {HANDSHAKE_VERSION};
-	if (f == NULL || f->hs == NULL ||
-	    noise_hs_write(f->hs, reply, sizeof(reply), msg2, HANDSHAKE_MSG_LEN) !=
-		HANDSHAKE_MSG_LEN ||
-	    !noise_hs_done(f->hs) || noise_hs_split(f->hs, tx, rx) != 0)
-		return HANDSHAKE_ERROR;
-	return HANDSHAKE_OK;
-}
-
 enum handshake_verdict handshake_accept(struct handshake_found *f, struct replay *rp,
 					uint32_t owner, uint64_t now_ms,
 					uint8_t msg2[HANDSHAKE_MSG_LEN], struct noise_cipher *tx,
 					struct noise_cipher *rx, uint64_t *ts_ms)
 {
-	enum handshake_verdict v = handshake_admit(f, rp, owner, now_ms, ts_ms);
-	return v == HANDSHAKE_OK ? handshake_reply(f, msg2, tx, rx) : v;
+	uint8_t reply[HANDSHAKE_PAYLOAD_LEN] = {HANDSHAKE_VERSION};
+	enum handshake_verdict v = HANDSHAKE_ERROR;
+	if (f == NULL || f->hs == NULL)
+		goto out;
+	if (ts_ms != NULL)
+		*ts_ms = load64_be(f->payload);
+	if (f->payload[8] != HANDSHAKE_VERSION) {
+		v = HANDSHAKE_VERSION_BAD;
+		goto out;
+	}
+	/* Only now, with the message authenticated, may it touch the cache:
+	 * forged messages cannot fill it. */
+	switch (replay_check_as(rp, f->id, load64_be(f->payload), now_ms, owner)) {
+	case REPLAY_OK:
+		break;
+	case REPLAY_STALE:
+		v = HANDSHAKE_STALE;
+		goto out;
+	case REPLAY_SEEN:
+		v = HANDSHAKE_REPLAY;
+		goto out;
+	case REPLAY_FULL:
+		v = HANDSHAKE_BUSY;
+		goto out;
+	case REPLAY_QUOTA:
+		v = HANDSHAKE_QUOTA;
+		goto out;
+	}
+	if (noise_hs_write(f->hs, reply, sizeof(reply), msg2, HANDSHAKE_MSG_LEN) !=
+		HANDSHAKE_MSG_LEN ||
+	    !noise_hs_done(f->hs) || noise_hs_split(f->hs, tx, rx) != 0)
+		goto out;
+	v = HANDSHAKE_OK;
+out:
+	return v;
 }
 
 enum handshake_verdict handshake_server(const uint8_t *const *psks, size_t npsk, struct replay *rp,

@@ -120,18 +120,6 @@ enum handshake_verdict handshake_accept(struct handshake_found *f, struct replay
 					uint8_t msg2[HANDSHAKE_MSG_LEN], struct noise_cipher *tx,
 					struct noise_cipher *rx, uint64_t *ts_ms);
 
-/*
- * handshake_accept() in its two halves, for a server that must ask someone
- * else (the fleet) in between and would rather not wait idle:
- * handshake_admit(f, rp, owner, now_ms, ts_ms) is the judgement (version,
- * window, replay cache; cheap), handshake_reply(f, msg2, tx, rx) the reply
- * (the DH), to be called once after HANDSHAKE_OK from the first.
- */
-enum handshake_verdict handshake_admit(struct handshake_found *f, struct replay *rp, uint32_t owner,
-				       uint64_t now_ms, uint64_t *ts_ms);
-enum handshake_verdict handshake_reply(struct handshake_found *f, uint8_t msg2[HANDSHAKE_MSG_LEN],
-				       struct noise_cipher *tx, struct noise_cipher *rx);
-
 /* handshake_verdict_text(v): the reason as the server logs it. */
 const char *handshake_verdict_text(enum handshake_verdict v);
 
