@@ -20,6 +20,8 @@ wait_port() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && retu
 web=$(free_port); srvp=$(free_port); ent=$(free_port)
 echo "hello through the postern tunnel" >"$dir/index.html"
 python3 -m http.server "$web" --bind 127.0.0.1 --directory "$dir" >/dev/null 2>&1 & pids+=($!)
+# Python takes a moment to listen: a curl before that is a refused channel, a reset.
+wait_port "$web"
 
 echo "== postern keygen -o $dir/tunnel.key"
 "$P" keygen -o "$dir/tunnel.key"
@@ -32,7 +34,7 @@ echo "== postern client -k tunnel.key -L $ent:127.0.0.1:$web 127.0.0.1:$srvp"
 wait_port "$ent"
 
 echo "== curl http://127.0.0.1:$ent/ (through the tunnel)"
-curl -sS "http://127.0.0.1:$ent/"
+curl -sS "http://127.0.0.1:$ent/" || { sed "s/^/   server: /" "$dir/server.log"; sed "s/^/   client: /" "$dir/client.log"; exit 1; }
 
 echo "== a probe sends garbage straight to the server:"
 python3 - "$srvp" <<'PY'
