@@ -1053,7 +1053,8 @@ static const struct setting server_table[] = {
      .scale = 1,
      .unit = "lines per second",
      .def = "20",
-     .help = "log lines peers may cause per second (the rest are counted)"},
+     .help = "log lines peers may cause per second, per kind: refusals, knock refusals, knock "
+	     "grants (the rest are counted)"},
     {.key = "keepalive",
      .flag = "keepalive",
      .arg = "SEC",

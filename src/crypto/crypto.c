@@ -741,6 +741,11 @@ int crypto_legacy_digest(enum crypto_legacy_md md, uint8_t *out, const void *a, 
 
 	if ((unsigned)md >= CRYPTO_LEGACY_COUNT || out == NULL || !legacy_ready())
 		return -1;
+	/* fwknop's usual digest takes the one SHA-256 path of this file. */
+	if (md == CRYPTO_LEGACY_SHA256) {
+		sha256_two(out, a, alen, b, blen);
+		return 0;
+	}
 	ctx = legacy_ctx();
 	if (ctx == NULL || !EVP_DigestInit_ex2(ctx, legacy.md[md], NULL) ||
 	    !EVP_DigestUpdate(ctx, a, alen))
@@ -769,6 +774,13 @@ int crypto_legacy_hmac(enum crypto_legacy_md md, uint8_t *out, const uint8_t *ke
 	/* SHA-3 has no HMAC block in this sense; fwknop's HMAC is SHA-2 or older. */
 	if (md >= CRYPTO_LEGACY_SHA3_256 || hlen == 0)
 		return -1;
+	if (md == CRYPTO_LEGACY_SHA256) {
+		if (out == NULL || (key == NULL && keylen > 0) || (data == NULL && datalen > 0) ||
+		    !legacy_ready())
+			return -1;
+		hmac256(out, key, keylen, data, datalen);
+		return 0;
+	}
 	return hmac_over(digest_legacy, md, block, hlen, out, key, keylen, data, datalen);
 }
 
