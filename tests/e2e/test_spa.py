@@ -363,3 +363,52 @@ def test_per_key_policy(net, pg, procs):
     send("fwd", access=((17, 53),), forward=("10.0.0.5", 22))
     srv.wait_for_log(r"listener backend cannot forward")
     assert_filtered(nt)
+
+
+# Sends every file named on the command line as one datagram to HOST:PORT, at once.
+BURST = r"""
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for path in sys.argv[3:]:
+    s.sendto(open(path, "rb").read(), (host, port))
+"""
+
+
+def test_grant_lines_are_bounded_by_log_rate(net, pg, procs):
+    """A key holder can send valid knocks as fast as junk: every one is granted and
+    counted, but its log lines stop at log_rate per second and the rest are counted."""
+    nt = net
+    key = pg.keygen()
+    conf = write_conf(pg, nt, key, extra_server="log_rate = 3\n")
+    srv = start_gateway(procs, pg, nt, conf)
+    burst = []
+    # Saved only: sent to a port nobody listens on, so the burst is their first arrival.
+    nowhere = f"{nt.gw4}:{KNOCK + 100}"
+    for i in range(30):
+        burst.append(pg.tmp / f"burst{i}.bin")
+        knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--save", burst[-1], gw=nowhere)
+    nt.sh("c", PY, "-c", BURST, nt.gw4, str(KNOCK), *map(str, burst))
+
+    def accepted():
+        r = run([pg.bin, "metrics", "-c", str(conf)])
+        m = re.search(r'^postern_knocks_total\{result="accepted"\} (\d+)$', r.stdout, re.M)
+        return int(m.group(1)) if m else -1
+
+    wait_until(lambda: accepted() == 30, what="30 knocks accepted")
+    lines = srv.count(r"spa: (granted|grant extended) src=")
+    # The burst may straddle one second boundary: two budgets at most.
+    assert 1 <= lines <= 6, f"{lines} grant lines for 30 knocks at log_rate = 3"
+    # The next second's first line reports what the last one held back.
+    time.sleep(1.1)
+    late = pg.tmp / "late.bin"
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--save", late, gw=nowhere)
+    nt.sh("c", PY, "-c", BURST, nt.gw4, str(KNOCK), str(late))
+    srv.wait_for_log(r"similar lines suppressed count=(\d+) log_rate=3/s")
+    counts = [int(c) for c in re.findall(r"similar lines suppressed count=(\d+)",
+                                        srv.log())]
+    assert sum(counts) + lines == 30, (counts, lines)
+    assert srv.count(r"knock refused") == 0
+    assert accepted() == 31
+    # Every knock was granted, logged or not: the port is open.
+    assert nt.probe("connect", nt.gw4, TUNNEL, FILTERED_S) != "timeout"
