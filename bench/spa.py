@@ -13,7 +13,8 @@ Figures (one run, same machine, same packets where the formats allow):
       fwknopd 2.6 (-f -U -t: its UDP server, test mode, so it never runs a
       firewall command; real grants would cost it an iptables fork each, so
       this favours fwknopd), fed packets made by the real fwknop client;
-      postern fed its own knocks (postern knock --save) and the same fwknop
+      postern (--receive: [spa] receive, ring by default) fed its own knocks
+      (postern knock --save) and the same fwknop
       packets, counted by the server's own postern_knocks_total{result=
       "accepted"} (postern metrics, read before and after: its grant lines are
       rate-limited by log_rate, as every peer-driven line). CPU = the
@@ -21,8 +22,10 @@ Figures (one run, same machine, same packets where the formats allow):
   junk datagrams dropped per second
       random datagrams flooded by bench/udpblast (sendmmsg) at the SPA port:
       what the server took off its socket per second (sent minus the socket's
-      drop counter in /proc/net/udp), against bench/udpblast drain (a bare
-      recvmmsg loop) as the ceiling; fwknopd too, for reference.
+      drop counter in /proc/net/udp; with postern's receive = ring, whose
+      socket drops everything, the datagrams it judged: postern_knocks_total
+      {result="refused"}), against bench/udpblast drain (a bare recvmmsg
+      loop) as the ceiling; fwknopd too, for reference.
   spa/fwknop.c alone
       bench/fwknop_decode.c: the decoder in process, no socket, per packet:
       the ceiling of a receiver built on it (valid, wrong HMAC, binary junk).
@@ -30,7 +33,8 @@ Figures (one run, same machine, same packets where the formats allow):
       a real knock sent from its own loopback address; the time until a TCP
       connect from that address to the tunnel port succeeds (listener backend:
       SYNs from sources without a grant are dropped), idle and during a flood.
-Targets (issue 12): valid >= 10x fwknopd; junk >= 0.8x drain; the flood delays
+Valid knocks go BATCH at a time with PAUSE_US between (--pace, default 50:10000,
+the same for both servers). Targets (issue 12): valid >= 10x fwknopd; junk >= 0.8x drain; the flood delays
 the grant by <= 100 ms.
 
 The postern half needs the SPA receiver (postern knock, [spa]); with a postern
@@ -206,7 +210,8 @@ class Bench:
                       "-a", allow, "-B", path, "-b"])
         return path
 
-    def send_lines(self, path, port, batch=50, pause_us=10000):
+    def send_lines(self, path, port):
+        batch, pause_us = self.args.pace
         out = self.run(self.nsx(self.blast, "lines", "127.0.0.1", port, path, batch, pause_us)).stdout
         return int(out.split()[-1])
 
@@ -309,7 +314,8 @@ class Bench:
                               "--save", d / f"k{i:05d}", f"127.0.0.1:{SPA_PORT + 100}"))
         return sorted(d.iterdir())
 
-    def send_files(self, files, batch=50, pause_us=10000):
+    def send_files(self, files):
+        batch, pause_us = self.args.pace
         out = self.run(self.nsx(self.blast, "files", "127.0.0.1", SPA_PORT, batch, pause_us,
                                 *files)).stdout
         return int(out.split()[-1])
@@ -331,6 +337,7 @@ class Bench:
         conf.write_text(
             f"[server]\nlisten = 127.0.0.1:{TUNNEL_PORT}\ncontrol = {self.tmp / 'ctl.sock'}\n"
             f"[spa]\nlisten = 127.0.0.1:{SPA_PORT}\nbackend = listener\ngrant_timeout = 30\n"
+            f"receive = {self.args.receive}\n"
             f"[key k]\nkey_file = {key}\npermit_open = any\n"
             f"fwknop_key_base64 = {self.key}\nfwknop_hmac_key_base64 = {self.hmac}\n")
         os.chmod(conf, 0o600)
@@ -340,12 +347,15 @@ class Bench:
         time.sleep(0.3)
         ctl = self.tmp / "ctl.sock"
 
-        def accepted():
+        def counter(result):
             out = self.run([pb, "metrics", "--control", ctl]).stdout
-            m = re.search(r'^postern_knocks_total\{result="accepted"\} (\d+)$', out, re.M)
+            m = re.search(r'^postern_knocks_total\{result="%s"\} (\d+)$' % result, out, re.M)
             if m is None:
-                raise RuntimeError("postern metrics has no accepted-knock counter")
+                raise RuntimeError(f"postern metrics has no {result}-knock counter")
             return int(m.group(1))
+
+        def accepted():
+            return counter("accepted")
 
         def measure(label, send):
             before = accepted()
@@ -368,7 +378,16 @@ class Bench:
         fwl = self.run([pb, "fw-list", "-c", conf], check=False)
         self.res["postern_fw_list"] = fwl.stdout.strip()[-500:]
 
-        sent, rate = self.flood(SPA_PORT, self.secs)
+        if self.args.receive == "ring":
+            # The UDP socket only holds the port (its filter drops everything):
+            # what the server took is what it judged, its own refusal counter.
+            r0 = counter("refused")
+            out = self.run(self.nsx(self.blast, "junk", "127.0.0.1", SPA_PORT, self.secs, 64, 1200),
+                           timeout=self.secs + 30).stdout
+            time.sleep(0.5)
+            sent, rate = int(out.split()[-1]), (counter("refused") - r0) / self.secs
+        else:
+            sent, rate = self.flood(SPA_PORT, self.secs)
         self.res["postern_junk"] = {"sent": sent, "per_s": rate}
         self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
 
@@ -396,7 +415,8 @@ class Bench:
                  f"- date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; "
                  f"{os.cpu_count()} CPUs; fwknopd: "
                  f"{self.run(['fwknopd', '--version'], check=False).stdout.strip()}",
-                 f"- {self.n_valid} valid knocks per server, junk floods of {self.secs:g} s "
+                 f"- {self.n_valid} valid knocks per server, {self.args.pace[0]} at a time with "
+                 f"{self.args.pace[1]} us between; postern receive = {self.args.receive}; junk floods of {self.secs:g} s "
                  "(64..1200-byte random datagrams), all on loopback in a throwaway namespace; "
                  "method: the header of bench/spa.py", "",
                  "| figure | value | reference | ratio | target |", "| --- | --- | --- | --- | --- |"]
@@ -456,7 +476,17 @@ def main():
     ap.add_argument("--postern", default=os.environ.get("POSTERN_BIN", str(REPO / "build" / "postern")))
     ap.add_argument("--out", default=None, help="results directory (default bench/results[/quick])")
     ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--receive", default="ring", choices=("socket", "ring"),
+                    help="postern's [spa] receive (default ring)")
+    ap.add_argument("--pace", default="50:10000",
+                    help="valid knocks sent BATCH at a time with PAUSE_US between (default 50:10000)")
     args = ap.parse_args()
+    try:
+        args.pace = tuple(int(x) for x in args.pace.split(":"))
+        if len(args.pace) != 2 or args.pace[0] < 1 or args.pace[1] < 0:
+            raise ValueError
+    except ValueError:
+        ap.error("--pace: BATCH:PAUSE_US, e.g. 50:10000")
     if args.out is None:
         args.out = str(HERE / "results" / ("quick" if args.quick else ""))
     b = Bench(args)

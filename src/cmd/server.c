@@ -1441,11 +1441,11 @@ static int resolve_state_dir(char *dir, size_t len)
 	return 0;
 }
 
-static int spa_banned(void *arg, const struct sockaddr *sa)
+static int spa_banned(void *arg, const struct sockaddr *sa, uint64_t now)
 {
 	struct server *srv = arg;
 	struct abuse_source src;
-	return abuse_source_from(sa, &src) == 0 && abuse_is_banned(srv->abuse, &src, now_ms());
+	return abuse_source_from(sa, &src) == 0 && abuse_is_banned(srv->abuse, &src, now);
 }
 
 /* setup_spa(srv): with [spa], filter every listener from now on and take knocks. */
@@ -1912,9 +1912,13 @@ static void ctl_metrics(struct server *srv, struct ctl_out *o)
 		   "# HELP postern_knocks_total Knock datagrams, by result.\n"
 		   "# TYPE postern_knocks_total counter\n"
 		   "postern_knocks_total{result=\"accepted\"} %llu\n"
-		   "postern_knocks_total{result=\"refused\"} %llu\n",
+		   "postern_knocks_total{result=\"refused\"} %llu\n"
+		   "# HELP postern_knock_ring_drops_total Knocks the kernel dropped, the packet "
+		   "ring full (receive = ring).\n"
+		   "# TYPE postern_knock_ring_drops_total counter\n"
+		   "postern_knock_ring_drops_total %llu\n",
 		   ss.grants, (unsigned long long)ss.knocks_accepted,
-		   (unsigned long long)ss.knocks_refused);
+		   (unsigned long long)ss.knocks_refused, (unsigned long long)ss.ring_drops);
 }
 
 static int ctl_unban(struct server *srv, const char *addr, struct ctl_out *o)

@@ -1146,6 +1146,29 @@ static const struct setting server_table[] = {
      .def = "65536",
      .help = "[spa]: accepted knocks remembered (and persisted in knock.log) to refuse "
 	     "replays"},
+    {.key = "receive",
+     .flag = "spa-receive",
+     .arg = "socket|ring",
+     .type = SETTINGS_WORDS,
+     SPA(receive),
+     .def = "socket",
+     .help = "[spa]: how knocks are read: socket (recvmmsg, no privilege) or ring (a "
+	     "packet ring, CAP_NET_RAW: a wake-up per block of packets, no system call per "
+	     "packet; it also sees knocks the host routes to others)",
+     .words = "socket or ring",
+     .word = config_spa_receive_parse},
+    {.key = "ring_size",
+     .flag = "spa-ring-size",
+     .arg = "KIB",
+     .type = SETTINGS_UINT,
+     SPA(ring_kib),
+     .min = 128,
+     .max = 65536,
+     .scale = 1,
+     .unit = "KiB",
+     .def = "4096",
+     .help = "[spa]: receive = ring: memory of each listen address's ring (64 KiB blocks); "
+	     "a flood that fills it is dropped in the kernel and counted"},
     /* [spa] nftables backend */
     {.key = "guard",
      .flag = "spa-guard",

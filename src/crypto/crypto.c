@@ -137,9 +137,9 @@ static void iv_from_nonce(enum crypto_aead_alg alg, uint64_t n, uint8_t iv[CRYPT
  * hot path allocates nothing and never repeats the key schedule. ${tag} is
  * written when sealing and checked when opening.
  */
-static int aead_run(struct crypto_aead *a, int enc, const uint8_t iv[CRYPTO_IV_LEN],
-		    const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len, uint8_t *out,
-		    uint8_t tag[CRYPTO_TAG_LEN])
+static int aead_run(struct crypto_aead *a, int enc, const uint8_t *key,
+		    const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad, size_t adlen,
+		    const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[CRYPTO_TAG_LEN])
 {
 	/* Both ciphers are streams: Final emits nothing, but it needs somewhere to point. */
 	uint8_t tail[CRYPTO_TAG_LEN];
@@ -147,7 +147,7 @@ static int aead_run(struct crypto_aead *a, int enc, const uint8_t iv[CRYPTO_IV_L
 
 	if (a == NULL || len > INT_MAX || adlen > INT_MAX)
 		return -1;
-	if (!EVP_CipherInit_ex2(a->ctx, NULL, NULL, iv, enc, NULL))
+	if (!EVP_CipherInit_ex2(a->ctx, NULL, key, iv, enc, NULL))
 		return -1;
 	if (adlen > 0 && !EVP_CipherUpdate(a->ctx, NULL, &outl, ad, (int)adlen))
 		return -1;
@@ -167,11 +167,12 @@ static int aead_seal_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], 
 {
 	if (buf == NULL)
 		return -1;
-	return aead_run(a, 1, iv, ad, adlen, buf, len, buf, buf + len);
+	return aead_run(a, 1, NULL, iv, ad, adlen, buf, len, buf, buf + len);
 }
 
-static int aead_open_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
-			size_t adlen, const uint8_t *in, size_t len, uint8_t *out)
+static int aead_open_iv(struct crypto_aead *a, const uint8_t *key, const uint8_t iv[CRYPTO_IV_LEN],
+			const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+			uint8_t *out)
 {
 	uint8_t tag[CRYPTO_TAG_LEN];
 	size_t clen;
@@ -183,7 +184,7 @@ static int aead_open_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], 
 		return -1;
 	/* A copy: the ctrl call wants a writable pointer and ${in} is read-only. */
 	memcpy(tag, in + clen, CRYPTO_TAG_LEN);
-	if (aead_run(a, 0, iv, ad, adlen, in, clen, out, tag) == 0)
+	if (aead_run(a, 0, key, iv, ad, adlen, in, clen, out, tag) == 0)
 		return 0;
 	/* Unauthenticated plaintext must not reach a caller who ignores the -1. */
 	if (clen > 0)
@@ -216,7 +217,19 @@ int crypto_aead_open_to(struct crypto_aead *a, uint64_t nonce, const uint8_t *ad
 	if (a == NULL)
 		return -1;
 	iv_from_nonce(a->alg, nonce, iv);
-	return aead_open_iv(a, iv, ad, adlen, in, len, out);
+	return aead_open_iv(a, NULL, iv, ad, adlen, in, len, out);
+}
+
+int crypto_aead_open_rekey(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], uint64_t nonce,
+			   const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+			   uint8_t *out)
+{
+	uint8_t iv[CRYPTO_IV_LEN];
+
+	if (a == NULL || key == NULL)
+		return -1;
+	iv_from_nonce(a->alg, nonce, iv);
+	return aead_open_iv(a, key, iv, ad, adlen, in, len, out);
 }
 
 int crypto_aead_seal_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], const uint8_t *ad,
@@ -232,7 +245,7 @@ int crypto_aead_open_iv(struct crypto_aead *a, const uint8_t iv[CRYPTO_IV_LEN], 
 {
 	if (iv == NULL)
 		return -1;
-	return aead_open_iv(a, iv, ad, adlen, buf, len, buf);
+	return aead_open_iv(a, NULL, iv, ad, adlen, buf, len, buf);
 }
 
 size_t crypto_hash_len(enum crypto_hash_alg alg)
@@ -347,13 +360,14 @@ static void hmac256(uint8_t out[32], const uint8_t *key, size_t keylen, const ui
 	OPENSSL_cleanse(&m, sizeof(m));
 }
 
-/* crypto_noise_hkdf() for SHA-256: one keying of ck, one of the temporary key. */
-static void hkdf256(const uint8_t *ck, const uint8_t *ikm, size_t ikmlen, int n, uint8_t *outs[3])
+/* crypto_noise_hkdf() for SHA-256 under ck's keyed pads: one keying of the temporary key. */
+static void hkdf256_keyed(const struct hmac256 *ck, const uint8_t *ikm, size_t ikmlen, int n,
+			  uint8_t *outs[3])
 {
 	struct hmac256 m;
 	uint8_t temp[32], prev[32], idx;
 
-	hmac256(temp, ck, 32, ikm, ikmlen);
+	hmac256_run(ck, temp, ikm, ikmlen, NULL, 0);
 	hmac256_key(&m, temp, sizeof(temp));
 	for (int i = 0; i < n; i++) {
 		idx = (uint8_t)(i + 1);
@@ -364,6 +378,36 @@ static void hkdf256(const uint8_t *ck, const uint8_t *ikm, size_t ikmlen, int n,
 	OPENSSL_cleanse(&m, sizeof(m));
 	OPENSSL_cleanse(temp, sizeof(temp));
 	OPENSSL_cleanse(prev, sizeof(prev));
+}
+
+static void hkdf256(const uint8_t *ck, const uint8_t *ikm, size_t ikmlen, int n, uint8_t *outs[3])
+{
+	struct hmac256 k;
+
+	hmac256_key(&k, ck, 32);
+	hkdf256_keyed(&k, ikm, ikmlen, n, outs);
+	OPENSSL_cleanse(&k, sizeof(k));
+}
+
+_Static_assert(sizeof(struct hmac256) <= sizeof(struct crypto_hkdf_key),
+	       "crypto_hkdf_key holds an hmac256");
+
+void crypto_hkdf_key_init(struct crypto_hkdf_key *k, const uint8_t ck[32])
+{
+	memset(k, 0, sizeof(*k));
+	hmac256_key((struct hmac256 *)(void *)k->opaque, ck, 32);
+}
+
+int crypto_noise_hkdf_key(const struct crypto_hkdf_key *k, const uint8_t *ikm, size_t ikmlen, int n,
+			  uint8_t *out1, uint8_t *out2, uint8_t *out3)
+{
+	uint8_t *outs[3] = {out1, out2, out3};
+
+	if (k == NULL || (n != 2 && n != 3) || out1 == NULL || out2 == NULL ||
+	    (n == 3 && out3 == NULL))
+		return -1;
+	hkdf256_keyed((const struct hmac256 *)(const void *)k->opaque, ikm, ikmlen, n, outs);
+	return 0;
 }
 
 /* One digest of a || b, for hmac_over(): crypto_hash or a legacy digest. */

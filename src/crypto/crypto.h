@@ -75,6 +75,16 @@ int crypto_aead_open_to(struct crypto_aead *a, uint64_t nonce, const uint8_t *ad
 			const uint8_t *in, size_t len, uint8_t *out);
 
 /*
+ * crypto_aead_open_rekey(a, key, nonce, ad, adlen, in, len, out): rekey to
+ * ${key}, then crypto_aead_open_to, in one cipher initialisation instead of
+ * two (a knock opens one message under a key it has just derived). The new
+ * key stays, whatever the tag.
+ */
+int crypto_aead_open_rekey(struct crypto_aead *a, const uint8_t key[CRYPTO_KEY_LEN], uint64_t nonce,
+			   const uint8_t *ad, size_t adlen, const uint8_t *in, size_t len,
+			   uint8_t *out);
+
+/*
  * crypto_aead_seal_iv / crypto_aead_open_iv: as seal and open, but with the
  * raw 96-bit ${iv} instead of a Noise counter; for known-answer tests whose
  * IVs do not follow the Noise layout.
@@ -102,6 +112,23 @@ int crypto_hmac(enum crypto_hash_alg alg, uint8_t *out, const uint8_t *key, size
  */
 int crypto_noise_hkdf(enum crypto_hash_alg alg, const uint8_t *ck, const uint8_t *ikm,
 		      size_t ikmlen, int n, uint8_t *out1, uint8_t *out2, uint8_t *out3);
+
+/*
+ * A SHA-256 chaining key with its HMAC pads already absorbed, for a ck that
+ * many HKDFs start from (a knock identity's ck after its psk: every knock
+ * mixes its e into the same one). Opaque; wipe it like a key.
+ */
+struct crypto_hkdf_key {
+	uint64_t opaque[32];
+};
+
+/* crypto_hkdf_key_init(k, ck): precompute for a 32-byte SHA-256 ${ck}. */
+void crypto_hkdf_key_init(struct crypto_hkdf_key *k, const uint8_t ck[32]);
+
+/* crypto_noise_hkdf_key(k, ikm, ikmlen, n, out1, out2, out3): crypto_noise_hkdf
+ * for SHA-256 under ${k}'s ck, the same outputs for two fewer compressions. */
+int crypto_noise_hkdf_key(const struct crypto_hkdf_key *k, const uint8_t *ikm, size_t ikmlen, int n,
+			  uint8_t *out1, uint8_t *out2, uint8_t *out3);
 
 /* crypto_dh_keygen(priv, pub): a fresh X25519 key pair. Returns 0 or -1. */
 int crypto_dh_keygen(uint8_t priv[CRYPTO_DH_LEN], uint8_t pub[CRYPTO_DH_LEN]);

@@ -59,6 +59,10 @@ struct noise_hs {
 	int k_stale;  /* cs.aead is not yet keyed with k */
 	int tok_done; /* tokens of message ${next} already processed (noise_hs_premix) */
 	uint8_t ck[CRYPTO_HASH_MAX];
+	/* ck's HMAC pads, while has_ck_key: noise_hs_premix leaves a ck that
+	 * every restored copy mixes its own e into. */
+	struct crypto_hkdf_key ck_key;
+	int has_ck_key;
 	uint8_t h[CRYPTO_HASH_MAX];
 	struct keypair s, e;
 	uint8_t rs[CRYPTO_DH_LEN], re[CRYPTO_DH_LEN];
@@ -293,8 +297,11 @@ static int mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	uint8_t k[CRYPTO_HASH_MAX];
 	int rc = -1;
 
-	if (crypto_noise_hkdf(hs->hash, hs->ck, ikm, len, 2, hs->ck, k, NULL) != 0)
+	if ((hs->has_ck_key
+		 ? crypto_noise_hkdf_key(&hs->ck_key, ikm, len, 2, hs->ck, k, NULL)
+		 : crypto_noise_hkdf(hs->hash, hs->ck, ikm, len, 2, hs->ck, k, NULL)) != 0)
 		goto out;
+	hs->has_ck_key = 0;
 	/* With a 64-byte hash only the first 32 bytes key the cipher. */
 	set_key(hs, k);
 	rc = 0;
@@ -308,6 +315,7 @@ static int mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	uint8_t th[CRYPTO_HASH_MAX], k[CRYPTO_HASH_MAX];
 	int rc = -1;
 
+	hs->has_ck_key = 0;
 	if (crypto_noise_hkdf(hs->hash, hs->ck, ikm, len, 3, hs->ck, th, k) != 0)
 		goto out;
 	if (mix_hash(hs, th, hs->hashlen) != 0)
@@ -333,29 +341,48 @@ static int encrypt_and_hash(struct noise_hs *hs, uint8_t *buf, size_t len, size_
 	return mix_hash(hs, buf, len);
 }
 
+/* DecryptWithAd under the current key; a key just mixed in is loaded in the same pass. */
+static int open_current(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out)
+{
+	struct noise_cipher *c = &hs->cs;
+	if (!hs->k_stale || c->aead == NULL)
+		return load_key(hs) != 0 ? -1
+					 : cipher_decrypt_to(c, hs->h, hs->hashlen, in, len, out);
+	if (c->n == UINT64_MAX)
+		return -1;
+	/* Whatever the tag, the context now holds k. */
+	int rc = crypto_aead_open_rekey(c->aead, hs->k, c->n, hs->h, hs->hashlen, in, len, out);
+	hs->k_stale = 0;
+	if (rc != 0)
+		return -1;
+	c->n++;
+	return 0;
+}
+
 /*
  * h must become HASH(h || ciphertext) while the old h is still the AD, and
  * ${out} may be ${in} itself: so the new h is computed first and kept aside
- * until the tag has been checked.
+ * until the tag has been checked. Without ${need_h} (the last message of a
+ * handshake abandoned after it: noise_hs_read_last) that h is never read,
+ * so it is not computed.
  */
 static int decrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out,
-			    size_t *outlen)
+			    size_t *outlen, int need_h)
 {
 	uint8_t next_h[CRYPTO_HASH_MAX];
 	int rc = -1;
 
-	if (crypto_hash(hs->hash, next_h, hs->h, hs->hashlen, in, len) != 0)
+	if (need_h && crypto_hash(hs->hash, next_h, hs->h, hs->hashlen, in, len) != 0)
 		goto out;
 	if (hs->has_k) {
-		if (len < CRYPTO_TAG_LEN || load_key(hs) != 0)
-			goto out;
-		if (cipher_decrypt_to(&hs->cs, hs->h, hs->hashlen, in, len, out) != 0)
+		if (len < CRYPTO_TAG_LEN || open_current(hs, in, len, out) != 0)
 			goto out;
 		len -= CRYPTO_TAG_LEN;
 	} else if (len > 0) {
 		memmove(out, in, len);
 	}
-	memcpy(hs->h, next_h, hs->hashlen);
+	if (need_h)
+		memcpy(hs->h, next_h, hs->hashlen);
 	*outlen = len;
 	rc = 0;
 out:
@@ -615,7 +642,7 @@ static int read_token(struct noise_hs *hs, int token, const uint8_t *msg, size_t
 		n = CRYPTO_DH_LEN + (hs->has_k ? CRYPTO_TAG_LEN : 0);
 		if (mlen - *off < n)
 			return -1;
-		if (decrypt_and_hash(hs, msg + *off, n, hs->rs, &got) != 0)
+		if (decrypt_and_hash(hs, msg + *off, n, hs->rs, &got, 1) != 0)
 			return -1;
 		hs->has_rs = 1;
 		*off += n;
@@ -658,8 +685,8 @@ out:
 	return rc;
 }
 
-long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
-		   size_t pcap)
+static long read_message(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
+			 size_t pcap, int last)
 {
 	size_t fixed, off = 0, plen;
 	long rc = -1;
@@ -675,15 +702,28 @@ long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t
 		if (read_token(hs, hs->msgs[hs->next][i], msg, mlen, &off) != 0)
 			goto out;
 	}
-	if (decrypt_and_hash(hs, msg + off, mlen - off, payload, &plen) != 0)
+	if (decrypt_and_hash(hs, msg + off, mlen - off, payload, &plen, !last) != 0)
 		goto out;
 	hs->next++;
 	hs->tok_done = 0;
 	rc = (long)plen;
 out:
-	if (rc < 0 && hs != NULL)
+	/* After the last message h is stale: nothing may go on from this state. */
+	if ((rc < 0 || last) && hs != NULL)
 		hs->dead = 1;
 	return rc;
+}
+
+long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
+		   size_t pcap)
+{
+	return read_message(hs, msg, mlen, payload, pcap, 0);
+}
+
+long noise_hs_read_last(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
+			size_t pcap)
+{
+	return read_message(hs, msg, mlen, payload, pcap, 1);
 }
 
 int noise_hs_premix(struct noise_hs *hs)
@@ -698,7 +738,18 @@ int noise_hs_premix(struct noise_hs *hs)
 		}
 		hs->tok_done++;
 	}
+	if (hs->hash == CRYPTO_SHA256) {
+		crypto_hkdf_key_init(&hs->ck_key, hs->ck);
+		hs->has_ck_key = 1;
+	}
 	return 0;
+}
+
+int noise_hs_prepare(struct noise_hs *hs)
+{
+	if (hs == NULL || hs->dead || !hs->has_k)
+		return hs == NULL || hs->dead ? -1 : 0;
+	return load_key(hs);
 }
 
 int noise_hs_restore(struct noise_hs *dst, const struct noise_hs *src)
@@ -773,6 +824,8 @@ int noise_hs_split(struct noise_hs *hs, struct noise_cipher *send, struct noise_
 	c1.aead = c2.aead = NULL;
 	/* Only h outlives the handshake (section 5.3); the chaining key and ephemeral go now. */
 	crypto_wipe(hs->ck, sizeof(hs->ck));
+	crypto_wipe(&hs->ck_key, sizeof(hs->ck_key));
+	hs->has_ck_key = 0;
 	crypto_wipe(&hs->e, sizeof(hs->e));
 	hs->split = 1;
 	rc = 0;

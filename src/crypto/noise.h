@@ -67,6 +67,23 @@ long noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t
 		   size_t pcap);
 
 /*
+ * noise_hs_read_last(hs, msg, mlen, payload, pcap): noise_hs_read for a
+ * message after which the handshake is abandoned (a knock: message 1 of
+ * NNpsk0, never answered). The payload is authenticated exactly as by
+ * noise_hs_read, but h is not advanced past it, as no later step reads it;
+ * the state is dead afterwards (noise_hs_restore revives a scratch copy).
+ */
+long noise_hs_read_last(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload,
+			size_t pcap);
+
+/*
+ * noise_hs_prepare(hs): build the cipher context for the current key now
+ * rather than at its first use (a state every knock is restored into, so
+ * the first knock after a start costs what the others do). 0 or -1.
+ */
+int noise_hs_prepare(struct noise_hs *hs);
+
+/*
  * noise_hs_premix(hs): process the tokens at the head of the next message
  * that depend on no message bytes (a leading psk, as in NNpsk0), so that a
  * state shared by many handshakes can be computed once per key. The next

@@ -235,16 +235,17 @@ static void sweep(struct replay *r, uint64_t now_ms)
 	r->next_tick = tick;
 }
 
-static uint32_t lookup(const struct replay *r, const uint8_t id[REPLAY_ID_LEN])
+/* ${b} is bucket_of(r, id): a check and the insert after it hash once. */
+static uint32_t lookup(const struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint32_t b)
 {
-	uint32_t i = r->buckets[bucket_of(r, id)];
+	uint32_t i = r->buckets[b];
 	while (i != NIL && !crypto_memeq(r->pool[i].id, id, REPLAY_ID_LEN))
 		i = r->pool[i].hnext;
 	return i;
 }
 
-static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t expiry_ms,
-		   uint32_t owner)
+static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint32_t b,
+		   uint64_t expiry_ms, uint32_t owner)
 {
 	uint32_t i = r->free_head;
 	struct entry *e = &r->pool[i];
@@ -254,7 +255,7 @@ static void insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t e
 	e->owner = owned_here(r, owner) ? owner : REPLAY_NO_OWNER;
 	if (e->owner != REPLAY_NO_OWNER)
 		r->owned[owner]++;
-	uint32_t *head = &r->buckets[bucket_of(r, id)];
+	uint32_t *head = &r->buckets[b];
 	e->hnext = *head;
 	*head = i;
 	wheel_link(r, i);
@@ -334,7 +335,7 @@ int replay_insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t ex
 	 * with a wider window) is clamped, keeping it at least that long. */
 	if (expiry_ms > add_sat(now_ms, 2 * r->window_ms))
 		expiry_ms = add_sat(now_ms, 2 * r->window_ms);
-	uint32_t i = lookup(r, id);
+	uint32_t b = bucket_of(r, id), i = lookup(r, id, b);
 	if (i != NIL) {
 		if (r->pool[i].expiry_ms >= now_ms)
 			return 0;
@@ -342,7 +343,7 @@ int replay_insert(struct replay *r, const uint8_t id[REPLAY_ID_LEN], uint64_t ex
 	}
 	if (r->free_head == NIL)
 		return -1;
-	insert(r, id, expiry_ms, owner);
+	insert(r, id, b, expiry_ms, owner);
 	return 0;
 }
 
@@ -371,7 +372,7 @@ enum replay_verdict replay_check_as(struct replay *r, const uint8_t id[REPLAY_ID
 	sweep(r, now_ms);
 	if (is_stale(ts_ms, now_ms, r->window_ms))
 		return REPLAY_STALE;
-	uint32_t i = lookup(r, id);
+	uint32_t b = bucket_of(r, id), i = lookup(r, id, b);
 	if (i != NIL) {
 		if (r->pool[i].expiry_ms >= now_ms)
 			return REPLAY_SEEN;
@@ -382,6 +383,6 @@ enum replay_verdict replay_check_as(struct replay *r, const uint8_t id[REPLAY_ID
 		return REPLAY_QUOTA;
 	if (r->free_head == NIL)
 		return REPLAY_FULL;
-	insert(r, id, add_sat(ts_ms, r->window_ms), owner);
+	insert(r, id, b, add_sat(ts_ms, r->window_ms), owner);
 	return REPLAY_OK;
 }

@@ -69,6 +69,9 @@ struct abuse {
 	uint64_t window_ms;
 	uint64_t ban_ms;
 	uint64_t now_ms; /* time of the latest timed call, for abuse_release() */
+	/* No ban lasts beyond this: until then abuse_is_banned() must look, after
+	 * it every source is free, and checking costs no hash (each knock asks). */
+	uint64_t bans_until_ms;
 	unsigned pending;
 	unsigned top;	    /* highest level */
 	unsigned max_level; /* highest non-empty level, 0 if none */
@@ -556,6 +559,8 @@ int abuse_fail(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 	int ban = a->cfg.ban_threshold != 0 && a->ban_ms != 0 && s->fails >= a->cfg.ban_threshold;
 	if (ban) {
 		s->banned_until_ms = add_sat(now_ms, a->ban_ms);
+		if (s->banned_until_ms > a->bans_until_ms)
+			a->bans_until_ms = s->banned_until_ms;
 		/* Once the ban ends the source starts over with a clean count. */
 		s->fails = 0;
 	}
@@ -578,6 +583,8 @@ int abuse_ban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms, 
 		return 0;
 	int fresh = s->banned_until_ms <= now_ms;
 	s->banned_until_ms = until_ms;
+	if (until_ms > a->bans_until_ms)
+		a->bans_until_ms = until_ms;
 	s->fails = 0;
 	place(a, i);
 	return fresh;
@@ -586,7 +593,7 @@ int abuse_ban(struct abuse *a, const struct abuse_source *src, uint64_t now_ms, 
 int abuse_is_banned(struct abuse *a, const struct abuse_source *src, uint64_t now_ms)
 {
 	struct abuse_source k;
-	if (a == NULL || normalize(src, &k) != 0)
+	if (a == NULL || now_ms >= a->bans_until_ms || normalize(src, &k) != 0)
 		return 0;
 	uint32_t i = find(a, &k);
 	return i != NIL && a->srcs[i].banned_until_ms > now_ms;

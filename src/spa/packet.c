@@ -269,7 +269,8 @@ struct spa_keys *spa_keys_new(const uint8_t *const *psks, size_t n)
 		if (k->base[i] == NULL || noise_hs_premix(k->base[i]) != 0)
 			goto fail;
 	}
-	if (n > 0 && (k->scratch = noise_hs_clone(k->base[0])) == NULL)
+	if (n > 0 && ((k->scratch = noise_hs_clone(k->base[0])) == NULL ||
+		      noise_hs_prepare(k->scratch) != 0))
 		goto fail;
 	return k;
 fail:
@@ -296,7 +297,7 @@ int spa_decode(const struct spa_keys *k, const uint8_t *pkt, size_t len, struct 
 	for (size_t i = 0; k != NULL && k->scratch != NULL && i < k->n; i++) {
 		if (noise_hs_restore(k->scratch, k->base[i]) != 0)
 			break;
-		plen = noise_hs_read(k->scratch, pkt + 1, len - 1, payload, sizeof(payload));
+		plen = noise_hs_read_last(k->scratch, pkt + 1, len - 1, payload, sizeof(payload));
 		if (plen < 0)
 			continue;
 		rc = spa_payload_parse(payload, (size_t)plen, req, why) == 0 ? 1 : -1;

@@ -30,6 +30,7 @@
 #include "spa/fw_nft.h"
 #include "spa/fwknop.h"
 #include "spa/packet.h"
+#include "spa/ring.h"
 #include "state/replay_file.h"
 #include "util/log.h"
 
@@ -72,10 +73,15 @@ struct spa {
 	struct spa_sock {
 		uv_poll_t poll;
 		int fd;
+		struct spa_ring *ring; /* receive = ring: read this; fd only holds the port */
 	} udp[SPA_SOCKETS_MAX];
 	size_t nudp;
-	uv_timer_t timer; /* the earliest expiry */
-	uint8_t *rxbuf;	  /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
+	uv_timer_t timer;  /* the earliest expiry */
+	uint64_t armed_ms; /* the expiry ${timer} is set for, 0 = none */
+	/* While a wake-up's datagrams are judged, one clock reading serves them
+	 * all (a batch takes microseconds; windows and grants count seconds). */
+	uint64_t batch_ms;
+	uint8_t *rxbuf; /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
 	struct spa_pending *pend; /* SPA_MMSG of them, the same way */
 	struct spa_keys *keys;
 	struct spa_ik *ik; /* public-key identities, or NULL */
@@ -87,7 +93,9 @@ struct spa {
 	struct replay *rp;
 	struct replay_file *rf;
 	unsigned window_s, grant_timeout_s;
-	size_t quota; /* knock fingerprints one identity may hold */
+	int receive;	   /* enum config_spa_receive */
+	size_t ring_bytes; /* each ring's size */
+	size_t quota;	   /* knock fingerprints one identity may hold */
 	struct spa_table *table;
 	struct spa_backend_ops ops;
 	void *ctx;
@@ -98,7 +106,7 @@ struct spa {
 	int guarded[SPA_TUNNEL_PORTS_MAX];
 	uint16_t tunnel_ports[SPA_TUNNEL_PORTS_MAX];
 	size_t nguarded;
-	int (*banned)(void *arg, const struct sockaddr *sa);
+	int (*banned)(void *arg, const struct sockaddr *sa, uint64_t now_ms);
 	void *arg;
 	uint64_t accepted, refused;
 	struct log_limit limit;	   /* refusals logged per second (log_rate) */
@@ -341,7 +349,10 @@ static int judge_policy(const struct spa *s, const struct spa_ident *id,
 			 id->max_grant_s);
 		return -1;
 	}
-	snprintf(g->identity, sizeof(g->identity), "%s", id->name);
+	/* Every knock passes here: a copy, not a formatted print. */
+	size_t n = strnlen(id->name, sizeof(g->identity) - 1);
+	memcpy(g->identity, id->name, n);
+	g->identity[n] = '\0';
 	return 0;
 }
 
@@ -370,13 +381,23 @@ static void refuse(struct spa *s, const struct sockaddr *sa, const char *ident, 
 
 static void on_expire(uv_timer_t *t);
 
+static uint64_t spa_now(const struct spa *s)
+{
+	return s->batch_ms != 0 ? s->batch_ms : clock_wall_ms();
+}
+
 static void rearm(struct spa *s)
 {
-	uint64_t next = spa_table_next_expiry(s->table), now = clock_wall_ms();
+	uint64_t next = spa_table_next_expiry(s->table), now = spa_now(s);
 	if (next == 0) {
 		uv_timer_stop(&s->timer);
+		s->armed_ms = 0;
 		return;
 	}
+	/* Extending a grant usually leaves the earliest expiry where it was. */
+	if (next == s->armed_ms && uv_is_active((uv_handle_t *)&s->timer))
+		return;
+	s->armed_ms = next;
 	uv_timer_start(&s->timer, on_expire, next > now ? next - now : 0, 0);
 }
 
@@ -417,7 +438,7 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 {
 	char err[SPA_GRANT_ERR_MAX], a[INET6_ADDRSTRLEN];
 	unsigned secs = req->timeout_s ? req->timeout_s : s->grant_timeout_s;
-	uint64_t now = clock_wall_ms();
+	uint64_t now = spa_now(s);
 	g->expires_ms = now + (uint64_t)secs * 1000;
 	for (unsigned i = 0; i < req->naccess; i++) {
 		g->proto = req->access[i].proto;
@@ -546,14 +567,14 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 		snprintf(why, sizeof(why), "datagram over %d bytes", SPA_DATAGRAM_MAX);
 		return refuse(s, sa, NULL, why), 0;
 	}
-	if (s->banned != NULL && s->banned(s->arg, sa))
+	if (s->banned != NULL && s->banned(s->arg, sa, spa_now(s)))
 		return refuse(s, sa, NULL, "banned"), 0;
 	int r = decode(s, pkt, len, sa, &p->req, why);
 	if (r <= 0 || p->req.owner >= s->nids)
 		return refuse(s, sa, NULL, why), 0;
 	const struct spa_ident *id = &s->ids[p->req.owner];
 	const char *rr = replay_reason(
-	    replay_check_as(s->rp, p->req.id, p->req.ts_ms, clock_wall_ms(), p->req.owner));
+	    replay_check_as(s->rp, p->req.id, p->req.ts_ms, spa_now(s), p->req.owner));
 	if (rr != NULL)
 		return refuse(s, sa, id->name, rr), 0;
 	addr_from(sa, &src, &sport);
@@ -601,6 +622,31 @@ static int commit(struct spa *s, struct spa_pending *p, int n)
 	return accepted;
 }
 
+/* A wake-up's datagrams so far: judged into s->pend, committed in batches. */
+struct spa_batch {
+	struct spa *s;
+	int judged, npend;
+};
+
+static void batch_flush(struct spa_batch *b)
+{
+	struct spa *s = b->s;
+	int ok = commit(s, s->pend, b->npend);
+	s->accepted += (uint64_t)ok;
+	s->refused += (uint64_t)(b->judged - ok);
+	b->judged = b->npend = 0;
+	s->batch_ms = clock_wall_ms();
+}
+
+static void batch_add(struct spa_batch *b, const uint8_t *pkt, size_t len,
+		      const struct sockaddr *sa)
+{
+	b->judged++;
+	b->npend += judge(b->s, pkt, len, sa, &b->s->pend[b->npend]);
+	if (b->npend == SPA_MMSG)
+		batch_flush(b);
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct spa *s = h->data;
@@ -608,11 +654,13 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	struct mmsghdr m[SPA_MMSG];
 	struct iovec iov[SPA_MMSG];
 	struct sockaddr_storage from[SPA_MMSG];
+	struct spa_batch b = {.s = s};
 
 	(void)events;
 	if (status < 0)
 		return;
-	for (int b = 0; b < SPA_BATCHES; b++) {
+	s->batch_ms = clock_wall_ms();
+	for (int n = SPA_MMSG, rounds = 0; n == SPA_MMSG && rounds < SPA_BATCHES; rounds++) {
 		for (int i = 0; i < SPA_MMSG; i++) {
 			iov[i] = (struct iovec){s->rxbuf + (size_t)i * SPA_SLOT, SPA_SLOT};
 			m[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
@@ -620,27 +668,44 @@ static void on_readable(uv_poll_t *h, int status, int events)
 						       .msg_iov = &iov[i],
 						       .msg_iovlen = 1};
 		}
-		int n = recvmmsg(k->fd, m, SPA_MMSG, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return;
-		int npend = 0, judged = 0;
-		for (int i = 0; i < n; i++) {
-			if (m[i].msg_len == 0)
-				continue;
-			judged++;
-			npend += judge(s, iov[i].iov_base, m[i].msg_len,
-				       (struct sockaddr *)&from[i], &s->pend[npend]);
-		}
-		int ok = commit(s, s->pend, npend);
-		s->accepted += (uint64_t)ok;
-		s->refused += (uint64_t)(judged - ok);
-		if (n < SPA_MMSG)
-			return;
+		n = recvmmsg(k->fd, m, SPA_MMSG, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++)
+			if (m[i].msg_len > 0)
+				batch_add(&b, iov[i].iov_base, m[i].msg_len,
+					  (struct sockaddr *)&from[i]);
+		batch_flush(&b);
 	}
+	s->batch_ms = 0;
 }
 
-/* A non-blocking UDP socket bound to ${sa}, with a big receive buffer, or -1 (errno). */
-static int udp_socket(const struct sockaddr *sa, socklen_t salen)
+static void ring_frame(void *arg, const struct spa_frame *f)
+{
+	batch_add(arg, f->payload, f->len, (const struct sockaddr *)&f->src);
+}
+
+static void ring_block_done(void *arg)
+{
+	batch_flush(arg);
+}
+
+/* The same budget per wake-up as the socket's, so tunnels get their turn. */
+static void on_ring_readable(uv_poll_t *h, int status, int events)
+{
+	struct spa_sock *k = (struct spa_sock *)(void *)h;
+	struct spa *s = h->data;
+	struct spa_batch b = {.s = s};
+
+	(void)events;
+	if (status < 0)
+		return;
+	s->batch_ms = clock_wall_ms();
+	spa_ring_read(k->ring, ring_frame, ring_block_done, &b, (size_t)SPA_MMSG * SPA_BATCHES);
+	s->batch_ms = 0;
+}
+
+/* A non-blocking UDP socket bound to ${sa}, with a big receive buffer, or -1 (errno);
+ * with ${drop_all}, one that only holds the port (a ring reads the knocks). */
+static int udp_socket(const struct sockaddr *sa, socklen_t salen, int drop_all)
 {
 	int one = 1, buf = SPA_RCVBUF;
 	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -651,7 +716,8 @@ static int udp_socket(const struct sockaddr *sa, socklen_t salen)
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	/* [::] and 0.0.0.0 side by side, as the tunnel's listeners. */
-	if ((sa->sa_family == AF_INET6 &&
+	if ((drop_all && spa_socket_drop_all(fd) != 0) ||
+	    (sa->sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, sa, salen) != 0) {
 		int e = errno;
@@ -671,20 +737,34 @@ static int bind_one(struct spa *s, const struct sockaddr *sa, socklen_t salen, c
 		return -1;
 	}
 	struct spa_sock *k = &s->udp[s->nudp];
-	k->fd = udp_socket(sa, salen);
+	int ring = s->receive == CONFIG_SPA_RING;
+	k->fd = udp_socket(sa, salen, ring);
 	if (k->fd < 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, strerror(errno));
 		return -1;
 	}
-	int rc = uv_poll_init(s->loop, &k->poll, k->fd);
+	char rerr[SPA_RING_ERR_MAX];
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	/* The socket's own address: a port 0 in the configuration is known only now. */
+	if (ring &&
+	    (getsockname(k->fd, (struct sockaddr *)&bound, &blen) != 0 ||
+	     (k->ring = spa_ring_open((struct sockaddr *)&bound, s->ring_bytes, rerr)) == NULL)) {
+		close(k->fd);
+		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, rerr);
+		return -1;
+	}
+	int rc = uv_poll_init(s->loop, &k->poll, ring ? spa_ring_fd(k->ring) : k->fd);
 	if (rc != 0) {
+		spa_ring_close(k->ring);
+		k->ring = NULL;
 		close(k->fd);
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
 	}
 	k->poll.data = s;
 	s->nudp++;
-	rc = uv_poll_start(&k->poll, UV_READABLE, on_readable);
+	rc = uv_poll_start(&k->poll, UV_READABLE, ring ? on_ring_readable : on_readable);
 	if (rc != 0) {
 		snprintf(err, SPA_GRANT_ERR_MAX, "[spa] listen %s: %s", spec, uv_strerror(rc));
 		return -1;
@@ -696,9 +776,9 @@ static int bind_one(struct spa *s, const struct sockaddr *sa, socklen_t salen, c
 	uint16_t port = 0;
 	if (getsockname(k->fd, (struct sockaddr *)&ss, &len) == 0) {
 		addr_from((struct sockaddr *)&ss, &a, &port);
-		log_info("knocks listening addr=%s%s%s:%u", ss.ss_family == AF_INET6 ? "[" : "",
-			 addr_text(&a, name, sizeof(name)), ss.ss_family == AF_INET6 ? "]" : "",
-			 port);
+		log_info("knocks listening addr=%s%s%s:%u receive=%s",
+			 ss.ss_family == AF_INET6 ? "[" : "", addr_text(&a, name, sizeof(name)),
+			 ss.ss_family == AF_INET6 ? "]" : "", port, ring ? "ring" : "socket");
 	}
 	return 0;
 }
@@ -794,6 +874,8 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->loop = p->loop;
 	s->window_s = p->cfg->replay_window_s;
 	s->grant_timeout_s = c->grant_timeout_s;
+	s->receive = c->receive;
+	s->ring_bytes = (size_t)c->ring_kib * 1024;
 	s->banned = p->banned;
 	s->limit.rate = p->cfg->log_rate;
 	s->limit_ok.rate = p->cfg->log_rate;
@@ -942,6 +1024,8 @@ void spa_get_stats(const struct spa *s, struct spa_stats *st)
 		return;
 	st->knocks_accepted = s->accepted;
 	st->knocks_refused = s->refused;
+	for (size_t i = 0; i < s->nudp; i++)
+		st->ring_drops += spa_ring_drops(s->udp[i].ring);
 	st->grants = spa_table_count(s->table);
 }
 
@@ -1085,8 +1169,10 @@ void spa_free(struct spa *s)
 	free(s->psk_owner);
 	free(s->tags);
 	/* The poll handles were closed with the loop's others; the sockets are ours. */
-	for (size_t i = 0; i < s->nudp; i++)
+	for (size_t i = 0; i < s->nudp; i++) {
+		spa_ring_close(s->udp[i].ring);
 		close(s->udp[i].fd);
+	}
 	free(s->rxbuf);
 	if (s->pend != NULL)
 		crypto_wipe(s->pend, SPA_MMSG * sizeof(*s->pend));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spa/spa: the knock receiver. UDP sockets on [spa] listen (recvmmsg), each
+ * spa/spa: the knock receiver. UDP sockets on [spa] listen (recvmmsg, or a
+ * packet ring: spa/ring.h), each
  * datagram judged in the order docs/PROTOCOL.md ("Knocks") fixes: length
  * and kind, authenticator, payload, timestamp window, replay cache (kept
  * in state_dir/knock.log); then the identity's policy, then grants into
@@ -24,7 +25,7 @@ struct spa_params {
 	const char *state_dir;		 /* NULL: the knock cache is not persisted */
 	const uint64_t *tags;		 /* per cfg key: its replay_file_tag() */
 	/* A source the server has banned (guard/abuse.c): its knocks are refused. */
-	int (*banned)(void *arg, const struct sockaddr *sa);
+	int (*banned)(void *arg, const struct sockaddr *sa, uint64_t now_ms);
 	void *arg;
 	/* The server's per-source DH budget (guard/dhrate.c): public-key knocks spend it. */
 	struct dhrate *dh;
@@ -83,6 +84,7 @@ int spa_kernel_list(const struct spa *s, int json, char *out, size_t size, char 
 struct spa_stats {
 	uint64_t knocks_accepted; /* authenticated, fresh, within policy: grants made */
 	uint64_t knocks_refused;  /* every other datagram */
+	uint64_t ring_drops;	  /* receive = ring: packets the kernel dropped, the ring full */
 	size_t grants;		  /* live now */
 };
 

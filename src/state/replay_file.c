@@ -368,6 +368,10 @@ struct replay_file *replay_file_open_name(uv_loop_t *loop, const char *dir, cons
 	uv_timer_start(&f->timer, on_sync_timer, REPLAY_FILE_SYNC_MS, REPLAY_FILE_SYNC_MS);
 	/* The timer must not keep a stopping server alive. */
 	uv_unref((uv_handle_t *)&f->timer);
+	/* One sync now starts libuv's thread pool at start-up, not under the
+	 * first knocks or handshakes (its threads cost a few hundred us). */
+	f->dirty = 1;
+	on_sync_timer(&f->timer);
 	return f;
 fail:
 	if (f->dirfd >= 0)

@@ -128,6 +128,8 @@ void config_server_defaults(struct config_server *c)
 	c->spa.grant_timeout_s = 30;
 	c->spa.max_grants = 1024;
 	c->spa.knock_cache = 65536;
+	c->spa.receive = CONFIG_SPA_SOCKET;
+	c->spa.ring_kib = 4096;
 	snprintf(c->fleet.prefix, sizeof(c->fleet.prefix), "postern:");
 	c->fleet.timeout_ms = 200;
 	c->fleet.max_pending = 1024;
@@ -409,6 +411,15 @@ int config_spa_backend_parse(const char *s)
 		return CONFIG_SPA_LISTENER;
 	if (strcmp(s, "nftables") == 0)
 		return CONFIG_SPA_NFTABLES;
+	return -1;
+}
+
+int config_spa_receive_parse(const char *s)
+{
+	if (strcmp(s, "socket") == 0)
+		return CONFIG_SPA_SOCKET;
+	if (strcmp(s, "ring") == 0)
+		return CONFIG_SPA_RING;
 	return -1;
 }
 

@@ -80,6 +80,7 @@ struct config_port {
 };
 
 enum config_spa_backend { CONFIG_SPA_LISTENER = 0, CONFIG_SPA_NFTABLES };
+enum config_spa_receive { CONFIG_SPA_SOCKET = 0, CONFIG_SPA_RING };
 
 /* [spa]: single packet authorization (spa/spa.c). Off while nlisten is 0. */
 struct config_spa {
@@ -89,6 +90,8 @@ struct config_spa {
 	unsigned grant_timeout_s; /* a knock's grant when it asks for none (30) */
 	unsigned max_grants;	  /* live grants, all identities (1024) */
 	unsigned knock_cache;	  /* accepted knocks remembered for replay (65536) */
+	int receive;		  /* enum config_spa_receive, default socket */
+	unsigned ring_kib;	  /* receive = ring: the packet ring's size (4096 KiB) */
 	int section_line;	  /* where [spa] was, to refuse a second one */
 	/* The nftables backend (spa/fw_nft.c); the listener backend ignores these. */
 	struct spa_access guard[FW_NFT_GUARD_MAX]; /* default-drop until granted */
@@ -326,6 +329,8 @@ int config_log_parse(const char *s);
 /* config_spa_backend_parse(s): listener | nftables, or -1. */
 int config_spa_backend_parse(const char *s);
 const char *config_spa_backend_name(int v);
+/* config_spa_receive_parse(s): socket | ring, or -1. */
+int config_spa_receive_parse(const char *s);
 
 /* config_yesno_parse(s): "yes" -> 1, "no" -> 0, else -1. */
 int config_yesno_parse(const char *s);

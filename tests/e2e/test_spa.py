@@ -75,7 +75,8 @@ def net():
         run(["ip", "netns", "del", nt.ns_g])
 
 
-def write_conf(pg, nt, key, grant_timeout=30, state="state", extra_key="", extra_server=""):
+def write_conf(pg, nt, key, grant_timeout=30, state="state", extra_key="", extra_server="",
+               receive="socket"):
     conf = pg.tmp / f"spa-{state}.conf"
     conf.write_text(
         "[server]\n" + extra_server +
@@ -87,6 +88,7 @@ def write_conf(pg, nt, key, grant_timeout=30, state="state", extra_key="", extra
         f"listen = {nt.gw4}:{KNOCK}\n"
         f"listen = [{nt.gw6}]:{KNOCK}\n"
         "backend = listener\n"
+        f"receive = {receive}\n"
         f"grant_timeout = {grant_timeout}\n"
         "[key a]\n"
         f"key_file = {key}\n"
@@ -99,6 +101,9 @@ def start_gateway(procs, pg, nt, conf, name="server"):
     srv.watch = True
     srv.wait_for_log(r"server ready", timeout=START_TIMEOUT)
     assert srv.search(r"spa: ready backend=listener")
+    receive = re.search(r"^receive = (\w+)$", conf.read_text(), re.M)
+    if receive:
+        assert srv.count(r"spa: knocks listening addr=\S+ receive=%s$" % receive.group(1)) == 2
     return srv
 
 
@@ -120,10 +125,11 @@ def assert_filtered(nt, host=None):
     assert got == "timeout", f"tunnel port should look filtered (no SYN-ACK, no RST), got {got}"
 
 
-def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs):
+@pytest.mark.parametrize("receive", ["socket", "ring"])
+def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs, receive):
     nt = net
     key = pg.keygen()
-    conf = write_conf(pg, nt, key, grant_timeout=3)
+    conf = write_conf(pg, nt, key, grant_timeout=3, receive=receive)
     srv = start_gateway(procs, pg, nt, conf)
     start_echo(procs, nt)
     assert_filtered(nt)
@@ -164,10 +170,11 @@ def test_knock_opens_the_tunnel_until_the_grant_expires(net, pg, procs):
     assert r.returncode == 0 and r.stdout == "", r.stdout
 
 
-def test_ipv6_knock(net, pg, procs):
+@pytest.mark.parametrize("receive", ["socket", "ring"])
+def test_ipv6_knock(net, pg, procs, receive):
     nt = net
     key = pg.keygen()
-    conf = write_conf(pg, nt, key)
+    conf = write_conf(pg, nt, key, receive=receive)
     srv = start_gateway(procs, pg, nt, conf)
     r = run([pg.bin, "access", "-c", str(conf)])
     assert r.returncode == 0 and re.search(r"spa_access +the tunnel's listen ports", r.stdout), r.stdout
@@ -178,10 +185,11 @@ def test_ipv6_knock(net, pg, procs):
     assert_filtered(nt)  # IPv4 stays closed
 
 
-def test_replayed_knock_opens_nothing_also_after_restart(net, pg, procs):
+@pytest.mark.parametrize("receive", ["socket", "ring"])
+def test_replayed_knock_opens_nothing_also_after_restart(net, pg, procs, receive):
     nt = net
     key = pg.keygen()
-    conf = write_conf(pg, nt, key, grant_timeout=1)
+    conf = write_conf(pg, nt, key, grant_timeout=1, receive=receive)
     srv = start_gateway(procs, pg, nt, conf)
     pkt = pg.tmp / "knock.bin"
     knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--save", pkt)
@@ -203,11 +211,12 @@ def test_replayed_knock_opens_nothing_also_after_restart(net, pg, procs):
     assert (pg.tmp / "state" / "knock.log").exists()
 
 
-def test_bad_knocks_open_nothing_and_get_no_reply(net, pg, procs):
+@pytest.mark.parametrize("receive", ["socket", "ring"])
+def test_bad_knocks_open_nothing_and_get_no_reply(net, pg, procs, receive):
     nt = net
     key, other = pg.keygen(), pg.keygen()
     psk, wrong = pg.psk(key), pg.psk(other)
-    srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key))
+    srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key, receive=receive))
     good = spa_probe.knock(psk, access=((6, TUNNEL),), label=b"e2e")
     stale = spa_probe.knock(psk, access=((6, TUNNEL),), ts_ms=int((time.time() - 600) * 1000))
     future = spa_probe.knock(psk, access=((6, TUNNEL),), ts_ms=int((time.time() + 600) * 1000))
@@ -412,3 +421,37 @@ def test_grant_lines_are_bounded_by_log_rate(net, pg, procs):
     assert accepted() == 31
     # Every knock was granted, logged or not: the port is open.
     assert nt.probe("connect", nt.gw4, TUNNEL, FILTERED_S) != "timeout"
+
+
+def test_ring_without_cap_net_raw_is_a_clear_start_error(net, pg):
+    """receive = ring is an explicit choice: without the privilege the server does not
+    fall back to the socket quietly, it refuses to start and says why."""
+    nt = net
+    key = pg.keygen()
+    conf = write_conf(pg, nt, key, receive="ring")
+    r = run(nt.ns("g", "setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw",
+                  pg.bin, "server", "-c", str(conf)), timeout=20)
+    assert r.returncode != 0
+    assert re.search(r"\[spa\] listen %s:%d: packet ring: socket: Operation not permitted "
+                     r"\(receive = ring needs CAP_NET_RAW\)" % (re.escape(nt.gw4), KNOCK),
+                     r.stderr), r.stderr
+
+
+def test_ring_takes_only_packets_for_its_listen_address(net, pg, procs):
+    """A ring hears every packet to the port; one bound to one address must still judge
+    only what the socket would have been given: a knock to another address of the host
+    opens nothing and is not even judged."""
+    nt = net
+    key = pg.keygen()
+    other = nt.gw4.rsplit(".", 1)[0] + ".3"
+    nt.sh("g", "ip", "addr", "add", f"{other}/24", "dev", nt.if_g)
+    srv = start_gateway(procs, pg, nt, write_conf(pg, nt, key, receive="ring"))
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", gw=f"{other}:{KNOCK}")
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--label", "right")
+    srv.wait_for_log(r"spa: granted src=%s access=tcp/%d .* label=right$" % (re.escape(nt.cl4), TUNNEL))
+    assert srv.count(r"spa: granted") == 1
+    assert srv.count(r"knock refused") == 0
+    r = run([pg.bin, "metrics", "--control", str(pg.tmp / "state.ctl")])
+    assert re.search(r'^postern_knocks_total\{result="accepted"\} 1$', r.stdout, re.M), r.stdout
+    assert re.search(r'^postern_knocks_total\{result="refused"\} 0$', r.stdout, re.M), r.stdout
+    assert re.search(r"^postern_knock_ring_drops_total 0$", r.stdout, re.M), r.stdout

@@ -432,6 +432,63 @@ static void test_noise_hkdf(void **state)
 	}
 }
 
+/* The precomputed-ck HKDF is the plain one: same outputs for 2 and 3, any ikm length. */
+static void test_noise_hkdf_key(void **state)
+{
+	uint8_t ck[32], ikm[80], w1[32], w2[32], w3[32], o1[32], o2[32], o3[32];
+	struct crypto_hkdf_key k;
+
+	(void)state;
+	for (size_t len = 0; len <= sizeof(ikm); len += 16) {
+		fill(ck, sizeof(ck), (uint8_t)len);
+		fill(ikm, sizeof(ikm), (uint8_t)(len + 9));
+		crypto_hkdf_key_init(&k, ck);
+		assert_int_equal(crypto_noise_hkdf(CRYPTO_SHA256, ck, ikm, len, 3, w1, w2, w3), 0);
+		assert_int_equal(crypto_noise_hkdf_key(&k, ikm, len, 3, o1, o2, o3), 0);
+		assert_memory_equal(o1, w1, 32);
+		assert_memory_equal(o2, w2, 32);
+		assert_memory_equal(o3, w3, 32);
+		assert_int_equal(crypto_noise_hkdf_key(&k, ikm, len, 2, o1, o2, NULL), 0);
+		assert_memory_equal(o1, w1, 32);
+		assert_memory_equal(o2, w2, 32);
+	}
+	assert_int_equal(crypto_noise_hkdf_key(&k, ikm, 1, 3, o1, o2, NULL), -1);
+	assert_int_equal(crypto_noise_hkdf_key(&k, ikm, 1, 1, o1, o2, o3), -1);
+}
+
+/* One initialisation with the new key opens what a rekey and an open would. */
+static void test_aead_open_rekey(void **state)
+{
+	uint8_t k1[CRYPTO_KEY_LEN], k2[CRYPTO_KEY_LEN], ct[40], out[24];
+	struct crypto_aead *a = NULL, *b = NULL;
+
+	(void)state;
+	fill(k1, sizeof(k1), 1);
+	fill(k2, sizeof(k2), 2);
+	for (int alg = CRYPTO_CHACHAPOLY; alg <= CRYPTO_AESGCM; alg++) {
+		a = crypto_aead_new((enum crypto_aead_alg)alg, k2);
+		b = crypto_aead_new((enum crypto_aead_alg)alg, k1);
+		assert_non_null(a);
+		assert_non_null(b);
+		memcpy(ct, "twenty-four bytes long!!", 24);
+		assert_int_equal(crypto_aead_seal(a, 7, (const uint8_t *)"ad", 2, ct, 24), 0);
+		assert_int_equal(
+		    crypto_aead_open_rekey(b, k2, 7, (const uint8_t *)"ad", 2, ct, 40, out), 0);
+		assert_memory_equal(out, "twenty-four bytes long!!", 24);
+		/* The key stays: a plain open works next. */
+		assert_int_equal(crypto_aead_open_to(b, 7, (const uint8_t *)"ad", 2, ct, 40, out),
+				 0);
+		ct[3] ^= 1;
+		assert_int_equal(
+		    crypto_aead_open_rekey(b, k2, 7, (const uint8_t *)"ad", 2, ct, 40, out), -1);
+		ct[3] ^= 1;
+		assert_int_equal(
+		    crypto_aead_open_rekey(b, k1, 7, (const uint8_t *)"ad", 2, ct, 40, out), -1);
+		crypto_aead_free(a);
+		crypto_aead_free(b);
+	}
+}
+
 /* RFC 7914 section 12, second vector. */
 static void test_scrypt_rfc7914(void **state)
 {
@@ -547,6 +604,8 @@ int main(void)
 	    cmocka_unit_test(test_hmac_rfc4231_long_key),
 	    cmocka_unit_test(test_siphash),
 	    cmocka_unit_test(test_noise_hkdf),
+	    cmocka_unit_test(test_noise_hkdf_key),
+	    cmocka_unit_test(test_aead_open_rekey),
 	    cmocka_unit_test(test_scrypt_rfc7914),
 	    cmocka_unit_test(test_memeq_random_wipe),
 	};
