@@ -234,7 +234,8 @@ static void read_block(struct spa_ring *r, const struct tpacket_block_desc *bd,
 	size_t off = bd->hdr.bh1.offset_to_first_pkt;
 	/* The kernel wrote these offsets; a wrong one still must not walk us off the block. */
 	for (unsigned i = 0; i < bd->hdr.bh1.num_pkts; i++) {
-		if (off > SPA_RING_BLOCK - sizeof(struct tpacket3_hdr))
+		/* TPACKET3_HDRLEN: the header and the sockaddr_ll after it. */
+		if (off > SPA_RING_BLOCK - TPACKET3_HDRLEN)
 			return;
 		const struct tpacket3_hdr *h = (const void *)(base + off);
 		const struct sockaddr_ll *ll =
