@@ -747,9 +747,10 @@ int noise_hs_premix(struct noise_hs *hs)
 
 int noise_hs_prepare(struct noise_hs *hs)
 {
-	if (hs == NULL || hs->dead || !hs->has_k)
-		return hs == NULL || hs->dead ? -1 : 0;
-	return load_key(hs);
+	if (hs == NULL || hs->dead)
+		return -1;
+	/* No key yet (no psk before the first message): nothing to build. */
+	return hs->has_k ? load_key(hs) : 0;
 }
 
 int noise_hs_restore(struct noise_hs *dst, const struct noise_hs *src)

@@ -9,6 +9,7 @@ knocker's address until the grant expires; established sessions stay.
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -455,3 +456,32 @@ def test_ring_takes_only_packets_for_its_listen_address(net, pg, procs):
     assert re.search(r'^postern_knocks_total\{result="accepted"\} 1$', r.stdout, re.M), r.stdout
     assert re.search(r'^postern_knocks_total\{result="refused"\} 0$', r.stdout, re.M), r.stdout
     assert re.search(r"^postern_knock_ring_drops_total 0$", r.stdout, re.M), r.stdout
+
+
+def test_a_full_ring_drops_in_the_kernel_and_counts(net, pg, procs):
+    """ring_size bounds what a flood can make the server hold: with the server
+    stopped, a flood fills its two 64 KiB blocks and the kernel drops the rest
+    (counted); afterwards the server judges no more than the ring held, and a
+    real knock still gets through."""
+    nt = net
+    key = pg.keygen()
+    conf = write_conf(pg, nt, key, receive="ring")
+    conf.write_text(conf.read_text().replace("receive = ring\n", "receive = ring\nring_size = 128\n"))
+    srv = start_gateway(procs, pg, nt, conf)
+    os.kill(srv.pid, signal.SIGSTOP)
+    try:
+        flood = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                 "for i in range(2000):\n    s.sendto(b'\\x07' * 1000, ('%s', %d))\n"
+                 % (nt.gw4, KNOCK))
+        nt.sh("c", PY, "-c", flood)
+    finally:
+        os.kill(srv.pid, signal.SIGCONT)
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--label", "after")
+    srv.wait_for_log(r"spa: granted src=%s .* label=after$" % re.escape(nt.cl4))
+    r = run([pg.bin, "metrics", "--control", str(pg.tmp / "state.ctl")])
+    drops = int(re.search(r"^postern_knock_ring_drops_total (\d+)$", r.stdout, re.M).group(1))
+    refused = int(re.search(r'^postern_knocks_total\{result="refused"\} (\d+)$', r.stdout,
+                            re.M).group(1))
+    # Two blocks of 64 KiB hold at most 2 * 65536 / 1000 of these datagrams.
+    assert refused <= 2 * 65536 // 1000, r.stdout
+    assert drops >= 2000 - refused - 5, r.stdout
