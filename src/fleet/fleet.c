@@ -679,9 +679,10 @@ void fleet_publish_ban(struct fleet *f, const uint8_t *src, size_t len, uint64_t
 
 void fleet_publish_grant(struct fleet *f, const struct spa_grant *g)
 {
-	struct fleet_event ev = {.kind = FLEET_EV_GRANT, .until_ms = g->expires_ms};
+	/* Every grant comes through here, fleet or not: return before filling an event. */
 	if (f == NULL)
 		return;
+	struct fleet_event ev = {.kind = FLEET_EV_GRANT, .until_ms = g->expires_ms};
 	snprintf(ev.origin, sizeof(ev.origin), "%s", f->name);
 	ev.grant = *g;
 	f->st.grants_out++;

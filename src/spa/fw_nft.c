@@ -621,6 +621,8 @@ const struct spa_backend_ops fw_nft_ops = {
     .name = "nftables",
     .start = nft_start,
     .grant = nft_grant,
+    /* The element's kernel timeout must move with the grant. */
+    .extend = nft_grant,
     .revoke = nft_revoke,
     .stop = nft_stop,
 };

@@ -37,8 +37,12 @@ struct spa_backend_ops {
 	/* Set up (idempotently): guard the given ports (nftables) or the
 	 * listening sockets' descriptors (listener; fds, nfds). */
 	int (*start)(void *ctx, char *err);
-	/* A grant was added or its expiry extended. */
+	/* A grant was added. */
 	int (*grant)(void *ctx, const struct spa_grant *g, char *err);
+	/* A live grant's expiry moved later. NULL when the backend holds no
+	 * expiry (listener: its filters list sources and ports, and the table's
+	 * timer revokes), so a key holder's repeated knocks rebuild nothing. */
+	int (*extend)(void *ctx, const struct spa_grant *g, char *err);
 	/* A grant expired or was revoked (nftables: the kernel expires it too). */
 	int (*revoke)(void *ctx, const struct spa_grant *g, char *err);
 	/* Shut down: remove what start created when configured to. */

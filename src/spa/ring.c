@@ -255,7 +255,7 @@ static void read_block(struct spa_ring *r, const struct tpacket_block_desc *bd,
 }
 
 size_t spa_ring_read(struct spa_ring *r, void (*fn)(void *arg, const struct spa_frame *f),
-		     void (*done)(void *arg), void *arg, size_t max)
+		     void *arg, size_t max)
 {
 	size_t n = 0;
 	while (n < max) {
@@ -264,7 +264,6 @@ size_t spa_ring_read(struct spa_ring *r, void (*fn)(void *arg, const struct spa_
 		     TP_STATUS_USER) == 0)
 			break;
 		read_block(r, bd, fn, arg, &n);
-		done(arg);
 		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
 		r->cur = (r->cur + 1) % r->nblocks;
 	}

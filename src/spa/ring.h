@@ -70,11 +70,11 @@ int spa_ring_fd(const struct spa_ring *r);
  * spa_ring_read(r, fn, arg, max): hand every packet of the ready blocks to
  * ${fn} (parsed: packets that are not for us are skipped), block by block,
  * until none is ready or ${max} packets went by; ${fn} must copy what it
- * keeps, as the block returns to the kernel after it. ${done} is called at
- * each block's end (to commit a batch). Returns the packets handed over.
+ * keeps, as the block returns to the kernel after it. Returns the packets
+ * handed over.
  */
 size_t spa_ring_read(struct spa_ring *r, void (*fn)(void *arg, const struct spa_frame *f),
-		     void (*done)(void *arg), void *arg, size_t max);
+		     void *arg, size_t max);
 
 /* spa_ring_drops(r): packets the kernel dropped because the ring was full, in all. */
 uint64_t spa_ring_drops(struct spa_ring *r);

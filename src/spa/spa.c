@@ -37,13 +37,14 @@
 enum {
 	SPA_SOCKETS_MAX = 16,
 	SPA_MMSG = 64,			 /* datagrams per recvmmsg */
+	SPA_PEND = 256,			 /* knocks per commit: one knock.log write each */
 	SPA_SLOT = SPA_DATAGRAM_MAX + 1, /* one byte more shows a datagram too long */
 	SPA_BATCHES = 16,		 /* recvmmsg calls per wakeup, so tunnels get their turn */
 	SPA_RCVBUF = 4 << 20,	  /* socket buffer: a burst of junk does not push out a knock */
 	SPA_TUNNEL_PORTS_MAX = 16 /* guarded listeners */
 };
 
-_Static_assert((int)SPA_MMSG <= (int)REPLAY_FILE_BATCH_MAX, "a batch's records go in one write");
+_Static_assert((int)SPA_PEND <= (int)REPLAY_FILE_BATCH_MAX, "a batch's records go in one write");
 
 /* A knock that passed every check of judge(), waiting for its batch's one write to knock.log. */
 struct spa_pending {
@@ -82,7 +83,7 @@ struct spa {
 	 * all (a batch takes microseconds; windows and grants count seconds). */
 	uint64_t batch_ms;
 	uint8_t *rxbuf; /* SPA_MMSG slots of SPA_SLOT bytes, shared: callbacks never overlap */
-	struct spa_pending *pend; /* SPA_MMSG of them, the same way */
+	struct spa_pending *pend; /* SPA_PEND of them, the same way */
 	struct spa_keys *keys;
 	struct spa_ik *ik; /* public-key identities, or NULL */
 	struct dhrate *dh;
@@ -433,6 +434,15 @@ static void on_expire(uv_timer_t *t)
 	rearm(s);
 }
 
+/* The backend's half of a table change: an extension may need nothing. */
+static int backend_grant(struct spa *s, enum spa_table_result r, const struct spa_grant *g,
+			 char *err)
+{
+	if (r == SPA_TABLE_ADDED)
+		return s->ops.grant(s->ctx, g, err);
+	return s->ops.extend != NULL ? s->ops.extend(s->ctx, g, err) : 0;
+}
+
 static void grant_all(struct spa *s, const struct spa_request *req, struct spa_grant *g,
 		      const struct sockaddr *sa)
 {
@@ -448,7 +458,7 @@ static void grant_all(struct spa *s, const struct spa_request *req, struct spa_g
 			refuse(s, sa, g->identity, "max_grants reached");
 			break;
 		}
-		if (s->ops.grant(s->ctx, g, err) != 0) {
+		if (backend_grant(s, r, g, err) != 0) {
 			refuse(s, sa, g->identity, err);
 			if (r != SPA_TABLE_ADDED)
 				continue;
@@ -594,7 +604,7 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
  */
 static int commit(struct spa *s, struct spa_pending *p, int n)
 {
-	struct replay_file_entry e[SPA_MMSG];
+	struct replay_file_entry e[SPA_PEND];
 	int accepted = 0;
 	for (int i = 0; i < n; i++) {
 		memcpy(e[i].id, p[i].req.id, sizeof(e[i].id));
@@ -643,7 +653,7 @@ static void batch_add(struct spa_batch *b, const uint8_t *pkt, size_t len,
 {
 	b->judged++;
 	b->npend += judge(b->s, pkt, len, sa, &b->s->pend[b->npend]);
-	if (b->npend == SPA_MMSG)
+	if (b->npend == SPA_PEND)
 		batch_flush(b);
 }
 
@@ -673,19 +683,14 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			if (m[i].msg_len > 0)
 				batch_add(&b, iov[i].iov_base, m[i].msg_len,
 					  (struct sockaddr *)&from[i]);
-		batch_flush(&b);
 	}
+	batch_flush(&b);
 	s->batch_ms = 0;
 }
 
 static void ring_frame(void *arg, const struct spa_frame *f)
 {
 	batch_add(arg, f->payload, f->len, (const struct sockaddr *)&f->src);
-}
-
-static void ring_block_done(void *arg)
-{
-	batch_flush(arg);
 }
 
 /* The same budget per wake-up as the socket's, so tunnels get their turn. */
@@ -699,7 +704,8 @@ static void on_ring_readable(uv_poll_t *h, int status, int events)
 	if (status < 0)
 		return;
 	s->batch_ms = clock_wall_ms();
-	spa_ring_read(k->ring, ring_frame, ring_block_done, &b, (size_t)SPA_MMSG * SPA_BATCHES);
+	spa_ring_read(k->ring, ring_frame, &b, (size_t)SPA_MMSG * SPA_BATCHES);
+	batch_flush(&b);
 	s->batch_ms = 0;
 }
 
@@ -882,7 +888,7 @@ int spa_new(const struct spa_params *p, struct spa **out, char *err)
 	s->dh = p->dh;
 	s->arg = p->arg;
 	s->rxbuf = malloc(SPA_MMSG * SPA_SLOT);
-	s->pend = calloc(SPA_MMSG, sizeof(*s->pend));
+	s->pend = calloc(SPA_PEND, sizeof(*s->pend));
 	s->table = spa_table_new(c->max_grants);
 	s->rp = replay_new(s->window_s, c->knock_cache);
 	/* One key holder must not fill the cache that protects the others. */
@@ -1134,7 +1140,7 @@ int spa_apply_grant(struct spa *s, const struct spa_grant *g)
 			 log_q(g->origin));
 		return -1;
 	}
-	if (s->ops.grant(s->ctx, g, err) != 0) {
+	if (backend_grant(s, r, g, err) != 0) {
 		log_warn("fleet grant failed error=%s origin=%s", log_q(err), log_q(g->origin));
 		if (r == SPA_TABLE_ADDED) {
 			spa_table_remove(s->table, g);
@@ -1175,7 +1181,7 @@ void spa_free(struct spa *s)
 	}
 	free(s->rxbuf);
 	if (s->pend != NULL)
-		crypto_wipe(s->pend, SPA_MMSG * sizeof(*s->pend));
+		crypto_wipe(s->pend, SPA_PEND * sizeof(*s->pend));
 	free(s->pend);
 	free(s);
 }

@@ -90,12 +90,12 @@ struct replay_file_entry {
 	uint32_t owner;
 };
 
-enum { REPLAY_FILE_BATCH_MAX = 64 };
+enum { REPLAY_FILE_BATCH_MAX = 256 };
 
 /*
  * replay_file_append_n(f, e, n): replay_file_append() for ${n} (at most
  * REPLAY_FILE_BATCH_MAX) records in one write(2): the knock receiver
- * records a whole recvmmsg batch before it opens anything. 0 or -1.
+ * records a whole batch of knocks before it opens anything. 0 or -1.
  */
 int replay_file_append_n(struct replay_file *f, const struct replay_file_entry *e, size_t n);
 

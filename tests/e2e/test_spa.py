@@ -317,6 +317,29 @@ def test_public_key_knock(net, pg, procs):
     srv.wait_for_log(r"key=pk reason=\"replayed knock\"")
 
 
+def test_a_second_knock_extends_the_grant(net, pg, procs):
+    """A knock for a live grant's tuple moves its expiry. The listener's filter
+    holds sources, not times, so it is left as it is: the port stays open past
+    the first knock's expiry and closes at the second's."""
+    nt = net
+    key = pg.keygen()
+    conf = write_conf(pg, nt, key, grant_timeout=3)
+    srv = start_gateway(procs, pg, nt, conf)
+    src = re.escape(nt.cl4)
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}")
+    srv.wait_for_log(r"spa: granted src=%s access=tcp/%d seconds=3 " % (src, TUNNEL))
+    t0 = time.monotonic()  # the first grant ends by t0 + 3
+    time.sleep(1.5)
+    knock_cmd(pg, nt, key, "-A", f"tcp/{TUNNEL}", "--timeout", "4")
+    srv.wait_for_log(r"spa: grant extended src=%s access=tcp/%d seconds=4 " % (src, TUNNEL))
+    time.sleep(max(0.0, t0 + 3.5 - time.monotonic()))
+    assert nt.probe("connect", nt.gw4, TUNNEL, FILTERED_S) == "ok"
+    assert srv.count(r"spa: grant expired") == 0
+    srv.wait_for_log(r"spa: grant expired src=%s access=tcp/%d" % (src, TUNNEL), timeout=10)
+    assert time.monotonic() - t0 >= 5.0, "the grant expired at the first knock's time"
+    assert_filtered(nt)
+
+
 def test_a_banned_source_loses_its_grant(net, pg, procs):
     nt = net
     key = pg.keygen()

@@ -17,8 +17,10 @@ out (no RST: ECONNREFUSED would be a failure).
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -300,6 +302,29 @@ def test_nft_knock_opens_the_guarded_port_for_the_sender_only(pg, procs, tmp, to
     assert srv.stop() == 0, srv.tail()
     assert table(g) is None
     assert probe(tmp, c, GW, GUARDED, CLIENT) == f"banner: gw sees {CLIENT}"
+
+
+def test_nft_second_knock_moves_the_kernel_timeout(pg, procs, tmp, topo):
+    """A knock for a live grant's tuple re-adds its element with the new
+    timeout: the kernel keeps it past the first knock's expiry."""
+    c, g = topo["c"], topo["g"]
+    key = pg.keygen("alice.key")
+    conf = server_conf(tmp, key)
+    serve(procs, tmp, g, "gw", "0.0.0.0", GUARDED)
+    srv = start_gateway(pg, procs, tmp, g, conf)
+    mine = (CLIENT, "tcp", str(GUARDED))
+    knock(pg, c, key, "-A", f"tcp/{GUARDED}")
+    wait_elem(g, "allow4", mine)
+    t0 = time.monotonic()  # the first element ends by t0 + GRANT_S
+    time.sleep(1.5)
+    knock(pg, c, key, "-A", f"tcp/{GUARDED}", "--timeout", "6")
+    srv.wait_for_log(r"spa: grant extended src=%s access=tcp/%d seconds=6 "
+                     % (re.escape(CLIENT), GUARDED), timeout=START_TIMEOUT)
+    time.sleep(max(0.0, t0 + GRANT_S + 1.0 - time.monotonic()))
+    assert mine in table(g)["allow4"], table(g)
+    assert probe(tmp, c, GW, GUARDED, CLIENT) == f"banner: gw sees {CLIENT}"
+    wait_elem(g, "allow4", mine, present=False, timeout=10)
+    assert time.monotonic() - t0 >= 6.0, "the kernel expired the element at the first timeout"
 
 
 def test_nft_forward_reaches_the_internal_host_through_dnat(pg, procs, tmp, topo):
