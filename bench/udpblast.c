@@ -6,6 +6,11 @@
  *       bind HOST:PORT and receive with recvmmsg (64 at a time) for SECONDS,
  *       doing nothing with the bytes: the ceiling any SPA receiver is held
  *       to. Prints "ready" once bound, then "received N".
+ *   udpblast ring HOST PORT SECONDS
+ *       the same through a TPACKET_V3 ring shaped like postern's receive =
+ *       ring (64 KiB blocks, a block handed over 2 ms after its first
+ *       packet), touching nothing but each packet's header: the cost of
+ *       being woken for knocks at all, at a given pace. Needs CAP_NET_RAW.
  *   udpblast junk HOST PORT SECONDS MINLEN MAXLEN
  *       send random datagrams of MINLEN..MAXLEN bytes with sendmmsg as fast
  *       as the kernel takes them for SECONDS. Prints "sent N".
@@ -19,11 +24,16 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +90,80 @@ static int drain(const struct sockaddr_in *sa, double secs)
 			n += (unsigned)got;
 		else if (got < 0 && errno != EAGAIN && errno != EINTR)
 			break;
+	}
+	printf("received %llu\n", n);
+	return 0;
+}
+
+enum { RING_BLOCK = 1 << 16, RING_BLOCKS = 64, RING_TOV_MS = 2 };
+
+/* UDP to ${port}: what postern's ring filter passes (it checks more, in C, per packet). */
+static int ring_filter(int fd, uint16_t port)
+{
+	struct sock_filter f[] = {{BPF_LD | BPF_B | BPF_ABS, 0, 0, 9},
+				  {BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 17},
+				  {BPF_LDX | BPF_B | BPF_MSH, 0, 0, 0},
+				  {BPF_LD | BPF_H | BPF_IND, 0, 0, 2},
+				  {BPF_JMP | BPF_JEQ | BPF_K, 0, 1, port},
+				  {BPF_RET | BPF_K, 0, 0, 0xffff},
+				  {BPF_RET | BPF_K, 0, 0, 0}};
+	struct sock_fprog fp = {sizeof(f) / sizeof(f[0]), f};
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
+}
+
+static int ring(const struct sockaddr_in *sa, double secs)
+{
+	struct tpacket_req3 req = {.tp_block_size = RING_BLOCK,
+				   .tp_block_nr = RING_BLOCKS,
+				   .tp_frame_size = 2048,
+				   .tp_frame_nr = RING_BLOCK / 2048 * RING_BLOCKS,
+				   .tp_retire_blk_tov = RING_TOV_MS};
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP)};
+	int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP)), v = TPACKET_V3, one = 1;
+	unsigned long long n = 0;
+	unsigned cur = 0;
+	uint8_t *map;
+	double end;
+
+	struct sock_filter none[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+	struct sock_fprog drop = {1, none};
+	int udp = socket(AF_INET, SOCK_DGRAM, 0);
+
+	/* The port held, as postern holds it, dropping all: no ICMP back to the sender. */
+	if (udp < 0 || setsockopt(udp, SOL_SOCKET, SO_ATTACH_FILTER, &drop, sizeof(drop)) != 0 ||
+	    bind(udp, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
+		perror("udpblast ring: bind");
+		return 1;
+	}
+	if (fd < 0 || ring_filter(fd, ntohs(sa->sin_port)) != 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) != 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0) {
+		perror("udpblast ring");
+		return 1;
+	}
+	map =
+	    mmap(NULL, (size_t)RING_BLOCK * RING_BLOCKS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED || bind(fd, (struct sockaddr *)&ll, sizeof(ll)) != 0) {
+		perror("udpblast ring: mmap/bind");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	end = now() + secs;
+	while (now() < end) {
+		struct tpacket_block_desc *bd = (void *)(map + (size_t)cur * RING_BLOCK);
+		struct pollfd p = {fd, POLLIN | POLLERR, 0};
+
+		if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+		     TP_STATUS_USER) == 0) {
+			poll(&p, 1, 100);
+			continue;
+		}
+		n += bd->hdr.bh1.num_pkts;
+		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		cur = (cur + 1) % RING_BLOCKS;
 	}
 	printf("received %llu\n", n);
 	return 0;
@@ -183,6 +267,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "drain") == 0)
 		return drain(&sa, atof(argv[4]));
+	if (strcmp(argv[1], "ring") == 0)
+		return ring(&sa, atof(argv[4]));
 	if (strcmp(argv[1], "junk") == 0 && argc == 7)
 		return junk(&sa, atof(argv[4]), atoi(argv[5]), atoi(argv[6]));
 	if (strcmp(argv[1], "lines") == 0 && argc == 7) {
