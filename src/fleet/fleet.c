@@ -2,6 +2,7 @@
 #include "fleet/fleet.h"
 #include "spa/packet.h"
 #include "util/clock.h"
+#include "util/hex.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,16 +72,6 @@ struct fleet {
 	int up, was_up, logged_down, freeing, closing;
 	struct fleet_stats st;
 };
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[b[i] >> 4];
-		out[2 * i + 1] = d[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static void link_connect(struct link *l);
 static void link_drop(struct link *l, const char *why);
@@ -606,7 +597,7 @@ enum fleet_verdict fleet_claim(struct fleet *f, const char *label, const uint8_t
 	memcpy(msg, label, ll);
 	memcpy(msg + ll, id, len);
 	crypto_hmac(CRYPTO_SHA256, h, f->key, sizeof(f->key), msg, ll + len);
-	hex(h, sizeof(h), hx);
+	hex_encode(h, sizeof(h), hx);
 	snprintf(key, sizeof(key), "%sr:%s", f->cfg.prefix, hx);
 	struct fleet_op *o = op_new(f, OP_CLAIM);
 	if (o == NULL) {
@@ -636,7 +627,7 @@ void fleet_fail(struct fleet *f, const uint8_t *src, size_t len, unsigned thresh
 	char hx[2 * FLEET_SRC_MAX + 1], key[KEY_MAX];
 	if (!usable(f) || len > FLEET_SRC_MAX || threshold == 0)
 		return;
-	hex(src, len, hx);
+	hex_encode(src, len, hx);
 	snprintf(key, sizeof(key), "%sf:%s", f->cfg.prefix, hx);
 	/* The count's window starts at the first failure, as abuse.c's does. */
 	command(f, op_new(f, OP_FIRE), "SET %s 0 NX PX %llu", key,
@@ -747,23 +738,11 @@ static int num(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* An abuse source in an event: 4 or 8 bytes. */
 static int unhex(const char *s, uint8_t *out, size_t *len)
 {
 	size_t n = strlen(s);
-	if (n != 8 && n != 16)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (v < 0)
-			return -1;
-		if (i % 2 == 0)
-			out[i / 2] = (uint8_t)(v << 4);
-		else
-			out[i / 2] |= (uint8_t)v;
-	}
-	*len = n / 2;
-	return 0;
+	return (n == 8 || n == 16) ? hex_decode(s, n, out, FLEET_SRC_MAX, len) : -1;
 }
 
 static int parse_grant(char tok[TOK_MAX][CONFIG_NAME_MAX + 2], size_t n, struct fleet_event *ev)
@@ -829,7 +808,7 @@ int fleet_event_format(const struct fleet_event *ev, char *buf, size_t len)
 		char hx[2 * FLEET_SRC_MAX + 1];
 		if (ev->srclen != 4 && ev->srclen != 8)
 			return -1;
-		hex(ev->src, ev->srclen, hx);
+		hex_encode(ev->src, ev->srclen, hx);
 		n = snprintf(buf, len, "ban %s %llu %s", ev->origin,
 			     (unsigned long long)ev->until_ms, hx);
 	} else if (ev->kind == FLEET_EV_GRANT) {
