@@ -10,8 +10,10 @@ fwknop-server (scripts/setup-debian.sh installs them).
 
 Figures (one run, same machine, same packets where the formats allow):
   valid knocks verified per CPU second, in two patterns, each with fresh
-  packets (a server must not see a replay it would refuse cheaply)
-      saturated: all knocks at once, so each server verifies back to back, at
+  packets (a server must not see a replay it would refuse cheaply), in three
+  rounds (one in --quick) with both servers up and measured in turn, so a
+  drift of the machine's speed falls on both alike
+      saturated: a round's knocks at once, so each server verifies back to back, at
       its cheapest per knock (fwknopd takes what its socket holds, the rest
       overflows and is not counted). The >= 10x target is judged here: it is
       what a CPU second can verify.
@@ -69,6 +71,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SPA_PORT, FWKNOPD_PORT, DRAIN_PORT, TUNNEL_PORT = 62201, 62202, 62203, 7000
 PATTERNS = ("paced", "saturated")
+ROUNDS = 3  # full mode: each server and pattern gets n_valid / ROUNDS knocks per round
 
 # Send a knock from SRC, then try TCP connects from SRC to the tunnel port
 # every few ms until one succeeds: prints the milliseconds it took.
@@ -238,9 +241,7 @@ class Bench:
         return sent, (sent - dropped) / secs
 
     # ------------------------------------------------------------ fwknopd
-    def bench_fwknopd(self):
-        self.log("== fwknopd: 2 x %d packets from the real fwknop client" % self.n_valid)
-        pkts = {pat: self.fwknop_packets(self.n_valid, f"fwknopd-{pat}") for pat in PATTERNS}
+    def fwknopd_start(self):
         d = self.tmp / "fwknopd"
         d.mkdir()
         # Its own files only; FIREWALL_EXE is a no-op and -t skips firewall
@@ -259,6 +260,9 @@ class Bench:
                                 "-a", d / "access.conf", "-p", d / "fwknopd.pid",
                                 "-d", d / "digest.cache", "-r", d), "fwknopd")
         self.wait_log(p, r"UDP server to listen on port %d" % FWKNOPD_PORT)
+        return p
+
+    def fwknopd_measure(self, p, pat, pkts):
         granted = re.compile(r"test mode enabled, skipping firewall manipulation")
 
         def settled():
@@ -270,23 +274,60 @@ class Bench:
                 time.sleep(0.05)
             return last
 
-        for pat in PATTERNS:
-            before = settled()
-            t0 = self.cpu_ns(p.pid)
-            sent = self.send_lines(pkts[pat], FWKNOPD_PORT, self.pace(pat))
-            got = settled() - before
-            cpu = (self.cpu_ns(p.pid) - t0) / 1e9
-            r = {"sent": sent, "accepted": got, "cpu_s": cpu,
-                 "per_cpu_s": got / cpu if cpu > 0 else None}
-            self.res[f"fwknopd_valid_{pat}"] = r
-            self.log(f"   {pat}: {got}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
-                     f"{r['per_cpu_s'] or 0:.0f} knocks per CPU second")
-            if got == 0:
-                raise RuntimeError(f"fwknopd accepted none of the real client's packets ({pat})")
+        before = settled()
+        t0 = self.cpu_ns(p.pid)
+        sent = self.send_lines(pkts, FWKNOPD_PORT, self.pace(pat))
+        got = settled() - before
+        cpu = (self.cpu_ns(p.pid) - t0) / 1e9
+        self.log(f"   fwknopd, {pat}: {got}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
+                 f"{got / cpu if cpu > 0 else 0:.0f} knocks per CPU second")
+        if got == 0:
+            raise RuntimeError(f"fwknopd accepted none of the real client's packets ({pat})")
+        return {"sent": sent, "accepted": got, "cpu_s": cpu}
+
+    def bench_valid(self):
+        """Valid knocks, fwknopd and postern in turn: round by round, pattern by
+        pattern, so a drift of the machine's speed falls on both alike."""
+        why = self.postern_available()
+        rounds = 1 if self.quick else ROUNDS
+        per = self.n_valid // rounds
+        self.log(f"== valid knocks: {rounds} round(s) of {per} per pattern and server, in turn")
+        fw = {(r, pat): self.fwknop_packets(per, f"fwknopd-{pat}-{r}")
+              for r in range(rounds) for pat in PATTERNS}
+        pst = None
+        if why:
+            self.res["postern"] = {"unavailable": why}
+            self.log(f"   postern: unavailable: {why}")
+        else:
+            pst = self.postern_start()
+            own = {(r, pat): self.postern_knocks(pst["key"], per, f"knocks-{pat}-{r}")
+                   for r in range(rounds) for pat in PATTERNS}
+            self.floor_knocks = [f for r in range(rounds) for f in own[(r, "paced")]]
+        pf = self.fwknopd_start()
+        tot = {}
+
+        def add(name, pat, m):
+            t = tot.setdefault((name, pat), {"sent": 0, "accepted": 0, "cpu_s": 0.0, "rounds": []})
+            for k in ("sent", "accepted", "cpu_s"):
+                t[k] += m[k]
+            t["rounds"].append(m["accepted"] / m["cpu_s"] if m["cpu_s"] > 0 else None)
+
+        for r in range(rounds):
+            for pat in PATTERNS:
+                add("fwknopd", pat, self.fwknopd_measure(pf, pat, fw[(r, pat)]))
+                if pst:
+                    add("postern", pat, self.postern_measure(
+                        pst, f"postern, {pat}",
+                        lambda: self.send_files(own[(r, pat)], self.pace(pat))))
+        for (name, pat), t in tot.items():
+            t["per_cpu_s"] = t["accepted"] / t["cpu_s"] if t["cpu_s"] > 0 else None
+            self.res[f"{name}_valid_{pat}"] = t
         sent, rate = self.flood(FWKNOPD_PORT, self.secs)
         self.res["fwknopd_junk"] = {"sent": sent, "per_s": rate}
-        self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
-        self.stop(p)
+        self.log(f"   fwknopd junk: {sent} sent, {rate:.0f}/s taken off the socket")
+        self.stop(pf)
+        if pst:
+            self.postern_rest(pst)
 
     # ------------------------------------------------------------ drain ceiling
     def bench_drain(self):
@@ -346,20 +387,10 @@ class Bench:
         overflows and is not counted)."""
         return self.args.pace if pattern == "paced" else (self.n_valid, 0)
 
-    def bench_postern(self):
-        why = self.postern_available()
-        if why:
-            self.res["postern"] = {"unavailable": why}
-            self.log(f"== postern: unavailable: {why}")
-            return
+    def postern_start(self):
         pb = self.args.postern
-        self.log("== postern: %d of its own knocks, then the fwknop packets" % self.n_valid)
         key = self.tmp / "postern.key"
         self.run([pb, "keygen", "-o", key])
-        knocks = {pat: self.postern_knocks(key, self.n_valid, f"knocks-{pat}") for pat in PATTERNS}
-        self.floor_knocks = knocks["paced"]
-        probes = self.postern_knocks(key, 2, "probes")
-        fw = self.fwknop_packets(self.n_valid, "postern-fwknop")
         conf = self.tmp / "server.conf"
         conf.write_text(
             f"[server]\nlisten = 127.0.0.1:{TUNNEL_PORT}\ncontrol = {self.tmp / 'ctl.sock'}\n"
@@ -372,53 +403,54 @@ class Bench:
                        "postern-server")
         self.wait_log(p, r"listening addr=127\.0\.0\.1:%d" % TUNNEL_PORT)
         time.sleep(0.3)
-        ctl = self.tmp / "ctl.sock"
+        return {"p": p, "key": key, "conf": conf, "ctl": self.tmp / "ctl.sock"}
 
-        def counter(result):
-            out = self.run([pb, "metrics", "--control", ctl]).stdout
-            m = re.search(r'^postern_knocks_total\{result="%s"\} (\d+)$' % result, out, re.M)
-            if m is None:
-                raise RuntimeError(f"postern metrics has no {result}-knock counter")
-            return int(m.group(1))
+    def postern_counter(self, pst, result):
+        out = self.run([self.args.postern, "metrics", "--control", pst["ctl"]]).stdout
+        m = re.search(r'^postern_knocks_total\{result="%s"\} (\d+)$' % result, out, re.M)
+        if m is None:
+            raise RuntimeError(f"postern metrics has no {result}-knock counter")
+        return int(m.group(1))
 
-        def accepted():
-            return counter("accepted")
+    def postern_measure(self, pst, label, send):
+        p = pst["p"]
+        before = self.postern_counter(pst, "accepted")
+        t0 = self.cpu_ns(p.pid)
+        sent = send()
+        time.sleep(0.5)
+        cpu = (self.cpu_ns(p.pid) - t0) / 1e9
+        got = self.postern_counter(pst, "accepted") - before
+        self.log(f"   {label}: {got}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
+                 f"{got / cpu if cpu > 0 else float('inf'):.0f} knocks per CPU second")
+        if got == 0:
+            raise RuntimeError(f"postern accepted none of the {label}")
+        return {"sent": sent, "accepted": got, "cpu_s": cpu,
+                "per_cpu_s": got / cpu if cpu > 0 else None}
 
-        def measure(label, send):
-            before = accepted()
-            t0 = self.cpu_ns(p.pid)
-            sent = send()
-            time.sleep(0.5)
-            cpu = (self.cpu_ns(p.pid) - t0) / 1e9
-            got = accepted() - before
-            r = {"sent": sent, "accepted": got, "cpu_s": cpu,
-                 "per_cpu_s": got / cpu if cpu > 0 else None}
-            self.log(f"   {label}: {got}/{sent} accepted, {cpu * 1000:.1f} ms CPU: "
-                     f"{r['per_cpu_s'] or float('inf'):.0f} knocks per CPU second")
-            if got == 0:
-                raise RuntimeError(f"postern accepted none of the {label}")
-            return r
-
-        for pat in PATTERNS:
-            self.res[f"postern_valid_{pat}"] = measure(
-                f"own knocks, {pat}", lambda: self.send_files(knocks[pat], self.pace(pat)))
-        self.res["postern_fwknop_valid"] = measure(
-            "fwknop packets, paced", lambda: self.send_lines(fw, SPA_PORT, self.args.pace))
-        fwl = self.run([pb, "fw-list", "-c", conf], check=False)
+    def postern_rest(self, pst):
+        """fwknop-format packets, fw-list, junk and grant latency, on the same server."""
+        pb, p = self.args.postern, pst["p"]
+        probes = self.postern_knocks(pst["key"], 2, "probes")
+        fw = self.fwknop_packets(self.n_valid, "postern-fwknop")
+        self.res["postern_fwknop_valid"] = self.postern_measure(
+            pst, "postern, fwknop packets, paced",
+            lambda: self.send_lines(fw, SPA_PORT, self.args.pace))
+        fwl = self.run([pb, "fw-list", "-c", pst["conf"]], check=False)
         self.res["postern_fw_list"] = fwl.stdout.strip()[-500:]
 
         if self.args.receive == "ring":
             # The UDP socket only holds the port (its filter drops everything):
             # what the server took is what it judged, its own refusal counter.
-            r0 = counter("refused")
+            r0 = self.postern_counter(pst, "refused")
             out = self.run(self.nsx(self.blast, "junk", "127.0.0.1", SPA_PORT, self.secs, 64, 1200),
                            timeout=self.secs + 30).stdout
             time.sleep(0.5)
-            sent, rate = int(out.split()[-1]), (counter("refused") - r0) / self.secs
+            sent = int(out.split()[-1])
+            rate = (self.postern_counter(pst, "refused") - r0) / self.secs
         else:
             sent, rate = self.flood(SPA_PORT, self.secs)
         self.res["postern_junk"] = {"sent": sent, "per_s": rate}
-        self.log(f"   junk: {sent} sent, {rate:.0f}/s taken off the socket")
+        self.log(f"   postern junk: {sent} sent, {rate:.0f}/s taken off the socket")
 
         # Grant latency: idle, then with a flood running.
         def probe(pkt, src):
@@ -477,8 +509,9 @@ class Bench:
                  f"- date: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; "
                  f"{os.cpu_count()} CPUs; fwknopd: "
                  f"{self.run(['fwknopd', '--version'], check=False).stdout.strip()}",
-                 f"- {self.n_valid} fresh valid knocks per server and pattern: paced, {batch} at a "
-                 f"time with {pause_us} us between; saturated, all {self.n_valid} at once; "
+                 f"- {self.n_valid} fresh valid knocks per server and pattern, in "
+                 f"{1 if self.quick else ROUNDS} round(s), the servers in turn: paced, {batch} at a "
+                 f"time with {pause_us} us between; saturated, a round's knocks all at once; "
                  f"postern receive = {self.args.receive}; junk floods of {self.secs:g} s "
                  "(64..1200-byte random datagrams), all on loopback in a throwaway namespace; "
                  "method: the header of bench/spa.py", "",
@@ -510,6 +543,15 @@ class Bench:
         g = r.get("postern_grant_ms", {})
         lines.append(f"| postern: grant latency idle / under flood | {g.get('idle', '—')} / "
                      f"{g.get('flood', '—')} ms | | | flood adds <= 100 ms |")
+        per_round = []
+        for pat in PATTERNS:
+            a = (r.get(f"fwknopd_valid_{pat}") or {}).get("rounds") or []
+            b = (r.get(f"postern_valid_{pat}") or {}).get("rounds") or []
+            ratios = [f"{y / x:.1f}x" for x, y in zip(a, b) if x and y]
+            if ratios:
+                per_round.append(f"{pat} {', '.join(ratios)}")
+        if per_round:
+            lines += ["", "postern / fwknopd, round by round: " + "; ".join(per_round) + "."]
         if "postern" in r:
             lines += ["", f"postern: {r['postern']['unavailable']}."]
         lines += [f"- note: {n}" for n in r["notes"]]
@@ -559,8 +601,7 @@ def main():
     rc = 0
     try:
         b.setup()
-        for step in (b.bench_fwknopd, b.bench_drain, b.bench_decoder, b.bench_postern,
-                     b.bench_floor):
+        for step in (b.bench_valid, b.bench_drain, b.bench_decoder, b.bench_floor):
             try:
                 step()
             except (RuntimeError, subprocess.TimeoutExpired) as e:

@@ -58,6 +58,25 @@ enum replay_verdict replay_check_as(struct replay *r, const uint8_t id[REPLAY_ID
 				    uint64_t ts_ms, uint64_t now_ms, uint32_t owner);
 
 /*
+ * A bucket found ahead of its check. A receiver that sees a message's
+ * fingerprint before it authenticates the message (a knock's e is in the
+ * clear) calls replay_hint() first: the keyed hash is computed once and the
+ * bucket's cache line is fetched while the AEAD runs. The hint keeps the id
+ * it was made for, so a hint for another id is ignored, never believed.
+ */
+struct replay_hint {
+	uint8_t id[REPLAY_ID_LEN];
+	uint32_t bucket;
+};
+
+void replay_hint(const struct replay *r, const uint8_t id[REPLAY_ID_LEN], struct replay_hint *h);
+
+/* replay_check_hinted(r, h, id, ...): replay_check_as() with ${h} (NULL: none). */
+enum replay_verdict replay_check_hinted(struct replay *r, const struct replay_hint *h,
+					const uint8_t id[REPLAY_ID_LEN], uint64_t ts_ms,
+					uint64_t now_ms, uint32_t owner);
+
+/*
  * replay_insert(r, id, expiry_ms, owner, now_ms): remember ${id} until
  * ${expiry_ms} without judging it (restoring a persisted cache). Ignores
  * quotas; an entry already expired at ${now_ms} or already present is

@@ -562,6 +562,17 @@ static int decode(struct spa *s, const uint8_t *pkt, size_t len, const struct so
 }
 
 /*
+ * Knocks of kinds 0x01 and 0x02 carry their fingerprint, e, in the clear at
+ * bytes 1..32: with a length the kind allows, the knock cache can look for
+ * it while the AEAD runs (replay_hint).
+ */
+static int fingerprint_in_clear(const uint8_t *pkt, size_t len)
+{
+	return (len >= SPA_PSK_MIN && len <= SPA_PSK_MAX && pkt[0] == SPA_KIND_PSK) ||
+	       (len >= SPA_IK_MIN && len <= SPA_IK_MAX && pkt[0] == SPA_KIND_IK);
+}
+
+/*
  * judge(s, pkt, len, sa, p): 1 when the knock is authentic and fresh: it
  * waits in ${p} for its record (the knock cache already holds it, so the
  * rest of the batch cannot replay it), with p->grant 0 when the policy
@@ -579,12 +590,15 @@ static int judge(struct spa *s, const uint8_t *pkt, size_t len, const struct soc
 	}
 	if (s->banned != NULL && s->banned(s->arg, sa, spa_now(s)))
 		return refuse(s, sa, NULL, "banned"), 0;
+	struct replay_hint hint, *hp = NULL;
+	if (fingerprint_in_clear(pkt, len))
+		replay_hint(s->rp, pkt + 1, hp = &hint);
 	int r = decode(s, pkt, len, sa, &p->req, why);
 	if (r <= 0 || p->req.owner >= s->nids)
 		return refuse(s, sa, NULL, why), 0;
 	const struct spa_ident *id = &s->ids[p->req.owner];
 	const char *rr = replay_reason(
-	    replay_check_as(s->rp, p->req.id, p->req.ts_ms, spa_now(s), p->req.owner));
+	    replay_check_hinted(s->rp, hp, p->req.id, p->req.ts_ms, spa_now(s), p->req.owner));
 	if (rr != NULL)
 		return refuse(s, sa, id->name, rr), 0;
 	addr_from(sa, &src, &sport);

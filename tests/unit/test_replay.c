@@ -179,6 +179,32 @@ static void test_extreme_times(void **state)
 	replay_free(r);
 }
 
+/* A hint is only a shortcut: made for the id, it files the entry where the
+ * plain check finds it; made for another id, it is ignored. */
+static void test_hint(void **state)
+{
+	(void)state;
+	uint8_t a[REPLAY_ID_LEN], b[REPLAY_ID_LEN];
+	struct replay_hint h;
+	make_id(a, 1);
+	make_id(b, 2);
+	struct replay *r = replay_new(120, 1024);
+	assert_non_null(r);
+	replay_hint(r, a, &h);
+	assert_int_equal(replay_check_hinted(r, &h, a, T0, T0, 0), REPLAY_OK);
+	assert_int_equal(replay_check(r, a, T0, T0 + 1), REPLAY_SEEN);
+	/* b checked with a's hint: still filed under b's own bucket. */
+	assert_int_equal(replay_check_hinted(r, &h, b, T0, T0 + 2, 0), REPLAY_OK);
+	assert_int_equal(replay_check(r, b, T0, T0 + 3), REPLAY_SEEN);
+	replay_hint(r, b, &h);
+	assert_int_equal(replay_check_hinted(r, &h, b, T0, T0 + 4, 0), REPLAY_SEEN);
+	assert_int_equal(replay_check_hinted(r, NULL, a, T0, T0 + 5, 0), REPLAY_SEEN);
+	assert_int_equal(replay_count(r), 2);
+	replay_free(r);
+	replay_hint(NULL, a, &h);
+	assert_int_equal(replay_check_hinted(NULL, &h, a, T0, T0, 0), REPLAY_FULL);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rng(void)
@@ -381,6 +407,7 @@ int main(void)
 	    cmocka_unit_test(test_scenarios),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_extreme_times),
+	    cmocka_unit_test(test_hint),
 	    cmocka_unit_test(test_against_model),
 	    cmocka_unit_test(test_chaos),
 	    cmocka_unit_test(test_quota),
