@@ -19,6 +19,9 @@
  *       at a time with PAUSE_US between batches. Prints "sent N".
  *   udpblast files HOST PORT BATCH PAUSE_US FILE...
  *       the same with each FILE's whole contents as one datagram.
+ *   udpblast pack HOST PORT BATCH PAUSE_US FILE
+ *       the same with the records of FILE (a 2-byte big-endian length, then
+ *       the datagram: bench/knockgen.c writes them).
  *
  * cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o udpblast bench/udpblast.c
  */
@@ -290,6 +293,22 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "files") == 0 && argc >= 7) {
 		for (int i = 6; i < argc && n < PKTS_MAX; i++, n++)
 			pkts[n] = slurp(argv[i], &lens[n]);
+		return send_all(&sa, pkts, lens, n, atoi(argv[4]), atoi(argv[5]));
+	}
+	if (strcmp(argv[1], "pack") == 0 && argc == 7) {
+		size_t len, off = 0;
+		char *p = slurp(argv[6], &len);
+		while (len - off >= 2 && n < PKTS_MAX) {
+			size_t l = (size_t)(uint8_t)p[off] << 8 | (uint8_t)p[off + 1];
+			if (l == 0 || l > len - off - 2) {
+				fprintf(stderr, "udpblast: %s: bad record at byte %zu\n", argv[6],
+					off);
+				return 1;
+			}
+			pkts[n] = p + off + 2;
+			lens[n++] = l;
+			off += 2 + l;
+		}
 		return send_all(&sa, pkts, lens, n, atoi(argv[4]), atoi(argv[5]));
 	}
 	fprintf(stderr, "usage: see the header of bench/udpblast.c\n");
