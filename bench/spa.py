@@ -80,7 +80,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SPA_PORT, FWKNOPD_PORT, DRAIN_PORT, TUNNEL_PORT = 62201, 62202, 62203, 7000
-PATTERNS = ("paced", "saturated")  # both servers; "sustained" is postern's alone
+PATTERNS = ("paced", "saturated")  # fed the same way to both; "sustained" differs (see pace())
 KNOCK_CACHE = 262144  # [spa] knock_cache and [server] replay_quota of the bench's server
 # fwknopd's sustained feed: a little over the ~45,000 a second it takes here, so it is
 # never idle, for a round's share of FWKNOPD_SUSTAINED real-client packets (the client
